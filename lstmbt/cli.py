@@ -1,0 +1,253 @@
+"""Command line: `lstmbt run`, `lstmbt compare`, `lstmbt presets`. Errors are one red line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Does this LSTM forecast make money after costs, out of sample, against buy-and-hold?",
+)
+
+Opt = typer.Option
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _build_config(options: dict[str, Any], config_file: str | None):
+    from lstmbt.config import config_from_mapping, load_config_file
+
+    values: dict[str, Any] = load_config_file(config_file) if config_file else {}
+    for key, value in options.items():
+        if value is not None:
+            values[key] = value
+    return config_from_mapping(values)
+
+
+def _run(options: dict[str, Any], config_file: str | None) -> None:
+    from rich.console import Console
+
+    from lstmbt.pipeline import run_study
+    from lstmbt.progress import RichProgress
+
+    config = _build_config(options, config_file)
+    result = run_study(config, progress=RichProgress())
+    print_summary(result.metrics, Console())
+    Console().print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
+    for name, sheet in result.metrics.get("tearsheets", {}).items():
+        Console().print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheet}")
+
+
+def print_summary(metrics: dict, console) -> None:
+    """The comparison table (same numbers and formatting as index.html) and the verdict."""
+    from rich.table import Table
+
+    from lstmbt.report import comparison_table, format_cell
+
+    span = metrics["span"]
+    table = Table(
+        title=f"{span['ticker']} out of sample {span['test_start']} .. {span['test_end']}, after costs"
+    )
+    frame = comparison_table(metrics)
+    table.add_column("Strategy", style="bold")
+    for col in frame.columns:
+        table.add_column(col, justify="right")
+    for name, row in frame.iterrows():
+        style = "cyan" if name == metrics["benchmark"] else None
+        table.add_row(str(name), *[format_cell(h, v) for h, v in row.items()], style=style)
+    console.print(table)
+    for line in metrics.get("verdict", []):
+        console.print(f"[bold]Verdict:[/] {line}")
+
+
+# Options shared by `run` and `compare` (None = not given: the config file or default applies).
+def _options(
+    ticker: Annotated[str | None, Opt(help="Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.")] = None,
+    source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv (default sample).")] = None,
+    start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, Opt(help="Last date, YYYY-MM-DD.")] = None,
+    features: Annotated[str | None, Opt(help="Feature groups, comma-separated (see presets).")] = None,
+    with_: Annotated[str | None, Opt("--with", help="Companion tickers as inputs, comma-separated.")] = None,
+    lookback: Annotated[int | None, Opt(help="Days of history per sample.")] = None,
+    horizon: Annotated[int | None, Opt(help="Days ahead the model predicts (multi-horizon head).")] = None,
+    signal_horizon: Annotated[str | None, Opt(help="Trade on the 1-day or summed h-day forecast: 1 | h.")] = None,
+    epochs: Annotated[int | None, Opt(help="Maximum training epochs (early stopping on validation).")] = None,
+    batch_size: Annotated[int | None, Opt(help="Training batch size.")] = None,
+    hidden_size: Annotated[int | None, Opt(help="LSTM hidden units.")] = None,
+    layers: Annotated[int | None, Opt(help="LSTM layers.")] = None,
+    dropout: Annotated[float | None, Opt(help="Dropout between LSTM layers.")] = None,
+    lr: Annotated[float | None, Opt(help="Adam learning rate.")] = None,
+    patience: Annotated[int | None, Opt(help="Early-stopping patience in epochs.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed for initialisation and batch order.")] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda.")] = None,
+    threshold: Annotated[float | None, Opt(help="Go long when the forecast exceeds this.")] = None,
+    long_short: Annotated[bool | None, Opt("--long-short/--long-only", help="Allow shorts.")] = None,
+    commission: Annotated[float | None, Opt(help="Commission per side, fraction (0.0005 = 5 bps).")] = None,
+    slippage: Annotated[float | None, Opt(help="Slippage per side, fraction.")] = None,
+    val_frac: Annotated[float | None, Opt(help="Validation fraction of the calendar.")] = None,
+    test_frac: Annotated[float | None, Opt(help="Test (out-of-sample) fraction of the calendar.")] = None,
+    out: Annotated[str | None, Opt(help="Folder for run reports.")] = None,
+    run_id: Annotated[str | None, Opt(help="Name of the run folder (must not exist).")] = None,
+    cache_dir: Annotated[str | None, Opt(help="Yahoo cache folder (default $LSTMBT_CACHE).")] = None,
+    tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
+    config: Annotated[str | None, Opt(help="TOML or JSON file of options (CLI flags win).")] = None,
+    debug: Annotated[bool, Opt(help="Show tracebacks.")] = False,
+) -> tuple[dict[str, Any], str | None]:
+    options = {
+        "ticker": ticker, "source": source, "start": start, "end": end,
+        "features": _split(features), "companions": _split(with_), "lookback": lookback,
+        "horizon": horizon, "signal_horizon": signal_horizon, "epochs": epochs,
+        "batch_size": batch_size, "hidden_size": hidden_size, "num_layers": layers,
+        "dropout": dropout, "lr": lr, "patience": patience, "seed": seed, "device": device,
+        "threshold": threshold, "long_short": long_short, "commission": commission,
+        "slippage": slippage, "val_frac": val_frac, "test_frac": test_frac, "out": out,
+        "run_id": run_id, "cache_dir": cache_dir, "tearsheets": tearsheets,
+    }
+    return options, config
+
+
+@app.command()
+def run(
+    preset: Annotated[str | None, Opt(help="baseline | lookback | multifeature (comma-separated for several).")] = None,
+    ticker: Annotated[str | None, Opt(help="Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.")] = None,
+    source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv (default sample).")] = None,
+    start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, Opt(help="Last date, YYYY-MM-DD.")] = None,
+    features: Annotated[str | None, Opt(help="Feature groups, comma-separated (see `lstmbt presets`).")] = None,
+    with_: Annotated[str | None, Opt("--with", help="Companion tickers as inputs, comma-separated.")] = None,
+    lookback: Annotated[int | None, Opt(help="Days of history per sample.")] = None,
+    horizon: Annotated[int | None, Opt(help="Days ahead the model predicts (multi-horizon head).")] = None,
+    signal_horizon: Annotated[str | None, Opt(help="Trade on the 1-day or summed h-day forecast: 1 | h.")] = None,
+    epochs: Annotated[int | None, Opt(help="Maximum training epochs (early stopping on validation).")] = None,
+    batch_size: Annotated[int | None, Opt(help="Training batch size.")] = None,
+    hidden_size: Annotated[int | None, Opt(help="LSTM hidden units.")] = None,
+    layers: Annotated[int | None, Opt(help="LSTM layers.")] = None,
+    dropout: Annotated[float | None, Opt(help="Dropout between LSTM layers.")] = None,
+    lr: Annotated[float | None, Opt(help="Adam learning rate.")] = None,
+    patience: Annotated[int | None, Opt(help="Early-stopping patience in epochs.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed for initialisation and batch order.")] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda.")] = None,
+    threshold: Annotated[float | None, Opt(help="Go long when the forecast exceeds this.")] = None,
+    long_short: Annotated[bool | None, Opt("--long-short/--long-only", help="Allow shorts.")] = None,
+    commission: Annotated[float | None, Opt(help="Commission per side, fraction (0.0005 = 5 bps).")] = None,
+    slippage: Annotated[float | None, Opt(help="Slippage per side, fraction.")] = None,
+    val_frac: Annotated[float | None, Opt(help="Validation fraction of the calendar.")] = None,
+    test_frac: Annotated[float | None, Opt(help="Test (out-of-sample) fraction of the calendar.")] = None,
+    out: Annotated[str | None, Opt(help="Folder for run reports (default reports).")] = None,
+    run_id: Annotated[str | None, Opt(help="Name of the run folder (must not exist).")] = None,
+    cache_dir: Annotated[str | None, Opt(help="Yahoo cache folder (default $LSTMBT_CACHE).")] = None,
+    tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
+    config: Annotated[str | None, Opt(help="TOML or JSON file of options (flags win).")] = None,
+    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Train, forecast out of sample, backtest after costs and write the report."""
+    options, cfg = _options(**{k: v for k, v in locals().items() if k != "preset"})
+    options["presets"] = _split(preset)
+    _run(options, cfg)
+
+
+@app.command()
+def compare(
+    preset: Annotated[str, Opt(help="Presets to set side by side, comma-separated.")] = "baseline,lookback,multifeature",
+    ticker: Annotated[str | None, Opt(help="Ticker to trade.")] = None,
+    source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv.")] = None,
+    start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, Opt(help="Last date, YYYY-MM-DD.")] = None,
+    with_: Annotated[str | None, Opt("--with", help="Companion tickers (multifeature).")] = None,
+    lookback: Annotated[int | None, Opt(help="Override every preset's lookback.")] = None,
+    horizon: Annotated[int | None, Opt(help="Days ahead the models predict.")] = None,
+    epochs: Annotated[int | None, Opt(help="Maximum training epochs.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed.")] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda.")] = None,
+    long_short: Annotated[bool | None, Opt("--long-short/--long-only", help="Allow shorts.")] = None,
+    commission: Annotated[float | None, Opt(help="Commission per side.")] = None,
+    slippage: Annotated[float | None, Opt(help="Slippage per side.")] = None,
+    out: Annotated[str | None, Opt(help="Folder for run reports.")] = None,
+    run_id: Annotated[str | None, Opt(help="Name of the run folder.")] = None,
+    tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
+    config: Annotated[str | None, Opt(help="TOML or JSON file of options.")] = None,
+    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Train the presets on the same split and compare them with buy-and-hold and baselines."""
+    options, cfg = _options(
+        ticker=ticker, source=source, start=start, end=end, with_=with_, lookback=lookback,
+        horizon=horizon, epochs=epochs, seed=seed, device=device, long_short=long_short,
+        commission=commission, slippage=slippage, out=out, run_id=run_id, tearsheets=tearsheets,
+        config=config,
+    )
+    options["presets"] = _split(preset)
+    _run(options, cfg)
+
+
+@app.command()
+def presets() -> None:
+    """List the model presets (the course's three exercises) and the feature groups."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.indicators import list_groups
+    from lstmbt.config import PRESETS
+
+    table = Table(title="Presets (lstmbt run --preset NAME)")
+    for col in ("Preset", "What it is", "Lookback", "Features", "Other tickers", "LSTM"):
+        table.add_column(col)
+    for p in PRESETS.values():
+        table.add_row(
+            p.name, p.description, str(p.lookback), ", ".join(p.features),
+            ", ".join(f"{c} ({'+'.join(p.companion_features)})" for c in p.companions) or "-",
+            f"{p.num_layers}x{p.hidden_size}" + (f", dropout {p.dropout}" if p.dropout else ""),
+        )
+    console = Console()
+    console.print(table)
+    groups = Table(title="Feature groups (--features a,b)")
+    groups.add_column("Group")
+    groups.add_column("Features")
+    for name, feats in list_groups().items():
+        groups.add_row(name, ", ".join(feats))
+    console.print(groups)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning known errors into one red line and exit code 2."""
+    import click
+
+    from lstmbt import _runtime
+
+    _runtime.start()
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False, prog_name="lstmbt")
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.secho("interrupted", fg="red", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg="red", err=True)
+        return 130
+    except (ValueError, RuntimeError, OSError) as exc:
+        if debug:
+            raise
+        from lstmbt.errors import LstmbtError
+
+        kind = "error" if isinstance(exc, LstmbtError) else f"error ({type(exc).__name__})"
+        message = " ".join(str(exc).split())
+        typer.secho(f"{kind}: {message}", fg="red", err=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Run configuration and the model presets named after the course's three exercises."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A complete model configuration: inputs (features, companions, lookback) and LSTM size."""
+
+    name: str
+    description: str
+    lookback: int
+    features: tuple[str, ...]
+    companions: tuple[str, ...] = ()
+    companion_features: tuple[str, ...] = ("returns",)
+    hidden_size: int = 32
+    num_layers: int = 1
+    dropout: float = 0.0
+
+
+PRESETS: dict[str, ModelPreset] = {
+    "baseline": ModelPreset(
+        "baseline",
+        "exercise (a): tomorrow's close change from today's close change",
+        lookback=1,
+        features=("close_change",),
+    ),
+    "lookback": ModelPreset(
+        "lookback",
+        "exercise (b): tomorrow's close change from the last n close changes",
+        lookback=30,
+        features=("close_change",),
+    ),
+    "multifeature": ModelPreset(
+        "multifeature",
+        "exercise (c): n steps of TA feature groups plus another stock's returns",
+        lookback=30,
+        features=("returns", "momentum", "trend", "volatility", "volume"),
+        companions=("^IXIC",),
+        companion_features=("returns",),
+        hidden_size=32,
+        num_layers=2,
+        dropout=0.1,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run depends on; saved as config.json next to its results."""
+
+    ticker: str = "^GSPC"
+    source: str = "sample"
+    start: str | None = None
+    end: str | None = None
+    presets: tuple[str, ...] = ("baseline",)
+    lookback: int | None = None
+    features: tuple[str, ...] | None = None
+    companions: tuple[str, ...] | None = None
+    horizon: int = 1
+    signal_horizon: str = "1"
+    epochs: int = 20
+    batch_size: int = 256
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    dropout: float | None = None
+    lr: float = 1e-3
+    patience: int = 5
+    seed: int = 42
+    device: str = "auto"
+    threshold: float = 0.0
+    long_short: bool = False
+    commission: float = 0.0005
+    slippage: float = 0.0005
+    val_frac: float = 0.15
+    test_frac: float = 0.15
+    out: str = "reports"
+    run_id: str | None = None
+    cache_dir: str | None = None
+    tearsheets: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> RunConfig:
+        """Reject impossible values with a message naming the option and the fix."""
+        from features.indicators import GROUPS
+        from lstmbt.data import resolve_source
+        from models.device import DEVICES
+
+        resolve_source(self.source)
+        if not self.presets:
+            raise ConfigError("no preset chosen; use --preset baseline (see `lstmbt presets`).")
+        for name in self.presets:
+            if name not in PRESETS:
+                raise unknown_choice("preset", name, PRESETS)
+        for group in self.features or ():
+            if group not in GROUPS:
+                raise unknown_choice("feature group", group, GROUPS)
+        if self.device not in DEVICES:
+            raise unknown_choice("device", self.device, DEVICES)
+        if self.signal_horizon not in ("1", "h"):
+            raise ConfigError(f"--signal-horizon must be 1 or h, got {self.signal_horizon!r}.")
+        positive = {
+            "horizon": self.horizon, "epochs": self.epochs, "batch_size": self.batch_size,
+            "patience": self.patience, "lookback": self.lookback or 1,
+            "hidden_size": self.hidden_size or 1, "num_layers": self.num_layers or 1,
+        }
+        for name, value in positive.items():
+            if int(value) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+        if self.lookback is not None and self.lookback > 2000:
+            raise ConfigError(f"--lookback {self.lookback} is implausibly long; use <= 2000.")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"--lr must be in (0, 1), got {self.lr}.")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        for name in ("commission", "slippage"):
+            value = getattr(self, name)
+            if not 0 <= value < 0.1:
+                raise ConfigError(
+                    f"--{name} is a fraction per side (5 bps = 0.0005), got {value}; use [0, 0.1)."
+                )
+        if self.threshold < 0:
+            raise ConfigError(f"--threshold must be >= 0, got {self.threshold}.")
+        if not (0 < self.val_frac < 0.5 and 0 < self.test_frac < 0.5):
+            raise ConfigError("--val-frac and --test-frac must each be in (0, 0.5).")
+        if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_id):
+            raise ConfigError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' or '-'.")
+        return self
+
+    def model_presets(self) -> list[ModelPreset]:
+        """The chosen presets with command-line overrides applied."""
+        out = []
+        for name in self.presets:
+            p = PRESETS[name]
+            changes: dict[str, Any] = {}
+            if self.lookback is not None:
+                changes["lookback"] = self.lookback
+            if self.features is not None:
+                changes["features"] = tuple(self.features)
+            if self.companions is not None:
+                changes["companions"] = tuple(self.companions)
+            for attr in ("hidden_size", "num_layers", "dropout"):
+                if getattr(self, attr) is not None:
+                    changes[attr] = getattr(self, attr)
+            out.append(dataclasses.replace(p, **changes))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+_TUPLES = {"presets", "features", "companions"}
+
+
+def config_from_mapping(values: dict[str, Any]) -> RunConfig:
+    """A RunConfig from a dict (config file or CLI); unknown keys are errors, not ignored."""
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown config key {key!r}.{did_you_mean(name, _FIELDS)}")
+        if name in _TUPLES and value is not None:
+            value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+            value = tuple(v.strip() for v in value if str(v).strip())
+        clean[name] = value
+    try:
+        return RunConfig(**clean).validate()
+    except TypeError as exc:
+        raise ConfigError(f"invalid config: {exc}") from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file into a dict (validated by config_from_mapping)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(path.read_text())
+        return tomllib.loads(path.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is malformed: {exc}") from None

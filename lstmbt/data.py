@@ -1,0 +1,284 @@
+"""Daily OHLCV from the bundled sample (`arch.data`), Yahoo Finance (cached) or a CSV file.
+
+Every frame leaves here tidy: tz-naive sorted unique DatetimeIndex named `date`, float columns
+open, high, low, close, adj_close, volume; repairs are listed in `frame.attrs["notes"]`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmbt.cache import PriceCache
+from lstmbt.errors import ConfigError, DataError, did_you_mean
+
+COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
+PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
+SOURCES = ("sample", "yahoo", "auto")
+# arch.data modules shipping real daily OHLCV, 1999-01-04 .. 2018-12-31 (5,031 bars each).
+SAMPLE = {"^GSPC": "sp500", "^IXIC": "nasdaq"}
+_SAMPLE_ALIASES = {"SP500": "^GSPC", "GSPC": "^GSPC", "NASDAQ": "^IXIC", "IXIC": "^IXIC"}
+YAHOO_DEFAULT_START = pd.Timestamp("1990-01-01")
+
+
+def _sample_ticker(ticker: str) -> str | None:
+    key = ticker.strip().upper()
+    key = _SAMPLE_ALIASES.get(key, key)
+    return key if key in SAMPLE else None
+
+
+def is_csv_path(value: str) -> bool:
+    """True when `value` names a CSV file (by suffix), whether or not it exists yet."""
+    return str(value).lower().endswith((".csv", ".csv.gz", ".txt"))
+
+
+def load_sample(ticker: str) -> pd.DataFrame:
+    """Real S&P 500 / NASDAQ daily OHLCV bundled with `arch` (works with no network)."""
+    key = _sample_ticker(ticker)
+    if key is None:
+        raise DataError(
+            f"{ticker!r} is not in the offline sample (it has {', '.join(SAMPLE)})."
+            f"{did_you_mean(ticker, SAMPLE)} Use --source yahoo or a CSV file for other tickers."
+        )
+    import importlib
+
+    module = importlib.import_module(f"arch.data.{SAMPLE[key]}")
+    raw = module.load()
+    frame = _rename_columns(raw, f"sample {key}")
+    frame.index = pd.DatetimeIndex(raw.index)
+    frame.attrs["source"] = f"sample:arch.data.{SAMPLE[key]}"
+    return frame
+
+
+def _norm(name: object) -> str:
+    return "".join(ch for ch in str(name).strip().lower() if ch.isalnum())
+
+
+_ALIASES = {
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adjclose": "adj_close",
+    "adjustedclose": "adj_close",
+    "volume": "volume",
+}
+
+
+def _rename_columns(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    mapping = {}
+    for col in frame.columns:
+        target = _ALIASES.get(_norm(col))
+        if target and target not in mapping.values():
+            mapping[col] = target
+    out = frame.rename(columns=mapping)
+    missing = [c for c in ("open", "high", "low", "close") if c not in out.columns]
+    if missing:
+        raise DataError(
+            f"{what} lacks the columns {missing}; found {[str(c) for c in frame.columns]}. "
+            "Expected Yahoo-style headers: Date, Open, High, Low, Close, Adj Close, Volume."
+        )
+    if "adj_close" not in out.columns:
+        out["adj_close"] = out["close"]
+    if "volume" not in out.columns:
+        out["volume"] = np.nan
+    return out[COLUMNS]
+
+
+def read_csv_prices(path: str | Path) -> pd.DataFrame:
+    """A Yahoo-style CSV (Date, Open, High, Low, Close[, Adj Close][, Volume]; any header case)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"CSV file {str(path)!r} does not exist; check the path.")
+    try:
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {str(path)!r} as CSV ({exc}).") from None
+    date_cols = [c for c in raw.columns if _norm(c) in ("date", "datetime", "timestamp", "time")]
+    if not date_cols:
+        raise DataError(
+            f"{str(path)!r} has no Date column; found {list(raw.columns)}. Name the date column "
+            "'Date' (Yahoo-style CSV)."
+        )
+    dates = raw.pop(date_cols[0]).str.strip()
+    try:
+        # One format for the whole column: inferred from the first row, so a file mixing
+        # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
+        index = pd.DatetimeIndex(pd.to_datetime(dates, errors="raise"))
+    except (ValueError, TypeError) as exc:
+        bad = _first_bad_date(dates)
+        raise DataError(
+            f"{str(path)!r}: unparseable or mixed date formats (e.g. {bad!r}; {str(exc)[:100]}). "
+            "Use one format throughout, preferably YYYY-MM-DD."
+        ) from None
+    frame = _rename_columns(raw, repr(str(path)))
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    bad_mask = numeric.isna() & frame.notna() & (frame.astype(str).apply(lambda s: s.str.strip()) != "")
+    if bad_mask.to_numpy().any():
+        row, col = np.argwhere(bad_mask.to_numpy())[0]
+        raise DataError(
+            f"{str(path)!r}: non-numeric value {frame.iat[row, col]!r} in column "
+            f"{frame.columns[col]!r} on {dates.iloc[row]}. Fix or remove that row."
+        )
+    numeric.index = index
+    numeric.attrs["source"] = f"csv:{path}"
+    return numeric
+
+
+def _first_bad_date(dates: pd.Series) -> str:
+    parsed = pd.to_datetime(dates.iloc[:1], errors="coerce")
+    fmt = None if parsed.isna().all() else "ISO8601"
+    for value in dates:
+        try:
+            pd.to_datetime(value, format=fmt)
+        except (ValueError, TypeError):
+            return str(value)
+    return str(dates.iloc[-1])
+
+
+def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Check and tidy one OHLCV frame; repairs are warned about and recorded in attrs['notes'].
+
+    Unsorted rows are sorted and empty (all-NaN) rows dropped, with a note. Duplicate dates,
+    partial NaNs, non-positive or non-numeric prices are errors: guessing would be a silent
+    wrong number.
+    """
+    notes: list[str] = list(frame.attrs.get("notes", []))
+    source = frame.attrs.get("source", "")
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DataError(f"{name}: prices need a DatetimeIndex, got {type(frame.index).__name__}.")
+    frame = frame.copy()
+    index = frame.index
+    if index.tz is not None:
+        index = index.tz_localize(None)  # keep the exchange-local calendar date
+    frame.index = index.as_unit("ns")
+    frame.index.name = "date"
+    if frame.index.hasnans:
+        raise DataError(f"{name}: some rows have no date. Remove them.")
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+        notes.append(f"{name}: rows were not in date order; sorted them")
+    dup = frame.index.duplicated(keep=False)
+    if dup.any():
+        shown = ", ".join(sorted({d.strftime("%Y-%m-%d") for d in frame.index[dup]})[:5])
+        raise DataError(
+            f"{name}: duplicate dates ({shown}). Keep one row per trading day and retry."
+        )
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{name}: missing columns {missing}.")
+    frame = frame[COLUMNS].astype("float64")
+    empty = frame[PRICE_COLUMNS].isna().all(axis=1)
+    if empty.any():
+        frame = frame.loc[~empty]
+        notes.append(f"{name}: dropped {int(empty.sum())} rows with no prices (holidays)")
+    nan_rows = frame[PRICE_COLUMNS].isna().any(axis=1)
+    if nan_rows.any():
+        days = ", ".join(d.strftime("%Y-%m-%d") for d in frame.index[nan_rows][:5])
+        raise DataError(
+            f"{name}: {int(nan_rows.sum())} rows have missing prices ({days}). Fill or drop them "
+            "in the source; lstmbt does not guess prices."
+        )
+    bad = (frame[PRICE_COLUMNS] <= 0).any(axis=1)
+    if bad.any():
+        day = frame.index[bad][0].strftime("%Y-%m-%d")
+        raise DataError(f"{name}: zero or negative price on {day}. Prices must be positive.")
+    inverted = frame["high"] < frame["low"]
+    if inverted.any():
+        day = frame.index[inverted][0].strftime("%Y-%m-%d")
+        raise DataError(f"{name}: high below low on {day}; the columns may be swapped.")
+    if (frame["volume"] < 0).any():
+        raise DataError(f"{name}: negative volume. Check the volume column.")
+    for note in notes[len(frame.attrs.get("notes", [])) :]:
+        warnings.warn(note, stacklevel=3)
+    frame.attrs["notes"] = notes
+    frame.attrs["source"] = source
+    return frame
+
+
+def _as_timestamp(value: str | pd.Timestamp | None, what: str) -> pd.Timestamp | None:
+    if value is None or value == "":
+        return None
+    try:
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError):
+        raise ConfigError(f"--{what} {value!r} is not a date; use YYYY-MM-DD.") from None
+
+
+def resolve_source(source: str) -> str:
+    """'sample' | 'yahoo' | 'auto' | a CSV path; anything else is a ConfigError with a hint."""
+    if source in SOURCES or is_csv_path(source):
+        return source
+    raise ConfigError(
+        f"unknown source {source!r}.{did_you_mean(source, SOURCES)} Use sample, yahoo, auto or a "
+        "path to a .csv file."
+    )
+
+
+def load_one(
+    ticker: str,
+    source: str = "sample",
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    cache: PriceCache | None = None,
+) -> pd.DataFrame:
+    """One ticker's validated prices between start and end (inclusive)."""
+    source = resolve_source(source)
+    lo, hi = _as_timestamp(start, "start"), _as_timestamp(end, "end")
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"--start {lo:%Y-%m-%d} is after --end {hi:%Y-%m-%d}; swap them.")
+    if is_csv_path(ticker):
+        frame, name = read_csv_prices(ticker), Path(ticker).name
+    elif is_csv_path(source):
+        frame, name = read_csv_prices(source), Path(source).name
+    elif source == "sample":
+        frame, name = load_sample(ticker), ticker
+    else:
+        from lstmbt.yahoo import load_yahoo
+
+        today = pd.Timestamp.today().normalize()
+        frame = load_yahoo(
+            ticker.strip().upper(),
+            lo or YAHOO_DEFAULT_START,
+            min(hi or today, today),
+            cache=cache or PriceCache(),
+            offline_ok=source == "auto",
+        )
+        frame.attrs["source"] = f"yahoo:{ticker}"
+        name = ticker
+    frame = validate_prices(frame, name)
+    full = frame
+    frame = frame.loc[lo:hi] if (lo is not None or hi is not None) else frame
+    if frame.empty:
+        raise DataError(
+            f"{name}: no prices between {lo and f'{lo:%Y-%m-%d}' or 'start'} and "
+            f"{hi and f'{hi:%Y-%m-%d}' or 'end'}; the data covers "
+            f"{full.index[0]:%Y-%m-%d} to {full.index[-1]:%Y-%m-%d}."
+        )
+    frame.attrs = dict(full.attrs)
+    return frame
+
+
+def load_prices(
+    tickers: str | list[str],
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    source: str = "sample",
+    cache: PriceCache | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Validated OHLCV frames keyed by ticker, one entry per requested ticker."""
+    names = [tickers] if isinstance(tickers, str) else list(tickers)
+    if not names:
+        raise ConfigError("no ticker given; pass e.g. --ticker ^GSPC.")
+    return {t: load_one(t, source, start, end, cache) for t in names}
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A short hash of a price frame, saved with every run so results can be traced to data."""
+    import hashlib
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return digest.hexdigest()[:16]

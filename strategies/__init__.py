@@ -1,0 +1,23 @@
+"""Strategies: forecast -> target position -> next-open execution with costs.
+
+Strategies read a precomputed position series; they never hold a model. `backtest.py` is the
+Backtrader engine used for reported results; `vectorised.py` is its numpy twin (same numbers,
+~1000x faster) for sweeps and for a parity check on every run. Nothing here imports `lstmbt`.
+"""
+
+from strategies.backtest import BacktestResult, BacktestError, run_backtrader
+from strategies.costs import Costs
+from strategies.signals import buy_and_hold_positions, ma_crossover_positions, positions_from_forecast
+from strategies.vectorised import held_positions, vectorised_returns
+
+__all__ = [
+    "BacktestError",
+    "BacktestResult",
+    "Costs",
+    "buy_and_hold_positions",
+    "held_positions",
+    "ma_crossover_positions",
+    "positions_from_forecast",
+    "run_backtrader",
+    "vectorised_returns",
+]
