@@ -45,8 +45,8 @@ def build_features(
         comp_ohlcv = adjusted_ohlcv(comp)
         comp_feats = pd.concat([compute_group(comp_ohlcv, g) for g in companion_groups], axis=1)
         aligned = align_companion(prices.index, comp_feats, prefix=name, max_stale=max_stale)
-        overlap = aligned.notna().all(axis=1).sum()
-        if overlap == 0:
+        inside = (prices.index >= comp.index[0]) & (prices.index <= comp.index[-1])
+        if not inside.any():
             raise ValueError(
                 f"companion {name!r} has no dates overlapping the target "
                 f"({prices.index[0]:%Y-%m-%d} to {prices.index[-1]:%Y-%m-%d}); pick another "

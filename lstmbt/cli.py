@@ -11,6 +11,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Does this LSTM forecast make money after costs, out of sample, against buy-and-hold?",
+    pretty_exceptions_enable=False,
 )
 
 Opt = typer.Option
@@ -40,10 +41,12 @@ def _run(options: dict[str, Any], config_file: str | None) -> None:
 
     config = _build_config(options, config_file)
     result = run_study(config, progress=RichProgress())
-    print_summary(result.metrics, Console())
-    Console().print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
+    # piped output (CI logs, files) gets a wide table instead of 80 truncated columns
+    console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=not sys.stdout.isatty())
+    print_summary(result.metrics, console)
+    console.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
     for name, sheet in result.metrics.get("tearsheets", {}).items():
-        Console().print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheet}")
+        console.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheet}")
 
 
 def print_summary(metrics: dict, console) -> None:
@@ -68,55 +71,13 @@ def print_summary(metrics: dict, console) -> None:
         console.print(f"[bold]Verdict:[/] {line}")
 
 
-# Options shared by `run` and `compare` (None = not given: the config file or default applies).
-def _options(
-    ticker: Annotated[str | None, Opt(help="Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.")] = None,
-    source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv (default sample).")] = None,
-    start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, Opt(help="Last date, YYYY-MM-DD.")] = None,
-    features: Annotated[str | None, Opt(help="Feature groups, comma-separated (see presets).")] = None,
-    with_: Annotated[str | None, Opt("--with", help="Companion tickers as inputs, comma-separated.")] = None,
-    lookback: Annotated[int | None, Opt(help="Days of history per sample.")] = None,
-    horizon: Annotated[int | None, Opt(help="Days ahead the model predicts (multi-horizon head).")] = None,
-    signal_horizon: Annotated[str | None, Opt(help="Trade on the 1-day or summed h-day forecast: 1 | h.")] = None,
-    epochs: Annotated[int | None, Opt(help="Maximum training epochs (early stopping on validation).")] = None,
-    batch_size: Annotated[int | None, Opt(help="Training batch size.")] = None,
-    hidden_size: Annotated[int | None, Opt(help="LSTM hidden units.")] = None,
-    layers: Annotated[int | None, Opt(help="LSTM layers.")] = None,
-    dropout: Annotated[float | None, Opt(help="Dropout between LSTM layers.")] = None,
-    lr: Annotated[float | None, Opt(help="Adam learning rate.")] = None,
-    patience: Annotated[int | None, Opt(help="Early-stopping patience in epochs.")] = None,
-    seed: Annotated[int | None, Opt(help="Seed for initialisation and batch order.")] = None,
-    device: Annotated[str | None, Opt(help="auto | cpu | cuda.")] = None,
-    threshold: Annotated[float | None, Opt(help="Go long when the forecast exceeds this.")] = None,
-    long_short: Annotated[bool | None, Opt("--long-short/--long-only", help="Allow shorts.")] = None,
-    commission: Annotated[float | None, Opt(help="Commission per side, fraction (0.0005 = 5 bps).")] = None,
-    slippage: Annotated[float | None, Opt(help="Slippage per side, fraction.")] = None,
-    val_frac: Annotated[float | None, Opt(help="Validation fraction of the calendar.")] = None,
-    test_frac: Annotated[float | None, Opt(help="Test (out-of-sample) fraction of the calendar.")] = None,
-    out: Annotated[str | None, Opt(help="Folder for run reports.")] = None,
-    run_id: Annotated[str | None, Opt(help="Name of the run folder (must not exist).")] = None,
-    cache_dir: Annotated[str | None, Opt(help="Yahoo cache folder (default $LSTMBT_CACHE).")] = None,
-    tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
-    config: Annotated[str | None, Opt(help="TOML or JSON file of options (CLI flags win).")] = None,
-    debug: Annotated[bool, Opt(help="Show tracebacks.")] = False,
-) -> tuple[dict[str, Any], str | None]:
-    options = {
-        "ticker": ticker, "source": source, "start": start, "end": end,
-        "features": _split(features), "companions": _split(with_), "lookback": lookback,
-        "horizon": horizon, "signal_horizon": signal_horizon, "epochs": epochs,
-        "batch_size": batch_size, "hidden_size": hidden_size, "num_layers": layers,
-        "dropout": dropout, "lr": lr, "patience": patience, "seed": seed, "device": device,
-        "threshold": threshold, "long_short": long_short, "commission": commission,
-        "slippage": slippage, "val_frac": val_frac, "test_frac": test_frac, "out": out,
-        "run_id": run_id, "cache_dir": cache_dir, "tearsheets": tearsheets,
-    }
-    return options, config
+_OPTION_KEYS = {"with_": "companions", "layers": "num_layers", "preset": "presets"}
+_LISTS = {"preset", "features", "with_"}
 
 
 @app.command()
 def run(
-    preset: Annotated[str | None, Opt(help="baseline | lookback | multifeature (comma-separated for several).")] = None,
+    preset: Annotated[str | None, Opt(help="baseline | lookback | multifeature; several: a,b,c.")] = None,
     ticker: Annotated[str | None, Opt(help="Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.")] = None,
     source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv (default sample).")] = None,
     start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
@@ -149,42 +110,37 @@ def run(
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Train, forecast out of sample, backtest after costs and write the report."""
-    options, cfg = _options(**{k: v for k, v in locals().items() if k != "preset"})
-    options["presets"] = _split(preset)
-    _run(options, cfg)
+    given = {k: v for k, v in locals().items() if k not in ("config", "debug")}
+    options = {
+        _OPTION_KEYS.get(k, k): (_split(v) if k in _LISTS else v) for k, v in given.items()
+    }
+    _run(options, config)
 
 
-@app.command()
-def compare(
-    preset: Annotated[str, Opt(help="Presets to set side by side, comma-separated.")] = "baseline,lookback,multifeature",
-    ticker: Annotated[str | None, Opt(help="Ticker to trade.")] = None,
-    source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv.")] = None,
-    start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, Opt(help="Last date, YYYY-MM-DD.")] = None,
-    with_: Annotated[str | None, Opt("--with", help="Companion tickers (multifeature).")] = None,
-    lookback: Annotated[int | None, Opt(help="Override every preset's lookback.")] = None,
-    horizon: Annotated[int | None, Opt(help="Days ahead the models predict.")] = None,
-    epochs: Annotated[int | None, Opt(help="Maximum training epochs.")] = None,
-    seed: Annotated[int | None, Opt(help="Seed.")] = None,
-    device: Annotated[str | None, Opt(help="auto | cpu | cuda.")] = None,
-    long_short: Annotated[bool | None, Opt("--long-short/--long-only", help="Allow shorts.")] = None,
-    commission: Annotated[float | None, Opt(help="Commission per side.")] = None,
-    slippage: Annotated[float | None, Opt(help="Slippage per side.")] = None,
-    out: Annotated[str | None, Opt(help="Folder for run reports.")] = None,
-    run_id: Annotated[str | None, Opt(help="Name of the run folder.")] = None,
-    tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
-    config: Annotated[str | None, Opt(help="TOML or JSON file of options.")] = None,
-    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
-) -> None:
-    """Train the presets on the same split and compare them with buy-and-hold and baselines."""
-    options, cfg = _options(
-        ticker=ticker, source=source, start=start, end=end, with_=with_, lookback=lookback,
-        horizon=horizon, epochs=epochs, seed=seed, device=device, long_short=long_short,
-        commission=commission, slippage=slippage, out=out, run_id=run_id, tearsheets=tearsheets,
-        config=config,
+def _with_defaults(fn, doc: str, **defaults):
+    """The same command with other defaults (typer reads the signature)."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn, eval_str=True)
+    params = [p.replace(default=defaults.get(p.name, p.default)) for p in sig.parameters.values()]
+
+    @functools.wraps(fn)
+    def command(**kwargs):
+        return fn(**kwargs)
+
+    command.__signature__ = sig.replace(parameters=params)
+    command.__doc__ = doc
+    return command
+
+
+app.command("compare")(
+    _with_defaults(
+        run,
+        "Train several presets on the same split; compare with buy-and-hold and the baselines.",
+        preset="baseline,lookback,multifeature",
     )
-    options["presets"] = _split(preset)
-    _run(options, cfg)
+)
 
 
 @app.command()
@@ -196,17 +152,16 @@ def presets() -> None:
     from features.indicators import list_groups
     from lstmbt.config import PRESETS
 
-    table = Table(title="Presets (lstmbt run --preset NAME)")
-    for col in ("Preset", "What it is", "Lookback", "Features", "Other tickers", "LSTM"):
-        table.add_column(col)
-    for p in PRESETS.values():
-        table.add_row(
-            p.name, p.description, str(p.lookback), ", ".join(p.features),
-            ", ".join(f"{c} ({'+'.join(p.companion_features)})" for c in p.companions) or "-",
-            f"{p.num_layers}x{p.hidden_size}" + (f", dropout {p.dropout}" if p.dropout else ""),
-        )
     console = Console()
-    console.print(table)
+    console.print("[bold]Presets[/] (lstmbt run --preset NAME)")
+    for p in PRESETS.values():
+        companions = ", ".join(f"{c} ({'+'.join(p.companion_features)})" for c in p.companions)
+        console.print(f"  [bold cyan]{p.name}[/]: {p.description}")
+        console.print(
+            f"      lookback {p.lookback}, features {', '.join(p.features)}, other tickers "
+            f"{companions or 'none'}, LSTM {p.num_layers}x{p.hidden_size}"
+            + (f", dropout {p.dropout}" if p.dropout else "")
+        )
     groups = Table(title="Feature groups (--features a,b)")
     groups.add_column("Group")
     groups.add_column("Features")
@@ -217,24 +172,15 @@ def presets() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning known errors into one red line and exit code 2."""
-    import click
-
     from lstmbt import _runtime
 
     _runtime.start()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False, prog_name="lstmbt")
-        return 0
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        typer.secho("interrupted", fg="red", err=True)
-        return 130
+        app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         typer.secho("interrupted", fg="red", err=True)
         return 130
@@ -244,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         from lstmbt.errors import LstmbtError
 
         kind = "error" if isinstance(exc, LstmbtError) else f"error ({type(exc).__name__})"
-        message = " ".join(str(exc).split())
-        typer.secho(f"{kind}: {message}", fg="red", err=True)
+        typer.secho(f"{kind}: {' '.join(str(exc).split())}", fg="red", err=True)
         return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -155,8 +155,12 @@ def fit_forecasters(
         except ValueError as exc:
             raise DataError(str(exc)) from None
 
-    for p in config.model_presets():
-        split = splits[p.name] = split_for(p.lookback)
+    presets = config.model_presets()
+    for p in presets:  # every split is checked before any training starts
+        splits[p.name] = split_for(p.lookback)
+    splits["_baselines"] = split_for(1)
+    for p in presets:
+        split = splits[p.name]
         X = _windows(data.features[p.name], p.lookback, data.dates)
         tr, va, te = split.train, split.val, split.test
         progress.stage(
@@ -176,7 +180,7 @@ def fit_forecasters(
         forecasts[f"{p.name}:ridge"] = ridge.predict(X[te])
 
     # Shared forecast baselines read only today's close change (lookback 1).
-    split = splits["_baselines"] = split_for(1)
+    split = splits["_baselines"]
     ret1 = simple_returns(data.ohlcv["close"]).loc[data.dates].to_numpy()[:, None, None]
     for name, fc in (
         ("random_walk", ZeroForecaster()),

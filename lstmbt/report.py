@@ -204,8 +204,18 @@ def write_run(result, progress=None) -> Path:
             if progress is not None:
                 progress.stage(f"QuantStats tear-sheet: {name} vs buy-and-hold")
             path = run_dir / f"tearsheet_{_slug(name.replace(':', '_'))}.html"
-            write_tearsheet(result.returns[name], bench, path, name, "Buy & Hold")
-            tearsheets[name] = path.name
+            if result.returns[name].nunique() <= 1:
+                note = f"{name}: no tear-sheet, the strategy never held a position in the test span"
+            else:
+                try:
+                    write_tearsheet(result.returns[name], bench, path, name, "Buy & Hold")
+                    tearsheets[name] = path.name
+                    continue
+                except (ValueError, ZeroDivisionError, KeyError) as exc:
+                    note = f"{name}: QuantStats could not draw a tear-sheet ({exc})"
+            metrics["notes"] = [*metrics.get("notes", []), note]
+            if progress is not None:
+                progress.note(note)
     metrics["tearsheets"] = tearsheets
     _write_json(run_dir / "metrics.json", metrics)
     write_index(run_dir, metrics, cfg)

@@ -109,6 +109,7 @@ def _standardise(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
     if "adj_close" not in frame.columns:
         frame["adj_close"] = frame["close"]
     frame = frame[["open", "high", "low", "close", "adj_close", "volume"]].astype("float64")
+    frame.columns = pd.Index(list(frame.columns))  # drop yfinance's 'Price' level name
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
         index = index.tz_localize(None)

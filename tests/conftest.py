@@ -1,0 +1,58 @@
+"""Shared fixtures: real S&P 500 / NASDAQ frames from arch.data, tiny model configs, no network."""
+
+from __future__ import annotations
+
+import socket
+
+import pandas as pd
+import pytest
+
+import lstmbt  # noqa: F401 - applies start-up settings
+from lstmbt.config import RunConfig
+from lstmbt.data import load_one
+
+TINY = dict(epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests never use the network: any socket connection attempt fails loudly."""
+
+    def guard(*args, **kwargs):
+        raise OSError("network access attempted in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    monkeypatch.setattr(socket, "create_connection", guard)
+
+
+@pytest.fixture(scope="session")
+def sp500() -> pd.DataFrame:
+    return load_one("^GSPC", "sample")
+
+
+@pytest.fixture(scope="session")
+def nasdaq() -> pd.DataFrame:
+    return load_one("^IXIC", "sample")
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A RunConfig factory for small, fast, CPU-only runs writing under tmp_path."""
+
+    def make(**changes) -> RunConfig:
+        values = dict(TINY, out=str(tmp_path / "reports"), start="2012-01-01")
+        values.update(changes)
+        return RunConfig(**values)
+
+    return make
+
+
+def yahoo_csv(frame: pd.DataFrame, path, **renames) -> str:
+    """Write a frame as a Yahoo-style CSV (Date, Open, High, Low, Close, Adj Close, Volume)."""
+    out = frame.rename(columns={
+        "open": "Open", "high": "High", "low": "Low", "close": "Close",
+        "adj_close": "Adj Close", "volume": "Volume",
+    }).rename(columns=renames)
+    out.index.name = "Date"
+    out.to_csv(path, date_format="%Y-%m-%d")
+    return str(path)

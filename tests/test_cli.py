@@ -1,0 +1,106 @@
+"""The command line: one red line and exit code 2 for bad input, a report for good input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lstmbt.cli import main
+from tests.conftest import yahoo_csv
+
+TINY_FLAGS = ["--epochs", "1", "--hidden-size", "4", "--device", "cpu", "--start", "2014-01-01"]
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lstmbt.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def test_compare_three_presets_from_the_cli(tmp_path):
+    out = tmp_path / "reports"
+    proc = run_cli("compare", *TINY_FLAGS, "--lookback", "5", "--out", str(out), "--run-id", "cmp")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr + proc.stdout
+    assert "findfont" not in proc.stderr + proc.stdout
+    run = out / "cmp"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"baseline:lstm", "lookback:lstm", "multifeature:lstm", "buy_and_hold"} <= set(
+        metrics["strategy"])
+    for name in metrics["tearsheets"].values():
+        assert (run / name).stat().st_size > 10_000
+    assert "buy_and_hold" in proc.stdout and str(run / "index.html") in proc.stdout.replace("\n", "")
+
+
+def test_unknown_source_is_one_line_without_traceback():
+    proc = run_cli("run", "--source", "yahooo")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown source 'yahooo'. Did you mean 'yahoo'? Use sample, yahoo, auto or a path "
+        "to a .csv file."
+    ]
+
+
+def err(capsys) -> str:
+    """The error line (progress lines may come before it)."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error")]
+    assert len(errors) == 1 and "Traceback" not in "\n".join(lines), lines
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["run", "--ticker", "AAPL"], "not in the offline sample"),
+        (["run", "--preset", "basline"], "Did you mean 'baseline'"),
+        (["run", "--start", "2018-10-01"], "too few"),
+        (["run", "--start", "2019-10-01", "--end", "2018-01-01"], "after --end"),
+        (["run", "--start", "yesterdayish"], "is not a date"),
+        (["run", "--features", "momentun", "--preset", "multifeature"], "Did you mean 'momentum'"),
+        (["run", "--device", "tpu"], "unknown device"),
+        (["run", "--commission", "5"], "fraction per side"),
+    ],
+)
+def test_bad_input_errors(capsys, tmp_path, args, match):
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert match in err(capsys)
+
+
+def test_csv_errors_from_the_cli(capsys, tmp_path, sp500):
+    missing = yahoo_csv(sp500.iloc[:500].drop(columns=["high"]), tmp_path / "missing.csv")
+    assert main(["run", "--source", missing, "--out", str(tmp_path)]) == 2
+    assert "lacks the columns ['high']" in err(capsys)
+    bad_dates = tmp_path / "dates.csv"
+    bad_dates.write_text("Date,Open,High,Low,Close,Volume\n2020-13-45,1,2,0.5,1.5,10\n")
+    assert main(["run", "--source", str(bad_dates), "--out", str(tmp_path)]) == 2
+    assert "unparseable" in err(capsys)
+
+
+def test_config_file_with_a_typo_is_rejected(capsys, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('ticker = "^GSPC"\nepoch = 3\n')
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path)]) == 2
+    assert "unknown config key 'epoch'. Did you mean 'epochs'?" in err(capsys)
+
+
+def test_csv_run_end_to_end(capsys, tmp_path, sp500):
+    path = yahoo_csv(sp500.loc["2012":], tmp_path / "spx.csv")
+    code = main(["run", "--source", path, "--ticker", "SPX", *TINY_FLAGS, "--no-tearsheets",
+                 "--out", str(tmp_path / "r"), "--run-id", "csv"])
+    assert code == 0, err(capsys)
+    assert (tmp_path / "r" / "csv" / "metrics.json").is_file()
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    proc = run_cli("run", "--ticker", "AAPL", "--debug", "--out", str(tmp_path))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_presets_lists_the_three_exercises(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("baseline", "lookback", "multifeature", "momentum", "^IXIC"):
+        assert name in out

@@ -1,0 +1,151 @@
+"""Data loading: the offline sample, Yahoo-style CSV files, and every bad input we can name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmbt.data import COLUMNS, load_one, load_prices, read_csv_prices, validate_prices
+from lstmbt.errors import ConfigError, DataError
+from tests.conftest import yahoo_csv
+
+
+def test_sample_is_tidy_real_ohlcv(sp500):
+    assert list(sp500.columns) == COLUMNS
+    assert len(sp500) == 5031
+    assert sp500.index.is_monotonic_increasing and sp500.index.is_unique
+    assert sp500.index.tz is None
+    assert sp500.index[0] == pd.Timestamp("1999-01-04")
+    assert (sp500[["open", "high", "low", "close"]] > 0).all().all()
+
+
+def test_load_prices_aliases_and_dates():
+    frames = load_prices(["^GSPC", "nasdaq"], start="2010-01-01", end="2010-12-31")
+    assert set(frames) == {"^GSPC", "nasdaq"}
+    assert frames["^GSPC"].index[0] == pd.Timestamp("2010-01-04")
+    assert frames["^GSPC"].index[-1] == pd.Timestamp("2010-12-31")
+
+
+def test_unknown_sample_ticker_says_what_exists():
+    with pytest.raises(DataError, match=r"not in the offline sample.*\^GSPC"):
+        load_one("AAPL", "sample")
+
+
+def test_unknown_source_suggests_a_fix():
+    with pytest.raises(ConfigError, match="Did you mean 'sample'"):
+        load_one("^GSPC", "sampel")
+
+
+def test_start_after_end():
+    with pytest.raises(ConfigError, match="after --end"):
+        load_one("^GSPC", "sample", start="2010-01-01", end="2009-01-01")
+
+
+def test_range_outside_data():
+    with pytest.raises(DataError, match="covers 1999-01-04 to 2018-12-31"):
+        load_one("^GSPC", "sample", start="2030-01-01")
+
+
+def test_csv_round_trip_case_insensitive(sp500, tmp_path):
+    path = yahoo_csv(sp500.iloc[:300], tmp_path / "p.csv", **{"Adj Close": "adj close", "Open": "OPEN"})
+    frame = load_one(path, "sample")
+    pd.testing.assert_frame_equal(frame, sp500.iloc[:300], check_freq=False, check_names=False)
+
+
+def test_csv_as_source(sp500, tmp_path):
+    path = yahoo_csv(sp500.iloc[:300], tmp_path / "p.csv")
+    frame = load_one("MYTICKER", path)
+    assert len(frame) == 300
+
+
+def test_csv_without_adj_close_uses_close(sp500, tmp_path):
+    path = yahoo_csv(sp500.iloc[:50].drop(columns="adj_close"), tmp_path / "p.csv")
+    frame = read_csv_prices(path)
+    assert (frame["adj_close"] == frame["close"]).all()
+
+
+def test_csv_missing_columns(sp500, tmp_path):
+    path = yahoo_csv(sp500.iloc[:50].drop(columns=["high", "low"]), tmp_path / "p.csv")
+    with pytest.raises(DataError, match=r"lacks the columns \['high', 'low'\]"):
+        read_csv_prices(path)
+
+
+def test_csv_without_date_column(sp500, tmp_path):
+    path = tmp_path / "p.csv"
+    sp500.iloc[:10].reset_index(drop=True).to_csv(path, index=False)
+    with pytest.raises(DataError, match="no Date column"):
+        read_csv_prices(path)
+
+
+def test_csv_unparseable_dates(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close,Volume\nyesterday,1,2,0.5,1.5,10\n")
+    with pytest.raises(DataError, match="unparseable or mixed date formats"):
+        read_csv_prices(path)
+
+
+def test_csv_mixed_date_formats(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,1.5,10\n01/03/2020,1,2,0.5,1.5,10\n"
+    )
+    with pytest.raises(DataError, match="mixed date formats"):
+        read_csv_prices(path)
+
+
+def test_csv_non_numeric_value(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,abc,10\n")
+    with pytest.raises(DataError, match="non-numeric value 'abc' in column 'close' on 2020-01-02"):
+        read_csv_prices(path)
+
+
+def test_csv_missing_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_csv_prices(tmp_path / "nope.csv")
+
+
+def test_duplicate_dates_are_an_error(sp500):
+    frame = pd.concat([sp500.iloc[:10], sp500.iloc[5:6]])
+    with pytest.raises(DataError, match="duplicate dates"):
+        validate_prices(frame, "x")
+
+
+def test_unsorted_rows_are_sorted_with_a_note(sp500):
+    frame = sp500.iloc[:20].iloc[::-1]
+    with pytest.warns(UserWarning, match="not in date order"):
+        out = validate_prices(frame, "x")
+    assert out.index.is_monotonic_increasing
+    assert any("sorted" in n for n in out.attrs["notes"])
+
+
+def test_nan_prices_are_an_error_not_filled(sp500):
+    frame = sp500.iloc[:20].copy()
+    frame.iloc[7, 3] = np.nan
+    with pytest.raises(DataError, match="missing prices"):
+        validate_prices(frame, "x")
+
+
+def test_empty_rows_dropped_with_note(sp500):
+    frame = sp500.iloc[:20].copy()
+    frame.iloc[7, :5] = np.nan
+    with pytest.warns(UserWarning, match="dropped 1 rows"):
+        out = validate_prices(frame, "x")
+    assert len(out) == 19
+
+
+@pytest.mark.parametrize("value", [0.0, -5.0])
+def test_non_positive_prices(sp500, value):
+    frame = sp500.iloc[:20].copy()
+    frame.iloc[3, 0] = value
+    with pytest.raises(DataError, match="zero or negative price"):
+        validate_prices(frame, "x")
+
+
+def test_timezone_aware_index_becomes_naive(sp500):
+    frame = sp500.iloc[:20].copy()
+    frame.index = frame.index.tz_localize("America/New_York")
+    out = validate_prices(frame, "x")
+    assert out.index.tz is None
+    assert out.index[0] == sp500.index[0]

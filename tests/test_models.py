@@ -1,0 +1,130 @@
+"""Forecasters: known answers, seeds, the fit/predict contract, save/load across processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from models import (
+    LSTMForecaster,
+    MeanForecaster,
+    PersistenceForecaster,
+    RidgeForecaster,
+    ZeroForecaster,
+    load_forecaster,
+    resolve_device,
+    save_forecaster,
+)
+
+
+def ar_data(n=2000, lookback=10, seed=0):
+    """y = 0.8 * last input + small noise: an LSTM must find this."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, lookback, 2)).astype(np.float32)
+    y = 0.8 * X[:, -1, :1].astype(np.float64) + 0.05 * rng.normal(size=(n, 1))
+    return X, y
+
+
+def tiny_lstm(**kw):
+    return LSTMForecaster(**{**dict(hidden_size=16, epochs=15, lr=5e-3, batch_size=128,
+                                    patience=5, device="cpu"), **kw})
+
+
+def test_lstm_learns_a_known_relation():
+    X, y = ar_data()
+    model = tiny_lstm().fit(X[:1500], y[:1500], X[1500:1750], y[1500:1750])
+    pred = model.predict(X[1750:])
+    assert pred.shape == (250, 1)
+    assert np.corrcoef(pred[:, 0], y[1750:, 0])[0, 1] > 0.95
+    assert model.history_.best_epoch >= 0
+
+
+def test_same_seed_same_predictions_other_seed_differs():
+    X, y = ar_data(800)
+    a = tiny_lstm(epochs=3, seed=7).fit(X[:600], y[:600], X[600:700], y[600:700]).predict(X[700:])
+    b = tiny_lstm(epochs=3, seed=7).fit(X[:600], y[:600], X[600:700], y[600:700]).predict(X[700:])
+    c = tiny_lstm(epochs=3, seed=8).fit(X[:600], y[:600], X[600:700], y[600:700]).predict(X[700:])
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_multi_horizon_head():
+    X, y1 = ar_data(600)
+    y = np.hstack([y1, -y1, 0.5 * y1])
+    pred = tiny_lstm(epochs=8).fit(X[:500], y[:500], X[500:550], y[500:550]).predict(X[550:])
+    assert pred.shape == (50, 3)
+    assert np.corrcoef(pred[:, 0], pred[:, 1])[0, 1] < -0.9
+
+
+def test_scaler_is_fit_on_training_windows_only():
+    X, y = ar_data(600)
+    X_test_shifted = X.copy()
+    X_test_shifted[500:] += 100.0
+    m1 = tiny_lstm(epochs=1).fit(X[:500], y[:500])
+    m2 = tiny_lstm(epochs=1).fit(X_test_shifted[:500], y[:500])
+    np.testing.assert_array_equal(m1.x_mean_, m2.x_mean_)
+    np.testing.assert_array_equal(m1.predict(X[:500]), m2.predict(X[:500]))
+
+
+def test_predict_before_fit_and_bad_shapes():
+    with pytest.raises(RuntimeError, match="call fit"):
+        LSTMForecaster().predict(np.zeros((2, 3, 1), np.float32))
+    X, y = ar_data(200)
+    with pytest.raises(ValueError, match="NaN"):
+        tiny_lstm(epochs=1).fit(np.where(X > 2, np.nan, X), y)
+    m = tiny_lstm(epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="was fit on"):
+        m.predict(X[:, :5])
+    with pytest.raises(ValueError, match="dropout"):
+        tiny_lstm(dropout=1.5).fit(X, y)
+
+
+def test_baselines_known_answers():
+    X, y = ar_data(500)
+    assert (ZeroForecaster().fit(X, y).predict(X[:5]) == 0).all()
+    np.testing.assert_allclose(MeanForecaster().fit(X, y).predict(X[:3]), np.tile(y.mean(0), (3, 1)))
+    np.testing.assert_array_equal(
+        PersistenceForecaster(feature_index=1).fit(X, y).predict(X[:4])[:, 0], X[:4, -1, 1])
+    ridge = RidgeForecaster(alpha=1e-6).fit(X[:400], y[:400])
+    assert np.corrcoef(ridge.predict(X[400:])[:, 0], y[400:, 0])[0, 1] > 0.99
+
+
+def test_device_resolution_on_cpu_machines():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
+    X, y = ar_data(600)
+    model = tiny_lstm(epochs=3, num_layers=2, dropout=0.1).fit(X[:500], y[:500], X[500:], y[500:])
+    expected = model.predict(X[500:])
+    save_forecaster(model, tmp_path / "m", {"feature_names": ["a", "b"]})
+    np.save(tmp_path / "X.npy", X[500:])
+    code = (
+        "import numpy as np, sys; from models import load_forecaster;"
+        f"m, meta = load_forecaster({str(tmp_path / 'm')!r});"
+        f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})));"
+        "print(meta['feature_names'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "['a', 'b']" in out.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert doc["lookback"] == 10 and doc["params"]["num_layers"] == 2
+    loaded, _ = load_forecaster(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(X[500:]), expected)
+
+
+def test_load_rejects_a_non_model_folder(tmp_path):
+    with pytest.raises(ValueError, match="not a saved lstmbt model"):
+        load_forecaster(tmp_path)

@@ -1,0 +1,136 @@
+"""The whole experiment on real data: artifacts, no look-ahead, reproducibility, comparisons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmbt.errors import ConfigError, DataError
+from lstmbt.pipeline import run_study
+from lstmbt.report import comparison_table
+from tests.test_features import perturb_after
+
+
+def test_baseline_run_writes_every_artifact(tiny):
+    result = run_study(tiny(tearsheets=True))
+    run = result.run_dir
+    for name in ("config.json", "metrics.json", "predictions.csv", "positions.csv", "returns.csv",
+                 "orders.csv", "index.html", "tearsheet_baseline_lstm.html",
+                 "models/baseline/model.json", "models/baseline/weights.pt"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    strat = metrics["strategy"]
+    assert {"baseline:lstm", "baseline:ridge", "random_walk", "train_mean", "persistence",
+            "buy_and_hold", "ma_crossover"} <= set(strat)
+    for m in strat.values():
+        assert {"total_return", "cagr", "sharpe", "max_drawdown", "trades", "exposure"} <= set(m)
+    for m in metrics["forecast"].values():
+        assert {"rmse", "mae", "hit_rate"} <= set(m)
+    # the random walk never trades; buy-and-hold trades once and is always invested
+    assert strat["random_walk"]["trades"] == 0 and strat["random_walk"]["total_return"] == 0
+    assert strat["buy_and_hold"]["trades"] == 1 and strat["buy_and_hold"]["exposure"] == 1.0
+    # every strategy is scored on the same out-of-sample days
+    returns = pd.read_csv(run / "returns.csv", index_col=0, parse_dates=True)
+    assert returns.notna().all().all() and len(returns) == metrics["span"]["test_days"]
+    preds = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True)
+    assert preds.index[0] < returns.index[0] and preds.index[-1] == returns.index[-1]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["splits"]["baseline"]["train"][1] < cfg["splits"]["baseline"]["val"][0]
+    assert cfg["splits"]["baseline"]["val"][1] < metrics["span"]["first_decision"]
+    assert len(cfg["data"]["^GSPC"]["fingerprint"]) == 16
+    # the tear-sheet compares with buy-and-hold, given as a series (no download)
+    sheet = (run / "tearsheet_baseline_lstm.html").read_text()
+    assert "BUY &AMP; HOLD" in sheet.upper() or "BUY & HOLD" in sheet.upper()
+    assert "baseline:lstm" in sheet
+    # the landing page shows the same numbers as metrics.json
+    page = (run / "index.html").read_text()
+    table = pd.read_html(__import__("io").StringIO(page), attrs={"id": "comparison"})[0]
+    assert list(table.iloc[:, 0]) == list(comparison_table(metrics).index)
+    bh = table.set_index(table.columns[0]).loc["buy_and_hold"]
+    assert bh["Total return"] == f"{strat['buy_and_hold']['total_return']:+.1%}"
+
+
+def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(tiny, sp500, nasdaq):
+    config = tiny(presets=("baseline", "multifeature"), epochs=1, hidden_size=4)
+    base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
+    test_days = base.returns.index
+    t = test_days[len(test_days) // 2]
+    pos = sp500.index.get_loc(t)
+    moved = run_study(
+        config,
+        prices={"^GSPC": perturb_after(sp500, pos, 1), "^IXIC": perturb_after(nasdaq, pos, 2)},
+        write=False,
+    )
+    # predictions' realised column is the return of t+1: compare forecasts only
+    forecasts = [c for c in base.predictions.columns if c != "realised"]
+    pd.testing.assert_frame_equal(moved.predictions.loc[:t, forecasts],
+                                  base.predictions.loc[:t, forecasts], check_exact=True)
+    pd.testing.assert_frame_equal(moved.positions.loc[:t], base.positions.loc[:t], check_exact=True)
+    pd.testing.assert_frame_equal(moved.returns.loc[:t], base.returns.loc[:t], check_exact=True)
+    early = lambda o: o[pd.to_datetime(o["date"]) <= t].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(early(moved.orders), early(base.orders), check_exact=True)
+    # ...and the perturbation did change things after t, so the test can fail
+    assert not moved.predictions.loc[t:].iloc[1:][forecasts].equals(
+        base.predictions.loc[t:].iloc[1:][forecasts])
+
+
+def test_same_seed_same_files(tiny):
+    a = run_study(tiny(run_id="a"))
+    b = run_study(tiny(run_id="b"))
+    for name in ("predictions.csv", "positions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (a.run_dir / name).read_bytes() == (b.run_dir / name).read_bytes(), name
+
+
+def test_compare_three_presets_on_one_split(tiny):
+    result = run_study(tiny(presets=("baseline", "lookback", "multifeature"), lookback=10))
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    for preset in ("baseline", "lookback", "multifeature"):
+        assert f"{preset}:lstm" in metrics["strategy"] and f"{preset}:ridge" in metrics["forecast"]
+        assert (result.run_dir / "models" / preset / "weights.pt").is_file()
+    tests = {json.dumps(v["test"]) for k, v in json.loads(
+        (result.run_dir / "config.json").read_text())["splits"].items()}
+    assert len(tests) == 1, "every model is tested on the same span"
+    assert result.models["multifeature"].n_features_ == 29
+    assert len(metrics["verdict"]) == 3
+
+
+def test_multi_horizon_and_h_day_signal(tiny):
+    result = run_study(tiny(horizon=3, signal_horizon="h", lookback=5, presets=("lookback",)),
+                       write=False)
+    assert result.models["lookback"].horizon_ == 3
+    assert result.splits["lookback"].embargo == 5 + 3 - 1
+
+
+def test_earlier_reports_are_never_overwritten(tiny):
+    first = run_study(tiny(run_id="keep"))
+    stamp = (first.run_dir / "metrics.json").read_bytes()
+    with pytest.raises(ConfigError, match="already exists"):
+        run_study(tiny(run_id="keep"))
+    assert (first.run_dir / "metrics.json").read_bytes() == stamp
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        (dict(start="2018-09-01"), DataError, "too few"),
+        (dict(lookback=3000), ConfigError, "implausibly long"),
+        (dict(start="2018-01-01", lookback=300, presets=("lookback",)), DataError, "fewer than the lookback"),
+        (dict(start="2017-06-01", horizon=60, presets=("lookback",)), DataError, "too few.*smaller horizon"),
+        (dict(presets=("multifeature",), features=("momentun",)), ConfigError, "Did you mean 'momentum'"),
+        (dict(presets=("nope",)), ConfigError, "unknown preset"),
+        (dict(source="yahooo"), ConfigError, "Did you mean 'yahoo'"),
+        (dict(commission=5.0), ConfigError, "fraction per side"),
+    ],
+)
+def test_bad_runs_fail_before_training_with_a_clear_error(tiny, changes, error, match):
+    with pytest.raises(error, match=match):
+        run_study(tiny(**changes), write=False)
+
+
+def test_companion_without_overlap(tiny, sp500, nasdaq):
+    with pytest.raises(DataError, match="no dates overlapping"):
+        run_study(tiny(presets=("multifeature",)),
+                  prices={"^GSPC": sp500.loc["2012":], "^IXIC": nasdaq.loc[:"2005"]}, write=False)
