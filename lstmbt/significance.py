@@ -1,0 +1,214 @@
+"""Is the edge real? Forecast tests (Diebold-Mariano, Pesaran-Timmermann, IC), bootstrap Sharpe
+intervals, Hansen's SPA against buy-and-hold, deflated Sharpe ratios and a lag (echo) check.
+
+Conventions: daily data, Sharpe ratios annualised with sqrt(252); p-values two-sided unless the
+test is one-sided by construction (PT: better than chance; SPA: better than the benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+TRADING_DAYS = 252
+EULER_GAMMA = 0.5772156649015329
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def diebold_mariano(
+    e_model: np.ndarray, e_bench: np.ndarray, loss: str = "squared", horizon: int = 1
+) -> dict[str, float | None]:
+    """DM test of equal accuracy with the Harvey-Leybourne-Newbold small-sample correction.
+
+    Negative statistic: the model's loss is lower than the benchmark's. Identical forecasts give
+    statistic 0 and p = 1.
+    """
+    f = {"squared": np.square, "absolute": np.abs}[loss]
+    d = f(np.asarray(e_model, float)) - f(np.asarray(e_bench, float))
+    n = len(d)
+    dc = d - d.mean()
+    lrv = np.dot(dc, dc) / n
+    for lag in range(1, horizon):
+        lrv += 2 * (1 - lag / horizon) * np.dot(dc[lag:], dc[:-lag]) / n
+    if not lrv > 1e-300:
+        return {"stat": 0.0 if np.allclose(d, 0) else None, "p_value": 1.0 if np.allclose(d, 0) else None}
+    dm = d.mean() / math.sqrt(lrv / n)
+    hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    stat = dm * hln
+    p = 2 * stats.t.sf(abs(stat), df=n - 1)
+    return {"stat": _finite(stat), "p_value": _finite(p)}
+
+
+def pesaran_timmermann(forecast: np.ndarray, realised: np.ndarray) -> dict[str, float | None]:
+    """PT (1992) test that the forecast's direction beats chance (one-sided p-value)."""
+    f, r = np.asarray(forecast, float), np.asarray(realised, float)
+    n = len(f)
+    x, y = f > 0, r > 0
+    p_hit = np.mean(x == y)
+    px, py = x.mean(), y.mean()
+    p_star = py * px + (1 - py) * (1 - px)
+    var_p = p_star * (1 - p_star) / n
+    var_star = (
+        (2 * py - 1) ** 2 * px * (1 - px) / n
+        + (2 * px - 1) ** 2 * py * (1 - py) / n
+        + 4 * py * px * (1 - py) * (1 - px) / n**2
+    )
+    denom = var_p - var_star
+    if not denom > 0:
+        return {"stat": None, "p_value": None, "hit_rate": _finite(p_hit)}
+    stat = (p_hit - p_star) / math.sqrt(denom)
+    return {"stat": _finite(stat), "p_value": _finite(stats.norm.sf(stat)), "hit_rate": _finite(p_hit)}
+
+
+def information_coefficient(forecast: np.ndarray, realised: np.ndarray, level: float = 0.95) -> dict:
+    """Spearman rank IC with a Fisher-z interval (Bonett-Wright variance 1.06/(n-3))."""
+    f, r = np.asarray(forecast, float), np.asarray(realised, float)
+    n = len(f)
+    if np.ptp(f) == 0 or np.ptp(r) == 0 or n < 10:
+        return {"ic": None, "ci_low": None, "ci_high": None}
+    rho = float(stats.spearmanr(f, r).statistic)
+    z = math.atanh(max(min(rho, 0.999999), -0.999999))
+    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(1.06 / (n - 3))
+    return {"ic": rho, "ci_low": math.tanh(z - half), "ci_high": math.tanh(z + half)}
+
+
+def lag_check(forecast: pd.Series, known_returns: pd.Series, lags: int = 5) -> dict:
+    """Correlation of the forecast at t with the returns known at t, t-1, ... (an echo test).
+
+    A forecaster that mostly repeats today's change (|corr at lag 0| >= 0.8) is flagged.
+    """
+    f = forecast.to_numpy(float)
+    corrs = []
+    for lag in range(lags + 1):
+        r = known_returns.shift(lag).reindex(forecast.index).to_numpy(float)
+        ok = np.isfinite(r)
+        c = np.corrcoef(f[ok], r[ok])[0, 1] if np.ptp(f[ok]) > 0 and np.ptp(r[ok]) > 0 else np.nan
+        corrs.append(_finite(c))
+    lag0 = corrs[0]
+    return {"corr_by_lag": corrs, "echo": bool(lag0 is not None and abs(lag0) >= 0.8)}
+
+
+def sharpe(returns: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Annualised Sharpe ratio along `axis` (zero risk-free rate); NaN where volatility is zero."""
+    mu = returns.mean(axis=axis)
+    sd = returns.std(axis=axis, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sd > 0, mu / sd * math.sqrt(TRADING_DAYS), np.nan)
+
+
+def stationary_bootstrap_indices(n: int, reps: int, block: float, seed: int) -> np.ndarray:
+    """(reps, n) indices of Politis-Romano stationary bootstrap samples (mean block `block`)."""
+    rng = np.random.default_rng(seed)
+    new_block = rng.random((reps, n)) < 1.0 / block
+    new_block[:, 0] = True
+    starts = rng.integers(0, n, size=(reps, n))
+    t = np.broadcast_to(np.arange(n), (reps, n))
+    last = np.maximum.accumulate(np.where(new_block, t, 0), axis=1)
+    start_of_block = np.take_along_axis(starts, last, axis=1)
+    return (start_of_block + (t - last)) % n
+
+
+def bootstrap_sharpe(
+    returns: pd.DataFrame, benchmark: str, *, reps: int = 1000, block: float = 20.0,
+    seed: int = 0, level: float = 0.95,
+) -> dict[str, dict]:
+    """Block-bootstrap intervals of each column's Sharpe and of its difference to `benchmark`.
+
+    All columns are resampled with the same indices, so the difference keeps their correlation.
+    The p-value of the difference is two-sided: 2 * min(P(diff* <= 0), P(diff* >= 0)).
+    """
+    R = returns.to_numpy(float)
+    idx = stationary_bootstrap_indices(len(R), reps, block, seed)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    bench_col = list(returns.columns).index(benchmark)
+    bench_boot = sharpe(R[:, bench_col][idx])
+    out = {}
+    for j, name in enumerate(returns.columns):
+        boot = sharpe(R[:, j][idx])
+        point = float(sharpe(R[:, j]))
+        row = {"sharpe": _finite(point)}
+        if np.isfinite(boot).mean() < 0.9:
+            row.update(ci_low=None, ci_high=None)
+        else:
+            row.update(ci_low=_finite(np.nanpercentile(boot, lo)), ci_high=_finite(np.nanpercentile(boot, hi)))
+        if name != benchmark:
+            diff = boot - bench_boot
+            ok = np.isfinite(diff)
+            if ok.mean() < 0.9:
+                row.update(diff=None, diff_ci_low=None, diff_ci_high=None, diff_p_value=None)
+            else:
+                d = diff[ok]
+                p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
+                row.update(
+                    diff=_finite(point - float(sharpe(R[:, bench_col]))),
+                    diff_ci_low=_finite(np.percentile(d, lo)),
+                    diff_ci_high=_finite(np.percentile(d, hi)),
+                    diff_p_value=_finite(p),
+                )
+        out[name] = row
+    return out
+
+
+def spa_test(
+    returns: pd.DataFrame, benchmark: str, *, reps: int = 1000, block: int = 20, seed: int = 0
+) -> dict:
+    """Hansen's SPA (arch.bootstrap.SPA): does any strategy beat `benchmark`? (losses = -returns)."""
+    from arch.bootstrap import SPA
+
+    models = returns.drop(columns=[benchmark])
+    keep = models.columns[models.std() > 0]  # a strategy that never trades has no variance
+    if len(keep) == 0:
+        return {"p_lower": None, "p_consistent": None, "p_upper": None, "n_strategies": 0}
+    spa = SPA(-returns[benchmark].to_numpy(), -models[keep].to_numpy(), block_size=block,
+              reps=reps, seed=seed)
+    spa.compute()
+    pv = spa.pvalues
+    return {
+        "p_lower": _finite(pv["lower"]),
+        "p_consistent": _finite(pv["consistent"]),
+        "p_upper": _finite(pv["upper"]),
+        "n_strategies": int(len(keep)),
+    }
+
+
+def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> float | None:
+    """P(true Sharpe > sr_benchmark) given skew and kurtosis (Bailey & Lopez de Prado), per period."""
+    r = np.asarray(returns, float)
+    n = len(r)
+    sd = r.std(ddof=1)
+    if n < 10 or not sd > 0:
+        return None
+    sr = r.mean() / sd
+    skew = stats.skew(r)
+    kurt = stats.kurtosis(r, fisher=False)
+    denom = 1 - skew * sr + (kurt - 1) / 4 * sr**2
+    if not denom > 0:
+        return None
+    return _finite(stats.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
+
+
+def deflated_sharpe(returns: np.ndarray, trial_sharpes: np.ndarray) -> dict:
+    """Deflated Sharpe: PSR against the best Sharpe expected from `len(trial_sharpes)` null trials.
+
+    `trial_sharpes` are the per-period Sharpe ratios of every configuration tried (seeds,
+    presets, baselines); their spread sets the bar that luck alone would clear.
+    """
+    trials = np.asarray([s for s in trial_sharpes if np.isfinite(s)], float)
+    n_trials = len(trials)
+    if n_trials < 2:
+        return {"dsr": probabilistic_sharpe(returns, 0.0), "sr0_annual": 0.0, "n_trials": n_trials}
+    var = trials.var(ddof=1)
+    z1 = stats.norm.ppf(1 - 1 / n_trials)
+    z2 = stats.norm.ppf(1 - 1 / (n_trials * math.e))
+    sr0 = math.sqrt(var) * ((1 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
+    return {
+        "dsr": probabilistic_sharpe(returns, sr0),
+        "sr0_annual": _finite(sr0 * math.sqrt(TRADING_DAYS)),
+        "n_trials": n_trials,
+    }
