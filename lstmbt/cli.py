@@ -106,6 +106,16 @@ def run(
     run_id: Annotated[str | None, Opt(help="Name of the run folder (must not exist).")] = None,
     cache_dir: Annotated[str | None, Opt(help="Yahoo cache folder (default $LSTMBT_CACHE).")] = None,
     tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
+    walk_forward: Annotated[bool | None, Opt("--walk-forward/--single-split", help="Retrain every --refit-every days over the evaluation span.")] = None,
+    refit_every: Annotated[int | None, Opt(help="Walk-forward: trading days between refits (default 252).")] = None,
+    window: Annotated[str | None, Opt(help="Walk-forward training window: expanding | rolling.")] = None,
+    train_size: Annotated[int | None, Opt(help="Rolling window length in trading days.")] = None,
+    eval_frac: Annotated[float | None, Opt(help="Walk-forward: evaluated fraction of the calendar (default 0.5).")] = None,
+    seeds: Annotated[int | None, Opt(help="Seeds per model; the report shows mean, spread and the ensemble.")] = None,
+    jobs: Annotated[int | None, Opt(help="Training processes (default: all cores when there are several fits).")] = None,
+    threads: Annotated[int | None, Opt(help="Torch threads per fit (default: all cores for one fit, else 1).")] = None,
+    bootstrap_reps: Annotated[int | None, Opt(help="Bootstrap repetitions for Sharpe intervals and SPA.")] = None,
+    block_size: Annotated[int | None, Opt(help="Mean block length (days) of the stationary bootstrap.")] = None,
     config: Annotated[str | None, Opt(help="TOML or JSON file of options (flags win).")] = None,
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
@@ -134,6 +144,14 @@ def _with_defaults(fn, doc: str, **defaults):
     return command
 
 
+app.command("study")(
+    _with_defaults(
+        run,
+        "The full honest study: three presets, walk-forward yearly refits, 5 seeds, baselines, "
+        "significance tests.",
+        preset="baseline,lookback,multifeature", walk_forward=True, seeds=5,
+    )
+)
 app.command("compare")(
     _with_defaults(
         run,
@@ -141,6 +159,23 @@ app.command("compare")(
         preset="baseline,lookback,multifeature",
     )
 )
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
+    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Continue an interrupted run: finished folds are reused, the rest trained, the report written."""
+    from rich.console import Console
+
+    from lstmbt.pipeline import resume_study
+    from lstmbt.progress import RichProgress
+
+    result = resume_study(run_dir, progress=RichProgress())
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    print_summary(result.metrics, console)
+    console.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
 @app.command()
@@ -181,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        typer.secho("interrupted", fg="red", err=True)
+    except KeyboardInterrupt as exc:
+        typer.secho(str(exc) or "interrupted", fg="red", err=True)
         return 130
     except (ValueError, RuntimeError, OSError) as exc:
         if debug:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,16 @@ class RunConfig:
     run_id: str | None = None
     cache_dir: str | None = None
     tearsheets: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    walk_forward: bool = False
+    refit_every: int = 252
+    window: str = "expanding"
+    train_size: int | None = None
+    eval_frac: float = 0.5
+    seeds: int = 1
+    jobs: int | None = None
+    threads: int | None = None
+    bootstrap_reps: int = 1000
+    block_size: int = 20
 
     def validate(self) -> RunConfig:
         """Reject impossible values with a message naming the option and the fix."""
@@ -113,6 +122,9 @@ class RunConfig:
             "horizon": self.horizon, "epochs": self.epochs, "batch_size": self.batch_size,
             "patience": self.patience, "lookback": self.lookback or 1,
             "hidden_size": self.hidden_size or 1, "num_layers": self.num_layers or 1,
+            "refit_every": self.refit_every, "seeds": self.seeds, "jobs": self.jobs or 1,
+            "threads": self.threads or 1,
+            "bootstrap_reps": self.bootstrap_reps, "block_size": self.block_size,
         }
         for name, value in positive.items():
             if int(value) < 1:
@@ -133,6 +145,12 @@ class RunConfig:
             raise ConfigError(f"--threshold must be >= 0, got {self.threshold}.")
         if not (0 < self.val_frac < 0.5 and 0 < self.test_frac < 0.5):
             raise ConfigError("--val-frac and --test-frac must each be in (0, 0.5).")
+        if self.window not in ("expanding", "rolling"):
+            raise unknown_choice("window", self.window, ("expanding", "rolling"))
+        if self.window == "rolling" and not self.train_size:
+            raise ConfigError("--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).")
+        if not 0.05 <= self.eval_frac <= 0.9:
+            raise ConfigError(f"--eval-frac must be in [0.05, 0.9], got {self.eval_frac}.")
         if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_id):
             raise ConfigError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' or '-'.")
         return self
@@ -155,12 +173,23 @@ class RunConfig:
             out.append(dataclasses.replace(p, **changes))
         return out
 
+    def resources(self, n_tasks: int) -> tuple[int, int]:
+        """(processes, torch threads per fit). Threads never depend on --jobs (see folds.fit_one):
+        one fit uses every core; many fits use one thread each, spread over all cores."""
+        import os
+
+        cores = os.cpu_count() or 1
+        threads = self.threads or (cores if n_tasks == 1 else 1)
+        jobs = self.jobs or min(cores, n_tasks)
+        return max(1, min(jobs, n_tasks)), threads
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 _TUPLES = {"presets", "features", "companions"}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
 def config_from_mapping(values: dict[str, Any]) -> RunConfig:
@@ -174,10 +203,29 @@ def config_from_mapping(values: dict[str, Any]) -> RunConfig:
             value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
             value = tuple(v.strip() for v in value if str(v).strip())
         clean[name] = value
-    try:
-        return RunConfig(**clean).validate()
-    except TypeError as exc:
-        raise ConfigError(f"invalid config: {exc}") from None
+    for name, value in clean.items():
+        _check_type(name, value)
+    return RunConfig(**clean).validate()
+
+
+def _check_type(name: str, value: Any) -> None:
+    """Config files are untyped: a string where a number belongs is an error, not a crash later."""
+    default = _DEFAULTS[name]
+    if value is None:
+        return
+    if isinstance(default, bool) or name in ("long_short", "tearsheets", "walk_forward"):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int) or name in ("lookback", "hidden_size", "num_layers", "train_size",
+                                              "jobs", "threads"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float) or name == "dropout":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif name in _TUPLES:
+        ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"config key {name!r} has the wrong type: {value!r}.")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

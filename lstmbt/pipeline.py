@@ -7,6 +7,7 @@ is the last slice of the calendar and is the same for every model, baseline and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from lstmbt.data import is_csv_path, load_one
 from lstmbt.errors import DataError
 from lstmbt.evaluation import forecast_metrics, strategy_metrics
 from lstmbt.progress import Progress
+from lstmbt.folds import FoldStore, Task, run_tasks
 from models import (
     LSTMForecaster,
     MeanForecaster,
@@ -28,6 +30,7 @@ from models import (
     ZeroForecaster,
     chronological_split,
 )
+from models.walkforward import walk_forward_folds
 from strategies import (
     Costs,
     buy_and_hold_positions,
@@ -61,7 +64,7 @@ class StudyResult:
 
     config: RunConfig
     data: StudyData
-    splits: dict[str, Split]
+    folds: dict[str, list[Split]]
     predictions: pd.DataFrame
     positions: pd.DataFrame
     returns: pd.DataFrame
@@ -135,61 +138,106 @@ def _windows(fm: FeatureMatrix, lookback: int, dates: pd.DatetimeIndex) -> np.nd
     return W[rows]
 
 
+@dataclass
+class Forecasts:
+    """Stitched out-of-sample forecasts (n_eval, horizon) and how they were made."""
+
+    eval_pos: np.ndarray  # positions in data.dates of the evaluated decisions
+    main: dict[str, np.ndarray]  # reported forecasters: LSTM (seed ensemble), ridge, baselines
+    per_seed: dict[str, list[np.ndarray]]  # preset -> one forecast per seed
+    folds: dict[str, list[Split]]
+    models: dict[str, LSTMForecaster]  # latest fold, first seed, per preset
+
+
+def plan_folds(config: RunConfig, n: int, lookback: int) -> list[Split]:
+    """One chronological split, or walk-forward folds; both end at the last decision date."""
+    try:
+        if config.walk_forward:
+            return walk_forward_folds(
+                n, first_test=n - int(round(n * config.eval_frac)), step=config.refit_every,
+                lookback=lookback, horizon=config.horizon, window=config.window,
+                train_size=config.train_size, val_frac=config.val_frac,
+            )
+        return [chronological_split(n, lookback=lookback, horizon=config.horizon,
+                                    val_frac=config.val_frac, test_frac=config.test_frac)]
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _lstm_params(config: RunConfig, p: ModelPreset) -> dict:
+    return dict(hidden_size=p.hidden_size, num_layers=p.num_layers, dropout=p.dropout,
+                lr=config.lr, batch_size=config.batch_size, epochs=config.epochs,
+                patience=config.patience, device=config.device)
+
+
 def fit_forecasters(
-    config: RunConfig, data: StudyData, progress: Progress | None = None
-) -> tuple[dict[str, np.ndarray], dict[str, Split], dict[str, LSTMForecaster]]:
-    """Test-block forecasts (n_test, horizon) of every LSTM preset and every baseline."""
+    config: RunConfig, data: StudyData, progress: Progress | None = None,
+    store: FoldStore | None = None,
+) -> Forecasts:
+    """Every LSTM (preset x seed x fold) and every baseline, predicting only unseen blocks."""
     progress = progress or Progress()
     y = data.targets.loc[data.dates].to_numpy(dtype=np.float64)
     n = len(data.dates)
-    forecasts: dict[str, np.ndarray] = {}
-    splits: dict[str, Split] = {}
-    models: dict[str, LSTMForecaster] = {}
-
-    def split_for(lookback: int) -> Split:
-        try:
-            return chronological_split(
-                n, lookback=lookback, horizon=config.horizon, val_frac=config.val_frac,
-                test_frac=config.test_frac,
-            )
-        except ValueError as exc:
-            raise DataError(str(exc)) from None
-
     presets = config.model_presets()
-    for p in presets:  # every split is checked before any training starts
-        splits[p.name] = split_for(p.lookback)
-    splits["_baselines"] = split_for(1)
+    folds = {p.name: plan_folds(config, n, p.lookback) for p in presets}  # all checked first
+    folds["_baselines"] = plan_folds(config, n, 1)
+    eval_pos = np.concatenate([f.test for f in folds["_baselines"]])
+    X = {p.name: _windows(data.features[p.name], p.lookback, data.dates) for p in presets}
+    seeds = [config.seed + k for k in range(config.seeds)]
+    tasks = [Task(p.name, s, k) for p in presets for s in seeds for k in range(len(folds[p.name]))]
     for p in presets:
-        split = splits[p.name]
-        X = _windows(data.features[p.name], p.lookback, data.dates)
-        tr, va, te = split.train, split.val, split.test
+        f0 = folds[p.name][0]
         progress.stage(
-            f"{p.name}: {X.shape[2]} features x {p.lookback} days, train {len(tr)} / "
-            f"validation {len(va)} / test {len(te)} samples"
+            f"{p.name}: {X[p.name].shape[2]} features x {p.lookback} days; "
+            f"{len(folds[p.name])} fold(s) x {len(seeds)} seed(s); first fold trains on "
+            f"{len(f0.train)}, validates on {len(f0.val)}, tests {len(f0.test)} days"
         )
-        model = LSTMForecaster(
-            hidden_size=p.hidden_size, num_layers=p.num_layers, dropout=p.dropout, lr=config.lr,
-            batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
-            seed=config.seed, device=config.device,
+    meta = {
+        p.name: {"preset": p.__dict__, "feature_names": data.features[p.name].names,
+                 "ticker": config.ticker, "horizon": config.horizon}
+        for p in presets
+    }
+    params = {p.name: _lstm_params(config, p) for p in presets}
+    keep = {Task(p.name, seeds[0], len(folds[p.name]) - 1) for p in presets}
+    kept: dict[Task, LSTMForecaster] = {}
+    jobs, threads = config.resources(len(tasks))
+    few = jobs == 1 and len(tasks) <= len(presets)
+    if jobs > 1:
+        progress.stage(f"training {len(tasks)} models in {jobs} processes")
+    with progress.tasks(len(tasks), config.epochs if few else None) as (on_done, on_epoch_for):
+        preds = run_tasks(
+            tasks, X, y, folds, params, meta, jobs=jobs, threads=threads, store=store,
+            on_done=on_done, on_epoch_for=on_epoch_for, keep=keep, kept=kept,
         )
-        with progress.training(p.name, config.epochs) as on_epoch:
-            model.fit(X[tr], y[tr], X[va], y[va], on_epoch=on_epoch)
-        models[p.name] = model
-        forecasts[f"{p.name}:lstm"] = model.predict(X[te])
-        ridge = RidgeForecaster().fit(X[tr], y[tr])
-        forecasts[f"{p.name}:ridge"] = ridge.predict(X[te])
-
+    main: dict[str, np.ndarray] = {}
+    per_seed: dict[str, list[np.ndarray]] = {}
+    models: dict[str, LSTMForecaster] = {}
+    for p in presets:
+        per_seed[p.name] = [
+            np.concatenate([preds[Task(p.name, s, k)] for k in range(len(folds[p.name]))])
+            for s in seeds
+        ]
+        main[f"{p.name}:lstm"] = np.mean(per_seed[p.name], axis=0)  # the seed ensemble
+        last = Task(p.name, seeds[0], len(folds[p.name]) - 1)
+        if last in kept:
+            models[p.name] = kept[last]
+        elif store is not None:
+            models[p.name] = store.load_model(last)
+        main[f"{p.name}:ridge"] = np.concatenate([
+            RidgeForecaster().fit(X[p.name][f.train], y[f.train]).predict(X[p.name][f.test])
+            for f in folds[p.name]
+        ])
     # Shared forecast baselines read only today's close change (lookback 1).
-    split = splits["_baselines"]
     ret1 = simple_returns(data.ohlcv["close"]).loc[data.dates].to_numpy()[:, None, None]
-    for name, fc in (
-        ("random_walk", ZeroForecaster()),
-        ("train_mean", MeanForecaster()),
-        ("persistence", PersistenceForecaster(feature_index=0)),
+    for name, make in (
+        ("random_walk", ZeroForecaster),
+        ("train_mean", MeanForecaster),
+        ("persistence", lambda: PersistenceForecaster(feature_index=0)),
     ):
-        fc.fit(ret1[split.train], y[split.train])
-        forecasts[name] = fc.predict(ret1[split.test])
-    return forecasts, splits, models
+        main[name] = np.concatenate([
+            make().fit(ret1[f.train], y[f.train]).predict(ret1[f.test]) for f in folds["_baselines"]
+        ])
+    return Forecasts(eval_pos, main, per_seed, folds, models)
 
 
 def _signal(forecast: np.ndarray, signal_horizon: str) -> np.ndarray:
@@ -242,57 +290,186 @@ def backtest_all(
     )
 
 
+def evaluate(
+    config: RunConfig, data: StudyData, fc: Forecasts, positions: pd.DataFrame,
+    returns: pd.DataFrame, stats: dict[str, dict],
+) -> dict:
+    """Forecast and after-cost strategy metrics, seed spread, per-fold results and significance."""
+    from lstmbt.significance import (
+        bootstrap_sharpe,
+        deflated_sharpe,
+        diebold_mariano,
+        information_coefficient,
+        lag_check,
+        pesaran_timmermann,
+        spa_test,
+    )
+
+    dates = data.dates[fc.eval_pos]
+    realised = data.targets.loc[dates].to_numpy()[:, 0]
+    today = simple_returns(data.ohlcv["close"])
+    rw_err = 0.0 - realised
+    forecast, forecast_tests = {}, {}
+    for name, f in fc.main.items():
+        forecast[name] = forecast_metrics(f[:, 0], realised)
+        err = f[:, 0] - realised
+        ic = information_coefficient(f[:, 0], realised)
+        pt = pesaran_timmermann(f[:, 0], realised)
+        forecast_tests[name] = {
+            "dm_squared_vs_rw": diebold_mariano(err, rw_err, "squared", config.horizon),
+            "dm_absolute_vs_rw": diebold_mariano(err, rw_err, "absolute", config.horizon),
+            "dm_p": diebold_mariano(err, rw_err, "squared", config.horizon)["p_value"],
+            "pt": pt,
+            "pt_p": pt["p_value"],
+            "ic": ic,
+            "lag": lag_check(pd.Series(f[:, 0], index=dates), today),
+        }
+    strategy = {
+        name: strategy_metrics(returns[name], stats[name]["held"], stats[name]["n_trades"])
+        for name in returns.columns
+    }
+    # every seed's strategy, scored with the vectorised twin (same engine rules as Backtrader)
+    costs = Costs(commission=config.commission, slippage=config.slippage)
+    seeds: dict[str, dict] = {}
+    trial_sharpes = []
+    for preset, runs in fc.per_seed.items():
+        pos = pd.DataFrame({
+            f"seed{k}": positions_from_forecast(
+                pd.Series(_signal(f, config.signal_horizon), index=dates), config.threshold,
+                config.long_short)
+            for k, f in enumerate(runs)
+        })
+        rets = vectorised_returns(data.ohlcv, pos, costs).iloc[1:]
+        per = [strategy_metrics(rets[c]) for c in rets.columns]
+        fcm = [forecast_metrics(f[:, 0], realised) for f in runs]
+        summary = {}
+        for key, rows in (("sharpe", per), ("total_return", per), ("rmse", fcm), ("hit_rate", fcm)):
+            vals = np.array([r[key] for r in rows if r[key] is not None], dtype=float)
+            summary[key] = {
+                "mean": float(vals.mean()) if len(vals) else None,
+                "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+                "values": [r[key] for r in rows],
+            }
+        seeds[f"{preset}:lstm"] = {"n_seeds": len(runs), **summary}
+        trial_sharpes += [r["sharpe"] for r in per if r["sharpe"] is not None]
+    trial_sharpes += [m["sharpe"] for n, m in strategy.items()
+                      if m["sharpe"] is not None and not n.endswith(":lstm")]
+    trials_per_period = np.array(trial_sharpes) / np.sqrt(252.0)
+    boot = bootstrap_sharpe(returns, BENCHMARK, reps=config.bootstrap_reps,
+                            block=config.block_size, seed=config.seed)
+    for name in returns.columns:
+        boot[name]["dsr"] = deflated_sharpe(returns[name].to_numpy(), trials_per_period)
+    spa = spa_test(returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size,
+                   seed=config.seed)
+    # per-fold results: the same stitched series, cut at the fold boundaries
+    fold_rows = []
+    held_index = returns.index
+    for k, f in enumerate(fc.folds["_baselines"]):
+        fdates = data.dates[f.test]
+        days = held_index[(held_index > fdates[0]) & (held_index <= fdates[-1])] if k == 0 else \
+            held_index[(held_index >= fdates[0]) & (held_index <= fdates[-1])]
+        row = {"fold": k, "test_start": f"{fdates[0]:%Y-%m-%d}", "test_end": f"{fdates[-1]:%Y-%m-%d}",
+               "days": int(len(days)), "total_return": {}, "rmse": {}, "hit_rate": {}}
+        sel = np.isin(dates, fdates)
+        for name in returns.columns:
+            row["total_return"][name] = float((1 + returns.loc[days, name]).prod() - 1)
+        for name, fmat in fc.main.items():
+            if name.endswith(":lstm"):
+                m = forecast_metrics(fmat[sel, 0], realised[sel])
+                row["rmse"][name], row["hit_rate"][name] = m["rmse"], m["hit_rate"]
+        fold_rows.append(row)
+    return {
+        "span": {
+            "ticker": config.ticker,
+            "test_start": f"{returns.index[0]:%Y-%m-%d}",
+            "test_end": f"{returns.index[-1]:%Y-%m-%d}",
+            "test_days": len(returns),
+            "first_decision": f"{dates[0]:%Y-%m-%d}",
+            "train_start": f"{data.dates[0]:%Y-%m-%d}",
+            "walk_forward": config.walk_forward,
+            "folds": len(fc.folds["_baselines"]),
+            "seeds": config.seeds,
+            "costs_per_side": {"commission": config.commission, "slippage": config.slippage},
+        },
+        "forecast": forecast,
+        "forecast_tests": forecast_tests,
+        "strategy": strategy,
+        "strategy_tests": boot,
+        "spa": spa,
+        "seeds": seeds,
+        "folds": fold_rows,
+        "benchmark": BENCHMARK,
+        "notes": data.notes,
+    }
+
+
 def run_study(
     config: RunConfig,
     *,
     prices: dict[str, pd.DataFrame] | None = None,
     progress: Progress | None = None,
     write: bool = True,
+    resume_dir: Path | None = None,
 ) -> StudyResult:
-    """Run the whole experiment; with `write`, save every artifact under out/<run-id>/."""
+    """Run the whole experiment; with `write`, save every artifact under out/<run-id>/.
+
+    Finished walk-forward folds are saved as they complete; after an interruption
+    (Ctrl-C) `resume_dir` continues the same run without redoing them.
+    """
+    from lstmbt import report
+
     config = config.validate()
     progress = progress or Progress()
     run_dir = None
-    if write:
-        from lstmbt.report import new_run_dir
-
-        run_dir = new_run_dir(config)  # fail before the slow part if the folder is unusable
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+    elif write:
+        run_dir = report.new_run_dir(config)  # fail before the slow part if unusable
+        report.write_status(run_dir, "running")
     data = prepare_data(config, prices, progress)
+    if run_dir is not None:
+        report.check_resume_data(run_dir, data) if resume_dir is not None else \
+            report.write_config(run_dir, config, data)
     for note in data.notes:
         progress.note(note)
-    forecasts, splits, models = fit_forecasters(config, data, progress)
-    test_dates = data.dates[splits["_baselines"].test]
-    positions, returns, orders, stats = backtest_all(config, data, test_dates, forecasts, progress)
-    realised = data.targets.loc[test_dates].to_numpy()
+    store = FoldStore(run_dir / "folds") if run_dir is not None else None
+    try:
+        fc = fit_forecasters(config, data, progress, store)
+    except KeyboardInterrupt:
+        if run_dir is not None:
+            report.write_status(run_dir, "interrupted")
+            raise Interrupted(run_dir) from None
+        raise
+    dates = data.dates[fc.eval_pos]
+    positions, returns, orders, stats = backtest_all(config, data, dates, fc.main, progress)
+    progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
+    metrics = evaluate(config, data, fc, positions, returns, stats)
+    realised = data.targets.loc[dates].to_numpy()
     predictions = pd.DataFrame(
-        {"realised": realised[:, 0], **{name: f[:, 0] for name, f in forecasts.items()}},
-        index=test_dates,
+        {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},
+        index=dates,
     )
     predictions.index.name = "date"
-    metrics = {
-        "span": {
-            "ticker": config.ticker,
-            "test_start": f"{returns.index[0]:%Y-%m-%d}",
-            "test_end": f"{returns.index[-1]:%Y-%m-%d}",
-            "test_days": len(returns),
-            "first_decision": f"{test_dates[0]:%Y-%m-%d}",
-            "train_start": f"{data.dates[0]:%Y-%m-%d}",
-            "costs_per_side": {"commission": config.commission, "slippage": config.slippage},
-        },
-        "forecast": {
-            name: forecast_metrics(f[:, 0], realised[:, 0]) for name, f in forecasts.items()
-        },
-        "strategy": {
-            name: strategy_metrics(returns[name], stats[name]["held"], stats[name]["n_trades"])
-            for name in returns.columns
-        },
-        "benchmark": BENCHMARK,
-        "notes": data.notes,
-    }
-    result = StudyResult(config, data, splits, predictions, positions, returns, orders, metrics,
-                         models, run_dir)
-    if write:
-        from lstmbt.report import write_run
-
-        write_run(result, progress)
+    result = StudyResult(config, data, fc.folds, predictions, positions, returns, orders,
+                         metrics, fc.models, run_dir)
+    if run_dir is not None:
+        report.write_run(result, progress)
+        report.write_status(run_dir, "complete")
     return result
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: finished folds are kept; `lstmbt resume RUN_DIR` continues."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"interrupted; finished folds are saved. Continue with: lstmbt resume {run_dir}")
+        self.run_dir = run_dir
+
+
+def resume_study(run_dir: str | Path, progress: Progress | None = None) -> StudyResult:
+    """Continue an interrupted (or re-run a finished) study from its folder, reusing saved folds."""
+    from lstmbt.report import read_config
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    return run_study(config, progress=progress, resume_dir=run_dir)

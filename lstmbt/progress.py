@@ -22,6 +22,16 @@ class Progress:
         return nullcontext(lambda *_: None)
 
 
+    def tasks(self, total: int, epochs: int | None):
+        """A context giving (on_done(task, from_disk), on_epoch_for(task)) callbacks.
+
+        `epochs` set: one bar per model fit (few fits); None: one bar over all fits.
+        """
+        from contextlib import nullcontext
+
+        return nullcontext((lambda *_: None, lambda task: None))
+
+
 class RichProgress(Progress):
     """Stage lines and one progress bar per model training, on stderr."""
 
@@ -35,6 +45,47 @@ class RichProgress(Progress):
 
     def note(self, message: str) -> None:
         self.console.print(f"[yellow]  note:[/] {message}")
+
+    def tasks(self, total: int, epochs: int | None):
+        """One bar per model when there are few fits; one bar over all fits otherwise."""
+        from contextlib import contextmanager
+
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        @contextmanager
+        def ctx():
+            if epochs is not None:
+                bar_holder = {}
+
+                def on_epoch_for(task):
+                    if "cm" in bar_holder:
+                        bar_holder["cm"].__exit__(None, None, None)
+                    cm = self.training(f"{task.preset} (seed {task.seed})", epochs)
+                    bar_holder["cm"] = cm
+                    return cm.__enter__()
+
+                try:
+                    yield (lambda *_: None, on_epoch_for)
+                finally:
+                    if "cm" in bar_holder:
+                        bar_holder["cm"].__exit__(None, None, None)
+                return
+            with Bar(
+                TextColumn("  training"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
+                console=self.console,
+            ) as bar:
+                job = bar.add_task("fits", total=total, last="")
+
+                def on_done(task, from_disk):
+                    where = " (saved)" if from_disk else ""
+                    bar.update(job, advance=1,
+                               last=f"{task.preset} seed {task.seed} fold {task.fold}{where}")
+
+                yield (on_done, lambda task: None)
+
+        return ctx()
 
     def training(self, name: str, epochs: int):
         from contextlib import contextmanager

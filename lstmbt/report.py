@@ -31,6 +31,9 @@ COLUMNS = [  # (metrics section, key, header, format)
     ("forecast", "hit_rate", "Hit rate", "{:.1%}"),
     ("forecast", "ic", "IC", "{:+.3f}"),
     ("forecast", "r2_vs_zero", "R² vs RW", "{:+.4f}"),
+    ("strategy_tests", "diff_p_value", "p ΔSharpe", "{:.2f}"),
+    ("forecast_tests", "dm_p", "DM p", "{:.2f}"),
+    ("forecast_tests", "pt_p", "PT p", "{:.2f}"),
 ]
 
 
@@ -64,6 +67,75 @@ def new_run_dir(config: RunConfig) -> Path:
     raise ConfigError(f"could not create a new run folder under {str(out)!r}.")
 
 
+def write_status(run_dir: Path, status: str) -> None:
+    """run.json: running | interrupted | complete (an interrupted run can be resumed)."""
+    _write_json(run_dir / "run.json", {"status": status,
+                                      "updated": datetime.now().isoformat(timespec="seconds")})
+
+
+def read_status(run_dir: Path) -> str:
+    path = Path(run_dir) / "run.json"
+    return json.loads(path.read_text())["status"] if path.is_file() else "unknown"
+
+
+def _data_doc(data) -> dict:
+    from lstmbt.data import fingerprint
+
+    return {
+        t: {"rows": len(f), "first": f"{f.index[0]:%Y-%m-%d}", "last": f"{f.index[-1]:%Y-%m-%d}",
+            "source": f.attrs.get("source", ""), "fingerprint": fingerprint(f)}
+        for t, f in data.prices.items()
+    }
+
+
+def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
+    """config.json: everything needed to reproduce or resume the run."""
+    doc = {
+        "config": cfg.to_dict(),
+        "presets": [p.__dict__ for p in cfg.model_presets()],
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        "data": _data_doc(data),
+    }
+    if folds is not None:
+        d = data.dates
+        doc["splits"] = {
+            name: [
+                {"train": [f"{d[s.train[0]]:%Y-%m-%d}", f"{d[s.train[-1]]:%Y-%m-%d}", len(s.train)],
+                 "val": [f"{d[s.val[0]]:%Y-%m-%d}", f"{d[s.val[-1]]:%Y-%m-%d}", len(s.val)],
+                 "test": [f"{d[s.test[0]]:%Y-%m-%d}", f"{d[s.test[-1]]:%Y-%m-%d}", len(s.test)],
+                 "embargo_rows": s.embargo}
+                for s in splits
+            ]
+            for name, splits in folds.items()
+        }
+    _write_json(run_dir / "config.json", doc)
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """The RunConfig a run was started with (for resume)."""
+    from lstmbt.config import config_from_mapping
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not an lstmbt run folder (no config.json).")
+    values = json.loads(path.read_text())["config"]
+    values["run_id"] = None
+    return config_from_mapping(values)
+
+
+def check_resume_data(run_dir: Path, data) -> None:
+    """Refuse to resume on data that differs from what the run started with."""
+    saved = json.loads((Path(run_dir) / "config.json").read_text()).get("data", {})
+    now = _data_doc(data)
+    for ticker, doc in now.items():
+        if saved.get(ticker, {}).get("fingerprint") != doc["fingerprint"]:
+            raise LstmbtError(
+                f"the prices of {ticker} differ from those the run started with; resuming would "
+                "mix two data sets. Start a new run instead."
+            )
+
+
 def comparison_table(metrics: dict) -> pd.DataFrame:
     """One row per strategy (benchmark first): after-cost strategy and forecast metrics."""
     names = [metrics["benchmark"]] + [n for n in metrics["strategy"] if n != metrics["benchmark"]]
@@ -87,22 +159,56 @@ def format_cell(header: str, value: object) -> str:
 
 
 def verdict(metrics: dict) -> list[str]:
-    """Plain-words comparison of each LSTM strategy with buy-and-hold, after costs, out of sample."""
-    bench = metrics["strategy"][metrics["benchmark"]]
+    """Plain words per LSTM strategy: its after-cost Sharpe against buy-and-hold, and whether the
+    difference survives the bootstrap, the SPA test and the deflated Sharpe ratio."""
+    bench_name = metrics["benchmark"]
+    bench = metrics["strategy"][bench_name]
     span = metrics["span"]
+    tests = metrics.get("strategy_tests", {})
+    spa = metrics.get("spa", {})
     lines = []
     for name, m in metrics["strategy"].items():
         if not name.endswith(":lstm"):
             continue
-        beat_ret = (m["total_return"] or 0) > (bench["total_return"] or 0)
-        beat_sharpe = (m["sharpe"] or -1e9) > (bench["sharpe"] or -1e9)
-        how = "beat" if beat_ret and beat_sharpe else ("did not beat" if not (beat_ret or beat_sharpe) else "partly beat")
-        lines.append(
-            f"{name} {how} buy-and-hold after costs from {span['test_start']} to "
-            f"{span['test_end']}: total return {m['total_return']:+.1%} vs "
-            f"{bench['total_return']:+.1%}, Sharpe {_num(m['sharpe'])} vs {_num(bench['sharpe'])}. "
-            "One split, one seed: not yet a test of significance."
+        if not m.get("trades"):
+            lines.append(f"{name} never held a position from {span['test_start']} to "
+                         f"{span['test_end']}: nothing to test.")
+            continue
+        t = tests.get(name, {})
+        p = t.get("diff_p_value")
+        better = (m["sharpe"] or -9e9) > (bench["sharpe"] or -9e9)
+        text = (
+            f"{name}: Sharpe {_num(m['sharpe'])} vs {_num(bench['sharpe'])} for buy-and-hold after "
+            f"costs ({span['test_start']} to {span['test_end']}, total return "
+            f"{m['total_return']:+.1%} vs {bench['total_return']:+.1%})"
         )
+        if p is None:
+            text += "; the difference could not be tested."
+        elif p < 0.05 and better:
+            text += f"; its edge over buy-and-hold is significant at 5% (bootstrap p = {p:.2f})"
+        elif p < 0.05:
+            text += f"; it is significantly worse than buy-and-hold at 5% (bootstrap p = {p:.2f})"
+        else:
+            text += f"; the difference is not significant at 5% (bootstrap p = {p:.2f})"
+        if spa.get("p_consistent") is not None:
+            text += (f"; SPA p = {spa['p_consistent']:.2f} that any of the "
+                     f"{spa['n_strategies']} strategies beats buy-and-hold")
+        dsr = (t.get("dsr") or {}).get("dsr")
+        if dsr is not None:
+            text += f"; deflated Sharpe {dsr:.2f} after {t['dsr']['n_trials']} trials"
+        seeds = metrics.get("seeds", {}).get(name, {})
+        sh = seeds.get("sharpe", {})
+        if seeds.get("n_seeds", 1) > 1 and sh.get("mean") is not None:
+            text += f"; across {seeds['n_seeds']} seeds Sharpe {sh['mean']:.2f} ± {sh['std'] or 0:.2f}"
+        lag = metrics.get("forecast_tests", {}).get(name, {}).get("lag", {})
+        if lag.get("echo"):
+            text += (f"; WARNING: the forecast is mostly a function of today's change "
+                     f"(corr {lag['corr_by_lag'][0]:+.2f})")
+        if not span.get("walk_forward"):
+            text += ". One split: run with --walk-forward for a sturdier answer."
+        else:
+            text += "."
+        lines.append(text)
     return lines
 
 
@@ -156,36 +262,18 @@ def _write_json(path: Path, doc: object) -> None:
 
 def write_run(result, progress=None) -> Path:
     """Write every artifact of a finished study into result.run_dir."""
-    from lstmbt.data import fingerprint
     from models import save_forecaster
 
     run_dir: Path = result.run_dir
     cfg = result.config
     if progress is not None:
         progress.stage(f"writing report to {run_dir}")
-    _write_json(run_dir / "config.json", {
-        "config": cfg.to_dict(),
-        "presets": [p.__dict__ for p in cfg.model_presets()],
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "versions": versions(),
-        "data": {
-            t: {"rows": len(f), "first": f"{f.index[0]:%Y-%m-%d}", "last": f"{f.index[-1]:%Y-%m-%d}",
-                "source": f.attrs.get("source", ""), "fingerprint": fingerprint(f)}
-            for t, f in result.data.prices.items()
-        },
-        "splits": {
-            name: {
-                block: [f"{result.data.dates[idx[0]]:%Y-%m-%d}", f"{result.data.dates[idx[-1]]:%Y-%m-%d}", len(idx)]
-                for block, idx in (("train", s.train), ("val", s.val), ("test", s.test))
-            } | {"embargo_rows": s.embargo}
-            for name, s in result.splits.items()
-        },
-    })
+    write_config(run_dir, cfg, result.data, result.folds)
     result.predictions.to_csv(run_dir / "predictions.csv", float_format="%.10g")
     result.positions.rename_axis("date").to_csv(run_dir / "positions.csv", float_format="%g")
     result.returns.rename_axis("date").to_csv(run_dir / "returns.csv", float_format="%.12g")
     result.orders.to_csv(run_dir / "orders.csv", index=False, float_format="%.10g")
-    for name, model in result.models.items():
+    for name, model in result.models.items():  # the latest fold's model, ready to forecast
         preset = next(p for p in cfg.model_presets() if p.name == name)
         save_forecaster(model, run_dir / "models" / name, {
             "preset": preset.__dict__,

@@ -11,7 +11,8 @@ import lstmbt  # noqa: F401 - applies start-up settings
 from lstmbt.config import RunConfig
 from lstmbt.data import load_one
 
-TINY = dict(epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu")
+TINY = dict(epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu",
+            jobs=1)
 
 
 @pytest.fixture(autouse=True)

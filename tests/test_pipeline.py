@@ -38,8 +38,9 @@ def test_baseline_run_writes_every_artifact(tiny):
     preds = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True)
     assert preds.index[0] < returns.index[0] and preds.index[-1] == returns.index[-1]
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["splits"]["baseline"]["train"][1] < cfg["splits"]["baseline"]["val"][0]
-    assert cfg["splits"]["baseline"]["val"][1] < metrics["span"]["first_decision"]
+    (split,) = cfg["splits"]["baseline"]
+    assert split["train"][1] < split["val"][0] and split["val"][1] < split["test"][0]
+    assert split["test"][0] == metrics["span"]["first_decision"]
     assert len(cfg["data"]["^GSPC"]["fingerprint"]) == 16
     # the tear-sheet compares with buy-and-hold, given as a series (no download)
     sheet = (run / "tearsheet_baseline_lstm.html").read_text()
@@ -90,7 +91,7 @@ def test_compare_three_presets_on_one_split(tiny):
     for preset in ("baseline", "lookback", "multifeature"):
         assert f"{preset}:lstm" in metrics["strategy"] and f"{preset}:ridge" in metrics["forecast"]
         assert (result.run_dir / "models" / preset / "weights.pt").is_file()
-    tests = {json.dumps(v["test"]) for k, v in json.loads(
+    tests = {json.dumps([f["test"] for f in v]) for k, v in json.loads(
         (result.run_dir / "config.json").read_text())["splits"].items()}
     assert len(tests) == 1, "every model is tested on the same span"
     assert result.models["multifeature"].n_features_ == 29
@@ -101,7 +102,7 @@ def test_multi_horizon_and_h_day_signal(tiny):
     result = run_study(tiny(horizon=3, signal_horizon="h", lookback=5, presets=("lookback",)),
                        write=False)
     assert result.models["lookback"].horizon_ == 3
-    assert result.splits["lookback"].embargo == 5 + 3 - 1
+    assert result.folds["lookback"][0].embargo == 5 + 3 - 1
 
 
 def test_earlier_reports_are_never_overwritten(tiny):

@@ -1,0 +1,179 @@
+"""Training tasks (preset x seed x fold): run serially or in a process pool, saved for resume.
+
+Each task fits one LSTM on its fold's training block (its own scaler inside) and predicts that
+fold's test block. A finished task is written to `folds/<preset>/seed<k>/fold<i>/` (model,
+scaler, predictions) before it counts as done, so an interrupted study resumes where it stopped
+and gives the same numbers: every task is seeded on its own and depends on nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models import LSTMForecaster, Split, load_forecaster, save_forecaster
+
+
+@dataclass(frozen=True, order=True)
+class Task:
+    """One model fit: which preset, which seed, which walk-forward fold."""
+
+    preset: str
+    seed: int
+    fold: int
+
+
+class FoldStore:
+    """Finished tasks on disk: predictions.npy beside the saved model, written last."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def folder(self, task: Task) -> Path:
+        return self.root / task.preset / f"seed{task.seed}" / f"fold{task.fold:03d}"
+
+    def load(self, task: Task) -> np.ndarray | None:
+        path = self.folder(task) / "predictions.npy"
+        return np.load(path) if path.is_file() else None
+
+    def save(self, task: Task, model: LSTMForecaster, preds: np.ndarray, meta: dict) -> None:
+        folder = self.folder(task)
+        save_forecaster(model, folder, meta)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, preds)
+        os.replace(tmp, folder / "predictions.npy")  # the task counts as done only now
+
+    def load_model(self, task: Task) -> LSTMForecaster:
+        return load_forecaster(self.folder(task))[0]
+
+
+def fit_one(
+    task: Task, X: np.ndarray, y: np.ndarray, split: Split, params: dict,
+    on_epoch: Callable | None = None, threads: int = 1,
+) -> tuple[LSTMForecaster, np.ndarray]:
+    """Fit on the fold's train block (early stopping on its validation block), predict its test.
+
+    `threads` is the torch thread count of this fit: float reductions depend on it, so it is fixed
+    per task (never derived from --jobs) to keep results identical in serial and parallel runs.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = LSTMForecaster(**{**params, "seed": task.seed})
+        model.fit(X[split.train], y[split.train], X[split.val], y[split.val], on_epoch=on_epoch)
+        return model, model.predict(X[split.test])
+    finally:
+        torch.set_num_threads(before)
+
+
+# --- process pool: arrays are shared through .npy files memory-mapped by each worker ---------
+_WORKER: dict = {}
+
+
+def _init_worker(array_dir: str) -> None:
+    from lstmbt import _runtime
+
+    _runtime.start()
+    _WORKER["dir"] = Path(array_dir)
+    _WORKER["arrays"] = {}
+
+
+def _worker_array(name: str) -> np.ndarray:
+    arrays = _WORKER["arrays"]
+    if name not in arrays:
+        arrays[name] = np.load(_WORKER["dir"] / f"{name}.npy", mmap_mode="r")
+    return arrays[name]
+
+
+def _run_in_worker(task: Task, split: Split, params: dict, store_root: str | None,
+                   meta: dict, threads: int) -> tuple[Task, np.ndarray]:
+    X = np.asarray(_worker_array(f"X_{task.preset}"))
+    y = np.asarray(_worker_array("y"))
+    model, preds = fit_one(task, X, y, split, params, threads=threads)
+    if store_root is not None:
+        FoldStore(Path(store_root)).save(task, model, preds, meta)
+    return task, preds
+
+
+def run_tasks(
+    tasks: list[Task],
+    X: dict[str, np.ndarray],
+    y: np.ndarray,
+    folds: dict[str, list[Split]],
+    params: dict[str, dict],
+    meta: dict[str, dict],
+    *,
+    jobs: int = 1,
+    threads: int = 1,
+    store: FoldStore | None = None,
+    on_done: Callable[[Task, bool], None] | None = None,
+    on_epoch_for: Callable[[Task], Callable | None] | None = None,
+    keep: set[Task] | None = None,
+    kept: dict[Task, LSTMForecaster] | None = None,
+) -> dict[Task, np.ndarray]:
+    """Predictions of every task; finished ones are read from `store`, the rest trained.
+
+    Models of the tasks in `keep` that are trained in this process are put in `kept`.
+
+    With jobs > 1 the tasks run in a process pool. Results do not depend on `jobs`: a task's
+    numbers depend only on its data, fold, seed and `threads`.
+    """
+    out: dict[Task, np.ndarray] = {}
+    todo = []
+    for task in tasks:
+        saved = store.load(task) if store is not None else None
+        if saved is not None:
+            out[task] = saved
+            if on_done:
+                on_done(task, True)
+        else:
+            todo.append(task)
+    if jobs <= 1 or len(todo) <= 1:
+        for task in todo:
+            split = folds[task.preset][task.fold]
+            on_epoch = on_epoch_for(task) if on_epoch_for else None
+            model, preds = fit_one(task, X[task.preset], y, split, params[task.preset], on_epoch,
+                                   threads=threads)
+            if store is not None:
+                store.save(task, model, preds, meta[task.preset])
+            if keep is not None and kept is not None and task in keep:
+                kept[task] = model
+            out[task] = preds
+            if on_done:
+                on_done(task, False)
+        return out
+    import multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="lstmbt-arrays-") as tmp:
+        for name, arr in X.items():
+            np.save(Path(tmp) / f"X_{name}.npy", arr)
+        np.save(Path(tmp) / "y.npy", y)
+        ctx = mp.get_context("spawn")  # fork after torch's OpenMP start-up can hang
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(tmp,)) as pool:
+            futures = [
+                pool.submit(_run_in_worker, task, folds[task.preset][task.fold],
+                            params[task.preset], str(store.root) if store else None,
+                            meta[task.preset], threads)
+                for task in todo
+            ]
+            try:
+                for fut in as_completed(futures):
+                    task, preds = fut.result()
+                    out[task] = preds
+                    if on_done:
+                        on_done(task, False)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    return out

@@ -1,0 +1,95 @@
+"""Walk-forward studies: seeds and ensembles, resume after an interruption, parallel == serial."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lstmbt.folds as folds_mod
+from lstmbt.pipeline import Interrupted, resume_study, run_study
+from lstmbt.report import read_status
+
+WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01",
+          bootstrap_reps=200)
+
+
+def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
+    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=3, **WF))
+    m = json.loads((result.run_dir / "metrics.json").read_text())
+    assert m["span"]["walk_forward"] and m["span"]["folds"] == len(m["folds"]) >= 3
+    seeds = m["seeds"]["lookback:lstm"]
+    assert seeds["n_seeds"] == 3 and len(seeds["sharpe"]["values"]) == 3
+    assert seeds["sharpe"]["std"] is not None
+    # the reported LSTM is the average of the seeds' forecasts
+    stitched = []
+    for seed in (42, 43, 44):
+        parts = [np.load(result.run_dir / "folds" / "lookback" / f"seed{seed}" / f"fold{k:03d}" /
+                         "predictions.npy") for k in range(m["span"]["folds"])]
+        stitched.append(np.concatenate(parts)[:, 0])
+    preds = pd.read_csv(result.run_dir / "predictions.csv", index_col=0)
+    np.testing.assert_allclose(preds["lookback:lstm"], np.mean(stitched, axis=0), rtol=1e-9)
+    for name in ("lookback:lstm", "lookback:ridge", "persistence", "ma_crossover"):
+        assert m["strategy_tests"][name]["diff_p_value"] is not None
+    assert m["spa"]["n_strategies"] >= 5 and 0 <= m["spa"]["p_consistent"] <= 1
+    assert m["forecast_tests"]["persistence"]["lag"]["echo"] is True
+    assert "lookback:lstm" in m["verdict"][0] and "seeds" in m["verdict"][0]
+    # each fold's model and scaler is saved
+    assert (result.run_dir / "folds" / "lookback" / "seed43" / "fold001" / "model.json").is_file()
+    fold_tests = [f["test"] for f in json.loads(
+        (result.run_dir / "config.json").read_text())["splits"]["lookback"]]
+    assert all(a[1] < b[0] for a, b in zip(fold_tests, fold_tests[1:], strict=False))
+
+
+def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
+    config = tiny(presets=("baseline", "lookback"), lookback=5, run_id="full", **WF)
+    full = run_study(config)
+    real_fit = folds_mod.fit_one
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(folds_mod, "fit_one", flaky)
+    with pytest.raises(Interrupted, match="lstmbt resume"):
+        run_study(tiny(presets=("baseline", "lookback"), lookback=5, run_id="cut", **WF))
+    cut_dir = full.run_dir.parent / "cut"
+    assert read_status(cut_dir) == "interrupted"
+    assert len(list((cut_dir / "folds").rglob("predictions.npy"))) == 3
+    monkeypatch.setattr(folds_mod, "fit_one", real_fit)
+    trained = []
+    monkeypatch.setattr(folds_mod, "fit_one",
+                        lambda task, *a, **k: trained.append(task) or real_fit(task, *a, **k))
+    resumed = resume_study(cut_dir)
+    assert read_status(cut_dir) == "complete"
+    n_tasks = len(list((cut_dir / "folds").rglob("predictions.npy")))
+    assert len(trained) == n_tasks - 3, "finished folds are not retrained"
+    for name in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (cut_dir / name).read_bytes() == (full.run_dir / name).read_bytes(), name
+    assert resumed.metrics["strategy"] == full.metrics["strategy"]
+
+
+def test_resume_refuses_changed_data(tiny, sp500, nasdaq, tmp_path):
+    import shutil
+
+    full = run_study(tiny(presets=("baseline",), run_id="r", **WF))
+    cfg_path = full.run_dir / "config.json"
+    doc = json.loads(cfg_path.read_text())
+    doc["data"]["^GSPC"]["fingerprint"] = "0" * 16
+    cfg_path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="differ from those the run started with"):
+        resume_study(full.run_dir)
+    shutil.rmtree(full.run_dir)
+
+
+def test_parallel_training_equals_serial(tiny):
+    kw = dict(presets=("lookback",), lookback=5, seeds=2, **WF)
+    serial = run_study(tiny(jobs=1, **kw), write=False)
+    parallel = run_study(tiny(jobs=2, **kw), write=False)
+    pd.testing.assert_frame_equal(parallel.predictions, serial.predictions, check_exact=True)
+    pd.testing.assert_frame_equal(parallel.returns, serial.returns, check_exact=True)
