@@ -69,13 +69,14 @@ def vectorised_returns(
     prices: pd.DataFrame, positions: pd.Series | pd.DataFrame, costs: Costs = Costs()
 ) -> pd.Series | pd.DataFrame:
     """Daily strategy returns on `positions.index` from adjusted open/close in `prices`."""
-    px = prices.reindex(positions.index)
-    if px[["open", "close"]].isna().any().any():
+    px = prices if prices.index.equals(positions.index) else prices.reindex(positions.index)
+    open_ = px["open"].to_numpy(np.float64)
+    close = px["close"].to_numpy(np.float64)
+    if np.isnan(open_).any() or np.isnan(close).any():
         raise ValueError("prices must cover every position date (open and close).")
     pos = positions.to_numpy(dtype=np.float64)
-    if not np.isin(pos, (-1.0, 0.0, 1.0)).all():
+    if not ((pos == 1.0) | (pos == 0.0) | (pos == -1.0)).all():
         raise ValueError("positions must be -1, 0 or +1.")
-    open_, close = px["open"].to_numpy(np.float64), px["close"].to_numpy(np.float64)
     if pos.ndim == 2:
         open_, close = open_[:, None], close[:, None]
     value, _ = _simulate(open_, close, held_positions(pos), costs)
