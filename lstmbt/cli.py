@@ -179,6 +179,53 @@ def resume(
 
 
 @app.command()
+def report(
+    run_dir: Annotated[str, typer.Argument(help="A finished run folder.")],
+    tearsheets: Annotated[bool, Opt("--tearsheets/--no-tearsheets", help="Redraw QuantStats tear-sheets.")] = True,
+    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files."""
+    from rich.console import Console
+
+    from lstmbt.progress import RichProgress
+    from lstmbt.report import build_report
+
+    metrics = build_report(run_dir, RichProgress(), tearsheets=tearsheets)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    print_summary(metrics, console)
+    console.print(f"\nReport: [bold]{run_dir.rstrip('/')}/index.html[/]")
+
+
+@app.command()
+def runs(
+    out: Annotated[str, Opt(help="Folder holding the runs.")] = "reports",
+    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
+) -> None:
+    """List past runs with their headline numbers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lstmbt.report import list_runs
+
+    rows = list_runs(out)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    if not rows:
+        console.print(f"no runs under {out}/ yet: try `lstmbt run`")
+        return
+    table = Table(title=f"Runs in {out}/")
+    for col in ("Run", "Status", "Ticker", "Presets", "Design", "Test span", "B&H Sharpe",
+                "Best LSTM", "Sharpe", "p ΔSharpe"):
+        table.add_column(col)
+    f2 = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for r in rows:
+        table.add_row(r["run"], r["status"], r["ticker"], r["presets"],
+                      "walk-forward" if r["walk_forward"] else "one split", r.get("span", "-"),
+                      f2(r.get("bh_sharpe")), r.get("best") or "-", f2(r.get("best_sharpe")),
+                      f2(r.get("best_p")))
+    console.print(table)
+
+
+@app.command()
 def presets() -> None:
     """List the model presets (the course's three exercises) and the feature groups."""
     from rich.console import Console

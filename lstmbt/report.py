@@ -261,7 +261,7 @@ def _write_json(path: Path, doc: object) -> None:
 
 
 def write_run(result, progress=None) -> Path:
-    """Write every artifact of a finished study into result.run_dir."""
+    """Write every artifact of a finished study into result.run_dir, then build the report."""
     from models import save_forecaster
 
     run_dir: Path = result.run_dir
@@ -283,36 +283,177 @@ def write_run(result, progress=None) -> Path:
         })
     metrics = dict(result.metrics)
     metrics["verdict"] = verdict(metrics)
-    tearsheets = {}
-    if cfg.tearsheets:
-        bench = result.returns[metrics["benchmark"]]
-        for name in result.returns.columns:
+    _write_json(run_dir / "metrics.json", metrics)
+    result.metrics = build_report(run_dir, progress, tearsheets=cfg.tearsheets)
+    return run_dir
+
+
+def build_report(run_dir: Path, progress=None, tearsheets: bool = True) -> dict:
+    """Figures, tear-sheets and index.html from a run's saved files only (no retraining).
+
+    Returns the metrics, updated with the tear-sheets drawn and any notes about skipped ones.
+    """
+    from lstmbt.figures import draw_all, draw_lag_check
+
+    run_dir = Path(run_dir)
+    for name in ("metrics.json", "config.json", "returns.csv", "predictions.csv"):
+        if not (run_dir / name).is_file():
+            raise LstmbtError(
+                f"{str(run_dir)!r} has no {name}; it is not a finished lstmbt run "
+                "(an interrupted one can be continued with `lstmbt resume`)."
+            )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    cfg = json.loads((run_dir / "config.json").read_text())
+    returns = pd.read_csv(run_dir / "returns.csv", index_col=0, parse_dates=True)
+    notes = [n for n in metrics.get("notes", []) if "tear-sheet" not in n]
+    sheets: dict[str, str] = {}
+    if tearsheets:
+        bench = returns[metrics["benchmark"]]
+        for name in returns.columns:
             if not name.endswith(":lstm"):
                 continue
             if progress is not None:
                 progress.stage(f"QuantStats tear-sheet: {name} vs buy-and-hold")
             path = run_dir / f"tearsheet_{_slug(name.replace(':', '_'))}.html"
-            if result.returns[name].nunique() <= 1:
+            if returns[name].nunique() <= 1:
                 note = f"{name}: no tear-sheet, the strategy never held a position in the test span"
             else:
                 try:
-                    write_tearsheet(result.returns[name], bench, path, name, "Buy & Hold")
-                    tearsheets[name] = path.name
+                    write_tearsheet(returns[name], bench, path, name, "Buy & Hold")
+                    sheets[name] = path.name
                     continue
                 except (ValueError, ZeroDivisionError, KeyError) as exc:
                     note = f"{name}: QuantStats could not draw a tear-sheet ({exc})"
-            metrics["notes"] = [*metrics.get("notes", []), note]
+            notes.append(note)
             if progress is not None:
                 progress.note(note)
-    metrics["tearsheets"] = tearsheets
+    metrics["tearsheets"] = sheets
+    metrics["notes"] = notes
+    if progress is not None:
+        progress.stage("drawing figures")
+    figures = draw_all(run_dir, metrics["benchmark"])
+    lags = {n: t["lag"] for n, t in metrics.get("forecast_tests", {}).items() if "lag" in t}
+    if lags:
+        figures["lag_check"] = draw_lag_check(run_dir, lags)
     _write_json(run_dir / "metrics.json", metrics)
-    write_index(run_dir, metrics, cfg)
-    result.metrics = metrics
-    return run_dir
+    write_index(run_dir, metrics, cfg, figures)
+    return metrics
 
 
-def write_index(run_dir: Path, metrics: dict, cfg: RunConfig) -> Path:
-    """index.html: the run's landing page with the comparison table and links."""
+def list_runs(out: str | Path) -> list[dict]:
+    """Headline numbers of every run folder under `out`, newest first."""
+    rows = []
+    runs = [p for p in Path(out).glob("*/") if (p / "config.json").is_file()]
+    for run_dir in sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True):
+        if not (run_dir / "config.json").is_file():
+            continue
+        row = {"run": run_dir.name, "status": read_status(run_dir)}
+        cfg = json.loads((run_dir / "config.json").read_text())["config"]
+        row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
+        row["walk_forward"] = cfg.get("walk_forward", False)
+        if (run_dir / "metrics.json").is_file():
+            m = json.loads((run_dir / "metrics.json").read_text())
+            row["span"] = f"{m['span']['test_start']} .. {m['span']['test_end']}"
+            bench = m["strategy"][m["benchmark"]]
+            row["bh_sharpe"] = bench["sharpe"]
+            lstm = {n: v for n, v in m["strategy"].items() if n.endswith(":lstm")}
+            best = max(lstm, key=lambda n: lstm[n]["sharpe"] if lstm[n]["sharpe"] is not None
+                       else -1e9) if lstm else None
+            row["best"] = best
+            row["best_sharpe"] = lstm[best]["sharpe"] if best else None
+            row["best_p"] = m.get("strategy_tests", {}).get(best, {}).get("diff_p_value")
+        rows.append(row)
+    return rows
+
+
+def _fig(figures: dict[str, str], key: str, alt: str) -> str:
+    if key not in figures:
+        return ""
+    return f'<figure><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></figure>'
+
+
+def _fold_table(metrics: dict) -> str:
+    folds = metrics.get("folds", [])
+    if not folds:
+        return "<p>No fold results.</p>"
+    bench = metrics["benchmark"]
+    lstms = [n for n in folds[0]["total_return"] if n.endswith(":lstm")]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in (
+        ["Fold", "Test span", "Days", "Buy & hold"] + [f"{n} return" for n in lstms]
+        + [f"{n} hit rate" for n in lstms]))
+    body = []
+    for f in folds:
+        cells = [str(f["fold"]), f"{f['test_start']} .. {f['test_end']}", str(f["days"]),
+                 f"{f['total_return'][bench]:+.1%}"]
+        cells += [f"{f['total_return'][n]:+.1%}" for n in lstms]
+        cells += [("-" if f["hit_rate"].get(n) is None else f"{f['hit_rate'][n]:.1%}") for n in lstms]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _p(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _significance_table(metrics: dict) -> str:
+    st, ft = metrics.get("strategy_tests", {}), metrics.get("forecast_tests", {})
+    head = ("<tr><th>Strategy</th><th>Sharpe [95% CI]</th><th>ΔSharpe vs B&amp;H [95% CI]</th>"
+            "<th>p ΔSharpe</th><th>Deflated Sharpe</th><th>DM p (sq / abs)</th><th>PT p</th>"
+            "<th>IC [95% CI]</th><th>corr with r(t)</th></tr>")
+    rows = []
+    for name, t in st.items():
+        sharpe = "-" if t.get("sharpe") is None else (
+            f"{t['sharpe']:.2f} [{_p(t.get('ci_low'))}, {_p(t.get('ci_high'))}]")
+        diff = "-" if t.get("diff") is None else (
+            f"{t['diff']:+.2f} [{_p(t.get('diff_ci_low'))}, {_p(t.get('diff_ci_high'))}]")
+        dsr = (t.get("dsr") or {}).get("dsr")
+        f = ft.get(name, {})
+        dm = "-" if not f else (f"{_p(f['dm_squared_vs_rw']['p_value'])} / "
+                                f"{_p(f['dm_absolute_vs_rw']['p_value'])}")
+        ic = f.get("ic", {})
+        ic_txt = "-" if not ic or ic.get("ic") is None else (
+            f"{ic['ic']:+.3f} [{ic['ci_low']:+.3f}, {ic['ci_high']:+.3f}]")
+        lag = (f.get("lag") or {}).get("corr_by_lag", [None])[0]
+        flag = " ⚠" if (f.get("lag") or {}).get("echo") else ""
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th><td>{sharpe}</td><td>{diff}</td>"
+            f"<td>{_p(t.get('diff_p_value'))}</td><td>{_p(dsr)}</td><td>{dm}</td>"
+            f"<td>{_p(f.get('pt_p')) if f else '-'}</td><td>{ic_txt}</td>"
+            f"<td>{'-' if lag is None else f'{lag:+.2f}'}{flag}</td></tr>"
+        )
+    spa = metrics.get("spa", {})
+    spa_txt = (
+        f"<p>Hansen's SPA test, H0: no strategy beats buy-and-hold after costs: p = "
+        f"{_p(spa.get('p_consistent'))} (lower {_p(spa.get('p_lower'))}, upper "
+        f"{_p(spa.get('p_upper'))}) over {spa.get('n_strategies', 0)} strategies.</p>"
+        if spa else ""
+    )
+    return f'<table id="significance">{head}{"".join(rows)}</table>{spa_txt}'
+
+
+def _seed_table(metrics: dict) -> str:
+    seeds = metrics.get("seeds", {})
+    if not seeds:
+        return ""
+    rows = []
+    for name, s in seeds.items():
+        def ms(key, fmt):
+            d = s.get(key, {})
+            if d.get("mean") is None:
+                return "-"
+            return fmt.format(d["mean"]) + ("" if d.get("std") is None else " ± " + fmt.format(d["std"]))
+        rows.append(f"<tr><th>{html.escape(name)}</th><td>{s['n_seeds']}</td>"
+                    f"<td>{ms('sharpe', '{:.2f}')}</td><td>{ms('total_return', '{:+.1%}')}</td>"
+                    f"<td>{ms('rmse', '{:.5f}')}</td><td>{ms('hit_rate', '{:.1%}')}</td></tr>")
+    return ('<table id="seeds"><tr><th>Model</th><th>Seeds</th><th>Sharpe</th><th>Total return</th>'
+            f"<th>RMSE</th><th>Hit rate</th></tr>{''.join(rows)}</table>"
+            "<p>Each seed's strategy is scored separately (mean ± standard deviation); the rows in "
+            "the comparison table are the seed ensembles (averaged forecasts).</p>")
+
+
+def write_index(run_dir: Path, metrics: dict, cfg_doc: dict, figures: dict[str, str]) -> Path:
+    """index.html: the run's self-contained landing page (local images, no network)."""
+    cfg = cfg_doc["config"]
     table = comparison_table(metrics)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns])
     body = []
@@ -323,33 +464,61 @@ def write_index(run_dir: Path, metrics: dict, cfg: RunConfig) -> Path:
     links = "".join(
         f'<li><a href="{html.escape(p)}">{html.escape(n)} vs buy-and-hold (QuantStats)</a></li>'
         for n, p in metrics.get("tearsheets", {}).items()
-    )
+    ) or "<li>none</li>"
     files = "".join(
         f'<li><a href="{f}">{f}</a></li>'
         for f in ("metrics.json", "config.json", "predictions.csv", "positions.csv",
                   "returns.csv", "orders.csv")
     )
     span = metrics["span"]
+    data = "".join(
+        f"<li>{html.escape(t)}: {d['first']} to {d['last']} ({d['rows']} rows, "
+        f"{html.escape(d['source'])}, fingerprint {d['fingerprint']})</li>"
+        for t, d in cfg_doc.get("data", {}).items()
+    )
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in metrics.get("verdict", []))
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", []))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", [])) or "<li>none</li>"
+    design = (
+        f"walk-forward, {span.get('folds')} folds refit every {cfg['refit_every']} days "
+        f"({cfg['window']} window)" if span.get("walk_forward") else "one chronological split"
+    )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lstmbt: {html.escape(run_dir.name)}</title>
 <style>
-body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#222}}
-table{{border-collapse:collapse;font-variant-numeric:tabular-nums}}
-th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}}
+body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:76rem;color:#222;padding:0 1rem}}
+table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0 1rem}}
+th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.92rem}}
 tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
+figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
+#verdict li{{margin-bottom:.4rem}}
 </style></head><body>
-<h1>{html.escape(cfg.ticker)}: {html.escape(', '.join(cfg.presets))}</h1>
-<p>Out-of-sample test span {span['test_start']} to {span['test_end']} ({span['test_days']} days);
-costs per side: commission {cfg.commission:.4%}, slippage {cfg.slippage:.4%};
-signal at the close of t, traded at the open of t+1. Seed {cfg.seed}, {cfg.epochs} epochs max.</p>
+<h1>{html.escape(cfg['ticker'])}: {html.escape(', '.join(cfg['presets']))}</h1>
+<p class="meta">Out-of-sample span {span['test_start']} to {span['test_end']}
+({span['test_days']} trading days), {design}, {cfg['seeds']} seed(s) from {cfg['seed']},
+at most {cfg['epochs']} epochs. Costs per side: commission {cfg['commission']:.4%}, slippage
+{cfg['slippage']:.4%}. A signal known at the close of t is traded at the open of t+1.
+Run <code>{html.escape(run_dir.name)}</code>.</p>
 <h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
 <h2>Comparison (after costs, same span)</h2>
 <table id="comparison"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
+<p class="meta">p ΔSharpe: block-bootstrap p-value of the Sharpe difference to buy-and-hold.
+DM p: Diebold-Mariano against the random walk (squared loss). PT p: Pesaran-Timmermann test of
+direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
+{_fig(figures, 'equity', 'cumulative returns of every strategy and buy-and-hold')}
+{_fig(figures, 'drawdown', 'drawdowns')}
+<h2>Significance</h2>{_significance_table(metrics)}
+{_seed_table(metrics)}
+<h2>Forecast diagnostics</h2>
+{_fig(figures, 'scatter', 'predicted vs realised')}
+{_fig(figures, 'forecast_time', 'forecasts over time')}
+{_fig(figures, 'rolling', 'rolling hit rate and information coefficient')}
+{_fig(figures, 'distribution', 'distribution of forecasts')}
+{_fig(figures, 'lag_check', 'lag check')}
+<h2>Walk-forward folds</h2>{_fold_table(metrics)}
 <h2>Tear-sheets</h2><ul id="tearsheets">{links}</ul>
+<h2>Data</h2><ul>{data}</ul>
 <h2>Files</h2><ul>{files}</ul>
-<h2>Data notes</h2><ul>{notes}</ul>
+<h2>Notes</h2><ul id="notes">{notes}</ul>
 </body></html>
 """
     path = run_dir / "index.html"

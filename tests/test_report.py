@@ -1,0 +1,126 @@
+"""Reports: content matches metrics.json, links and images exist, rebuilt from disk, browsable."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import lstmbt.folds as folds_mod
+from lstmbt.cli import main
+from lstmbt.pipeline import run_study
+from lstmbt.report import build_report, comparison_table, format_cell, list_runs
+
+WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01",
+          bootstrap_reps=200, presets=("baseline", "lookback"), lookback=5, tearsheets=True)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from lstmbt.config import RunConfig
+    from tests.conftest import TINY
+
+    out = tmp_path_factory.mktemp("reports")
+    config = RunConfig(**{**TINY, **WF, "out": str(out), "run_id": "r"})
+    return run_study(config).run_dir
+
+
+def page_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    text = (run_dir / "index.html").read_text()
+    return {tid: pd.read_html(io.StringIO(text), attrs={"id": tid})[0]
+            for tid in ("comparison", "significance", "folds", "seeds")}
+
+
+def test_tables_hold_the_numbers_of_metrics_json(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tables = page_tables(run_dir)
+    comp = tables["comparison"].set_index(tables["comparison"].columns[0])
+    expected = comparison_table(metrics)
+    assert list(comp.index) == list(expected.index)
+    for name, row in expected.iterrows():
+        for header, value in row.items():
+            assert str(comp.loc[name, header]) == format_cell(header, value), (name, header)
+    folds = tables["folds"]
+    assert len(folds) == len(metrics["folds"])
+    for (_, row), fold in zip(folds.iterrows(), metrics["folds"], strict=True):
+        assert row["Buy & hold"] == f"{fold['total_return']['buy_and_hold']:+.1%}"
+        assert row["Days"] == fold["days"]
+    sig = tables["significance"].set_index(tables["significance"].columns[0])
+    for name, t in metrics["strategy_tests"].items():
+        p = t.get("diff_p_value")
+        assert str(sig.loc[name, "p ΔSharpe"]) == ("-" if p is None else f"{p:.2f}")
+    assert "SPA" in (run_dir / "index.html").read_text()
+
+
+def test_every_link_exists_and_every_image_is_a_real_png(run_dir):
+    text = (run_dir / "index.html").read_text()
+    targets = re.findall(r'(?:href|src)="([^"]+)"', text)
+    assert any(t.endswith(".png") for t in targets) and any("tearsheet" in t for t in targets)
+    for target in targets:
+        assert not target.startswith(("http:", "https:", "//")), "the report must work offline"
+        path = run_dir / target
+        assert path.is_file() and path.stat().st_size > 0, target
+        if target.endswith(".png"):
+            data = path.read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, target
+
+
+def test_report_is_rebuilt_from_disk_without_training(run_dir, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "index.html").unlink()
+    shutil.rmtree(copy / "figures")
+    monkeypatch.setattr(folds_mod, "fit_one", lambda *a, **k: pytest.fail("retrained"))
+    metrics = build_report(copy, tearsheets=False)
+    assert (copy / "index.html").is_file() and len(list((copy / "figures").glob("*.png"))) >= 6
+    assert metrics["verdict"] == json.loads((run_dir / "metrics.json").read_text())["verdict"]
+
+
+def test_report_and_runs_commands(run_dir, capsys):
+    assert main(["report", str(run_dir), "--no-tearsheets"]) == 0
+    out = capsys.readouterr().out
+    assert "buy_and_hold" in out and "index.html" in out
+    assert main(["runs", "--out", str(run_dir.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "walk-forward" in out and "complete" in out
+    rows = list_runs(run_dir.parent)
+    assert rows[0]["run"] == "r" and rows[0]["best"] in ("baseline:lstm", "lookback:lstm")
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a finished lstmbt run" in capsys.readouterr().err
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_opens_in_a_headless_browser_without_console_errors(run_dir, tmp_path):
+    shot = tmp_path / "first_screen.png"
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900",
+         "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
+         (run_dir / "index.html").as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    tear = tmp_path / "tearsheet.png"
+    sheet = next(run_dir.glob("tearsheet_*.html"))
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", f"--user-data-dir={tmp_path / 'p2'}",
+         f"--screenshot={tear}", sheet.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert tear.is_file() and tear.stat().st_size > 20_000
