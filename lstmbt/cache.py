@@ -81,9 +81,15 @@ class PriceCache:
             return None
 
     def write(self, ticker: str, entry: CachedPrices) -> Path:
-        """Write atomically: temp file in the same folder, fsync, then rename over the old file."""
+        """Write atomically: temp file in the same folder, fsync, then rename over the old file.
+
+        Call under `lock(ticker)`: temp files of this ticker found then belong to a killed writer.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(ticker)
+        for stale in self.root.glob(f".{path.name}.*.tmp"):  # left by a killed writer
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
         table = pa.Table.from_pandas(entry.prices, preserve_index=True)
         meta = {
             "ticker": ticker,

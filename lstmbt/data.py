@@ -108,10 +108,10 @@ def read_csv_prices(path: str | Path) -> pd.DataFrame:
         # One format for the whole column: inferred from the first row, so a file mixing
         # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
         index = pd.DatetimeIndex(pd.to_datetime(dates, errors="raise"))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError):
         bad = _first_bad_date(dates)
         raise DataError(
-            f"{str(path)!r}: unparseable or mixed date formats (e.g. {bad!r}; {str(exc)[:100]}). "
+            f"{str(path)!r}: unparseable or mixed date formats (first bad value {bad!r}). "
             "Use one format throughout, preferably YYYY-MM-DD."
         ) from None
     frame = _rename_columns(raw, repr(str(path)))

@@ -81,6 +81,11 @@ def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:
     return names
 
 
+def _label(ticker: str) -> str:
+    """A companion's column prefix: the ticker, or a CSV file's stem."""
+    return Path(ticker).name.split(".")[0] if is_csv_path(ticker) else ticker
+
+
 def _companion_source(config: RunConfig, ticker: str) -> str:
     """Companions use the run's source, except with a CSV source, where they come from the sample."""
     if is_csv_path(ticker) or not is_csv_path(config.source):
@@ -113,7 +118,8 @@ def prepare_data(
     for p in presets:
         try:
             fm = build_features(
-                target, p.features, {c: prices[c] for c in p.companions}, p.companion_features
+                target, p.features, {_label(c): prices[c] for c in p.companions},
+                p.companion_features,
             )
         except ValueError as exc:
             raise DataError(f"preset {p.name!r}: {exc}") from None

@@ -104,3 +104,14 @@ def test_presets_lists_the_three_exercises(capsys):
     out = capsys.readouterr().out
     for name in ("baseline", "lookback", "multifeature", "momentum", "^IXIC"):
         assert name in out
+
+
+def test_two_fresh_processes_write_byte_identical_results(tmp_path):
+    flags = [*TINY_FLAGS, "--start", "2012-01-01", "--no-tearsheets", "--out", str(tmp_path)]
+    for run_id in ("p1", "p2"):
+        proc = run_cli("run", "--preset", "lookback", "--lookback", "10", "--run-id", run_id, *flags)
+        assert proc.returncode == 0, proc.stderr
+    for name in ("predictions.csv", "positions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (tmp_path / "p1" / name).read_bytes() == (tmp_path / "p2" / name).read_bytes(), name
+    a = json.loads((tmp_path / "p1" / "config.json").read_text())
+    assert a["data"]["^GSPC"]["fingerprint"] and a["versions"]["torch"]

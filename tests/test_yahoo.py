@@ -212,3 +212,55 @@ def test_two_processes_downloading_one_ticker_leave_one_valid_file(tmp_path, sp5
     entry = PriceCache(tmp_path / "cache").read("^GSPC")
     pd.testing.assert_frame_equal(entry.prices, sp500.loc["2010":"2012"], check_freq=False)
     assert [n for n in os.listdir(tmp_path / "cache") if n.endswith(".tmp")] == []
+
+
+def test_yahoo_frame_with_missing_columns(monkeypatch, tmp_path, sp500):
+    def partial(ticker, **kwargs):
+        frame = yf_layout(sp500.loc["2010-01":"2010-02"], ticker)
+        return frame.drop(columns=["High", "Low"], level=0)
+
+    monkeypatch.setattr(yfinance, "download", partial)
+    with pytest.raises(DataError, match=r"lacks columns \['high', 'low'\]"):
+        load_yahoo("^GSPC", ts("2010-01-01"), ts("2010-02-28"), cache=PriceCache(tmp_path))
+
+
+_WRITER = """
+import sys, time, pandas as pd, pyarrow.parquet as pq
+from lstmbt.cache import CachedPrices, PriceCache
+frame = pd.read_pickle(sys.argv[2])
+real = pq.write_table
+def slow(table, handle, *a, **k):
+    handle.write(b"PAR1 partial")
+    handle.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+pq.write_table = slow
+cache = PriceCache(sys.argv[1])
+with cache.lock("^GSPC"):
+    cache.write("^GSPC", CachedPrices(frame, frame.index[0], frame.index[-1]))
+"""
+
+
+def test_a_killed_cache_write_leaves_the_old_cache_intact(tmp_path, sp500):
+    """Fault injection: SIGKILL a process in the middle of writing the cache file."""
+    import signal
+    import subprocess
+    import sys
+
+    cache = PriceCache(tmp_path / "cache")
+    old = CachedPrices(sp500.iloc[:500], sp500.index[0], sp500.index[499])
+    cache.write("^GSPC", old)
+    before = cache.path("^GSPC").read_bytes()
+    sp500.to_pickle(tmp_path / "new.pkl")
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(cache.root), str(tmp_path / "new.pkl")],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert cache.path("^GSPC").read_bytes() == before
+    assert len(cache.read("^GSPC").prices) == 500
+    assert list(cache.root.glob("*.tmp")), "the killed writer left its temp file behind"
+    with cache.lock("^GSPC"):
+        cache.write("^GSPC", CachedPrices(sp500, sp500.index[0], sp500.index[-1]))
+    assert not list(cache.root.glob("*.tmp")), "the next write cleans it up"
+    assert len(cache.read("^GSPC").prices) == len(sp500)
