@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated, Any
 
@@ -23,6 +24,16 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+@contextlib.contextmanager
+def _interruptible():
+    """Ctrl-C: say what was kept and how to continue, exit 130 (typer would swallow the message)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        typer.secho(str(exc) or "interrupted", fg="red", err=True)
+        raise typer.Exit(130) from None
+
+
 def _build_config(options: dict[str, Any], config_file: str | None):
     from lstmbt.config import config_from_mapping, load_config_file
 
@@ -40,13 +51,17 @@ def _run(options: dict[str, Any], config_file: str | None) -> None:
     from lstmbt.progress import RichProgress
 
     config = _build_config(options, config_file)
-    result = run_study(config, progress=RichProgress())
+    with _interruptible():
+        result = run_study(config, progress=RichProgress())
     # piped output (CI logs, files) gets a wide table instead of 80 truncated columns
     console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=not sys.stdout.isatty())
     print_summary(result.metrics, console)
     console.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
-    for name, sheet in result.metrics.get("tearsheets", {}).items():
-        console.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheet}")
+    sheets = result.metrics.get("tearsheets", {})
+    for name in [n for n in sheets if n.endswith(":lstm")]:
+        console.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheets[name]}")
+    if len(sheets) > 1:
+        console.print(f"({len(sheets)} tear-sheets in all, linked from index.html)")
 
 
 def print_summary(metrics: dict, console) -> None:
@@ -117,10 +132,14 @@ def run(
     bootstrap_reps: Annotated[int | None, Opt(help="Bootstrap repetitions for Sharpe intervals and SPA.")] = None,
     block_size: Annotated[int | None, Opt(help="Mean block length (days) of the stationary bootstrap.")] = None,
     config: Annotated[str | None, Opt(help="TOML or JSON file of options (flags win).")] = None,
+    resume: Annotated[str | None, Opt(help="Continue the interrupted run in this folder (other options are taken from it).")] = None,
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Train, forecast out of sample, backtest after costs and write the report."""
-    given = {k: v for k, v in locals().items() if k not in ("config", "debug")}
+    if resume is not None:
+        _resume(resume)
+        return
+    given = {k: v for k, v in locals().items() if k not in ("config", "debug", "resume")}
     options = {
         _OPTION_KEYS.get(k, k): (_split(v) if k in _LISTS else v) for k, v in given.items()
     }
@@ -167,12 +186,17 @@ def resume(
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Continue an interrupted run: finished folds are reused, the rest trained, the report written."""
+    _resume(run_dir)
+
+
+def _resume(run_dir: str) -> None:
     from rich.console import Console
 
     from lstmbt.pipeline import resume_study
     from lstmbt.progress import RichProgress
 
-    result = resume_study(run_dir, progress=RichProgress())
+    with _interruptible():
+        result = resume_study(run_dir, progress=RichProgress())
     console = Console(width=None if sys.stdout.isatty() else 160)
     print_summary(result.metrics, console)
     console.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")

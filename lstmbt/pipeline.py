@@ -441,26 +441,26 @@ def run_study(
     store = FoldStore(run_dir / "folds") if run_dir is not None else None
     try:
         fc = fit_forecasters(config, data, progress, store)
+        dates = data.dates[fc.eval_pos]
+        positions, returns, orders, stats = backtest_all(config, data, dates, fc.main, progress)
+        progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
+        metrics = evaluate(config, data, fc, positions, returns, stats)
+        realised = data.targets.loc[dates].to_numpy()
+        predictions = pd.DataFrame(
+            {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},
+            index=dates,
+        )
+        predictions.index.name = "date"
+        result = StudyResult(config, data, fc.folds, predictions, positions, returns, orders,
+                             metrics, fc.models, run_dir)
+        if run_dir is not None:
+            report.write_run(result, progress)
+            report.write_status(run_dir, "complete")
     except KeyboardInterrupt:
         if run_dir is not None:
             report.write_status(run_dir, "interrupted")
             raise Interrupted(run_dir) from None
         raise
-    dates = data.dates[fc.eval_pos]
-    positions, returns, orders, stats = backtest_all(config, data, dates, fc.main, progress)
-    progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
-    metrics = evaluate(config, data, fc, positions, returns, stats)
-    realised = data.targets.loc[dates].to_numpy()
-    predictions = pd.DataFrame(
-        {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},
-        index=dates,
-    )
-    predictions.index.name = "date"
-    result = StudyResult(config, data, fc.folds, predictions, positions, returns, orders,
-                         metrics, fc.models, run_dir)
-    if run_dir is not None:
-        report.write_run(result, progress)
-        report.write_status(run_dir, "complete")
     return result
 
 

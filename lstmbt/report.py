@@ -309,8 +309,8 @@ def build_report(run_dir: Path, progress=None, tearsheets: bool = True) -> dict:
     sheets: dict[str, str] = {}
     if tearsheets:
         bench = returns[metrics["benchmark"]]
-        for name in returns.columns:
-            if not name.endswith(":lstm"):
+        for name in returns.columns:  # every strategy against buy-and-hold, LSTMs first
+            if name == metrics["benchmark"]:
                 continue
             if progress is not None:
                 progress.stage(f"QuantStats tear-sheet: {name} vs buy-and-hold")

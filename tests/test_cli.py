@@ -115,3 +115,44 @@ def test_two_fresh_processes_write_byte_identical_results(tmp_path):
         assert (tmp_path / "p1" / name).read_bytes() == (tmp_path / "p2" / name).read_bytes(), name
     a = json.loads((tmp_path / "p1" / "config.json").read_text())
     assert a["data"]["^GSPC"]["fingerprint"] and a["versions"]["torch"]
+
+
+def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
+    """A real SIGINT to the CLI in the middle of a walk-forward study, then `--resume`."""
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "lstmbt.cli", "study", "--epochs", "3", "--hidden-size", "8",
+           "--device", "cpu", "--start", "2004-01-01", "--lookback", "5", "--seeds", "2",
+           "--jobs", "1", "--refit-every", "126", "--bootstrap-reps", "100", "--no-tearsheets",
+           "--out", str(out), "--run-id", "cut"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folds = out / "cut" / "folds"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(folds.rglob("predictions.npy"))) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "lstmbt resume" in stderr and "Traceback" not in stderr
+    assert json.loads((out / "cut" / "run.json").read_text())["status"] == "interrupted"
+    done = {p: p.stat().st_mtime_ns for p in folds.rglob("predictions.npy")}
+    assert done
+    resumed = run_cli("run", "--resume", str(out / "cut"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "cut" / "run.json").read_text())["status"] == "complete"
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items()), "finished folds were redone"
+    assert (out / "cut" / "index.html").is_file()
+
+
+def test_study_command_end_to_end(tmp_path):
+    proc = run_cli("study", "--epochs", "1", "--hidden-size", "4", "--device", "cpu",
+                   "--start", "2008-01-01", "--lookback", "5", "--seeds", "2",
+                   "--bootstrap-reps", "100", "--no-tearsheets", "--out", str(tmp_path),
+                   "--run-id", "s")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert metrics["span"]["walk_forward"] and metrics["span"]["seeds"] == 2
+    assert len(metrics["verdict"]) == 3 and metrics["spa"]["n_strategies"] >= 3
+    assert "Verdict" in proc.stdout

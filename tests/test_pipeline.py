@@ -54,8 +54,13 @@ def test_baseline_run_writes_every_artifact(tiny):
     assert bh["Total return"] == f"{strat['buy_and_hold']['total_return']:+.1%}"
 
 
-def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(tiny, sp500, nasdaq):
-    config = tiny(presets=("baseline", "multifeature"), epochs=1, hidden_size=4)
+@pytest.mark.parametrize("walk_forward", [False, True], ids=["one_split", "walk_forward"])
+def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
+    tiny, sp500, nasdaq, walk_forward
+):
+    config = tiny(presets=("baseline", "multifeature"), epochs=1, hidden_size=4,
+                  walk_forward=walk_forward, refit_every=126, eval_frac=0.4, lookback=5,
+                  bootstrap_reps=50)
     base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
     test_days = base.returns.index
     t = test_days[len(test_days) // 2]

@@ -124,3 +124,20 @@ def test_report_opens_in_a_headless_browser_without_console_errors(run_dir, tmp_
         capture_output=True, text=True, timeout=120,
     )
     assert tear.is_file() and tear.stat().st_size > 20_000
+
+
+def test_terminal_summary_matches_the_report_table(run_dir):
+    from rich.console import Console
+
+    from lstmbt.cli import print_summary
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    console = Console(record=True, width=250)
+    print_summary(metrics, console)
+    lines = console.export_text().splitlines()
+    html_table = page_tables(run_dir)["comparison"]
+    for _, row in html_table.iterrows():
+        name = row.iloc[0]
+        line = next(line for line in lines if line.strip("│ ").startswith(name + " "))
+        cells = [c.strip() for c in line.split("│") if c.strip()]
+        assert cells == [str(v) for v in row.tolist()], name
