@@ -70,8 +70,9 @@ def dataloader_epoch(net, X, y, batch, lr, seed):
         def __getitem__(self, i):
             return torch.from_numpy(X[i]), torch.from_numpy(y[i])
 
-    loader = DataLoader(Windows(), batch_size=batch, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        Windows(), batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = torch.nn.MSELoss()
     net.train()
@@ -90,8 +91,19 @@ def bench_training(lookback=60, n_in=16, hidden=64, layers=2, n=5000, epochs=2, 
     def ours():
         torch.manual_seed(0)
         net = LSTMNet(n_in, hidden, layers, 0.0, 1)
-        train_regressor(net, X, y, None, None, epochs=epochs, batch_size=batch, lr=1e-3,
-                        patience=99, seed=0, device=dev)
+        train_regressor(
+            net,
+            X,
+            y,
+            None,
+            None,
+            epochs=epochs,
+            batch_size=batch,
+            lr=1e-3,
+            patience=99,
+            seed=0,
+            device=dev,
+        )
 
     def naive():
         torch.manual_seed(0)
@@ -102,7 +114,7 @@ def bench_training(lookback=60, n_in=16, hidden=64, layers=2, n=5000, epochs=2, 
     t_ours, t_naive = best_of(ours, 2), best_of(naive, 2)
     sps = n * epochs / t_ours
     return {
-        "shape": f"window {lookback}, {n_in} inputs, hidden {hidden}, {layers} layers, batch {batch}",
+        "shape": f"window {lookback}, {n_in} inputs, hidden {hidden} x {layers}, batch {batch}",
         "ours_sps": sps,
         "naive_sps": n * epochs / t_naive,
         "flops_per_sample": lstm_flops_per_sample(lookback, n_in, hidden, layers),
@@ -129,17 +141,23 @@ def bench_backtests(px: pd.DataFrame):
     out["twin"] = n / best_of(lambda: vectorised_returns(px, pos, COSTS), 20)
     o, c, p = px["open"].to_numpy(), px["close"].to_numpy(), pos.to_numpy()
     out["numpy"] = n / best_of(lambda: numpy_plain(o, c, p, 0.001), 200)
-    many = pd.DataFrame({f"s{i}": positions_from_forecast(
-        pd.Series(rng.normal(size=n), index=index), 0.3) for i in range(200)})
+    many = pd.DataFrame(
+        {
+            f"s{i}": positions_from_forecast(pd.Series(rng.normal(size=n), index=index), 0.3)
+            for i in range(200)
+        }
+    )
     out["twin_200"] = 200 * n / best_of(lambda: vectorised_returns(px, many, COSTS), 5)
     P = many.to_numpy()
-    o2, c2 = o[:, None], c[:, None]
+    o2 = o[:, None]
 
     def numpy_2d():
         held = np.vstack([np.zeros((1, P.shape[1])), P[:-1]])
         r = np.zeros_like(held)
         r[:-1] = o2[1:] / o2[:-1] - 1.0
-        return held * r - np.abs(np.diff(np.vstack([np.zeros((1, P.shape[1])), held]), axis=0)) * 0.001
+        return (
+            held * r - np.abs(np.diff(np.vstack([np.zeros((1, P.shape[1])), held]), axis=0)) * 0.001
+        )
 
     out["numpy_200"] = 200 * n / best_of(numpy_2d, 10)
     try:
@@ -155,52 +173,74 @@ def bench_study():
     from lstmbt.config import RunConfig
     from lstmbt.pipeline import run_study
 
-    config = RunConfig(presets=("baseline", "lookback", "multifeature"), walk_forward=True,
-                       seeds=5, tearsheets=False)
+    config = RunConfig(
+        presets=("baseline", "lookback", "multifeature"),
+        walk_forward=True,
+        seeds=5,
+        tearsheets=False,
+    )
     t = time.perf_counter()
     result = run_study(config, write=False)
-    return {"seconds": time.perf_counter() - t, "folds": result.metrics["span"]["folds"],
-            "fits": 3 * 5 * result.metrics["span"]["folds"]}
+    return {
+        "seconds": time.perf_counter() - t,
+        "folds": result.metrics["span"]["folds"],
+        "fits": 3 * 5 * result.metrics["span"]["folds"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the end-to-end study")
     args = parser.parse_args()
-    print(f"lstmbt benchmarks  {time.strftime('%Y-%m-%d')}  {platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), numpy {np.__version__}, pandas {pd.__version__}")
+    print(
+        f"lstmbt benchmarks  {time.strftime('%Y-%m-%d')}  {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), numpy {np.__version__}, pandas {pd.__version__}"
+    )
     flops = matmul_flops()
     print(f"\nfloat32 matmul (1024x1024): {flops / 1e9:.1f} GFLOP/s")
     shapes = [  # (lookback, inputs, hidden, layers): the presets' shapes, then the Darts anchor
-        (1, 1, 32, 1), (30, 1, 32, 1), (30, 29, 32, 2), (60, 16, 64, 2),
+        (1, 1, 32, 1),
+        (30, 1, 32, 1),
+        (30, 29, 32, 2),
+        (60, 16, 64, 2),
     ]
     print("\nLSTM training on CPU, samples/s (5,000 windows, batch 256, 2 epochs, best of 2)")
-    print(f"  {'window x inputs, hidden x layers':<34}{'our loop':>10}{'DataLoader':>12}"
-          f"{'speed-up':>10}{'MFLOP/sample':>14}{'% of matmul':>13}")
+    print(
+        f"  {'window x inputs, hidden x layers':<34}{'our loop':>10}{'DataLoader':>12}"
+        f"{'speed-up':>10}{'MFLOP/sample':>14}{'% of matmul':>13}"
+    )
     for lookback, n_in, hidden, layers in shapes:
         tr = bench_training(lookback, n_in, hidden, layers)
         achieved = tr["ours_sps"] * tr["flops_per_sample"]
         label = f"{lookback} x {n_in}, {hidden} x {layers}"
-        print(f"  {label:<34}{tr['ours_sps']:>10,.0f}{tr['naive_sps']:>12,.0f}"
-              f"{tr['ours_sps'] / tr['naive_sps']:>9.1f}x{tr['flops_per_sample'] / 1e6:>14.2f}"
-              f"{achieved / flops:>13.0%}")
+        print(
+            f"  {label:<34}{tr['ours_sps']:>10,.0f}{tr['naive_sps']:>12,.0f}"
+            f"{tr['ours_sps'] / tr['naive_sps']:>9.1f}x{tr['flops_per_sample'] / 1e6:>14.2f}"
+            f"{achieved / flops:>13.0%}"
+        )
     px = adjusted_ohlcv(load_one("^GSPC", "sample"))
     bt = bench_backtests(px)
     print(f"\nBacktests on the S&P 500 sample ({bt['bars']:,} bars, same positions, 5+5 bps costs)")
     print(f"  Backtrader:                {bt['backtrader']:>14,.0f} bars/s")
-    print(f"  vectorised twin:           {bt['twin']:>14,.0f} bars/s  "
-          f"({bt['twin'] / bt['backtrader']:,.0f}x Backtrader)")
-    print(f"  plain numpy (no sizing):   {bt['numpy']:>14,.0f} bars/s  "
-          f"(twin is {bt['numpy'] / bt['twin']:.1f}x slower than numpy)")
+    print(
+        f"  vectorised twin:           {bt['twin']:>14,.0f} bars/s  "
+        f"({bt['twin'] / bt['backtrader']:,.0f}x Backtrader)"
+    )
+    print(
+        f"  plain numpy (no sizing):   {bt['numpy']:>14,.0f} bars/s  "
+        f"(twin is {bt['numpy'] / bt['twin']:.1f}x slower than numpy)"
+    )
     print(f"  twin, 200 series at once:  {bt['twin_200']:>14,.0f} bars/s")
     print(f"  numpy, 200 series at once: {bt['numpy_200']:>14,.0f} bars/s")
     print("  vectorbt / backtesting.py: not installed (not dependencies); see README anchors")
     if not args.quick:
         st = bench_study()
-        print(f"\nDefault study (3 presets x 5 seeds x {st['folds']} yearly folds = {st['fits']} "
-              f"LSTM fits, plus baselines, Backtrader runs and significance tests): "
-              f"{st['seconds']:.0f} s wall")
+        print(
+            f"\nDefault study (3 presets x 5 seeds x {st['folds']} yearly folds = {st['fits']} "
+            f"LSTM fits, plus baselines, Backtrader runs and significance tests): "
+            f"{st['seconds']:.0f} s wall"
+        )
 
 
 if __name__ == "__main__":

@@ -35,5 +35,7 @@ def align_companion(
     target_pos_of_src = target_index.searchsorted(src_dates, side="left")
     stale = np.arange(len(target_index)) - target_pos_of_src > max_stale + lag
     out[stale | ~ok] = np.nan
-    frame = pd.DataFrame(out, index=target_index, columns=[f"{prefix}:{c}" for c in companion.columns])
+    frame = pd.DataFrame(
+        out, index=target_index, columns=[f"{prefix}:{c}" for c in companion.columns]
+    )
     return frame

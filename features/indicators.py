@@ -38,7 +38,9 @@ def _rsi(d: pd.DataFrame) -> pd.Series:
 
 
 def _stoch(d: pd.DataFrame) -> ta.momentum.StochasticOscillator:
-    return ta.momentum.StochasticOscillator(d["high"], d["low"], d["close"], window=14, smooth_window=3)
+    return ta.momentum.StochasticOscillator(
+        d["high"], d["low"], d["close"], window=14, smooth_window=3
+    )
 
 
 def _macd(d: pd.DataFrame) -> ta.trend.MACD:
@@ -75,13 +77,16 @@ GROUPS: dict[str, tuple[Feature, ...]] = {
         Feature("stoch_d", lambda d: _stoch(d).stoch_signal() / 100.0 - 0.5, 16),
         Feature(
             "williams_r",
-            lambda d: ta.momentum.WilliamsRIndicator(d["high"], d["low"], d["close"], lbp=14)
-            .williams_r()
-            / 100.0
-            + 0.5,
+            lambda d: (
+                ta.momentum.WilliamsRIndicator(d["high"], d["low"], d["close"], lbp=14).williams_r()
+                / 100.0
+                + 0.5
+            ),
             14,
         ),
-        Feature("roc_10", lambda d: ta.momentum.ROCIndicator(d["close"], window=10).roc() / 100.0, 10),
+        Feature(
+            "roc_10", lambda d: ta.momentum.ROCIndicator(d["close"], window=10).roc() / 100.0, 10
+        ),
     ),
     "trend": (
         Feature("macd", lambda d: _macd(d).macd() / d["close"], 33),
@@ -93,31 +98,40 @@ GROUPS: dict[str, tuple[Feature, ...]] = {
         Feature("close_sma_20", lambda d: d["close"] / d["close"].rolling(20).mean() - 1.0, 20),
         Feature(
             "close_ema_50",
-            lambda d: d["close"] / ta.trend.EMAIndicator(d["close"], window=50).ema_indicator() - 1.0,
+            lambda d: (
+                d["close"] / ta.trend.EMAIndicator(d["close"], window=50).ema_indicator() - 1.0
+            ),
             50,
         ),
         Feature(
             "cci_20",
-            lambda d: ta.trend.CCIIndicator(d["high"], d["low"], d["close"], window=20).cci() / 100.0,
+            lambda d: (
+                ta.trend.CCIIndicator(d["high"], d["low"], d["close"], window=20).cci() / 100.0
+            ),
             20,
         ),
     ),
     "volatility": (
         Feature(
             "atr_14_rel",
-            lambda d: ta.volatility.AverageTrueRange(d["high"], d["low"], d["close"], window=14)
-            .average_true_range()
-            / d["close"],
+            lambda d: (
+                ta.volatility.AverageTrueRange(
+                    d["high"], d["low"], d["close"], window=14
+                ).average_true_range()
+                / d["close"]
+            ),
             14,
         ),
         Feature("bb_pband", lambda d: _bb(d).bollinger_pband() - 0.5, 20),
         Feature("bb_wband", lambda d: _bb(d).bollinger_wband() / 100.0, 20),
         Feature(
             "keltner_pband",
-            lambda d: ta.volatility.KeltnerChannel(
-                d["high"], d["low"], d["close"], window=20, original_version=False
-            ).keltner_channel_pband()
-            - 0.5,
+            lambda d: (
+                ta.volatility.KeltnerChannel(
+                    d["high"], d["low"], d["close"], window=20, original_version=False
+                ).keltner_channel_pband()
+                - 0.5
+            ),
             20,
         ),
         Feature(
@@ -130,10 +144,13 @@ GROUPS: dict[str, tuple[Feature, ...]] = {
         Feature("obv_change_20", _obv_change, 21, needs_volume=True),
         Feature(
             "mfi_14",
-            lambda d: ta.volume.MFIIndicator(d["high"], d["low"], d["close"], d["volume"], window=14)
-            .money_flow_index()
-            / 100.0
-            - 0.5,
+            lambda d: (
+                ta.volume.MFIIndicator(
+                    d["high"], d["low"], d["close"], d["volume"], window=14
+                ).money_flow_index()
+                / 100.0
+                - 0.5
+            ),
             15,
             needs_volume=True,
         ),

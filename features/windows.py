@@ -15,6 +15,8 @@ def make_windows(values: np.ndarray, lookback: int) -> np.ndarray:
     if lookback < 1:
         raise ValueError(f"lookback must be >= 1, got {lookback}")
     if len(values) < lookback:
-        raise ValueError(f"history of {len(values)} rows is shorter than the lookback of {lookback}")
+        raise ValueError(
+            f"history of {len(values)} rows is shorter than the lookback of {lookback}"
+        )
     view = np.lib.stride_tricks.sliding_window_view(values, lookback, axis=0)  # (n, F, L)
     return np.ascontiguousarray(view.transpose(0, 2, 1), dtype=np.float32)  # (n, L, F)

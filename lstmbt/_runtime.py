@@ -32,7 +32,7 @@ def tune_malloc() -> bool:
 
 
 def quiet_third_parties() -> None:
-    """Silence known-harmless noise (QuantStats/pandas deprecations, font fallbacks, yfinance logs)."""
+    """Silence known-harmless noise: QuantStats/pandas deprecations, font fallbacks, yfinance."""
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
     logging.getLogger("yfinance").setLevel(logging.CRITICAL)

@@ -72,7 +72,8 @@ def print_summary(metrics: dict, console) -> None:
 
     span = metrics["span"]
     table = Table(
-        title=f"{span['ticker']} out of sample {span['test_start']} .. {span['test_end']}, after costs"
+        title=f"{span['ticker']} out of sample {span['test_start']} .. {span['test_end']}, "
+        "after costs"
     )
     frame = comparison_table(metrics)
     table.add_column("Strategy", style="bold")
@@ -92,17 +93,31 @@ _LISTS = {"preset", "features", "with_"}
 
 @app.command()
 def run(
-    preset: Annotated[str | None, Opt(help="baseline | lookback | multifeature; several: a,b,c.")] = None,
+    preset: Annotated[
+        str | None, Opt(help="baseline | lookback | multifeature; several: a,b,c.")
+    ] = None,
     ticker: Annotated[str | None, Opt(help="Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.")] = None,
-    source: Annotated[str | None, Opt(help="sample | yahoo | auto | PATH.csv (default sample).")] = None,
+    source: Annotated[
+        str | None, Opt(help="sample | yahoo | auto | PATH.csv (default sample).")
+    ] = None,
     start: Annotated[str | None, Opt(help="First date, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, Opt(help="Last date, YYYY-MM-DD.")] = None,
-    features: Annotated[str | None, Opt(help="Feature groups, comma-separated (see `lstmbt presets`).")] = None,
-    with_: Annotated[str | None, Opt("--with", help="Companion tickers as inputs, comma-separated.")] = None,
+    features: Annotated[
+        str | None, Opt(help="Feature groups, comma-separated (see `lstmbt presets`).")
+    ] = None,
+    with_: Annotated[
+        str | None, Opt("--with", help="Companion tickers as inputs, comma-separated.")
+    ] = None,
     lookback: Annotated[int | None, Opt(help="Days of history per sample.")] = None,
-    horizon: Annotated[int | None, Opt(help="Days ahead the model predicts (multi-horizon head).")] = None,
-    signal_horizon: Annotated[str | None, Opt(help="Trade on the 1-day or summed h-day forecast: 1 | h.")] = None,
-    epochs: Annotated[int | None, Opt(help="Maximum training epochs (early stopping on validation).")] = None,
+    horizon: Annotated[
+        int | None, Opt(help="Days ahead the model predicts (multi-horizon head).")
+    ] = None,
+    signal_horizon: Annotated[
+        str | None, Opt(help="Trade on the 1-day or summed h-day forecast: 1 | h.")
+    ] = None,
+    epochs: Annotated[
+        int | None, Opt(help="Maximum training epochs (early stopping on validation).")
+    ] = None,
     batch_size: Annotated[int | None, Opt(help="Training batch size.")] = None,
     hidden_size: Annotated[int | None, Opt(help="LSTM hidden units.")] = None,
     layers: Annotated[int | None, Opt(help="LSTM layers.")] = None,
@@ -112,27 +127,62 @@ def run(
     seed: Annotated[int | None, Opt(help="Seed for initialisation and batch order.")] = None,
     device: Annotated[str | None, Opt(help="auto | cpu | cuda.")] = None,
     threshold: Annotated[float | None, Opt(help="Go long when the forecast exceeds this.")] = None,
-    long_short: Annotated[bool | None, Opt("--long-short/--long-only", help="Allow shorts.")] = None,
-    commission: Annotated[float | None, Opt(help="Commission per side, fraction (0.0005 = 5 bps).")] = None,
+    long_short: Annotated[
+        bool | None, Opt("--long-short/--long-only", help="Allow shorts.")
+    ] = None,
+    commission: Annotated[
+        float | None, Opt(help="Commission per side, fraction (0.0005 = 5 bps).")
+    ] = None,
     slippage: Annotated[float | None, Opt(help="Slippage per side, fraction.")] = None,
     val_frac: Annotated[float | None, Opt(help="Validation fraction of the calendar.")] = None,
-    test_frac: Annotated[float | None, Opt(help="Test (out-of-sample) fraction of the calendar.")] = None,
+    test_frac: Annotated[
+        float | None, Opt(help="Test (out-of-sample) fraction of the calendar.")
+    ] = None,
     out: Annotated[str | None, Opt(help="Folder for run reports (default reports).")] = None,
     run_id: Annotated[str | None, Opt(help="Name of the run folder (must not exist).")] = None,
-    cache_dir: Annotated[str | None, Opt(help="Yahoo cache folder (default $LSTMBT_CACHE).")] = None,
-    tearsheets: Annotated[bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")] = None,
-    walk_forward: Annotated[bool | None, Opt("--walk-forward/--single-split", help="Retrain every --refit-every days over the evaluation span.")] = None,
-    refit_every: Annotated[int | None, Opt(help="Walk-forward: trading days between refits (default 252).")] = None,
-    window: Annotated[str | None, Opt(help="Walk-forward training window: expanding | rolling.")] = None,
+    cache_dir: Annotated[
+        str | None, Opt(help="Yahoo cache folder (default $LSTMBT_CACHE).")
+    ] = None,
+    tearsheets: Annotated[
+        bool | None, Opt("--tearsheets/--no-tearsheets", help="Write QuantStats tear-sheets.")
+    ] = None,
+    walk_forward: Annotated[
+        bool | None,
+        Opt(
+            "--walk-forward/--single-split",
+            help="Retrain every --refit-every days over the evaluation span.",
+        ),
+    ] = None,
+    refit_every: Annotated[
+        int | None, Opt(help="Walk-forward: trading days between refits (default 252).")
+    ] = None,
+    window: Annotated[
+        str | None, Opt(help="Walk-forward training window: expanding | rolling.")
+    ] = None,
     train_size: Annotated[int | None, Opt(help="Rolling window length in trading days.")] = None,
-    eval_frac: Annotated[float | None, Opt(help="Walk-forward: evaluated fraction of the calendar (default 0.5).")] = None,
-    seeds: Annotated[int | None, Opt(help="Seeds per model; the report shows mean, spread and the ensemble.")] = None,
-    jobs: Annotated[int | None, Opt(help="Training processes (default: all cores when there are several fits).")] = None,
-    threads: Annotated[int | None, Opt(help="Torch threads per fit (default: all cores for one fit, else 1).")] = None,
-    bootstrap_reps: Annotated[int | None, Opt(help="Bootstrap repetitions for Sharpe intervals and SPA.")] = None,
-    block_size: Annotated[int | None, Opt(help="Mean block length (days) of the stationary bootstrap.")] = None,
+    eval_frac: Annotated[
+        float | None, Opt(help="Walk-forward: evaluated fraction of the calendar (default 0.5).")
+    ] = None,
+    seeds: Annotated[
+        int | None, Opt(help="Seeds per model; the report shows mean, spread and the ensemble.")
+    ] = None,
+    jobs: Annotated[
+        int | None, Opt(help="Training processes (default: all cores when there are several fits).")
+    ] = None,
+    threads: Annotated[
+        int | None, Opt(help="Torch threads per fit (default: all cores for one fit, else 1).")
+    ] = None,
+    bootstrap_reps: Annotated[
+        int | None, Opt(help="Bootstrap repetitions for Sharpe intervals and SPA.")
+    ] = None,
+    block_size: Annotated[
+        int | None, Opt(help="Mean block length (days) of the stationary bootstrap.")
+    ] = None,
     config: Annotated[str | None, Opt(help="TOML or JSON file of options (flags win).")] = None,
-    resume: Annotated[str | None, Opt(help="Continue the interrupted run in this folder (other options are taken from it).")] = None,
+    resume: Annotated[
+        str | None,
+        Opt(help="Continue the interrupted run in this folder (other options are taken from it)."),
+    ] = None,
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Train, forecast out of sample, backtest after costs and write the report."""
@@ -140,9 +190,7 @@ def run(
         _resume(resume)
         return
     given = {k: v for k, v in locals().items() if k not in ("config", "debug", "resume")}
-    options = {
-        _OPTION_KEYS.get(k, k): (_split(v) if k in _LISTS else v) for k, v in given.items()
-    }
+    options = {_OPTION_KEYS.get(k, k): (_split(v) if k in _LISTS else v) for k, v in given.items()}
     _run(options, config)
 
 
@@ -168,7 +216,9 @@ app.command("study")(
         run,
         "The full honest study: three presets, walk-forward yearly refits, 5 seeds, baselines, "
         "significance tests.",
-        preset="baseline,lookback,multifeature", walk_forward=True, seeds=5,
+        preset="baseline,lookback,multifeature",
+        walk_forward=True,
+        seeds=5,
     )
 )
 app.command("compare")(
@@ -185,7 +235,7 @@ def resume(
     run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
-    """Continue an interrupted run: finished folds are reused, the rest trained, the report written."""
+    """Continue an interrupted run: finished folds are reused, the rest trained."""
     _resume(run_dir)
 
 
@@ -205,7 +255,9 @@ def _resume(run_dir: str) -> None:
 @app.command()
 def report(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder.")],
-    tearsheets: Annotated[bool, Opt("--tearsheets/--no-tearsheets", help="Redraw QuantStats tear-sheets.")] = True,
+    tearsheets: Annotated[
+        bool, Opt("--tearsheets/--no-tearsheets", help="Redraw QuantStats tear-sheets.")
+    ] = True,
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files."""
@@ -237,15 +289,33 @@ def runs(
         console.print(f"no runs under {out}/ yet: try `lstmbt run`")
         return
     table = Table(title=f"Runs in {out}/")
-    for col in ("Run", "Status", "Ticker", "Presets", "Design", "Test span", "B&H Sharpe",
-                "Best LSTM", "Sharpe", "p ΔSharpe"):
+    for col in (
+        "Run",
+        "Status",
+        "Ticker",
+        "Presets",
+        "Design",
+        "Test span",
+        "B&H Sharpe",
+        "Best LSTM",
+        "Sharpe",
+        "p ΔSharpe",
+    ):
         table.add_column(col)
     f2 = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
-        table.add_row(r["run"], r["status"], r["ticker"], r["presets"],
-                      "walk-forward" if r["walk_forward"] else "one split", r.get("span", "-"),
-                      f2(r.get("bh_sharpe")), r.get("best") or "-", f2(r.get("best_sharpe")),
-                      f2(r.get("best_p")))
+        table.add_row(
+            r["run"],
+            r["status"],
+            r["ticker"],
+            r["presets"],
+            "walk-forward" if r["walk_forward"] else "one split",
+            r.get("span", "-"),
+            f2(r.get("bh_sharpe")),
+            r.get("best") or "-",
+            f2(r.get("best_sharpe")),
+            f2(r.get("best_p")),
+        )
     console.print(table)
 
 

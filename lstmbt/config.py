@@ -119,12 +119,19 @@ class RunConfig:
         if self.signal_horizon not in ("1", "h"):
             raise ConfigError(f"--signal-horizon must be 1 or h, got {self.signal_horizon!r}.")
         positive = {
-            "horizon": self.horizon, "epochs": self.epochs, "batch_size": self.batch_size,
-            "patience": self.patience, "lookback": self.lookback or 1,
-            "hidden_size": self.hidden_size or 1, "num_layers": self.num_layers or 1,
-            "refit_every": self.refit_every, "seeds": self.seeds, "jobs": self.jobs or 1,
+            "horizon": self.horizon,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "patience": self.patience,
+            "lookback": self.lookback or 1,
+            "hidden_size": self.hidden_size or 1,
+            "num_layers": self.num_layers or 1,
+            "refit_every": self.refit_every,
+            "seeds": self.seeds,
+            "jobs": self.jobs or 1,
             "threads": self.threads or 1,
-            "bootstrap_reps": self.bootstrap_reps, "block_size": self.block_size,
+            "bootstrap_reps": self.bootstrap_reps,
+            "block_size": self.block_size,
         }
         for name, value in positive.items():
             if int(value) < 1:
@@ -215,8 +222,14 @@ def _check_type(name: str, value: Any) -> None:
         return
     if isinstance(default, bool) or name in ("long_short", "tearsheets", "walk_forward"):
         ok = isinstance(value, bool)
-    elif isinstance(default, int) or name in ("lookback", "hidden_size", "num_layers", "train_size",
-                                              "jobs", "threads"):
+    elif isinstance(default, int) or name in (
+        "lookback",
+        "hidden_size",
+        "num_layers",
+        "train_size",
+        "jobs",
+        "threads",
+    ):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, float) or name == "dropout":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)

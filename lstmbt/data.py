@@ -47,7 +47,7 @@ def load_sample(ticker: str) -> pd.DataFrame:
 
     module = importlib.import_module(f"arch.data.{SAMPLE[key]}")
     raw = module.load()
-    frame = _rename_columns(raw, f"sample {key}")
+    frame = standard_columns(raw, f"sample {key}")
     frame.index = pd.DatetimeIndex(raw.index)
     frame.attrs["source"] = f"sample:arch.data.{SAMPLE[key]}"
     return frame
@@ -68,14 +68,20 @@ _ALIASES = {
 }
 
 
-def _rename_columns(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+def standard_columns(frame: pd.DataFrame, what: str, require_volume: bool = False) -> pd.DataFrame:
+    """Map Open/High/Low/Close/Adj Close/Volume (any case or spacing) to our column names.
+
+    A missing Adj Close becomes Close (no adjustment known); a missing Volume becomes NaN unless
+    `require_volume`. Missing price columns are an error naming what was found.
+    """
     mapping = {}
     for col in frame.columns:
         target = _ALIASES.get(_norm(col))
         if target and target not in mapping.values():
             mapping[col] = target
     out = frame.rename(columns=mapping)
-    missing = [c for c in ("open", "high", "low", "close") if c not in out.columns]
+    needed = ("open", "high", "low", "close") + (("volume",) if require_volume else ())
+    missing = [c for c in needed if c not in out.columns]
     if missing:
         raise DataError(
             f"{what} lacks the columns {missing}; found {[str(c) for c in frame.columns]}. "
@@ -114,9 +120,11 @@ def read_csv_prices(path: str | Path) -> pd.DataFrame:
             f"{str(path)!r}: unparseable or mixed date formats (first bad value {bad!r}). "
             "Use one format throughout, preferably YYYY-MM-DD."
         ) from None
-    frame = _rename_columns(raw, repr(str(path)))
+    frame = standard_columns(raw, repr(str(path)))
     numeric = frame.apply(pd.to_numeric, errors="coerce")
-    bad_mask = numeric.isna() & frame.notna() & (frame.astype(str).apply(lambda s: s.str.strip()) != "")
+    bad_mask = (
+        numeric.isna() & frame.notna() & (frame.astype(str).apply(lambda s: s.str.strip()) != "")
+    )
     if bad_mask.to_numpy().any():
         row, col = np.argwhere(bad_mask.to_numpy())[0]
         raise DataError(

@@ -28,5 +28,6 @@ def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> ConfigError
     """A ConfigError naming the bad value, the valid choices and the nearest one."""
     choices = sorted(str(c) for c in choices)
     return ConfigError(
-        f"unknown {kind} {value!r}.{did_you_mean(value, choices)} Choose from: {', '.join(choices)}."
+        f"unknown {kind} {value!r}.{did_you_mean(value, choices)} "
+        f"Choose from: {', '.join(choices)}."
     )

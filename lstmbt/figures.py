@@ -15,9 +15,16 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
-                         "font.family": "DejaVu Sans", "axes.spines.top": False,
-                         "axes.spines.right": False})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "font.family": "DejaVu Sans",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     return plt
 
 
@@ -66,8 +73,14 @@ def draw_all(run_dir: Path, benchmark: str) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for col in equity.columns:
         bold = col == benchmark or col in lstms
-        ax.plot(equity.index, equity[col], lw=2.2 if col == benchmark else (1.6 if bold else 0.9),
-                color="black" if col == benchmark else None, alpha=1 if bold else 0.6, label=col)
+        ax.plot(
+            equity.index,
+            equity[col],
+            lw=2.2 if col == benchmark else (1.6 if bold else 0.9),
+            color="black" if col == benchmark else None,
+            alpha=1 if bold else 0.6,
+            label=col,
+        )
     ax.set_title("Growth of 1 after costs (out of sample)")
     ax.legend(fontsize=8, ncol=3)
     out["equity"] = "figures/" + _save(fig, fig_dir / "equity.png")
@@ -75,8 +88,13 @@ def draw_all(run_dir: Path, benchmark: str) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(10, 3.2))
     for col in [benchmark, *lstms]:
         dd = equity[col] / equity[col].cummax() - 1
-        ax.plot(dd.index, dd, lw=1.8 if col == benchmark else 1.2,
-                color="black" if col == benchmark else None, label=col)
+        ax.plot(
+            dd.index,
+            dd,
+            lw=1.8 if col == benchmark else 1.2,
+            color="black" if col == benchmark else None,
+            label=col,
+        )
     ax.set_title("Drawdown")
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.legend(fontsize=8)
@@ -98,8 +116,13 @@ def draw_all(run_dir: Path, benchmark: str) -> dict[str, str]:
     out["scatter"] = "figures/" + _save(fig, fig_dir / "scatter.png")
 
     fig, ax = plt.subplots(figsize=(10, 3.6))
-    ax.plot(realised.index, realised.rolling(21).mean(), color="grey", lw=1,
-            label="realised (21-day mean)")
+    ax.plot(
+        realised.index,
+        realised.rolling(21).mean(),
+        color="grey",
+        lw=1,
+        label="realised (21-day mean)",
+    )
     for col in shown:
         ax.plot(preds.index, preds[col], lw=1, label=col)
     ax.set_title("Forecasts over time")

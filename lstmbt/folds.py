@@ -55,8 +55,13 @@ class FoldStore:
 
 
 def fit_one(
-    task: Task, X: np.ndarray, y: np.ndarray, split: Split, params: dict,
-    on_epoch: Callable | None = None, threads: int = 1,
+    task: Task,
+    X: np.ndarray,
+    y: np.ndarray,
+    split: Split,
+    params: dict,
+    on_epoch: Callable | None = None,
+    threads: int = 1,
 ) -> tuple[LSTMForecaster, np.ndarray]:
     """Fit on the fold's train block (early stopping on its validation block), predict its test.
 
@@ -94,8 +99,9 @@ def _worker_array(name: str) -> np.ndarray:
     return arrays[name]
 
 
-def _run_in_worker(task: Task, split: Split, params: dict, store_root: str | None,
-                   meta: dict, threads: int) -> tuple[Task, np.ndarray]:
+def _run_in_worker(
+    task: Task, split: Split, params: dict, store_root: str | None, meta: dict, threads: int
+) -> tuple[Task, np.ndarray]:
     X = np.asarray(_worker_array(f"X_{task.preset}"))
     y = np.asarray(_worker_array("y"))
     model, preds = fit_one(task, X, y, split, params, threads=threads)
@@ -141,8 +147,9 @@ def run_tasks(
         for task in todo:
             split = folds[task.preset][task.fold]
             on_epoch = on_epoch_for(task) if on_epoch_for else None
-            model, preds = fit_one(task, X[task.preset], y, split, params[task.preset], on_epoch,
-                                   threads=threads)
+            model, preds = fit_one(
+                task, X[task.preset], y, split, params[task.preset], on_epoch, threads=threads
+            )
             if store is not None:
                 store.save(task, model, preds, meta[task.preset])
             if keep is not None and kept is not None and task in keep:
@@ -158,12 +165,19 @@ def run_tasks(
             np.save(Path(tmp) / f"X_{name}.npy", arr)
         np.save(Path(tmp) / "y.npy", y)
         ctx = mp.get_context("spawn")  # fork after torch's OpenMP start-up can hang
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(tmp,)) as pool:
+        with ProcessPoolExecutor(
+            jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp,)
+        ) as pool:
             futures = [
-                pool.submit(_run_in_worker, task, folds[task.preset][task.fold],
-                            params[task.preset], str(store.root) if store else None,
-                            meta[task.preset], threads)
+                pool.submit(
+                    _run_in_worker,
+                    task,
+                    folds[task.preset][task.fold],
+                    params[task.preset],
+                    str(store.root) if store else None,
+                    meta[task.preset],
+                    threads,
+                )
                 for task in todo
             ]
             try:

@@ -19,8 +19,8 @@ from lstmbt.config import ModelPreset, RunConfig
 from lstmbt.data import is_csv_path, load_one
 from lstmbt.errors import DataError
 from lstmbt.evaluation import forecast_metrics, strategy_metrics
-from lstmbt.progress import Progress
 from lstmbt.folds import FoldStore, Task, run_tasks
+from lstmbt.progress import Progress
 from models import (
     LSTMForecaster,
     MeanForecaster,
@@ -87,14 +87,15 @@ def _label(ticker: str) -> str:
 
 
 def _companion_source(config: RunConfig, ticker: str) -> str:
-    """Companions use the run's source, except with a CSV source, where they come from the sample."""
+    """Companions use the run's source; with a CSV source they come from the sample."""
     if is_csv_path(ticker) or not is_csv_path(config.source):
         return config.source
     return "sample"
 
 
 def prepare_data(
-    config: RunConfig, prices: dict[str, pd.DataFrame] | None = None,
+    config: RunConfig,
+    prices: dict[str, pd.DataFrame] | None = None,
     progress: Progress | None = None,
 ) -> StudyData:
     """Load (or take) prices, build each preset's features, and find the common decision dates."""
@@ -118,7 +119,9 @@ def prepare_data(
     for p in presets:
         try:
             fm = build_features(
-                target, p.features, {_label(c): prices[c] for c in p.companions},
+                target,
+                p.features,
+                {_label(c): prices[c] for c in p.companions},
                 p.companion_features,
             )
         except ValueError as exc:
@@ -160,24 +163,45 @@ def plan_folds(config: RunConfig, n: int, lookback: int) -> list[Split]:
     try:
         if config.walk_forward:
             return walk_forward_folds(
-                n, first_test=n - int(round(n * config.eval_frac)), step=config.refit_every,
-                lookback=lookback, horizon=config.horizon, window=config.window,
-                train_size=config.train_size, val_frac=config.val_frac,
+                n,
+                first_test=n - int(round(n * config.eval_frac)),
+                step=config.refit_every,
+                lookback=lookback,
+                horizon=config.horizon,
+                window=config.window,
+                train_size=config.train_size,
+                val_frac=config.val_frac,
             )
-        return [chronological_split(n, lookback=lookback, horizon=config.horizon,
-                                    val_frac=config.val_frac, test_frac=config.test_frac)]
+        return [
+            chronological_split(
+                n,
+                lookback=lookback,
+                horizon=config.horizon,
+                val_frac=config.val_frac,
+                test_frac=config.test_frac,
+            )
+        ]
     except ValueError as exc:
         raise DataError(str(exc)) from None
 
 
 def _lstm_params(config: RunConfig, p: ModelPreset) -> dict:
-    return dict(hidden_size=p.hidden_size, num_layers=p.num_layers, dropout=p.dropout,
-                lr=config.lr, batch_size=config.batch_size, epochs=config.epochs,
-                patience=config.patience, device=config.device)
+    return dict(
+        hidden_size=p.hidden_size,
+        num_layers=p.num_layers,
+        dropout=p.dropout,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        patience=config.patience,
+        device=config.device,
+    )
 
 
 def fit_forecasters(
-    config: RunConfig, data: StudyData, progress: Progress | None = None,
+    config: RunConfig,
+    data: StudyData,
+    progress: Progress | None = None,
     store: FoldStore | None = None,
 ) -> Forecasts:
     """Every LSTM (preset x seed x fold) and every baseline, predicting only unseen blocks."""
@@ -199,8 +223,12 @@ def fit_forecasters(
             f"{len(f0.train)}, validates on {len(f0.val)}, tests {len(f0.test)} days"
         )
     meta = {
-        p.name: {"preset": p.__dict__, "feature_names": data.features[p.name].names,
-                 "ticker": config.ticker, "horizon": config.horizon}
+        p.name: {
+            "preset": p.__dict__,
+            "feature_names": data.features[p.name].names,
+            "ticker": config.ticker,
+            "horizon": config.horizon,
+        }
         for p in presets
     }
     params = {p.name: _lstm_params(config, p) for p in presets}
@@ -212,8 +240,19 @@ def fit_forecasters(
         progress.stage(f"training {len(tasks)} models in {jobs} processes")
     with progress.tasks(len(tasks), config.epochs if few else None) as (on_done, on_epoch_for):
         preds = run_tasks(
-            tasks, X, y, folds, params, meta, jobs=jobs, threads=threads, store=store,
-            on_done=on_done, on_epoch_for=on_epoch_for, keep=keep, kept=kept,
+            tasks,
+            X,
+            y,
+            folds,
+            params,
+            meta,
+            jobs=jobs,
+            threads=threads,
+            store=store,
+            on_done=on_done,
+            on_epoch_for=on_epoch_for,
+            keep=keep,
+            kept=kept,
         )
     main: dict[str, np.ndarray] = {}
     per_seed: dict[str, list[np.ndarray]] = {}
@@ -229,10 +268,12 @@ def fit_forecasters(
             models[p.name] = kept[last]
         elif store is not None:
             models[p.name] = store.load_model(last)
-        main[f"{p.name}:ridge"] = np.concatenate([
-            RidgeForecaster().fit(X[p.name][f.train], y[f.train]).predict(X[p.name][f.test])
-            for f in folds[p.name]
-        ])
+        main[f"{p.name}:ridge"] = np.concatenate(
+            [
+                RidgeForecaster().fit(X[p.name][f.train], y[f.train]).predict(X[p.name][f.test])
+                for f in folds[p.name]
+            ]
+        )
     # Shared forecast baselines read only today's close change (lookback 1).
     ret1 = simple_returns(data.ohlcv["close"]).loc[data.dates].to_numpy()[:, None, None]
     for name, make in (
@@ -240,9 +281,12 @@ def fit_forecasters(
         ("train_mean", MeanForecaster),
         ("persistence", lambda: PersistenceForecaster(feature_index=0)),
     ):
-        main[name] = np.concatenate([
-            make().fit(ret1[f.train], y[f.train]).predict(ret1[f.test]) for f in folds["_baselines"]
-        ])
+        main[name] = np.concatenate(
+            [
+                make().fit(ret1[f.train], y[f.train]).predict(ret1[f.test])
+                for f in folds["_baselines"]
+            ]
+        )
     return Forecasts(eval_pos, main, per_seed, folds, models)
 
 
@@ -251,8 +295,11 @@ def _signal(forecast: np.ndarray, signal_horizon: str) -> np.ndarray:
 
 
 def backtest_all(
-    config: RunConfig, data: StudyData, test_dates: pd.DatetimeIndex,
-    forecasts: dict[str, np.ndarray], progress: Progress | None = None,
+    config: RunConfig,
+    data: StudyData,
+    test_dates: pd.DatetimeIndex,
+    forecasts: dict[str, np.ndarray],
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, dict]]:
     """Positions, daily returns and fills of every strategy, run through Backtrader.
 
@@ -263,7 +310,8 @@ def backtest_all(
     positions = {
         name: positions_from_forecast(
             pd.Series(_signal(f, config.signal_horizon), index=test_dates),
-            config.threshold, config.long_short,
+            config.threshold,
+            config.long_short,
         )
         for name, f in forecasts.items()
     }
@@ -273,7 +321,9 @@ def backtest_all(
         positions["ma_crossover"] = ma_crossover_positions(adj_close, test_dates, 50, 200)
     else:
         progress.note("ma_crossover skipped: fewer than 200 days of history before the test block")
-    progress.stage(f"backtesting {len(positions)} strategies in Backtrader ({len(test_dates)} days)")
+    progress.stage(
+        f"backtesting {len(positions)} strategies in Backtrader ({len(test_dates)} days)"
+    )
     returns, orders, stats = {}, [], {}
     for name, pos in positions.items():
         res = run_backtrader(data.ohlcv, pos, costs, name=name)
@@ -281,7 +331,8 @@ def backtest_all(
         gap = float(np.max(np.abs(res.returns.to_numpy() - twin.to_numpy())))
         if gap > PARITY_TOL:
             raise BacktestError(
-                f"{name}: Backtrader and the vectorised twin disagree by {gap:.2e}; report this bug."
+                f"{name}: Backtrader and the vectorised twin disagree by {gap:.2e}; "
+                "report this bug."
             )
         # day 0 is the first decision's close: nothing is held yet, so it is not a return day
         returns[name] = res.returns.iloc[1:]
@@ -297,8 +348,12 @@ def backtest_all(
 
 
 def evaluate(
-    config: RunConfig, data: StudyData, fc: Forecasts, positions: pd.DataFrame,
-    returns: pd.DataFrame, stats: dict[str, dict],
+    config: RunConfig,
+    data: StudyData,
+    fc: Forecasts,
+    positions: pd.DataFrame,
+    returns: pd.DataFrame,
+    stats: dict[str, dict],
 ) -> dict:
     """Forecast and after-cost strategy metrics, seed spread, per-fold results and significance."""
     from lstmbt.significance import (
@@ -339,12 +394,16 @@ def evaluate(
     seeds: dict[str, dict] = {}
     trial_sharpes = []
     for preset, runs in fc.per_seed.items():
-        pos = pd.DataFrame({
-            f"seed{k}": positions_from_forecast(
-                pd.Series(_signal(f, config.signal_horizon), index=dates), config.threshold,
-                config.long_short)
-            for k, f in enumerate(runs)
-        })
+        pos = pd.DataFrame(
+            {
+                f"seed{k}": positions_from_forecast(
+                    pd.Series(_signal(f, config.signal_horizon), index=dates),
+                    config.threshold,
+                    config.long_short,
+                )
+                for k, f in enumerate(runs)
+            }
+        )
         rets = vectorised_returns(data.ohlcv, pos, costs).iloc[1:]
         per = [strategy_metrics(rets[c]) for c in rets.columns]
         fcm = [forecast_metrics(f[:, 0], realised) for f in runs]
@@ -358,24 +417,39 @@ def evaluate(
             }
         seeds[f"{preset}:lstm"] = {"n_seeds": len(runs), **summary}
         trial_sharpes += [r["sharpe"] for r in per if r["sharpe"] is not None]
-    trial_sharpes += [m["sharpe"] for n, m in strategy.items()
-                      if m["sharpe"] is not None and not n.endswith(":lstm")]
+    trial_sharpes += [
+        m["sharpe"]
+        for n, m in strategy.items()
+        if m["sharpe"] is not None and not n.endswith(":lstm")
+    ]
     trials_per_period = np.array(trial_sharpes) / np.sqrt(252.0)
-    boot = bootstrap_sharpe(returns, BENCHMARK, reps=config.bootstrap_reps,
-                            block=config.block_size, seed=config.seed)
+    boot = bootstrap_sharpe(
+        returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
     for name in returns.columns:
         boot[name]["dsr"] = deflated_sharpe(returns[name].to_numpy(), trials_per_period)
-    spa = spa_test(returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size,
-                   seed=config.seed)
+    spa = spa_test(
+        returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
     # per-fold results: the same stitched series, cut at the fold boundaries
     fold_rows = []
     held_index = returns.index
     for k, f in enumerate(fc.folds["_baselines"]):
         fdates = data.dates[f.test]
-        days = held_index[(held_index > fdates[0]) & (held_index <= fdates[-1])] if k == 0 else \
-            held_index[(held_index >= fdates[0]) & (held_index <= fdates[-1])]
-        row = {"fold": k, "test_start": f"{fdates[0]:%Y-%m-%d}", "test_end": f"{fdates[-1]:%Y-%m-%d}",
-               "days": int(len(days)), "total_return": {}, "rmse": {}, "hit_rate": {}}
+        days = (
+            held_index[(held_index > fdates[0]) & (held_index <= fdates[-1])]
+            if k == 0
+            else held_index[(held_index >= fdates[0]) & (held_index <= fdates[-1])]
+        )
+        row = {
+            "fold": k,
+            "test_start": f"{fdates[0]:%Y-%m-%d}",
+            "test_end": f"{fdates[-1]:%Y-%m-%d}",
+            "days": int(len(days)),
+            "total_return": {},
+            "rmse": {},
+            "hit_rate": {},
+        }
         sel = np.isin(dates, fdates)
         for name in returns.columns:
             row["total_return"][name] = float((1 + returns.loc[days, name]).prod() - 1)
@@ -434,8 +508,9 @@ def run_study(
         report.write_status(run_dir, "running")
     data = prepare_data(config, prices, progress)
     if run_dir is not None:
-        report.check_resume_data(run_dir, data) if resume_dir is not None else \
-            report.write_config(run_dir, config, data)
+        report.check_resume_data(run_dir, data) if resume_dir is not None else report.write_config(
+            run_dir, config, data
+        )
     for note in data.notes:
         progress.note(note)
     store = FoldStore(run_dir / "folds") if run_dir is not None else None
@@ -451,8 +526,18 @@ def run_study(
             index=dates,
         )
         predictions.index.name = "date"
-        result = StudyResult(config, data, fc.folds, predictions, positions, returns, orders,
-                             metrics, fc.models, run_dir)
+        result = StudyResult(
+            config,
+            data,
+            fc.folds,
+            predictions,
+            positions,
+            returns,
+            orders,
+            metrics,
+            fc.models,
+            run_dir,
+        )
         if run_dir is not None:
             report.write_run(result, progress)
             report.write_status(run_dir, "complete")
@@ -468,7 +553,9 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training: finished folds are kept; `lstmbt resume RUN_DIR` continues."""
 
     def __init__(self, run_dir: Path) -> None:
-        super().__init__(f"interrupted; finished folds are saved. Continue with: lstmbt resume {run_dir}")
+        super().__init__(
+            f"interrupted; finished folds are saved. Continue with: lstmbt resume {run_dir}"
+        )
         self.run_dir = run_dir
 
 

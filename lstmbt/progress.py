@@ -15,12 +15,13 @@ class Progress:
     def note(self, message: str) -> None:
         """Something the user should know (a repair, a skipped baseline)."""
 
-    def training(self, name: str, epochs: int) -> AbstractContextManager[Callable[[int, float, float], None]]:
+    def training(
+        self, name: str, epochs: int
+    ) -> AbstractContextManager[Callable[[int, float, float], None]]:
         """A context giving an on_epoch(epoch, train_loss, val_loss) callback."""
         from contextlib import nullcontext
 
         return nullcontext(lambda *_: None)
-
 
     def tasks(self, total: int, epochs: int | None):
         """A context giving (on_done(task, from_disk), on_epoch_for(task)) callbacks.
@@ -72,16 +73,22 @@ class RichProgress(Progress):
                         bar_holder["cm"].__exit__(None, None, None)
                 return
             with Bar(
-                TextColumn("  training"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
+                TextColumn("  training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[last]}"),
+                TimeElapsedColumn(),
                 console=self.console,
             ) as bar:
                 job = bar.add_task("fits", total=total, last="")
 
                 def on_done(task, from_disk):
                     where = " (saved)" if from_disk else ""
-                    bar.update(job, advance=1,
-                               last=f"{task.preset} seed {task.seed} fold {task.fold}{where}")
+                    bar.update(
+                        job,
+                        advance=1,
+                        last=f"{task.preset} seed {task.seed} fold {task.fold}{where}",
+                    )
 
                 yield (on_done, lambda task: None)
 
@@ -107,8 +114,11 @@ class RichProgress(Progress):
                 task = bar.add_task(name, total=epochs, losses="")
 
                 def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
-                    bar.update(task, completed=epoch + 1,
-                               losses=f"train {train_loss:.4f} val {val_loss:.4f}")
+                    bar.update(
+                        task,
+                        completed=epoch + 1,
+                        losses=f"train {train_loss:.4f} val {val_loss:.4f}",
+                    )
 
                 yield on_epoch
                 bar.update(task, total=bar.tasks[0].completed)

@@ -47,7 +47,9 @@ def new_run_dir(config: RunConfig) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {str(out)!r}: {exc.strerror}.") from None
+        raise ConfigError(
+            f"cannot create the output folder {str(out)!r}: {exc.strerror}."
+        ) from None
     if config.run_id:
         run_dir = out / config.run_id
         if run_dir.exists():
@@ -69,8 +71,10 @@ def new_run_dir(config: RunConfig) -> Path:
 
 def write_status(run_dir: Path, status: str) -> None:
     """run.json: running | interrupted | complete (an interrupted run can be resumed)."""
-    _write_json(run_dir / "run.json", {"status": status,
-                                      "updated": datetime.now().isoformat(timespec="seconds")})
+    _write_json(
+        run_dir / "run.json",
+        {"status": status, "updated": datetime.now().isoformat(timespec="seconds")},
+    )
 
 
 def read_status(run_dir: Path) -> str:
@@ -82,8 +86,13 @@ def _data_doc(data) -> dict:
     from lstmbt.data import fingerprint
 
     return {
-        t: {"rows": len(f), "first": f"{f.index[0]:%Y-%m-%d}", "last": f"{f.index[-1]:%Y-%m-%d}",
-            "source": f.attrs.get("source", ""), "fingerprint": fingerprint(f)}
+        t: {
+            "rows": len(f),
+            "first": f"{f.index[0]:%Y-%m-%d}",
+            "last": f"{f.index[-1]:%Y-%m-%d}",
+            "source": f.attrs.get("source", ""),
+            "fingerprint": fingerprint(f),
+        }
         for t, f in data.prices.items()
     }
 
@@ -101,10 +110,16 @@ def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
         d = data.dates
         doc["splits"] = {
             name: [
-                {"train": [f"{d[s.train[0]]:%Y-%m-%d}", f"{d[s.train[-1]]:%Y-%m-%d}", len(s.train)],
-                 "val": [f"{d[s.val[0]]:%Y-%m-%d}", f"{d[s.val[-1]]:%Y-%m-%d}", len(s.val)],
-                 "test": [f"{d[s.test[0]]:%Y-%m-%d}", f"{d[s.test[-1]]:%Y-%m-%d}", len(s.test)],
-                 "embargo_rows": s.embargo}
+                {
+                    "train": [
+                        f"{d[s.train[0]]:%Y-%m-%d}",
+                        f"{d[s.train[-1]]:%Y-%m-%d}",
+                        len(s.train),
+                    ],
+                    "val": [f"{d[s.val[0]]:%Y-%m-%d}", f"{d[s.val[-1]]:%Y-%m-%d}", len(s.val)],
+                    "test": [f"{d[s.test[0]]:%Y-%m-%d}", f"{d[s.test[-1]]:%Y-%m-%d}", len(s.test)],
+                    "embargo_rows": s.embargo,
+                }
                 for s in splits
             ]
             for name, splits in folds.items()
@@ -171,8 +186,10 @@ def verdict(metrics: dict) -> list[str]:
         if not name.endswith(":lstm"):
             continue
         if not m.get("trades"):
-            lines.append(f"{name} never held a position from {span['test_start']} to "
-                         f"{span['test_end']}: nothing to test.")
+            lines.append(
+                f"{name} never held a position from {span['test_start']} to "
+                f"{span['test_end']}: nothing to test."
+            )
             continue
         t = tests.get(name, {})
         p = t.get("diff_p_value")
@@ -191,19 +208,25 @@ def verdict(metrics: dict) -> list[str]:
         else:
             text += f"; the difference is not significant at 5% (bootstrap p = {p:.2f})"
         if spa.get("p_consistent") is not None:
-            text += (f"; SPA p = {spa['p_consistent']:.2f} that any of the "
-                     f"{spa['n_strategies']} strategies beats buy-and-hold")
+            text += (
+                f"; SPA p = {spa['p_consistent']:.2f} that any of the "
+                f"{spa['n_strategies']} strategies beats buy-and-hold"
+            )
         dsr = (t.get("dsr") or {}).get("dsr")
         if dsr is not None:
             text += f"; deflated Sharpe {dsr:.2f} after {t['dsr']['n_trials']} trials"
         seeds = metrics.get("seeds", {}).get(name, {})
         sh = seeds.get("sharpe", {})
         if seeds.get("n_seeds", 1) > 1 and sh.get("mean") is not None:
-            text += f"; across {seeds['n_seeds']} seeds Sharpe {sh['mean']:.2f} ± {sh['std'] or 0:.2f}"
+            text += (
+                f"; across {seeds['n_seeds']} seeds Sharpe {sh['mean']:.2f} ± {sh['std'] or 0:.2f}"
+            )
         lag = metrics.get("forecast_tests", {}).get(name, {}).get("lag", {})
         if lag.get("echo"):
-            text += (f"; WARNING: the forecast is mostly a function of today's change "
-                     f"(corr {lag['corr_by_lag'][0]:+.2f})")
+            text += (
+                f"; WARNING: the forecast is mostly a function of today's change "
+                f"(corr {lag['corr_by_lag'][0]:+.2f})"
+            )
         if not span.get("walk_forward"):
             text += ". One split: run with --walk-forward for a sturdier answer."
         else:
@@ -231,11 +254,20 @@ def write_tearsheet(
     bench.index = strat.index
     strat.name, bench.name = title, benchmark_title
     sink = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+    ):
         warnings.simplefilter("ignore")
         qs.reports.html(
-            strat, benchmark=bench, output=str(path), title=f"{title} vs {benchmark_title}",
-            strategy_title=title, benchmark_title=benchmark_title, download_filename=path.name,
+            strat,
+            benchmark=bench,
+            output=str(path),
+            title=f"{title} vs {benchmark_title}",
+            strategy_title=title,
+            benchmark_title=benchmark_title,
+            download_filename=path.name,
         )
     text = path.read_text(encoding="utf-8", errors="replace")
     if benchmark_title.upper() not in text.upper():
@@ -275,12 +307,16 @@ def write_run(result, progress=None) -> Path:
     result.orders.to_csv(run_dir / "orders.csv", index=False, float_format="%.10g")
     for name, model in result.models.items():  # the latest fold's model, ready to forecast
         preset = next(p for p in cfg.model_presets() if p.name == name)
-        save_forecaster(model, run_dir / "models" / name, {
-            "preset": preset.__dict__,
-            "feature_names": result.data.features[name].names,
-            "ticker": cfg.ticker,
-            "horizon": cfg.horizon,
-        })
+        save_forecaster(
+            model,
+            run_dir / "models" / name,
+            {
+                "preset": preset.__dict__,
+                "feature_names": result.data.features[name].names,
+                "ticker": cfg.ticker,
+                "horizon": cfg.horizon,
+            },
+        )
     metrics = dict(result.metrics)
     metrics["verdict"] = verdict(metrics)
     _write_json(run_dir / "metrics.json", metrics)
@@ -357,8 +393,13 @@ def list_runs(out: str | Path) -> list[dict]:
             bench = m["strategy"][m["benchmark"]]
             row["bh_sharpe"] = bench["sharpe"]
             lstm = {n: v for n, v in m["strategy"].items() if n.endswith(":lstm")}
-            best = max(lstm, key=lambda n: lstm[n]["sharpe"] if lstm[n]["sharpe"] is not None
-                       else -1e9) if lstm else None
+            best = (
+                max(
+                    lstm, key=lambda n: lstm[n]["sharpe"] if lstm[n]["sharpe"] is not None else -1e9
+                )
+                if lstm
+                else None
+            )
             row["best"] = best
             row["best_sharpe"] = lstm[best]["sharpe"] if best else None
             row["best_p"] = m.get("strategy_tests", {}).get(best, {}).get("diff_p_value")
@@ -378,15 +419,26 @@ def _fold_table(metrics: dict) -> str:
         return "<p>No fold results.</p>"
     bench = metrics["benchmark"]
     lstms = [n for n in folds[0]["total_return"] if n.endswith(":lstm")]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in (
-        ["Fold", "Test span", "Days", "Buy & hold"] + [f"{n} return" for n in lstms]
-        + [f"{n} hit rate" for n in lstms]))
+    head = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in (
+            ["Fold", "Test span", "Days", "Buy & hold"]
+            + [f"{n} return" for n in lstms]
+            + [f"{n} hit rate" for n in lstms]
+        )
+    )
     body = []
     for f in folds:
-        cells = [str(f["fold"]), f"{f['test_start']} .. {f['test_end']}", str(f["days"]),
-                 f"{f['total_return'][bench]:+.1%}"]
+        cells = [
+            str(f["fold"]),
+            f"{f['test_start']} .. {f['test_end']}",
+            str(f["days"]),
+            f"{f['total_return'][bench]:+.1%}",
+        ]
         cells += [f"{f['total_return'][n]:+.1%}" for n in lstms]
-        cells += [("-" if f["hit_rate"].get(n) is None else f"{f['hit_rate'][n]:.1%}") for n in lstms]
+        cells += [
+            ("-" if f["hit_rate"].get(n) is None else f"{f['hit_rate'][n]:.1%}") for n in lstms
+        ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
@@ -397,22 +449,38 @@ def _p(value) -> str:
 
 def _significance_table(metrics: dict) -> str:
     st, ft = metrics.get("strategy_tests", {}), metrics.get("forecast_tests", {})
-    head = ("<tr><th>Strategy</th><th>Sharpe [95% CI]</th><th>ΔSharpe vs B&amp;H [95% CI]</th>"
-            "<th>p ΔSharpe</th><th>Deflated Sharpe</th><th>DM p (sq / abs)</th><th>PT p</th>"
-            "<th>IC [95% CI]</th><th>corr with r(t)</th></tr>")
+    head = (
+        "<tr><th>Strategy</th><th>Sharpe [95% CI]</th><th>ΔSharpe vs B&amp;H [95% CI]</th>"
+        "<th>p ΔSharpe</th><th>Deflated Sharpe</th><th>DM p (sq / abs)</th><th>PT p</th>"
+        "<th>IC [95% CI]</th><th>corr with r(t)</th></tr>"
+    )
     rows = []
     for name, t in st.items():
-        sharpe = "-" if t.get("sharpe") is None else (
-            f"{t['sharpe']:.2f} [{_p(t.get('ci_low'))}, {_p(t.get('ci_high'))}]")
-        diff = "-" if t.get("diff") is None else (
-            f"{t['diff']:+.2f} [{_p(t.get('diff_ci_low'))}, {_p(t.get('diff_ci_high'))}]")
+        sharpe = (
+            "-"
+            if t.get("sharpe") is None
+            else (f"{t['sharpe']:.2f} [{_p(t.get('ci_low'))}, {_p(t.get('ci_high'))}]")
+        )
+        diff = (
+            "-"
+            if t.get("diff") is None
+            else (f"{t['diff']:+.2f} [{_p(t.get('diff_ci_low'))}, {_p(t.get('diff_ci_high'))}]")
+        )
         dsr = (t.get("dsr") or {}).get("dsr")
         f = ft.get(name, {})
-        dm = "-" if not f else (f"{_p(f['dm_squared_vs_rw']['p_value'])} / "
-                                f"{_p(f['dm_absolute_vs_rw']['p_value'])}")
+        dm = (
+            "-"
+            if not f
+            else (
+                f"{_p(f['dm_squared_vs_rw']['p_value'])} / {_p(f['dm_absolute_vs_rw']['p_value'])}"
+            )
+        )
         ic = f.get("ic", {})
-        ic_txt = "-" if not ic or ic.get("ic") is None else (
-            f"{ic['ic']:+.3f} [{ic['ci_low']:+.3f}, {ic['ci_high']:+.3f}]")
+        ic_txt = (
+            "-"
+            if not ic or ic.get("ic") is None
+            else (f"{ic['ic']:+.3f} [{ic['ci_low']:+.3f}, {ic['ci_high']:+.3f}]")
+        )
         lag = (f.get("lag") or {}).get("corr_by_lag", [None])[0]
         flag = " ⚠" if (f.get("lag") or {}).get("echo") else ""
         rows.append(
@@ -426,7 +494,8 @@ def _significance_table(metrics: dict) -> str:
         f"<p>Hansen's SPA test, H0: no strategy beats buy-and-hold after costs: p = "
         f"{_p(spa.get('p_consistent'))} (lower {_p(spa.get('p_lower'))}, upper "
         f"{_p(spa.get('p_upper'))}) over {spa.get('n_strategies', 0)} strategies.</p>"
-        if spa else ""
+        if spa
+        else ""
     )
     return f'<table id="significance">{head}{"".join(rows)}</table>{spa_txt}'
 
@@ -437,18 +506,26 @@ def _seed_table(metrics: dict) -> str:
         return ""
     rows = []
     for name, s in seeds.items():
-        def ms(key, fmt):
+
+        def ms(key, fmt, s=s):
             d = s.get(key, {})
             if d.get("mean") is None:
                 return "-"
-            return fmt.format(d["mean"]) + ("" if d.get("std") is None else " ± " + fmt.format(d["std"]))
-        rows.append(f"<tr><th>{html.escape(name)}</th><td>{s['n_seeds']}</td>"
-                    f"<td>{ms('sharpe', '{:.2f}')}</td><td>{ms('total_return', '{:+.1%}')}</td>"
-                    f"<td>{ms('rmse', '{:.5f}')}</td><td>{ms('hit_rate', '{:.1%}')}</td></tr>")
-    return ('<table id="seeds"><tr><th>Model</th><th>Seeds</th><th>Sharpe</th><th>Total return</th>'
-            f"<th>RMSE</th><th>Hit rate</th></tr>{''.join(rows)}</table>"
-            "<p>Each seed's strategy is scored separately (mean ± standard deviation); the rows in "
-            "the comparison table are the seed ensembles (averaged forecasts).</p>")
+            return fmt.format(d["mean"]) + (
+                "" if d.get("std") is None else " ± " + fmt.format(d["std"])
+            )
+
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th><td>{s['n_seeds']}</td>"
+            f"<td>{ms('sharpe', '{:.2f}')}</td><td>{ms('total_return', '{:+.1%}')}</td>"
+            f"<td>{ms('rmse', '{:.5f}')}</td><td>{ms('hit_rate', '{:.1%}')}</td></tr>"
+        )
+    return (
+        '<table id="seeds"><tr><th>Model</th><th>Seeds</th><th>Sharpe</th><th>Total return</th>'
+        f"<th>RMSE</th><th>Hit rate</th></tr>{''.join(rows)}</table>"
+        "<p>Each seed's strategy is scored separately (mean ± standard deviation); the rows in "
+        "the comparison table are the seed ensembles (averaged forecasts).</p>"
+    )
 
 
 def write_index(run_dir: Path, metrics: dict, cfg_doc: dict, figures: dict[str, str]) -> Path:
@@ -461,14 +538,23 @@ def write_index(run_dir: Path, metrics: dict, cfg_doc: dict, figures: dict[str, 
         cls = ' class="bench"' if name == metrics["benchmark"] else ""
         cells = "".join(f"<td>{format_cell(h, v)}</td>" for h, v in row.items())
         body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}</tr>")
-    links = "".join(
-        f'<li><a href="{html.escape(p)}">{html.escape(n)} vs buy-and-hold (QuantStats)</a></li>'
-        for n, p in metrics.get("tearsheets", {}).items()
-    ) or "<li>none</li>"
+    links = (
+        "".join(
+            f'<li><a href="{html.escape(p)}">{html.escape(n)} vs buy-and-hold (QuantStats)</a></li>'
+            for n, p in metrics.get("tearsheets", {}).items()
+        )
+        or "<li>none</li>"
+    )
     files = "".join(
         f'<li><a href="{f}">{f}</a></li>'
-        for f in ("metrics.json", "config.json", "predictions.csv", "positions.csv",
-                  "returns.csv", "orders.csv")
+        for f in (
+            "metrics.json",
+            "config.json",
+            "predictions.csv",
+            "positions.csv",
+            "returns.csv",
+            "orders.csv",
+        )
     )
     span = metrics["span"]
     data = "".join(
@@ -477,10 +563,14 @@ def write_index(run_dir: Path, metrics: dict, cfg_doc: dict, figures: dict[str, 
         for t, d in cfg_doc.get("data", {}).items()
     )
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in metrics.get("verdict", []))
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", [])) or "<li>none</li>"
+    notes = (
+        "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", [])) or "<li>none</li>"
+    )
     design = (
         f"walk-forward, {span.get('folds')} folds refit every {cfg['refit_every']} days "
-        f"({cfg['window']} window)" if span.get("walk_forward") else "one chronological split"
+        f"({cfg['window']} window)"
+        if span.get("walk_forward")
+        else "one chronological split"
     )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lstmbt: {html.escape(run_dir.name)}</title>
@@ -492,28 +582,28 @@ tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:60
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
 #verdict li{{margin-bottom:.4rem}}
 </style></head><body>
-<h1>{html.escape(cfg['ticker'])}: {html.escape(', '.join(cfg['presets']))}</h1>
-<p class="meta">Out-of-sample span {span['test_start']} to {span['test_end']}
-({span['test_days']} trading days), {design}, {cfg['seeds']} seed(s) from {cfg['seed']},
-at most {cfg['epochs']} epochs. Costs per side: commission {cfg['commission']:.4%}, slippage
-{cfg['slippage']:.4%}. A signal known at the close of t is traded at the open of t+1.
+<h1>{html.escape(cfg["ticker"])}: {html.escape(", ".join(cfg["presets"]))}</h1>
+<p class="meta">Out-of-sample span {span["test_start"]} to {span["test_end"]}
+({span["test_days"]} trading days), {design}, {cfg["seeds"]} seed(s) from {cfg["seed"]},
+at most {cfg["epochs"]} epochs. Costs per side: commission {cfg["commission"]:.4%}, slippage
+{cfg["slippage"]:.4%}. A signal known at the close of t is traded at the open of t+1.
 Run <code>{html.escape(run_dir.name)}</code>.</p>
 <h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
 <h2>Comparison (after costs, same span)</h2>
-<table id="comparison"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
+<table id="comparison"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
 <p class="meta">p ΔSharpe: block-bootstrap p-value of the Sharpe difference to buy-and-hold.
 DM p: Diebold-Mariano against the random walk (squared loss). PT p: Pesaran-Timmermann test of
 direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
-{_fig(figures, 'equity', 'cumulative returns of every strategy and buy-and-hold')}
-{_fig(figures, 'drawdown', 'drawdowns')}
+{_fig(figures, "equity", "cumulative returns of every strategy and buy-and-hold")}
+{_fig(figures, "drawdown", "drawdowns")}
 <h2>Significance</h2>{_significance_table(metrics)}
 {_seed_table(metrics)}
 <h2>Forecast diagnostics</h2>
-{_fig(figures, 'scatter', 'predicted vs realised')}
-{_fig(figures, 'forecast_time', 'forecasts over time')}
-{_fig(figures, 'rolling', 'rolling hit rate and information coefficient')}
-{_fig(figures, 'distribution', 'distribution of forecasts')}
-{_fig(figures, 'lag_check', 'lag check')}
+{_fig(figures, "scatter", "predicted vs realised")}
+{_fig(figures, "forecast_time", "forecasts over time")}
+{_fig(figures, "rolling", "rolling hit rate and information coefficient")}
+{_fig(figures, "distribution", "distribution of forecasts")}
+{_fig(figures, "lag_check", "lag check")}
 <h2>Walk-forward folds</h2>{_fold_table(metrics)}
 <h2>Tear-sheets</h2><ul id="tearsheets">{links}</ul>
 <h2>Data</h2><ul>{data}</ul>

@@ -37,7 +37,10 @@ def diebold_mariano(
     for lag in range(1, horizon):
         lrv += 2 * (1 - lag / horizon) * np.dot(dc[lag:], dc[:-lag]) / n
     if not lrv > 1e-300:
-        return {"stat": 0.0 if np.allclose(d, 0) else None, "p_value": 1.0 if np.allclose(d, 0) else None}
+        return {
+            "stat": 0.0 if np.allclose(d, 0) else None,
+            "p_value": 1.0 if np.allclose(d, 0) else None,
+        }
     dm = d.mean() / math.sqrt(lrv / n)
     hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
     stat = dm * hln
@@ -63,10 +66,16 @@ def pesaran_timmermann(forecast: np.ndarray, realised: np.ndarray) -> dict[str, 
     if not denom > 0:
         return {"stat": None, "p_value": None, "hit_rate": _finite(p_hit)}
     stat = (p_hit - p_star) / math.sqrt(denom)
-    return {"stat": _finite(stat), "p_value": _finite(stats.norm.sf(stat)), "hit_rate": _finite(p_hit)}
+    return {
+        "stat": _finite(stat),
+        "p_value": _finite(stats.norm.sf(stat)),
+        "hit_rate": _finite(p_hit),
+    }
 
 
-def information_coefficient(forecast: np.ndarray, realised: np.ndarray, level: float = 0.95) -> dict:
+def information_coefficient(
+    forecast: np.ndarray, realised: np.ndarray, level: float = 0.95
+) -> dict:
     """Spearman rank IC with a Fisher-z interval (Bonett-Wright variance 1.06/(n-3))."""
     f, r = np.asarray(forecast, float), np.asarray(realised, float)
     n = len(f)
@@ -115,8 +124,13 @@ def stationary_bootstrap_indices(n: int, reps: int, block: float, seed: int) -> 
 
 
 def bootstrap_sharpe(
-    returns: pd.DataFrame, benchmark: str, *, reps: int = 1000, block: float = 20.0,
-    seed: int = 0, level: float = 0.95,
+    returns: pd.DataFrame,
+    benchmark: str,
+    *,
+    reps: int = 1000,
+    block: float = 20.0,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, dict]:
     """Block-bootstrap intervals of each column's Sharpe and of its difference to `benchmark`.
 
@@ -136,7 +150,10 @@ def bootstrap_sharpe(
         if np.isfinite(boot).mean() < 0.9:
             row.update(ci_low=None, ci_high=None)
         else:
-            row.update(ci_low=_finite(np.nanpercentile(boot, lo)), ci_high=_finite(np.nanpercentile(boot, hi)))
+            row.update(
+                ci_low=_finite(np.nanpercentile(boot, lo)),
+                ci_high=_finite(np.nanpercentile(boot, hi)),
+            )
         if name != benchmark:
             diff = boot - bench_boot
             ok = np.isfinite(diff)
@@ -158,15 +175,20 @@ def bootstrap_sharpe(
 def spa_test(
     returns: pd.DataFrame, benchmark: str, *, reps: int = 1000, block: int = 20, seed: int = 0
 ) -> dict:
-    """Hansen's SPA (arch.bootstrap.SPA): does any strategy beat `benchmark`? (losses = -returns)."""
+    """Hansen's SPA (arch.bootstrap.SPA): does any strategy beat `benchmark`? (loss: -return)"""
     from arch.bootstrap import SPA
 
     models = returns.drop(columns=[benchmark])
     keep = models.columns[models.std() > 0]  # a strategy that never trades has no variance
     if len(keep) == 0:
         return {"p_lower": None, "p_consistent": None, "p_upper": None, "n_strategies": 0}
-    spa = SPA(-returns[benchmark].to_numpy(), -models[keep].to_numpy(), block_size=block,
-              reps=reps, seed=seed)
+    spa = SPA(
+        -returns[benchmark].to_numpy(),
+        -models[keep].to_numpy(),
+        block_size=block,
+        reps=reps,
+        seed=seed,
+    )
     spa.compute()
     pv = spa.pvalues
     return {
@@ -178,7 +200,7 @@ def spa_test(
 
 
 def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> float | None:
-    """P(true Sharpe > sr_benchmark) given skew and kurtosis (Bailey & Lopez de Prado), per period."""
+    """P(true Sharpe > sr_benchmark), given skew and kurtosis (Bailey & Lopez de Prado)."""
     r = np.asarray(returns, float)
     n = len(r)
     sd = r.std(ddof=1)

@@ -17,14 +17,6 @@ import pandas as pd
 from lstmbt.cache import CachedPrices, PriceCache
 from lstmbt.errors import DataError
 
-_YF_COLUMNS = {
-    "open": "open",
-    "high": "high",
-    "low": "low",
-    "close": "close",
-    "adj close": "adj_close",
-    "volume": "volume",
-}
 _NETWORK_HINTS = (
     "resolve",
     "connection",
@@ -56,7 +48,8 @@ def _classify(ticker: str, message: str) -> Exception:
         return RateLimited(message)
     if any(hint in text for hint in _NETWORK_HINTS):
         return YahooUnavailable(
-            f"could not reach Yahoo Finance for {ticker!r} ({message.strip()[:160]}). {OFFLINE_HINT}"
+            f"could not reach Yahoo Finance for {ticker!r} ({message.strip()[:160]}). "
+            f"{OFFLINE_HINT}"
         )
     return DataError(
         f"Yahoo Finance returned no prices for {ticker!r} ({message.strip()[:160]}). Check the "
@@ -95,20 +88,15 @@ def _standardise(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
         tickers = frame.columns.get_level_values(level).unique()
         if ticker not in tickers:
             if len(tickers) != 1:
-                raise DataError(f"Yahoo's answer for {ticker!r} holds other tickers: {list(tickers)}")
+                raise DataError(
+                    f"Yahoo's answer for {ticker!r} holds other tickers: {list(tickers)}"
+                )
             ticker = tickers[0]
         frame = frame.xs(ticker, axis=1, level=level)
-    renamed = {c: _YF_COLUMNS.get(str(c).strip().lower()) for c in frame.columns}
-    frame = frame.rename(columns=renamed)
-    missing = [c for c in ("open", "high", "low", "close", "volume") if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"Yahoo's answer for {ticker!r} lacks columns {missing} (got {list(raw.columns)[:8]}); "
-            "retry later or use a CSV file."
-        )
-    if "adj_close" not in frame.columns:
-        frame["adj_close"] = frame["close"]
-    frame = frame[["open", "high", "low", "close", "adj_close", "volume"]].astype("float64")
+    from lstmbt.data import standard_columns
+
+    frame = standard_columns(frame, f"Yahoo's answer for {ticker!r}", require_volume=True)
+    frame = frame.astype("float64")
     frame.columns = pd.Index(list(frame.columns))  # drop yfinance's 'Price' level name
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
@@ -163,7 +151,9 @@ def download(
             err = _classify(ticker, f"{type(exc).__name__}: {exc}")
             if isinstance(err, RateLimited):
                 if attempt == retries:
-                    raise DataError(f"Yahoo Finance kept rate-limiting {ticker!r}; retry later.") from None
+                    raise DataError(
+                        f"Yahoo Finance kept rate-limiting {ticker!r}; retry later."
+                    ) from None
                 sleep(2.0**attempt)
                 continue
             raise err from None

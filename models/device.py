@@ -14,5 +14,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is visible; use --device auto.")
+        raise ValueError(
+            "--device cuda was asked for but no CUDA GPU is visible; use --device auto."
+        )
     return torch.device(device)

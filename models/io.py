@@ -54,13 +54,17 @@ def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LST
     params = dict(doc["params"], device=device)
     model = LSTMForecaster(**params)
     model.n_features_, model.lookback_, model.horizon_ = (
-        doc["n_features"], doc["lookback"], doc["horizon"])
+        doc["n_features"],
+        doc["lookback"],
+        doc["horizon"],
+    )
     model.x_mean_, model.x_std_ = np.array(doc["x_mean"]), np.array(doc["x_std"])
     model.y_mean_, model.y_std_ = np.array(doc["y_mean"]), np.array(doc["y_std"])
     from models.device import resolve_device
 
-    model.net_ = LSTMNet(model.n_features_, model.hidden_size, model.num_layers, model.dropout,
-                         model.horizon_)
+    model.net_ = LSTMNet(
+        model.n_features_, model.hidden_size, model.num_layers, model.dropout, model.horizon_
+    )
     state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
     model.net_.load_state_dict(state)
     model.net_.to(resolve_device(device)).eval()

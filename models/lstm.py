@@ -13,8 +13,9 @@ from models.training import LOSSES, EpochCallback, TrainResult, train_regressor
 class LSTMNet(nn.Module):
     """Stacked LSTM -> linear head on the last hidden state -> `horizon` outputs."""
 
-    def __init__(self, n_features: int, hidden_size: int, num_layers: int, dropout: float,
-                 horizon: int) -> None:
+    def __init__(
+        self, n_features: int, hidden_size: int, num_layers: int, dropout: float, horizon: int
+    ) -> None:
         super().__init__()
         self.lstm = nn.LSTM(
             n_features,
@@ -76,9 +77,22 @@ class LSTMForecaster:
         self.device = device
 
     def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "hidden_size", "num_layers", "dropout", "lr", "batch_size", "epochs", "patience",
-            "loss", "weight_decay", "seed", "device")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "hidden_size",
+                "num_layers",
+                "dropout",
+                "lr",
+                "batch_size",
+                "epochs",
+                "patience",
+                "loss",
+                "weight_decay",
+                "seed",
+                "device",
+            )
+        }
 
     def _validate(self) -> None:
         if self.loss not in LOSSES:
@@ -110,8 +124,9 @@ class LSTMForecaster:
         self.n_features_, self.lookback_, self.horizon_ = X.shape[2], X.shape[1], y.shape[1]
         dev = resolve_device(self.device)
         torch.manual_seed(self.seed)
-        self.net_ = LSTMNet(self.n_features_, self.hidden_size, self.num_layers, self.dropout,
-                            self.horizon_)
+        self.net_ = LSTMNet(
+            self.n_features_, self.hidden_size, self.num_layers, self.dropout, self.horizon_
+        )
         self.history_: TrainResult = train_regressor(
             self.net_,
             self._scale_x(X),

@@ -55,7 +55,8 @@ def walk_forward_folds(
             raise ValueError(
                 f"walk-forward fold {len(folds)} (testing from position {start}) has only "
                 f"{len(train)} training and {len(val)} validation samples (need {min_train} and "
-                f"{min_val}); start the evaluation later, use a longer history or a shorter lookback."
+                f"{min_val}); start the evaluation later, use a longer history or a shorter "
+                "lookback."
             )
         folds.append(Split(train, val, test, embargo))
     return folds

@@ -5,9 +5,13 @@ Backtrader engine used for reported results; `vectorised.py` is its numpy twin (
 ~1000x faster) for sweeps and for a parity check on every run. Nothing here imports `lstmbt`.
 """
 
-from strategies.backtest import BacktestResult, BacktestError, run_backtrader
+from strategies.backtest import BacktestError, BacktestResult, run_backtrader
 from strategies.costs import Costs
-from strategies.signals import buy_and_hold_positions, ma_crossover_positions, positions_from_forecast
+from strategies.signals import (
+    buy_and_hold_positions,
+    ma_crossover_positions,
+    positions_from_forecast,
+)
 from strategies.vectorised import held_positions, vectorised_returns
 
 __all__ = [

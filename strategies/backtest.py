@@ -9,7 +9,6 @@ Python >= 3.10), only in `features/`.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import backtrader as bt
@@ -129,7 +128,9 @@ def run_backtrader(
         costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
     )
     cerebro.addstrategy(
-        TargetPositionStrategy, held=held_by_day, slippage=costs.slippage,
+        TargetPositionStrategy,
+        held=held_by_day,
+        slippage=costs.slippage,
         commission=costs.commission,
     )
     cerebro.addanalyzer(bt.analyzers.TimeReturn, timeframe=bt.TimeFrame.Days, _name="daily")
@@ -151,5 +152,3 @@ def run_backtrader(
     orders = pd.DataFrame(strat.fills, columns=["date", "size", "price", "commission"])
     exposure = float((held != 0).mean())
     return BacktestResult(rets, orders, exposure, float(cerebro.broker.getvalue()))
-
-

@@ -11,8 +11,9 @@ import lstmbt  # noqa: F401 - applies start-up settings
 from lstmbt.config import RunConfig
 from lstmbt.data import load_one
 
-TINY = dict(epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu",
-            jobs=1)
+TINY = dict(
+    epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu", jobs=1
+)
 
 
 @pytest.fixture(autouse=True)
@@ -50,10 +51,16 @@ def tiny(tmp_path):
 
 def yahoo_csv(frame: pd.DataFrame, path, **renames) -> str:
     """Write a frame as a Yahoo-style CSV (Date, Open, High, Low, Close, Adj Close, Volume)."""
-    out = frame.rename(columns={
-        "open": "Open", "high": "High", "low": "Low", "close": "Close",
-        "adj_close": "Adj Close", "volume": "Volume",
-    }).rename(columns=renames)
+    out = frame.rename(
+        columns={
+            "open": "Open",
+            "high": "High",
+            "low": "Low",
+            "close": "Close",
+            "adj_close": "Adj Close",
+            "volume": "Volume",
+        }
+    ).rename(columns=renames)
     out.index.name = "Date"
     out.to_csv(path, date_format="%Y-%m-%d")
     return str(path)

@@ -57,8 +57,9 @@ def px(sp500):
 
 def random_positions(index, seed, allow_short, threshold=0.2):
     rng = np.random.default_rng(seed)
-    return positions_from_forecast(pd.Series(rng.normal(size=len(index)), index=index),
-                                   threshold, allow_short)
+    return positions_from_forecast(
+        pd.Series(rng.normal(size=len(index)), index=index), threshold, allow_short
+    )
 
 
 @pytest.mark.parametrize("kind", ["long_flat", "long_short", "buy_and_hold", "ma_crossover"])
@@ -75,7 +76,9 @@ def test_backtrader_twin_and_reference_agree(px, kind):
     ref = reference_loop(px, pos, COSTS)
     np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(engine.returns.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-10)
-    assert engine.n_trades == int((pos.shift(1, fill_value=0).diff().fillna(pos.iloc[0] * 0) != 0).sum())
+    assert engine.n_trades == int(
+        (pos.shift(1, fill_value=0).diff().fillna(pos.iloc[0] * 0) != 0).sum()
+    )
 
 
 def test_fills_happen_at_the_next_open_with_slippage(px):
@@ -93,7 +96,7 @@ def test_fills_happen_at_the_next_open_with_slippage(px):
 
 
 def test_no_order_is_rejected_on_the_whole_sample_even_after_gap_ups(px):
-    """order_target_percent(1.0) lost 143 of 621 orders to Margin here; sizing for the fill must not."""
+    """order_target_percent(1.0) lost 143 of 621 orders to Margin here; we size for the fill."""
     pos = random_positions(px.index, 3, allow_short=True, threshold=0.0)
     res = run_backtrader(px, pos, COSTS)
     flips = int((pos.shift(1, fill_value=0.0).diff().abs() > 0).sum())
@@ -126,8 +129,9 @@ def test_costs_are_charged_per_side(px):
 def test_twin_equals_reference_on_random_positions(px, seed, short, start):
     index = px.index[start : start + 300]
     pos = random_positions(index, seed, short, threshold=0.5)
-    np.testing.assert_allclose(vectorised_returns(px, pos, COSTS),
-                               reference_loop(px, pos, COSTS), atol=1e-12)
+    np.testing.assert_allclose(
+        vectorised_returns(px, pos, COSTS), reference_loop(px, pos, COSTS), atol=1e-12
+    )
 
 
 def test_twin_many_series_at_once_equals_one_by_one(px):
@@ -135,8 +139,9 @@ def test_twin_many_series_at_once_equals_one_by_one(px):
     frame = pd.DataFrame({f"s{i}": random_positions(index, i, i % 2 == 0) for i in range(6)})
     together = vectorised_returns(px, frame, COSTS)
     for col in frame:
-        np.testing.assert_allclose(together[col], vectorised_returns(px, frame[col], COSTS),
-                                   atol=1e-15)
+        np.testing.assert_allclose(
+            together[col], vectorised_returns(px, frame[col], COSTS), atol=1e-15
+        )
 
 
 def test_bad_positions_are_rejected(px):

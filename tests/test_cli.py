@@ -15,8 +15,13 @@ TINY_FLAGS = ["--epochs", "1", "--hidden-size", "4", "--device", "cpu", "--start
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lstmbt.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "lstmbt.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_compare_three_presets_from_the_cli(tmp_path):
@@ -28,10 +33,13 @@ def test_compare_three_presets_from_the_cli(tmp_path):
     run = out / "cmp"
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"baseline:lstm", "lookback:lstm", "multifeature:lstm", "buy_and_hold"} <= set(
-        metrics["strategy"])
+        metrics["strategy"]
+    )
     for name in metrics["tearsheets"].values():
         assert (run / name).stat().st_size > 10_000
-    assert "buy_and_hold" in proc.stdout and str(run / "index.html") in proc.stdout.replace("\n", "")
+    assert "buy_and_hold" in proc.stdout and str(run / "index.html") in proc.stdout.replace(
+        "\n", ""
+    )
 
 
 def test_unknown_source_is_one_line_without_traceback():
@@ -88,8 +96,21 @@ def test_config_file_with_a_typo_is_rejected(capsys, tmp_path):
 
 def test_csv_run_end_to_end(capsys, tmp_path, sp500):
     path = yahoo_csv(sp500.loc["2012":], tmp_path / "spx.csv")
-    code = main(["run", "--source", path, "--ticker", "SPX", *TINY_FLAGS, "--no-tearsheets",
-                 "--out", str(tmp_path / "r"), "--run-id", "csv"])
+    code = main(
+        [
+            "run",
+            "--source",
+            path,
+            "--ticker",
+            "SPX",
+            *TINY_FLAGS,
+            "--no-tearsheets",
+            "--out",
+            str(tmp_path / "r"),
+            "--run-id",
+            "csv",
+        ]
+    )
     assert code == 0, err(capsys)
     assert (tmp_path / "r" / "csv" / "metrics.json").is_file()
 
@@ -109,7 +130,9 @@ def test_presets_lists_the_three_exercises(capsys):
 def test_two_fresh_processes_write_byte_identical_results(tmp_path):
     flags = [*TINY_FLAGS, "--start", "2012-01-01", "--no-tearsheets", "--out", str(tmp_path)]
     for run_id in ("p1", "p2"):
-        proc = run_cli("run", "--preset", "lookback", "--lookback", "10", "--run-id", run_id, *flags)
+        proc = run_cli(
+            "run", "--preset", "lookback", "--lookback", "10", "--run-id", run_id, *flags
+        )
         assert proc.returncode == 0, proc.stderr
     for name in ("predictions.csv", "positions.csv", "returns.csv", "orders.csv", "metrics.json"):
         assert (tmp_path / "p1" / name).read_bytes() == (tmp_path / "p2" / name).read_bytes(), name
@@ -123,10 +146,35 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     import time
 
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "lstmbt.cli", "study", "--epochs", "3", "--hidden-size", "8",
-           "--device", "cpu", "--start", "2004-01-01", "--lookback", "5", "--seeds", "2",
-           "--jobs", "1", "--refit-every", "126", "--bootstrap-reps", "100", "--no-tearsheets",
-           "--out", str(out), "--run-id", "cut"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lstmbt.cli",
+        "study",
+        "--epochs",
+        "3",
+        "--hidden-size",
+        "8",
+        "--device",
+        "cpu",
+        "--start",
+        "2004-01-01",
+        "--lookback",
+        "5",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--refit-every",
+        "126",
+        "--bootstrap-reps",
+        "100",
+        "--no-tearsheets",
+        "--out",
+        str(out),
+        "--run-id",
+        "cut",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     folds = out / "cut" / "folds"
     deadline = time.time() + 300
@@ -147,10 +195,28 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
 
 
 def test_study_command_end_to_end(tmp_path):
-    proc = run_cli("study", "--epochs", "1", "--hidden-size", "4", "--device", "cpu",
-                   "--start", "2008-01-01", "--lookback", "5", "--seeds", "2",
-                   "--bootstrap-reps", "100", "--no-tearsheets", "--out", str(tmp_path),
-                   "--run-id", "s")
+    proc = run_cli(
+        "study",
+        "--epochs",
+        "1",
+        "--hidden-size",
+        "4",
+        "--device",
+        "cpu",
+        "--start",
+        "2008-01-01",
+        "--lookback",
+        "5",
+        "--seeds",
+        "2",
+        "--bootstrap-reps",
+        "100",
+        "--no-tearsheets",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "s",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert metrics["span"]["walk_forward"] and metrics["span"]["seeds"] == 2

@@ -48,7 +48,9 @@ def test_range_outside_data():
 
 
 def test_csv_round_trip_case_insensitive(sp500, tmp_path):
-    path = yahoo_csv(sp500.iloc[:300], tmp_path / "p.csv", **{"Adj Close": "adj close", "Open": "OPEN"})
+    path = yahoo_csv(
+        sp500.iloc[:300], tmp_path / "p.csv", **{"Adj Close": "adj close", "Open": "OPEN"}
+    )
     frame = load_one(path, "sample")
     pd.testing.assert_frame_equal(frame, sp500.iloc[:300], check_freq=False, check_names=False)
 

@@ -43,8 +43,9 @@ def test_causality_check_catches_known_leaky_indicators(sp500):
     o = adjusted_ohlcv(sp500)
     t = 2500
     leaky = {
-        "ichimoku_a_visual": lambda d: ta.trend.IchimokuIndicator(d["high"], d["low"], visual=True)
-        .ichimoku_a(),
+        "ichimoku_a_visual": lambda d: ta.trend.IchimokuIndicator(
+            d["high"], d["low"], visual=True
+        ).ichimoku_a(),
         "kst": lambda d: ta.trend.KSTIndicator(d["close"]).kst(),
     }
     for name, fn in leaky.items():
@@ -60,8 +61,9 @@ def test_cumulative_obv_level_depends_on_start_so_only_changes_are_used(sp500):
     feats = compute_group(o, "volume")
     feats_late = compute_group(o.iloc[100:], "volume")
     common = feats_late.index[50:]
-    np.testing.assert_allclose(feats.loc[common, "obv_change_20"],
-                               feats_late.loc[common, "obv_change_20"], rtol=1e-9)
+    np.testing.assert_allclose(
+        feats.loc[common, "obv_change_20"], feats_late.loc[common, "obv_change_20"], rtol=1e-9
+    )
 
 
 def test_rsi_matches_plain_pandas_wilder(sp500):
@@ -174,8 +176,14 @@ def test_causality_on_random_price_paths(seed, t):
     high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.01, n)))
     low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.01, n)))
     frame = pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "adj_close": close,
-         "volume": rng.uniform(1e5, 1e6, n)},
+        {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "adj_close": close,
+            "volume": rng.uniform(1e5, 1e6, n),
+        },
         index=pd.bdate_range("2000-01-03", periods=n),
     )
     full = build_features(frame, ALL_GROUPS).frame

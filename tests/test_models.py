@@ -31,8 +31,12 @@ def ar_data(n=2000, lookback=10, seed=0):
 
 
 def tiny_lstm(**kw):
-    return LSTMForecaster(**{**dict(hidden_size=16, epochs=15, lr=5e-3, batch_size=128,
-                                    patience=5, device="cpu"), **kw})
+    return LSTMForecaster(
+        **{
+            **dict(hidden_size=16, epochs=15, lr=5e-3, batch_size=128, patience=5, device="cpu"),
+            **kw,
+        }
+    )
 
 
 def test_lstm_learns_a_known_relation():
@@ -87,9 +91,12 @@ def test_predict_before_fit_and_bad_shapes():
 def test_baselines_known_answers():
     X, y = ar_data(500)
     assert (ZeroForecaster().fit(X, y).predict(X[:5]) == 0).all()
-    np.testing.assert_allclose(MeanForecaster().fit(X, y).predict(X[:3]), np.tile(y.mean(0), (3, 1)))
+    np.testing.assert_allclose(
+        MeanForecaster().fit(X, y).predict(X[:3]), np.tile(y.mean(0), (3, 1))
+    )
     np.testing.assert_array_equal(
-        PersistenceForecaster(feature_index=1).fit(X, y).predict(X[:4])[:, 0], X[:4, -1, 1])
+        PersistenceForecaster(feature_index=1).fit(X, y).predict(X[:4])[:, 0], X[:4, -1, 1]
+    )
     ridge = RidgeForecaster(alpha=1e-6).fit(X[:400], y[:400])
     assert np.corrcoef(ridge.predict(X[400:])[:, 0], y[400:, 0])[0, 1] > 0.99
 

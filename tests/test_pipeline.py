@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,14 +16,30 @@ from tests.test_features import perturb_after
 def test_baseline_run_writes_every_artifact(tiny):
     result = run_study(tiny(tearsheets=True))
     run = result.run_dir
-    for name in ("config.json", "metrics.json", "predictions.csv", "positions.csv", "returns.csv",
-                 "orders.csv", "index.html", "tearsheet_baseline_lstm.html",
-                 "models/baseline/model.json", "models/baseline/weights.pt"):
+    for name in (
+        "config.json",
+        "metrics.json",
+        "predictions.csv",
+        "positions.csv",
+        "returns.csv",
+        "orders.csv",
+        "index.html",
+        "tearsheet_baseline_lstm.html",
+        "models/baseline/model.json",
+        "models/baseline/weights.pt",
+    ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     strat = metrics["strategy"]
-    assert {"baseline:lstm", "baseline:ridge", "random_walk", "train_mean", "persistence",
-            "buy_and_hold", "ma_crossover"} <= set(strat)
+    assert {
+        "baseline:lstm",
+        "baseline:ridge",
+        "random_walk",
+        "train_mean",
+        "persistence",
+        "buy_and_hold",
+        "ma_crossover",
+    } <= set(strat)
     for m in strat.values():
         assert {"total_return", "cagr", "sharpe", "max_drawdown", "trades", "exposure"} <= set(m)
     for m in metrics["forecast"].values():
@@ -58,9 +73,16 @@ def test_baseline_run_writes_every_artifact(tiny):
 def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
     tiny, sp500, nasdaq, walk_forward
 ):
-    config = tiny(presets=("baseline", "multifeature"), epochs=1, hidden_size=4,
-                  walk_forward=walk_forward, refit_every=126, eval_frac=0.4, lookback=5,
-                  bootstrap_reps=50)
+    config = tiny(
+        presets=("baseline", "multifeature"),
+        epochs=1,
+        hidden_size=4,
+        walk_forward=walk_forward,
+        refit_every=126,
+        eval_frac=0.4,
+        lookback=5,
+        bootstrap_reps=50,
+    )
     base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
     test_days = base.returns.index
     t = test_days[len(test_days) // 2]
@@ -72,15 +94,19 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
     )
     # predictions' realised column is the return of t+1: compare forecasts only
     forecasts = [c for c in base.predictions.columns if c != "realised"]
-    pd.testing.assert_frame_equal(moved.predictions.loc[:t, forecasts],
-                                  base.predictions.loc[:t, forecasts], check_exact=True)
+    pd.testing.assert_frame_equal(
+        moved.predictions.loc[:t, forecasts], base.predictions.loc[:t, forecasts], check_exact=True
+    )
     pd.testing.assert_frame_equal(moved.positions.loc[:t], base.positions.loc[:t], check_exact=True)
     pd.testing.assert_frame_equal(moved.returns.loc[:t], base.returns.loc[:t], check_exact=True)
     early = lambda o: o[pd.to_datetime(o["date"]) <= t].reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(early(moved.orders), early(base.orders), check_exact=True)
     # ...and the perturbation did change things after t, so the test can fail
-    assert not moved.predictions.loc[t:].iloc[1:][forecasts].equals(
-        base.predictions.loc[t:].iloc[1:][forecasts])
+    assert (
+        not moved.predictions.loc[t:]
+        .iloc[1:][forecasts]
+        .equals(base.predictions.loc[t:].iloc[1:][forecasts])
+    )
 
 
 def test_same_seed_same_files(tiny):
@@ -96,16 +122,19 @@ def test_compare_three_presets_on_one_split(tiny):
     for preset in ("baseline", "lookback", "multifeature"):
         assert f"{preset}:lstm" in metrics["strategy"] and f"{preset}:ridge" in metrics["forecast"]
         assert (result.run_dir / "models" / preset / "weights.pt").is_file()
-    tests = {json.dumps([f["test"] for f in v]) for k, v in json.loads(
-        (result.run_dir / "config.json").read_text())["splits"].items()}
+    tests = {
+        json.dumps([f["test"] for f in v])
+        for k, v in json.loads((result.run_dir / "config.json").read_text())["splits"].items()
+    }
     assert len(tests) == 1, "every model is tested on the same span"
     assert result.models["multifeature"].n_features_ == 29
     assert len(metrics["verdict"]) == 3
 
 
 def test_multi_horizon_and_h_day_signal(tiny):
-    result = run_study(tiny(horizon=3, signal_horizon="h", lookback=5, presets=("lookback",)),
-                       write=False)
+    result = run_study(
+        tiny(horizon=3, signal_horizon="h", lookback=5, presets=("lookback",)), write=False
+    )
     assert result.models["lookback"].horizon_ == 3
     assert result.folds["lookback"][0].embargo == 5 + 3 - 1
 
@@ -123,9 +152,21 @@ def test_earlier_reports_are_never_overwritten(tiny):
     [
         (dict(start="2018-09-01"), DataError, "too few"),
         (dict(lookback=3000), ConfigError, "implausibly long"),
-        (dict(start="2018-01-01", lookback=300, presets=("lookback",)), DataError, "fewer than the lookback"),
-        (dict(start="2017-06-01", horizon=60, presets=("lookback",)), DataError, "too few.*smaller horizon"),
-        (dict(presets=("multifeature",), features=("momentun",)), ConfigError, "Did you mean 'momentum'"),
+        (
+            dict(start="2018-01-01", lookback=300, presets=("lookback",)),
+            DataError,
+            "fewer than the lookback",
+        ),
+        (
+            dict(start="2017-06-01", horizon=60, presets=("lookback",)),
+            DataError,
+            "too few.*smaller horizon",
+        ),
+        (
+            dict(presets=("multifeature",), features=("momentun",)),
+            ConfigError,
+            "Did you mean 'momentum'",
+        ),
         (dict(presets=("nope",)), ConfigError, "unknown preset"),
         (dict(source="yahooo"), ConfigError, "Did you mean 'yahoo'"),
         (dict(commission=5.0), ConfigError, "fraction per side"),
@@ -138,5 +179,8 @@ def test_bad_runs_fail_before_training_with_a_clear_error(tiny, changes, error, 
 
 def test_companion_without_overlap(tiny, sp500, nasdaq):
     with pytest.raises(DataError, match="no dates overlapping"):
-        run_study(tiny(presets=("multifeature",)),
-                  prices={"^GSPC": sp500.loc["2012":], "^IXIC": nasdaq.loc[:"2005"]}, write=False)
+        run_study(
+            tiny(presets=("multifeature",)),
+            prices={"^GSPC": sp500.loc["2012":], "^IXIC": nasdaq.loc[:"2005"]},
+            write=False,
+        )

@@ -17,8 +17,16 @@ from lstmbt.cli import main
 from lstmbt.pipeline import run_study
 from lstmbt.report import build_report, comparison_table, format_cell, list_runs
 
-WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01",
-          bootstrap_reps=200, presets=("baseline", "lookback"), lookback=5, tearsheets=True)
+WF = dict(
+    walk_forward=True,
+    refit_every=252,
+    eval_frac=0.4,
+    start="2010-01-01",
+    bootstrap_reps=200,
+    presets=("baseline", "lookback"),
+    lookback=5,
+    tearsheets=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +41,10 @@ def run_dir(tmp_path_factory):
 
 def page_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     text = (run_dir / "index.html").read_text()
-    return {tid: pd.read_html(io.StringIO(text), attrs={"id": tid})[0]
-            for tid in ("comparison", "significance", "folds", "seeds")}
+    return {
+        tid: pd.read_html(io.StringIO(text), attrs={"id": tid})[0]
+        for tid in ("comparison", "significance", "folds", "seeds")
+    }
 
 
 def test_tables_hold_the_numbers_of_metrics_json(run_dir):
@@ -101,16 +111,32 @@ def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
 def test_report_opens_in_a_headless_browser_without_console_errors(run_dir, tmp_path):
     shot = tmp_path / "first_screen.png"
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900",
-         "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-         (run_dir / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,900",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            (run_dir / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
@@ -118,10 +144,20 @@ def test_report_opens_in_a_headless_browser_without_console_errors(run_dir, tmp_
     tear = tmp_path / "tearsheet.png"
     sheet = next(run_dir.glob("tearsheet_*.html"))
     subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", f"--user-data-dir={tmp_path / 'p2'}",
-         f"--screenshot={tear}", sheet.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            f"--user-data-dir={tmp_path / 'p2'}",
+            f"--screenshot={tear}",
+            sheet.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert tear.is_file() and tear.stat().st_size > 20_000
 

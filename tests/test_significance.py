@@ -52,8 +52,10 @@ def test_pt_perfect_and_coin_flip_and_constant():
     perfect = pesaran_timmermann(REALISED, REALISED)
     assert perfect["hit_rate"] == 1.0 and perfect["p_value"] < 1e-10
     local = np.random.default_rng(2)
-    ps = [pesaran_timmermann(local.normal(size=500), local.normal(size=500))["p_value"]
-          for _ in range(300)]
+    ps = [
+        pesaran_timmermann(local.normal(size=500), local.normal(size=500))["p_value"]
+        for _ in range(300)
+    ]
     assert 0.02 < np.mean(np.array(ps) < 0.05) < 0.09
     assert pesaran_timmermann(np.ones(N), REALISED)["p_value"] is None  # always long: undefined
 

@@ -10,8 +10,13 @@ from models import chronological_split
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(300, 6000), lookback=st.integers(1, 60), horizon=st.integers(1, 10),
-       val=st.floats(0.05, 0.3), test=st.floats(0.05, 0.3))
+@given(
+    n=st.integers(300, 6000),
+    lookback=st.integers(1, 60),
+    horizon=st.integers(1, 10),
+    val=st.floats(0.05, 0.3),
+    test=st.floats(0.05, 0.3),
+)
 def test_blocks_are_ordered_disjoint_and_embargoed(n, lookback, horizon, val, test):
     try:
         s = chronological_split(n, lookback=lookback, horizon=horizon, val_frac=val, test_frac=test)

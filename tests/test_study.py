@@ -12,8 +12,7 @@ import lstmbt.folds as folds_mod
 from lstmbt.pipeline import Interrupted, resume_study, run_study
 from lstmbt.report import read_status
 
-WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01",
-          bootstrap_reps=200)
+WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01", bootstrap_reps=200)
 
 
 def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
@@ -26,8 +25,17 @@ def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
     # the reported LSTM is the average of the seeds' forecasts
     stitched = []
     for seed in (42, 43, 44):
-        parts = [np.load(result.run_dir / "folds" / "lookback" / f"seed{seed}" / f"fold{k:03d}" /
-                         "predictions.npy") for k in range(m["span"]["folds"])]
+        parts = [
+            np.load(
+                result.run_dir
+                / "folds"
+                / "lookback"
+                / f"seed{seed}"
+                / f"fold{k:03d}"
+                / "predictions.npy"
+            )
+            for k in range(m["span"]["folds"])
+        ]
         stitched.append(np.concatenate(parts)[:, 0])
     preds = pd.read_csv(result.run_dir / "predictions.csv", index_col=0)
     np.testing.assert_allclose(preds["lookback:lstm"], np.mean(stitched, axis=0), rtol=1e-9)
@@ -38,8 +46,10 @@ def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
     assert "lookback:lstm" in m["verdict"][0] and "seeds" in m["verdict"][0]
     # each fold's model and scaler is saved
     assert (result.run_dir / "folds" / "lookback" / "seed43" / "fold001" / "model.json").is_file()
-    fold_tests = [f["test"] for f in json.loads(
-        (result.run_dir / "config.json").read_text())["splits"]["lookback"]]
+    fold_tests = [
+        f["test"]
+        for f in json.loads((result.run_dir / "config.json").read_text())["splits"]["lookback"]
+    ]
     assert all(a[1] < b[0] for a, b in zip(fold_tests, fold_tests[1:], strict=False))
 
 
@@ -63,8 +73,9 @@ def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
     assert len(list((cut_dir / "folds").rglob("predictions.npy"))) == 3
     monkeypatch.setattr(folds_mod, "fit_one", real_fit)
     trained = []
-    monkeypatch.setattr(folds_mod, "fit_one",
-                        lambda task, *a, **k: trained.append(task) or real_fit(task, *a, **k))
+    monkeypatch.setattr(
+        folds_mod, "fit_one", lambda task, *a, **k: trained.append(task) or real_fit(task, *a, **k)
+    )
     resumed = resume_study(cut_dir)
     assert read_status(cut_dir) == "complete"
     n_tasks = len(list((cut_dir / "folds").rglob("predictions.npy")))

@@ -11,14 +11,26 @@ from models.walkforward import walk_forward_folds
 
 
 @settings(max_examples=80, deadline=None)
-@given(n=st.integers(500, 5000), lookback=st.integers(1, 60), horizon=st.integers(1, 5),
-       step=st.integers(20, 400), rolling=st.booleans(), first=st.floats(0.3, 0.8))
+@given(
+    n=st.integers(500, 5000),
+    lookback=st.integers(1, 60),
+    horizon=st.integers(1, 5),
+    step=st.integers(20, 400),
+    rolling=st.booleans(),
+    first=st.floats(0.3, 0.8),
+)
 def test_folds_never_train_on_dates_they_later_predict(n, lookback, horizon, step, rolling, first):
     first_test = int(n * first)
     try:
-        folds = walk_forward_folds(n, first_test=first_test, step=step, lookback=lookback,
-                                   horizon=horizon, window="rolling" if rolling else "expanding",
-                                   train_size=300 if rolling else None)
+        folds = walk_forward_folds(
+            n,
+            first_test=first_test,
+            step=step,
+            lookback=lookback,
+            horizon=horizon,
+            window="rolling" if rolling else "expanding",
+            train_size=300 if rolling else None,
+        )
     except ValueError as exc:
         assert "fold" in str(exc) or "rolling" in str(exc)
         return
@@ -38,8 +50,9 @@ def test_expanding_windows_grow_and_rolling_windows_slide():
     exp = walk_forward_folds(3000, first_test=1500, step=250, lookback=30)
     assert all(f.train[0] == 0 for f in exp)
     assert [len(f.train) for f in exp] == sorted(len(f.train) for f in exp)
-    roll = walk_forward_folds(3000, first_test=1500, step=250, lookback=30, window="rolling",
-                              train_size=1000)
+    roll = walk_forward_folds(
+        3000, first_test=1500, step=250, lookback=30, window="rolling", train_size=1000
+    )
     assert len({len(f.train) for f in roll}) == 1 and roll[1].train[0] == roll[0].train[0] + 250
 
 

@@ -24,10 +24,16 @@ YF_FIELDS = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
 
 
 def yf_layout(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
-    out = frame.rename(columns={
-        "adj_close": "Adj Close", "close": "Close", "high": "High", "low": "Low",
-        "open": "Open", "volume": "Volume",
-    })[YF_FIELDS]
+    out = frame.rename(
+        columns={
+            "adj_close": "Adj Close",
+            "close": "Close",
+            "high": "High",
+            "low": "Low",
+            "open": "Open",
+            "volume": "Volume",
+        }
+    )[YF_FIELDS]
     out.columns = pd.MultiIndex.from_product([YF_FIELDS, [ticker]], names=["Price", "Ticker"])
     out.index = pd.DatetimeIndex(out.index, name="Date")
     return out
@@ -46,11 +52,14 @@ class FakeYahoo:
         if self.mode == "offline":
             logging.getLogger("yfinance").error(
                 "['%s']: DNSError('Failed to perform, curl: (6) Could not resolve host: "
-                "query2.finance.yahoo.com')", ticker)
+                "query2.finance.yahoo.com')",
+                ticker,
+            )
             return empty
         if self.mode == "unknown":
             logging.getLogger("yfinance").error(
-                "['%s']: YFPricesMissingError('possibly delisted; no price data found')", ticker)
+                "['%s']: YFPricesMissingError('possibly delisted; no price data found')", ticker
+            )
             return empty
         if self.mode == "ratelimit" and len(self.calls) == 1:
             raise yfinance.exceptions.YFRateLimitError()
@@ -143,8 +152,9 @@ def test_exception_from_yfinance_is_classified(fake, tmp_path):
 def test_rate_limit_is_retried_with_backoff(fake, tmp_path):
     stub = fake("ratelimit")
     sleeps = []
-    got = load_yahoo("^GSPC", ts("2010-01-01"), ts("2010-06-30"), cache=PriceCache(tmp_path),
-                     sleep=sleeps.append)
+    got = load_yahoo(
+        "^GSPC", ts("2010-01-01"), ts("2010-06-30"), cache=PriceCache(tmp_path), sleep=sleeps.append
+    )
     assert len(stub.calls) == 2 and sleeps == [1.0]
     assert len(got) > 100
 
@@ -198,8 +208,10 @@ def test_two_processes_downloading_one_ticker_leave_one_valid_file(tmp_path, sp5
     sp500.to_pickle(frame_path)
     ctx = mp.get_context("fork")
     procs = [
-        ctx.Process(target=_concurrent_download,
-                    args=(str(tmp_path / "cache"), str(frame_path), str(tmp_path / f"n{i}")))
+        ctx.Process(
+            target=_concurrent_download,
+            args=(str(tmp_path / "cache"), str(frame_path), str(tmp_path / f"n{i}")),
+        )
         for i in range(2)
     ]
     for p in procs:
@@ -220,7 +232,7 @@ def test_yahoo_frame_with_missing_columns(monkeypatch, tmp_path, sp500):
         return frame.drop(columns=["High", "Low"], level=0)
 
     monkeypatch.setattr(yfinance, "download", partial)
-    with pytest.raises(DataError, match=r"lacks columns \['high', 'low'\]"):
+    with pytest.raises(DataError, match=r"lacks the columns \['high', 'low'\]"):
         load_yahoo("^GSPC", ts("2010-01-01"), ts("2010-02-28"), cache=PriceCache(tmp_path))
 
 
@@ -252,8 +264,11 @@ def test_a_killed_cache_write_leaves_the_old_cache_intact(tmp_path, sp500):
     cache.write("^GSPC", old)
     before = cache.path("^GSPC").read_bytes()
     sp500.to_pickle(tmp_path / "new.pkl")
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(cache.root), str(tmp_path / "new.pkl")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(cache.root), str(tmp_path / "new.pkl")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
