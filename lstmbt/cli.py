@@ -253,6 +253,35 @@ def _resume(run_dir: str) -> None:
 
 
 @app.command()
+def forecast(
+    run_dir: Annotated[str, typer.Argument(help="A finished run folder (its models/ are used).")],
+    preset: Annotated[str | None, Opt(help="Only this preset's model.")] = None,
+    source: Annotated[str | None, Opt(help="Price source (default: the run's).")] = None,
+    end: Annotated[str | None, Opt(help="Last close to use, YYYY-MM-DD (default: latest).")] = None,
+    days: Annotated[int, Opt(help="How many of the latest closes to forecast.")] = 1,
+    debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Forecast the next day with a run's saved model(s), without retraining."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lstmbt.forecast import forecast_from_run
+
+    frame = forecast_from_run(run_dir, preset, source=source, end=end, days=days)
+    table = Table(title="Forecast of the next day's return, decided at each close")
+    table.add_column("Close of")
+    for col in frame.columns:
+        table.add_column(col, justify="right")
+    for day, row in frame.iterrows():
+        cells = [
+            f"{v:+.5f}" if c.endswith(":lstm") else {1.0: "long", 0.0: "flat", -1.0: "short"}[v]
+            for c, v in row.items()
+        ]
+        table.add_row(f"{day:%Y-%m-%d}", *cells)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+@app.command()
 def report(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder.")],
     tearsheets: Annotated[

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -135,3 +136,20 @@ def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
 def test_load_rejects_a_non_model_folder(tmp_path):
     with pytest.raises(ValueError, match="not a saved lstmbt model"):
         load_forecaster(tmp_path)
+
+
+def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
+    from lstmbt.forecast import forecast_from_run
+    from lstmbt.pipeline import run_study
+
+    result = run_study(tiny(presets=("baseline", "multifeature"), lookback=5))
+    preds = result.predictions
+    n = len(preds)
+    again = forecast_from_run(result.run_dir, days=n, end=f"{preds.index[-1]:%Y-%m-%d}")
+    assert list(again.index) == list(preds.index)
+    for name in ("baseline:lstm", "multifeature:lstm"):
+        np.testing.assert_allclose(again[name], preds[name], rtol=1e-6, atol=1e-12)
+        positions = result.positions[name].to_numpy()
+        np.testing.assert_array_equal(again[name.replace(":lstm", ":position")], positions)
+    latest = forecast_from_run(result.run_dir, "baseline")
+    assert len(latest) == 1 and latest.index[0] == pd.Timestamp("2018-12-31")

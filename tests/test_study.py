@@ -104,3 +104,16 @@ def test_parallel_training_equals_serial(tiny):
     parallel = run_study(tiny(jobs=2, **kw), write=False)
     pd.testing.assert_frame_equal(parallel.predictions, serial.predictions, check_exact=True)
     pd.testing.assert_frame_equal(parallel.returns, serial.returns, check_exact=True)
+
+
+def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny):
+    from lstmbt.forecast import forecast_from_run
+
+    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=2, **WF))
+    preds = result.predictions
+    last_fold = result.folds["lookback"][-1]
+    n = len(last_fold.test)
+    again = forecast_from_run(result.run_dir, days=n, end=f"{preds.index[-1]:%Y-%m-%d}")
+    np.testing.assert_allclose(
+        again["lookback:lstm"], preds["lookback:lstm"].iloc[-n:], rtol=1e-6, atol=1e-12
+    )

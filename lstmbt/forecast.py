@@ -1,0 +1,95 @@
+"""Forecast with a saved model, without retraining: the latest close's signal for the next open.
+
+Rebuilds the model's features from fresh prices with the same groups, companions and lookback
+as when it was trained, checks the feature list matches, and applies the run's signal rule.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import build_features, make_windows
+from lstmbt.data import is_csv_path, load_one
+from lstmbt.errors import ConfigError, DataError
+from models import load_forecaster
+from strategies import positions_from_forecast
+
+
+def _seed_models(run_dir: Path, preset: str) -> list:
+    """The latest fold's model of every seed (what the run's ensemble row averages)."""
+    seeds = sorted((run_dir / "folds" / preset).glob("seed*"))
+    models = []
+    for seed_dir in seeds:
+        folds = sorted(seed_dir.glob("fold*"))
+        if folds and (folds[-1] / "model.json").is_file():
+            models.append(load_forecaster(folds[-1])[0])
+    return models
+
+
+def forecast_from_run(
+    run_dir: str | Path,
+    preset: str | None = None,
+    *,
+    source: str | None = None,
+    end: str | None = None,
+    days: int = 1,
+) -> pd.DataFrame:
+    """Forecasts of the run's saved model(s) for the last `days` closes up to `end`.
+
+    Columns: one forecast per preset (`<preset>:lstm`, next-day return; the average of the
+    seeds' latest models, as in the run) and the position it implies for the next open under the
+    run's threshold and long/short rule.
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not an lstmbt run folder (no config.json).")
+    cfg = json.loads(cfg_path.read_text())["config"]
+    names = [preset] if preset else list(cfg["presets"])
+    out = {}
+    prices_cache: dict[str, pd.DataFrame] = {}
+    src = source or cfg["source"]
+
+    def prices(ticker: str, main: bool) -> pd.DataFrame:
+        key = ticker
+        if key not in prices_cache:
+            use = src if main or is_csv_path(ticker) or not is_csv_path(src) else "sample"
+            prices_cache[key] = load_one(ticker, use, cfg["start"], end, None)
+        return prices_cache[key]
+
+    for name in names:
+        folder = run_dir / "models" / name
+        if not (folder / "model.json").is_file():
+            raise ConfigError(
+                f"the run has no saved model for preset {name!r}; it has "
+                f"{sorted(p.name for p in (run_dir / 'models').glob('*'))}."
+            )
+        model, meta = load_forecaster(folder)
+        members = _seed_models(run_dir, name) or [model]  # the run reports the seed ensemble
+        p = meta["preset"]
+        target = prices(cfg["ticker"], True)
+        companions = {c: prices(c, False) for c in p["companions"]}
+        fm = build_features(target, p["features"], companions, p["companion_features"])
+        if fm.names != meta["feature_names"]:
+            raise DataError(
+                f"the features built now ({len(fm.names)}) differ from those the model was "
+                f"trained on ({len(meta['feature_names'])}); use the same data source and tickers."
+            )
+        W = make_windows(fm.frame.to_numpy(dtype=np.float64), model.lookback_)
+        dates = fm.frame.index[model.lookback_ - 1 :]
+        if days > len(dates):
+            raise DataError(f"only {len(dates)} dates have a full window; ask for fewer --days.")
+        f = np.mean([m.predict(W[-days:]) for m in members], axis=0)
+        signal = f[:, 0] if cfg.get("signal_horizon", "1") == "1" else f.sum(axis=1)
+        out[f"{name}:lstm"] = f[:, 0]
+        pos = positions_from_forecast(
+            pd.Series(signal, index=dates[-days:]), cfg["threshold"], cfg["long_short"]
+        )
+        out[f"{name}:position"] = pos.to_numpy()
+    frame = pd.DataFrame(out, index=dates[-days:])
+    frame.index.name = "date"
+    return frame
