@@ -1,7 +1,8 @@
-"""The experiment: prices -> features -> chronological split -> forecasts -> positions -> backtests.
+"""The experiment: prices -> features -> split or walk-forward folds -> forecasts -> positions ->
+backtests -> metrics and significance.
 
-Every result is out-of-sample: models and scalers see only the training block, the test block
-is the last slice of the calendar and is the same for every model, baseline and buy-and-hold.
+Every result is out-of-sample: each model and scaler sees only its fold's training block; the
+evaluated span (the stitched test blocks) is the same for every model, baseline and buy-and-hold.
 """
 
 from __future__ import annotations
@@ -431,16 +432,13 @@ def evaluate(
     spa = spa_test(
         returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
     )
-    # per-fold results: the same stitched series, cut at the fold boundaries
+    # per-fold results: the same stitched series, cut at the fold boundaries (the return days
+    # start one day after the first decision, so fold 0 has one day fewer than it tests)
     fold_rows = []
     held_index = returns.index
     for k, f in enumerate(fc.folds["_baselines"]):
         fdates = data.dates[f.test]
-        days = (
-            held_index[(held_index > fdates[0]) & (held_index <= fdates[-1])]
-            if k == 0
-            else held_index[(held_index >= fdates[0]) & (held_index <= fdates[-1])]
-        )
+        days = held_index[(held_index >= fdates[0]) & (held_index <= fdates[-1])]
         row = {
             "fold": k,
             "test_start": f"{fdates[0]:%Y-%m-%d}",
