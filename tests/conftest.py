@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import socket
 
+import os
+
 import pandas as pd
 import pytest
+from hypothesis import settings
+
 
 import lstmbt  # noqa: F401 - applies start-up settings
 from lstmbt.config import RunConfig
 from lstmbt.data import load_one
+
+# CI runs property-based tests with fixed examples, so a red build is reproducible.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 TINY = dict(
     epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu", jobs=1

@@ -153,3 +153,19 @@ def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
         np.testing.assert_array_equal(again[name.replace(":lstm", ":position")], positions)
     latest = forecast_from_run(result.run_dir, "baseline")
     assert len(latest) == 1 and latest.index[0] == pd.Timestamp("2018-12-31")
+
+
+def test_gpu_path_device_moves_run_on_cpu(monkeypatch, tmp_path):
+    """The CUDA code path (device choice; data, weights and inputs moved to the model's device;
+    results brought back to the CPU) exercised on a machine without a GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")  # a GPU, when present, is used
+    monkeypatch.undo()
+    X, y = ar_data(300)
+    model = tiny_lstm(epochs=1, device="cpu").fit(X, y)
+    assert next(model.net_.parameters()).device.type == "cpu"
+    pred = model.predict(X[:5])
+    assert isinstance(pred, np.ndarray) and pred.shape == (5, 1)
+    save_forecaster(model, tmp_path / "m", {})
+    loaded, _ = load_forecaster(tmp_path / "m", device="cpu")  # map_location: any device -> here
+    np.testing.assert_array_equal(loaded.predict(X[:5]), pred)
