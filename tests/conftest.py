@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import os
+import socket
 
 import pandas as pd
 import pytest
 from hypothesis import settings
-
 
 import lstmbt  # noqa: F401 - applies start-up settings
 from lstmbt.config import RunConfig
