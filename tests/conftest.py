@@ -56,18 +56,19 @@ def tiny(tmp_path):
     return make
 
 
+YAHOO_NAMES = {
+    "open": "Open",
+    "high": "High",
+    "low": "Low",
+    "close": "Close",
+    "adj_close": "Adj Close",
+    "volume": "Volume",
+}
+
+
 def yahoo_csv(frame: pd.DataFrame, path, **renames) -> str:
     """Write a frame as a Yahoo-style CSV (Date, Open, High, Low, Close, Adj Close, Volume)."""
-    out = frame.rename(
-        columns={
-            "open": "Open",
-            "high": "High",
-            "low": "Low",
-            "close": "Close",
-            "adj_close": "Adj Close",
-            "volume": "Volume",
-        }
-    ).rename(columns=renames)
+    out = frame.rename(columns=YAHOO_NAMES).rename(columns=renames)
     out.index.name = "Date"
     out.to_csv(path, date_format="%Y-%m-%d")
     return str(path)

@@ -19,21 +19,13 @@ from lstmbt.cache import CachedPrices, PriceCache
 from lstmbt.data import load_one
 from lstmbt.errors import DataError
 from lstmbt.yahoo import load_yahoo
+from tests.conftest import YAHOO_NAMES
 
 YF_FIELDS = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
 
 
 def yf_layout(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
-    out = frame.rename(
-        columns={
-            "adj_close": "Adj Close",
-            "close": "Close",
-            "high": "High",
-            "low": "Low",
-            "open": "Open",
-            "volume": "Volume",
-        }
-    )[YF_FIELDS]
+    out = frame.rename(columns=YAHOO_NAMES)[YF_FIELDS]
     out.columns = pd.MultiIndex.from_product([YF_FIELDS, [ticker]], names=["Price", "Ticker"])
     out.index = pd.DatetimeIndex(out.index, name="Date")
     return out
