@@ -310,7 +310,7 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
-    from lstmbt.report import list_runs
+    from lstmbt.runs import list_runs
 
     rows = list_runs(out)
     console = Console(width=None if sys.stdout.isatty() else 160)

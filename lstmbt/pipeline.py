@@ -494,7 +494,7 @@ def run_study(
     Finished walk-forward folds are saved as they complete; after an interruption
     (Ctrl-C) `resume_dir` continues the same run without redoing them.
     """
-    from lstmbt import report
+    from lstmbt import report, runs
 
     config = config.validate()
     progress = progress or Progress()
@@ -502,11 +502,11 @@ def run_study(
     if resume_dir is not None:
         run_dir = Path(resume_dir)
     elif write:
-        run_dir = report.new_run_dir(config)  # fail before the slow part if unusable
-        report.write_status(run_dir, "running")
+        run_dir = runs.new_run_dir(config)  # fail before the slow part if unusable
+        runs.write_status(run_dir, "running")
     data = prepare_data(config, prices, progress)
     if run_dir is not None:
-        report.check_resume_data(run_dir, data) if resume_dir is not None else report.write_config(
+        runs.check_resume_data(run_dir, data) if resume_dir is not None else runs.write_config(
             run_dir, config, data
         )
     for note in data.notes:
@@ -538,10 +538,10 @@ def run_study(
         )
         if run_dir is not None:
             report.write_run(result, progress)
-            report.write_status(run_dir, "complete")
+            runs.write_status(run_dir, "complete")
     except KeyboardInterrupt:
         if run_dir is not None:
-            report.write_status(run_dir, "interrupted")
+            runs.write_status(run_dir, "interrupted")
             raise Interrupted(run_dir) from None
         raise
     return result
@@ -559,7 +559,7 @@ class Interrupted(KeyboardInterrupt):
 
 def resume_study(run_dir: str | Path, progress: Progress | None = None) -> StudyResult:
     """Continue an interrupted (or re-run a finished) study from its folder, reusing saved folds."""
-    from lstmbt.report import read_config
+    from lstmbt.runs import read_config
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)

@@ -15,7 +15,8 @@ import pytest
 import lstmbt.folds as folds_mod
 from lstmbt.cli import main
 from lstmbt.pipeline import run_study
-from lstmbt.report import build_report, comparison_table, format_cell, list_runs
+from lstmbt.report import build_report, comparison_table, format_cell
+from lstmbt.runs import list_runs
 
 WF = dict(
     walk_forward=True,

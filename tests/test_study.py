@@ -10,7 +10,7 @@ import pytest
 
 import lstmbt.folds as folds_mod
 from lstmbt.pipeline import Interrupted, resume_study, run_study
-from lstmbt.report import read_status
+from lstmbt.runs import read_status
 
 WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01", bootstrap_reps=200)
 

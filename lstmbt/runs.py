@@ -1,0 +1,175 @@
+"""Run folders: creation (never reusing one), status, config.json for reproduce/resume, listing."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from datetime import datetime
+from pathlib import Path
+
+from lstmbt.config import RunConfig
+from lstmbt.errors import ConfigError, LstmbtError
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "", text.replace("^", "")) or "run"
+
+
+def new_run_dir(config: RunConfig) -> Path:
+    """Create out/<run-id>/; an existing run folder is never reused or overwritten."""
+    out = Path(config.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the output folder {str(out)!r}: {exc.strerror}."
+        ) from None
+    if config.run_id:
+        run_dir = out / config.run_id
+        if run_dir.exists():
+            raise ConfigError(
+                f"{str(run_dir)!r} already exists; choose another --run-id (earlier runs are kept)."
+            )
+        run_dir.mkdir()
+        return run_dir
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.ticker)}-{'+'.join(config.presets)}"
+    for i in range(1000):
+        run_dir = out / (stem if i == 0 else f"{stem}-{i + 1}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise ConfigError(f"could not create a new run folder under {str(out)!r}.")
+
+
+def write_status(run_dir: Path, status: str) -> None:
+    """run.json: running | interrupted | complete (an interrupted run can be resumed)."""
+    write_json(
+        run_dir / "run.json",
+        {"status": status, "updated": datetime.now().isoformat(timespec="seconds")},
+    )
+
+
+def read_status(run_dir: Path) -> str:
+    path = Path(run_dir) / "run.json"
+    return json.loads(path.read_text())["status"] if path.is_file() else "unknown"
+
+
+def _data_doc(data) -> dict:
+    from lstmbt.data import fingerprint
+
+    return {
+        t: {
+            "rows": len(f),
+            "first": f"{f.index[0]:%Y-%m-%d}",
+            "last": f"{f.index[-1]:%Y-%m-%d}",
+            "source": f.attrs.get("source", ""),
+            "fingerprint": fingerprint(f),
+        }
+        for t, f in data.prices.items()
+    }
+
+
+def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
+    """config.json: everything needed to reproduce or resume the run."""
+    doc = {
+        "config": cfg.to_dict(),
+        "presets": [p.__dict__ for p in cfg.model_presets()],
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        "data": _data_doc(data),
+    }
+    if folds is not None:
+        d = data.dates
+        doc["splits"] = {
+            name: [
+                {
+                    "train": [
+                        f"{d[s.train[0]]:%Y-%m-%d}",
+                        f"{d[s.train[-1]]:%Y-%m-%d}",
+                        len(s.train),
+                    ],
+                    "val": [f"{d[s.val[0]]:%Y-%m-%d}", f"{d[s.val[-1]]:%Y-%m-%d}", len(s.val)],
+                    "test": [f"{d[s.test[0]]:%Y-%m-%d}", f"{d[s.test[-1]]:%Y-%m-%d}", len(s.test)],
+                    "embargo_rows": s.embargo,
+                }
+                for s in splits
+            ]
+            for name, splits in folds.items()
+        }
+    write_json(run_dir / "config.json", doc)
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """The RunConfig a run was started with (for resume)."""
+    from lstmbt.config import config_from_mapping
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not an lstmbt run folder (no config.json).")
+    values = json.loads(path.read_text())["config"]
+    values["run_id"] = None
+    return config_from_mapping(values)
+
+
+def check_resume_data(run_dir: Path, data) -> None:
+    """Refuse to resume on data that differs from what the run started with."""
+    saved = json.loads((Path(run_dir) / "config.json").read_text()).get("data", {})
+    now = _data_doc(data)
+    for ticker, doc in now.items():
+        if saved.get(ticker, {}).get("fingerprint") != doc["fingerprint"]:
+            raise LstmbtError(
+                f"the prices of {ticker} differ from those the run started with; resuming would "
+                "mix two data sets. Start a new run instead."
+            )
+
+
+def versions() -> dict[str, str]:
+    """Library versions saved with each run (results depend on them)."""
+    out = {"python": platform.python_version()}
+    for mod in ("numpy", "pandas", "torch", "backtrader", "ta", "quantstats", "arch", "yfinance"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing optional module is just not listed
+            continue
+    return out
+
+
+def write_json(path: Path, doc: object) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def list_runs(out: str | Path) -> list[dict]:
+    """Headline numbers of every run folder under `out`, newest first."""
+    rows = []
+    runs = [p for p in Path(out).glob("*/") if (p / "config.json").is_file()]
+    for run_dir in sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True):
+        if not (run_dir / "config.json").is_file():
+            continue
+        row = {"run": run_dir.name, "status": read_status(run_dir)}
+        cfg = json.loads((run_dir / "config.json").read_text())["config"]
+        row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
+        row["walk_forward"] = cfg.get("walk_forward", False)
+        if (run_dir / "metrics.json").is_file():
+            m = json.loads((run_dir / "metrics.json").read_text())
+            row["span"] = f"{m['span']['test_start']} .. {m['span']['test_end']}"
+            bench = m["strategy"][m["benchmark"]]
+            row["bh_sharpe"] = bench["sharpe"]
+            lstm = {n: v for n, v in m["strategy"].items() if n.endswith(":lstm")}
+            best = (
+                max(
+                    lstm, key=lambda n: lstm[n]["sharpe"] if lstm[n]["sharpe"] is not None else -1e9
+                )
+                if lstm
+                else None
+            )
+            row["best"] = best
+            row["best_sharpe"] = lstm[best]["sharpe"] if best else None
+            row["best_p"] = m.get("strategy_tests", {}).get(best, {}).get("diff_p_value")
+        rows.append(row)
+    return rows
