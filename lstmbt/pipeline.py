@@ -19,7 +19,7 @@ from features.returns import adjusted_ohlcv, simple_returns
 from lstmbt.config import ModelPreset, RunConfig
 from lstmbt.data import is_csv_path, load_one
 from lstmbt.errors import DataError
-from lstmbt.evaluation import forecast_metrics, strategy_metrics
+from lstmbt.evaluation import evaluate
 from lstmbt.folds import FoldStore, Task, run_tasks
 from lstmbt.progress import Progress
 from models import (
@@ -39,6 +39,7 @@ from strategies import (
     ma_crossover_positions,
     positions_from_forecast,
     run_backtrader,
+    signal_from_forecast,
     vectorised_returns,
 )
 from strategies.backtest import BacktestError
@@ -291,10 +292,6 @@ def fit_forecasters(
     return Forecasts(eval_pos, main, per_seed, folds, models)
 
 
-def _signal(forecast: np.ndarray, signal_horizon: str) -> np.ndarray:
-    return forecast[:, 0] if signal_horizon == "1" else forecast.sum(axis=1)
-
-
 def backtest_all(
     config: RunConfig,
     data: StudyData,
@@ -310,7 +307,7 @@ def backtest_all(
     costs = Costs(commission=config.commission, slippage=config.slippage)
     positions = {
         name: positions_from_forecast(
-            pd.Series(_signal(f, config.signal_horizon), index=test_dates),
+            pd.Series(signal_from_forecast(f, config.signal_horizon), index=test_dates),
             config.threshold,
             config.long_short,
         )
@@ -346,139 +343,6 @@ def backtest_all(
         pd.concat(orders, ignore_index=True),
         stats,
     )
-
-
-def evaluate(
-    config: RunConfig,
-    data: StudyData,
-    fc: Forecasts,
-    positions: pd.DataFrame,
-    returns: pd.DataFrame,
-    stats: dict[str, dict],
-) -> dict:
-    """Forecast and after-cost strategy metrics, seed spread, per-fold results and significance."""
-    from lstmbt.significance import (
-        bootstrap_sharpe,
-        deflated_sharpe,
-        diebold_mariano,
-        information_coefficient,
-        lag_check,
-        pesaran_timmermann,
-        spa_test,
-    )
-
-    dates = data.dates[fc.eval_pos]
-    realised = data.targets.loc[dates].to_numpy()[:, 0]
-    today = simple_returns(data.ohlcv["close"])
-    rw_err = 0.0 - realised
-    forecast, forecast_tests = {}, {}
-    for name, f in fc.main.items():
-        forecast[name] = forecast_metrics(f[:, 0], realised)
-        err = f[:, 0] - realised
-        ic = information_coefficient(f[:, 0], realised)
-        pt = pesaran_timmermann(f[:, 0], realised)
-        forecast_tests[name] = {
-            "dm_squared_vs_rw": diebold_mariano(err, rw_err, "squared", config.horizon),
-            "dm_absolute_vs_rw": diebold_mariano(err, rw_err, "absolute", config.horizon),
-            "dm_p": diebold_mariano(err, rw_err, "squared", config.horizon)["p_value"],
-            "pt": pt,
-            "pt_p": pt["p_value"],
-            "ic": ic,
-            "lag": lag_check(pd.Series(f[:, 0], index=dates), today),
-        }
-    strategy = {
-        name: strategy_metrics(returns[name], stats[name]["held"], stats[name]["n_trades"])
-        for name in returns.columns
-    }
-    # every seed's strategy, scored with the vectorised twin (same engine rules as Backtrader)
-    costs = Costs(commission=config.commission, slippage=config.slippage)
-    seeds: dict[str, dict] = {}
-    trial_sharpes = []
-    for preset, runs in fc.per_seed.items():
-        pos = pd.DataFrame(
-            {
-                f"seed{k}": positions_from_forecast(
-                    pd.Series(_signal(f, config.signal_horizon), index=dates),
-                    config.threshold,
-                    config.long_short,
-                )
-                for k, f in enumerate(runs)
-            }
-        )
-        rets = vectorised_returns(data.ohlcv, pos, costs).iloc[1:]
-        per = [strategy_metrics(rets[c]) for c in rets.columns]
-        fcm = [forecast_metrics(f[:, 0], realised) for f in runs]
-        summary = {}
-        for key, rows in (("sharpe", per), ("total_return", per), ("rmse", fcm), ("hit_rate", fcm)):
-            vals = np.array([r[key] for r in rows if r[key] is not None], dtype=float)
-            summary[key] = {
-                "mean": float(vals.mean()) if len(vals) else None,
-                "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                "values": [r[key] for r in rows],
-            }
-        seeds[f"{preset}:lstm"] = {"n_seeds": len(runs), **summary}
-        trial_sharpes += [r["sharpe"] for r in per if r["sharpe"] is not None]
-    trial_sharpes += [
-        m["sharpe"]
-        for n, m in strategy.items()
-        if m["sharpe"] is not None and not n.endswith(":lstm")
-    ]
-    trials_per_period = np.array(trial_sharpes) / np.sqrt(252.0)
-    boot = bootstrap_sharpe(
-        returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
-    )
-    for name in returns.columns:
-        boot[name]["dsr"] = deflated_sharpe(returns[name].to_numpy(), trials_per_period)
-    spa = spa_test(
-        returns, BENCHMARK, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
-    )
-    # per-fold results: the same stitched series, cut at the fold boundaries (the return days
-    # start one day after the first decision, so fold 0 has one day fewer than it tests)
-    fold_rows = []
-    held_index = returns.index
-    for k, f in enumerate(fc.folds["_baselines"]):
-        fdates = data.dates[f.test]
-        days = held_index[(held_index >= fdates[0]) & (held_index <= fdates[-1])]
-        row = {
-            "fold": k,
-            "test_start": f"{fdates[0]:%Y-%m-%d}",
-            "test_end": f"{fdates[-1]:%Y-%m-%d}",
-            "days": int(len(days)),
-            "total_return": {},
-            "rmse": {},
-            "hit_rate": {},
-        }
-        sel = np.isin(dates, fdates)
-        for name in returns.columns:
-            row["total_return"][name] = float((1 + returns.loc[days, name]).prod() - 1)
-        for name, fmat in fc.main.items():
-            if name.endswith(":lstm"):
-                m = forecast_metrics(fmat[sel, 0], realised[sel])
-                row["rmse"][name], row["hit_rate"][name] = m["rmse"], m["hit_rate"]
-        fold_rows.append(row)
-    return {
-        "span": {
-            "ticker": config.ticker,
-            "test_start": f"{returns.index[0]:%Y-%m-%d}",
-            "test_end": f"{returns.index[-1]:%Y-%m-%d}",
-            "test_days": len(returns),
-            "first_decision": f"{dates[0]:%Y-%m-%d}",
-            "train_start": f"{data.dates[0]:%Y-%m-%d}",
-            "walk_forward": config.walk_forward,
-            "folds": len(fc.folds["_baselines"]),
-            "seeds": config.seeds,
-            "costs_per_side": {"commission": config.commission, "slippage": config.slippage},
-        },
-        "forecast": forecast,
-        "forecast_tests": forecast_tests,
-        "strategy": strategy,
-        "strategy_tests": boot,
-        "spa": spa,
-        "seeds": seeds,
-        "folds": fold_rows,
-        "benchmark": BENCHMARK,
-        "notes": data.notes,
-    }
 
 
 def run_study(
@@ -517,7 +381,7 @@ def run_study(
         dates = data.dates[fc.eval_pos]
         positions, returns, orders, stats = backtest_all(config, data, dates, fc.main, progress)
         progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
-        metrics = evaluate(config, data, fc, positions, returns, stats)
+        metrics = evaluate(config, data, fc, positions, returns, stats, BENCHMARK)
         realised = data.targets.loc[dates].to_numpy()
         predictions = pd.DataFrame(
             {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},

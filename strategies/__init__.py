@@ -11,6 +11,7 @@ from strategies.signals import (
     buy_and_hold_positions,
     ma_crossover_positions,
     positions_from_forecast,
+    signal_from_forecast,
 )
 from strategies.vectorised import held_positions, vectorised_returns
 
@@ -23,5 +24,6 @@ __all__ = [
     "ma_crossover_positions",
     "positions_from_forecast",
     "run_backtrader",
+    "signal_from_forecast",
     "vectorised_returns",
 ]

@@ -6,6 +6,14 @@ import numpy as np
 import pandas as pd
 
 
+def signal_from_forecast(forecast: np.ndarray, horizon_rule: str = "1") -> np.ndarray:
+    """The number a position is decided on: the next day's forecast ("1") or the sum of an
+    h-day forecast's daily returns ("h"). `forecast` is (samples, horizon)."""
+    if horizon_rule not in ("1", "h"):
+        raise ValueError(f"horizon rule must be '1' or 'h', got {horizon_rule!r}")
+    return forecast[:, 0] if horizon_rule == "1" else forecast.sum(axis=1)
+
+
 def positions_from_forecast(
     forecast: pd.Series, threshold: float = 0.0, allow_short: bool = False
 ) -> pd.Series:
