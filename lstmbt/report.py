@@ -438,7 +438,7 @@ direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
 {_fig(figures, "rolling", "rolling hit rate and information coefficient")}
 {_fig(figures, "distribution", "distribution of forecasts")}
 {_fig(figures, "lag_check", "lag check")}
-<h2>Walk-forward folds</h2>{_fold_table(metrics)}
+<h2>Per-fold results</h2>{_fold_table(metrics)}
 <h2>Tear-sheets</h2><ul id="tearsheets">{links}</ul>
 <h2>Data</h2><ul>{data}</ul>
 <h2>Files</h2><ul>{files}</ul>
