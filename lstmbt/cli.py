@@ -87,8 +87,13 @@ def print_summary(metrics: dict, console) -> None:
         console.print(f"[bold]Verdict:[/] {line}")
 
 
-_OPTION_KEYS = {"with_": "companions", "layers": "num_layers", "preset": "presets"}
-_LISTS = {"preset", "features", "with_"}
+_OPTION_KEYS = {
+    "with_": "companions",
+    "with_features": "companion_features",
+    "layers": "num_layers",
+    "preset": "presets",
+}
+_LISTS = {"preset", "features", "with_", "with_features"}
 
 
 @app.command()
@@ -107,6 +112,10 @@ def run(
     ] = None,
     with_: Annotated[
         str | None, Opt("--with", help="Companion tickers as inputs, comma-separated.")
+    ] = None,
+    with_features: Annotated[
+        str | None,
+        Opt("--with-features", help="Feature groups computed on the companions (default returns)."),
     ] = None,
     lookback: Annotated[int | None, Opt(help="Days of history per sample.")] = None,
     horizon: Annotated[

@@ -67,6 +67,7 @@ class RunConfig:
     lookback: int | None = None
     features: tuple[str, ...] | None = None
     companions: tuple[str, ...] | None = None
+    companion_features: tuple[str, ...] | None = None
     horizon: int = 1
     signal_horizon: str = "1"
     epochs: int = 20
@@ -111,7 +112,7 @@ class RunConfig:
         for name in self.presets:
             if name not in PRESETS:
                 raise unknown_choice("preset", name, PRESETS)
-        for group in self.features or ():
+        for group in (*(self.features or ()), *(self.companion_features or ())):
             if group not in GROUPS:
                 raise unknown_choice("feature group", group, GROUPS)
         if self.device not in DEVICES:
@@ -174,6 +175,8 @@ class RunConfig:
                 changes["features"] = tuple(self.features)
             if self.companions is not None:
                 changes["companions"] = tuple(self.companions)
+            if self.companion_features is not None:
+                changes["companion_features"] = tuple(self.companion_features)
             for attr in ("hidden_size", "num_layers", "dropout"):
                 if getattr(self, attr) is not None:
                     changes[attr] = getattr(self, attr)
@@ -195,7 +198,7 @@ class RunConfig:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
-_TUPLES = {"presets", "features", "companions"}
+_TUPLES = {"presets", "features", "companions", "companion_features"}
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 

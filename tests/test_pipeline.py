@@ -184,3 +184,21 @@ def test_companion_without_overlap(tiny, sp500, nasdaq):
             prices={"^GSPC": sp500.loc["2012":], "^IXIC": nasdaq.loc[:"2005"]},
             write=False,
         )
+
+
+def test_companion_feature_groups_can_be_chosen(tiny):
+    result = run_study(
+        tiny(
+            presets=("multifeature",),
+            features=("returns",),
+            companion_features=("momentum",),
+            lookback=5,
+        ),
+        write=False,
+    )
+    names = result.data.features["multifeature"].names
+    assert names[:3] == ["ret_1", "ret_5", "ret_20"]
+    assert names[3:] == [
+        f"^IXIC:{n}" for n in ("rsi_14", "stoch_k", "stoch_d", "williams_r", "roc_10")
+    ]
+    assert result.models["multifeature"].n_features_ == 8
