@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from typing import Annotated, Any
 
 import typer
@@ -384,6 +385,11 @@ def presets() -> None:
     console.print(groups)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a repair, an offline fallback) as one yellow line, without source locations."""
+    typer.secho(f"warning: {' '.join(str(message).split())}", fg="yellow", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning known errors into one red line and exit code 2."""
     from lstmbt import _runtime
@@ -391,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     _runtime.start()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    shown = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
@@ -406,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         kind = "error" if isinstance(exc, LstmbtError) else f"error ({type(exc).__name__})"
         typer.secho(f"{kind}: {' '.join(str(exc).split())}", fg="red", err=True)
         return 2
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

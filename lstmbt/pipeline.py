@@ -113,7 +113,7 @@ def prepare_data(
             progress.stage(f"loading {ticker} ({source})")
             prices[ticker] = load_one(ticker, source, config.start, config.end, cache)
     target = prices[config.ticker]
-    notes = [*target.attrs.get("notes", [])]
+    notes = [n for frame in prices.values() for n in frame.attrs.get("notes", [])]
     ohlcv = adjusted_ohlcv(target)
     targets = forward_returns(target["adj_close"], config.horizon)
     features: dict[str, FeatureMatrix] = {}

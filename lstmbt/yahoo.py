@@ -183,6 +183,7 @@ def load_yahoo(
     When a top-up fails but the cache overlaps the request, the cached part is used with a warning
     (`offline_ok`); with nothing cached the error tells the user about offline sources.
     """
+    notes: list[str] = []
     with cache.lock(ticker):
         entry = cache.read(ticker)
         if entry is None:
@@ -209,15 +210,20 @@ def load_yahoo(
                 except YahooUnavailable as exc:
                     if not offline_ok:
                         raise
-                    warnings.warn(
+                    note = (
                         f"{exc} Using the cached prices for {ticker!r} "
-                        f"({entry.covered_start:%Y-%m-%d} to {entry.covered_end:%Y-%m-%d}).",
-                        stacklevel=2,
+                        f"({entry.covered_start:%Y-%m-%d} to {entry.covered_end:%Y-%m-%d})."
                     )
+                    notes.append(
+                        f"{ticker}: offline, used the cache up to "
+                        f"{entry.covered_end:%Y-%m-%d} instead of {end:%Y-%m-%d}"
+                    )
+                    warnings.warn(note, stacklevel=2)
                 else:
                     entry = CachedPrices(frame, lo, hi)
                     cache.write(ticker, entry)
-    prices = entry.prices.loc[start:end]
+    prices = entry.prices.loc[start:end].copy()
+    prices.attrs["notes"] = notes  # shown in the run's log and report
     if prices.empty:
         raise DataError(
             f"no prices for {ticker!r} between {start:%Y-%m-%d} and {end:%Y-%m-%d} (cached: "

@@ -222,3 +222,27 @@ def test_study_command_end_to_end(tmp_path):
     assert metrics["span"]["walk_forward"] and metrics["span"]["seeds"] == 2
     assert len(metrics["verdict"]) == 3 and metrics["spa"]["n_strategies"] >= 3
     assert "Verdict" in proc.stdout
+
+
+def test_repairs_are_one_yellow_line_and_a_report_note(capsys, tmp_path, sp500):
+    shuffled = sp500.loc["2012":].sample(frac=1.0, random_state=0)
+    path = yahoo_csv(shuffled, tmp_path / "shuffled.csv")
+    code = main(
+        [
+            "run",
+            "--source",
+            path,
+            *TINY_FLAGS,
+            "--no-tearsheets",
+            "--out",
+            str(tmp_path / "r"),
+            "--run-id",
+            "x",
+        ]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "warning: shuffled.csv: rows were not in date order; sorted them" in err
+    assert "UserWarning" not in err
+    notes = json.loads((tmp_path / "r" / "x" / "metrics.json").read_text())["notes"]
+    assert any("sorted them" in n for n in notes)

@@ -116,6 +116,9 @@ def test_offline_with_cache_uses_it_with_a_warning(fake, tmp_path, sp500):
     with pytest.warns(UserWarning, match="Using the cached prices"):
         got = load_yahoo("^GSPC", ts("2010-01-01"), ts("2010-12-31"), cache=cache)
     assert got.index[-1] == ts("2010-06-30")
+    assert got.attrs["notes"] == [
+        "^GSPC: offline, used the cache up to 2010-06-30 instead of 2010-12-31"
+    ]  # carried into the run's report
     assert cache.path("^GSPC").read_bytes() == before, "a failed top-up must not touch the cache"
 
 
