@@ -31,12 +31,11 @@ def _shift(a: np.ndarray, fill: float) -> np.ndarray:
 
 
 def _simulate(open_: np.ndarray, close: np.ndarray, held: np.ndarray, costs: Costs):
-    """Portfolio value at each close for a starting equity of 1, plus the trade mask."""
+    """Portfolio value at each close for a starting equity of 1."""
     s, c = costs.slippage, costs.commission
     n_days = held.shape[0]
     prev = _shift(held, 0.0)
-    trade = held != prev
-    start = trade.copy()
+    start = held != prev
     start[0] = True  # the first day opens an episode (flat unless a position is held at once)
     side = held
     p_buy, p_sell = open_ * (1.0 + s), open_ * (1.0 - s)
@@ -62,7 +61,7 @@ def _simulate(open_: np.ndarray, close: np.ndarray, held: np.ndarray, costs: Cos
     factor[0] = 1.0
     equity = np.cumprod(factor, axis=0)  # equity at the start of the current episode
     value = equity * (k + sd * n * close)
-    return value, trade
+    return value
 
 
 def vectorised_returns(
@@ -79,15 +78,9 @@ def vectorised_returns(
         raise ValueError("positions must be -1, 0 or +1.")
     if pos.ndim == 2:
         open_, close = open_[:, None], close[:, None]
-    value, _ = _simulate(open_, close, held_positions(pos), costs)
+    value = _simulate(open_, close, held_positions(pos), costs)
     prev = _shift(value, 1.0)
     rets = value / prev - 1.0
     if isinstance(positions, pd.DataFrame):
         return pd.DataFrame(rets, index=positions.index, columns=positions.columns)
     return pd.Series(rets, index=positions.index, name="returns")
-
-
-def trade_count(positions: pd.Series) -> int:
-    """Number of orders the engine sends: one per change of held position."""
-    held = held_positions(positions.to_numpy(dtype=np.float64))
-    return int((np.diff(np.concatenate([[0.0], held])) != 0).sum())
