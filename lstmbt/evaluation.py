@@ -111,10 +111,11 @@ def evaluate(
         err = f[:, 0] - realised
         ic = information_coefficient(f[:, 0], realised)
         pt = pesaran_timmermann(f[:, 0], realised)
+        dm_sq = diebold_mariano(err, rw_err, "squared", config.horizon)
         forecast_tests[name] = {
-            "dm_squared_vs_rw": diebold_mariano(err, rw_err, "squared", config.horizon),
+            "dm_squared_vs_rw": dm_sq,
             "dm_absolute_vs_rw": diebold_mariano(err, rw_err, "absolute", config.horizon),
-            "dm_p": diebold_mariano(err, rw_err, "squared", config.horizon)["p_value"],
+            "dm_p": dm_sq["p_value"],
             "pt": pt,
             "pt_p": pt["p_value"],
             "ic": ic,
