@@ -59,13 +59,14 @@ def rolling_spearman(a: pd.Series, b: pd.Series, window: int) -> pd.Series:
     return out
 
 
-def draw_all(run_dir: Path, benchmark: str) -> dict[str, str]:
-    """Every figure of index.html, written to run_dir/figures; returns {key: relative path}."""
+def draw_all(
+    run_dir: Path, benchmark: str, returns: pd.DataFrame, preds: pd.DataFrame
+) -> dict[str, str]:
+    """Every figure of index.html (from the saved returns and predictions), written to
+    run_dir/figures; returns {key: relative path}."""
     plt = _plt()
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    returns = pd.read_csv(run_dir / "returns.csv", index_col=0, parse_dates=True)
-    preds = pd.read_csv(run_dir / "predictions.csv", index_col=0, parse_dates=True)
     lstms = _lstms(returns.columns)
     out: dict[str, str] = {}
 

@@ -73,7 +73,7 @@ class StudyResult:
     orders: pd.DataFrame
     metrics: dict
     models: dict[str, LSTMForecaster]
-    run_dir: object = None
+    run_dir: Path | None = None
 
 
 def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:

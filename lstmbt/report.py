@@ -232,7 +232,8 @@ def build_report(run_dir: Path, progress=None, tearsheets: bool = True) -> dict:
     metrics["notes"] = notes
     if progress is not None:
         progress.stage("drawing figures")
-    figures = draw_all(run_dir, metrics["benchmark"])
+    preds = pd.read_csv(run_dir / "predictions.csv", index_col=0, parse_dates=True)
+    figures = draw_all(run_dir, metrics["benchmark"], returns, preds)
     lags = {n: t["lag"] for n, t in metrics.get("forecast_tests", {}).items() if "lag" in t}
     if lags:
         figures["lag_check"] = draw_lag_check(run_dir, lags)

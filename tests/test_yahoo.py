@@ -1,4 +1,4 @@
-"""The Yahoo path, tested at the yfinance boundary with a stand-in for `yfinance.download`.
+"""The Yahoo path, tested at the yfinance boundary: a fake download function stands in for yfinance.
 
 The stand-in serves real S&P 500 rows in yfinance's real layout (MultiIndex Price/Ticker
 columns, `Date` index, exclusive `end`) and fails the way yfinance does: it logs and returns an
