@@ -30,6 +30,7 @@ from lstmbt.data import load_one  # noqa: E402
 from models.lstm import LSTMNet  # noqa: E402
 from models.training import train_regressor  # noqa: E402
 from strategies import Costs, positions_from_forecast, run_backtrader, vectorised_returns  # noqa: E402
+from strategies.vectorised import twin_returns  # noqa: E402
 
 COSTS = Costs()
 
@@ -185,41 +186,61 @@ def numpy_plain(open_, close, pos, cost):
     return held * r - turnover * cost
 
 
+def smooth_positions(index: pd.DatetimeIndex, rng, phi: float, threshold: float) -> pd.Series:
+    """Positions from AR(1) noise: phi sets how often they flip (0 = like a noisy ridge model,
+    0.8 = like the lookback LSTM's ~20% of days)."""
+    from scipy.signal import lfilter
+
+    noise = lfilter([1.0], [1.0, -phi], rng.normal(size=len(index)))
+    return positions_from_forecast(pd.Series(noise, index=index), threshold)
+
+
+def numpy_plain_2d(o, P):
+    """`numpy_plain` for (days, series) positions at once."""
+    held = np.vstack([np.zeros((1, P.shape[1])), P[:-1]])
+    r = np.zeros_like(held)
+    r[:-1] = o[1:, None] / o[:-1, None] - 1.0
+    return held * r - np.abs(np.diff(np.vstack([np.zeros((1, P.shape[1])), held]), axis=0)) * 0.001
+
+
 def bench_backtests(px: pd.DataFrame):
+    """Bars/s on the same positions: Backtrader, the twin (its array core, and with its
+    pandas wrapper), plain numpy; then 200 series at once for three flip rates."""
     index = px.index
     rng = np.random.default_rng(0)
     pos = positions_from_forecast(pd.Series(rng.normal(size=len(index)), index=index), 0.3)
     n = len(index)
-    out = {"bars": n}
-    out["backtrader"] = n / best_of(lambda: run_backtrader(px, pos, COSTS), 3)
-    out["twin"] = n / best_of(lambda: vectorised_returns(px, pos, COSTS), 20)
     o, c, p = px["open"].to_numpy(), px["close"].to_numpy(), pos.to_numpy()
+    out = {"bars": n, "flip_rate": float((np.diff(p) != 0).mean())}
+    out["backtrader"] = n / best_of(lambda: run_backtrader(px, pos, COSTS), 3)
+    out["twin_pandas"] = n / best_of(lambda: vectorised_returns(px, pos, COSTS), 50)
+    out["twin"] = n / best_of(lambda: twin_returns(o, c, p[None, :], COSTS), 200)
     out["numpy"] = n / best_of(lambda: numpy_plain(o, c, p, 0.001), 200)
-    many = pd.DataFrame(
-        {
-            f"s{i}": positions_from_forecast(pd.Series(rng.normal(size=n), index=index), 0.3)
-            for i in range(200)
-        }
-    )
-    out["twin_200"] = 200 * n / best_of(lambda: vectorised_returns(px, many, COSTS), 5)
-    P = many.to_numpy()
-    o2 = o[:, None]
-
-    def numpy_2d():
-        held = np.vstack([np.zeros((1, P.shape[1])), P[:-1]])
-        r = np.zeros_like(held)
-        r[:-1] = o2[1:] / o2[:-1] - 1.0
-        return (
-            held * r - np.abs(np.diff(np.vstack([np.zeros((1, P.shape[1])), held]), axis=0)) * 0.001
+    out["many"] = []
+    for label, phi, threshold in (
+        ("random, like ridge", None, 0.3),
+        ("AR(1) 0.8, like the lookback LSTM", 0.8, 0.0),
+        ("AR(1) 0.95, slow signal", 0.95, 0.0),
+    ):
+        cols = {}
+        for i in range(200):
+            if phi is None:
+                f = pd.Series(rng.normal(size=n), index=index)
+                cols[f"s{i}"] = positions_from_forecast(f, threshold)
+            else:
+                cols[f"s{i}"] = smooth_positions(index, rng, phi, threshold)
+        many = pd.DataFrame(cols)
+        P = many.to_numpy()
+        grid = np.ascontiguousarray(P.T)
+        out["many"].append(
+            {
+                "label": label,
+                "flip_rate": float((np.diff(P, axis=0) != 0).mean()),
+                "twin": 200 * n / best_of(lambda: twin_returns(o, c, grid, COSTS), 10),
+                "twin_pandas": 200 * n / best_of(lambda: vectorised_returns(px, many, COSTS), 5),
+                "numpy": 200 * n / best_of(lambda: numpy_plain_2d(o, P), 10),
+            }
         )
-
-    out["numpy_200"] = 200 * n / best_of(numpy_2d, 10)
-    try:
-        import vectorbt as vbt  # noqa: F401
-
-        out["vectorbt"] = None  # installed: measured by users; not a dependency here
-    except ImportError:
-        out["vectorbt"] = None
     return out
 
 
@@ -282,18 +303,25 @@ def main() -> None:
     )
     px = adjusted_ohlcv(load_one("^GSPC", "sample"))
     bt = bench_backtests(px)
-    print(f"\nBacktests on the S&P 500 sample ({bt['bars']:,} bars, same positions, 5+5 bps costs)")
-    print(f"  Backtrader:                {bt['backtrader']:>14,.0f} bars/s")
     print(
-        f"  vectorised twin:           {bt['twin']:>14,.0f} bars/s  "
-        f"({bt['twin'] / bt['backtrader']:,.0f}x Backtrader)"
+        f"\nBacktests on the S&P 500 sample ({bt['bars']:,} bars, same positions flipping on "
+        f"{bt['flip_rate']:.0%} of days, 5+5 bps costs)"
     )
+    print(f"  Backtrader:                 {bt['backtrader']:>14,.0f} bars/s")
     print(
-        f"  plain numpy (no sizing):   {bt['numpy']:>14,.0f} bars/s  "
-        f"(twin is {bt['numpy'] / bt['twin']:.1f}x slower than numpy)"
+        f"  twin, arrays:               {bt['twin']:>14,.0f} bars/s  "
+        f"({bt['twin'] / bt['backtrader']:,.0f}x Backtrader, "
+        f"{bt['numpy'] / bt['twin']:.1f}x slower than plain numpy)"
     )
-    print(f"  twin, 200 series at once:  {bt['twin_200']:>14,.0f} bars/s")
-    print(f"  numpy, 200 series at once: {bt['numpy_200']:>14,.0f} bars/s")
+    print(f"  twin, pandas in and out:    {bt['twin_pandas']:>14,.0f} bars/s")
+    print(f"  plain numpy (no sizing):    {bt['numpy']:>14,.0f} bars/s")
+    print("  200 series at once, bars/s:")
+    for row in bt["many"]:
+        print(
+            f"    {row['label']:<36} flips {row['flip_rate']:>4.0%}  twin {row['twin']:>13,.0f}"
+            f"  (pandas {row['twin_pandas']:>13,.0f})  numpy {row['numpy']:>13,.0f}"
+            f"  twin is {row['numpy'] / row['twin']:.1f}x slower"
+        )
     print("  vectorbt / backtesting.py: not installed (not dependencies); see README anchors")
     if not args.quick:
         st = bench_study()

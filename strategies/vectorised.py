@@ -7,7 +7,10 @@ Conventions shared with strategies/backtest.py (and pinned by a parity test):
   open*(1+slippage) and selling at open*(1-slippage), paying `commission` on traded value.
 - A long entry invests all equity less CASH_BUFFER; a short entry sells equity/price shares.
 - Daily returns are close-to-close changes of portfolio value (cash + shares * close).
-Works on one series (1-D) or many at once (2-D, one column per series).
+Works on one series or many at once (one column per series, all on the same prices).
+
+Speed: sizing and cash are computed once per *episode* (a run of days holding one position),
+not per day, so only a few passes over the day-by-series array remain (see benchmarks/).
 """
 
 from __future__ import annotations
@@ -25,43 +28,77 @@ def held_positions(positions: np.ndarray) -> np.ndarray:
     return held
 
 
-def _shift(a: np.ndarray, fill: float) -> np.ndarray:
-    """Rows moved down by one along axis 0, `fill` in the first row."""
-    return np.concatenate([np.full_like(a[:1], fill), a[:-1]], axis=0)
+def twin_returns(
+    open_: np.ndarray, close: np.ndarray, positions: np.ndarray, costs: Costs = Costs()
+) -> np.ndarray:
+    """Daily returns of the twin on arrays; the first day's return is 0.
+
+    `open_`, `close`: (days,) prices; `positions`: (series, days) C-contiguous decisions in
+    {-1, 0, 1}. Returns (series, days).
+
+    How: an *episode* is a run of days holding one position, entered at the open o_e of its
+    first day. Per unit of equity brought into it, it holds `cash` and x = H / o_e signed
+    shares, where `cash` and H depend only on the side (`_per_side`). Inside an episode the
+    day's return is x*(close_t - close_{t-1}) / (cash + x*close_{t-1}) = diff(close) /
+    (a + close_{t-1}) with a = o_e * cash / H (inf when flat: the return is 0), one gathered
+    number per day. On the day an episode starts, the old one is closed at the open after
+    costs and the new one entered, in per-episode arithmetic. No compounding and no branches
+    (np.where on a noisy signal costs more than all the rest); errors stay ~1e-16 relative.
+    """
+    m, n = positions.shape
+    if n < 2:
+        return np.zeros((m, n))
+    # an episode starts on day 0 and wherever the held position (yesterday's decision) changes
+    start = np.empty((m, n), dtype=bool)
+    start[:, 0] = True
+    start[:, 1] = positions[:, 0] != 0.0
+    np.not_equal(positions[:, 1:-1], positions[:, :-2], out=start[:, 2:])
+    flat = np.flatnonzero(start)
+    first = np.searchsorted(flat, np.arange(m) * n)  # each series' first episode
+    if m == 1:
+        day = flat
+    else:
+        day = flat - np.repeat(np.arange(m) * n, np.diff(first, append=len(flat)))
+    # (np.take rather than fancy indexing: ~1.5x faster gathers)
+    side = np.take(positions, flat - 1)  # held = the previous day's decision ...
+    side[first] = 0.0  # ... and flat on each series' first day
+    code = (side + 1.0).astype(np.intp)
+    cash, exit_gain, hold, level = np.take(_per_side(costs), code, axis=1)  # 4 rows
+    o = np.take(open_, day)
+    # start days: 1 + return = (old episode's value at this open after costs) * (new episode's
+    # value at the close) / (old episode's value at the last close), all per unit of equity
+    old_o = o[:-1]
+    ratio = cash[:-1] + exit_gain[:-1] * (o[1:] / old_o)
+    ratio *= cash[1:] + hold[1:] * np.take(close / open_, day[1:])
+    ratio /= cash[:-1] + hold[:-1] * (np.take(close, day[1:] - 1) / old_o)
+    ratio -= 1.0
+    # other days: diff(close) / (a + close_{t-1}) with the day's episode's a
+    episode = np.cumsum(start.ravel().view(np.uint8), dtype=np.int64)
+    episode -= 1
+    denominator = np.take(o * level, episode).reshape(m, n)[:, 1:]
+    denominator += close[:-1]
+    rets = np.empty((m, n))
+    np.divide(np.diff(close), denominator, out=rets[:, 1:])
+    rets.ravel()[flat[1:]] = ratio
+    rets[:, 0] = 0.0  # each series' first day (its slot above held another series' ratio)
+    return rets
 
 
-def _simulate(open_: np.ndarray, close: np.ndarray, held: np.ndarray, costs: Costs):
-    """Portfolio value at each close for a starting equity of 1."""
+def _per_side(costs: Costs) -> np.ndarray:
+    """Per side (index 0 short, 1 flat, 2 long), per unit of equity entering an episode:
+    cash kept; exit gain G (cash back per unit of exit open / entry open); H = shares x entry
+    open; level = cash / H (inf when flat). Entry buys at open*(1+s), sells short at
+    open*(1-s); a long keeps CASH_BUFFER and pays commission c from equity (the engine's
+    sizing), so it holds (1-B)/(1+c) of value; a short sells one unit of value."""
     s, c = costs.slippage, costs.commission
-    n_days = held.shape[0]
-    prev = _shift(held, 0.0)
-    start = held != prev
-    start[0] = True  # the first day opens an episode (flat unless a position is held at once)
-    side = held
-    p_buy, p_sell = open_ * (1.0 + s), open_ * (1.0 - s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        n_long = (1.0 - CASH_BUFFER) / (p_buy * (1.0 + c))
-        n_short = 1.0 / p_sell
-    n_entry = np.where(side > 0, n_long, np.where(side < 0, n_short, 0.0))
-    k_long = (1.0 - n_long * p_buy) - n_long * p_buy * c
-    k_short = (1.0 + n_short * p_sell) - n_short * p_sell * c
-    k_entry = np.where(side > 0, k_long, np.where(side < 0, k_short, 1.0))
-    # forward-fill each episode's (shares, cash, side) from its start day
-    rows = np.arange(n_days).reshape((-1,) + (1,) * (held.ndim - 1))
-    last_start = np.maximum.accumulate(np.where(start, rows, 0), axis=0)
-    n = np.take_along_axis(n_entry, last_start, axis=0)
-    k = np.take_along_axis(k_entry, last_start, axis=0)
-    sd = np.take_along_axis(side, last_start, axis=0)
-    # exit factor on a start day: the previous episode's equity at this open, after costs
-    n_prev, k_prev, s_prev = _shift(n, 0.0), _shift(k, 1.0), _shift(sd, 0.0)
-    exit_long = k_prev + n_prev * p_sell - n_prev * p_sell * c
-    exit_short = k_prev - n_prev * p_buy - n_prev * p_buy * c
-    exit_val = np.where(s_prev > 0, exit_long, np.where(s_prev < 0, exit_short, k_prev))
-    factor = np.where(start, exit_val, 1.0)
-    factor[0] = 1.0
-    equity = np.cumprod(factor, axis=0)  # equity at the start of the current episode
-    value = equity * (k + sd * n * close)
-    return value
+    side = np.array([-1.0, 0.0, 1.0])
+    value = np.array([-1.0, 0.0, (1.0 - CASH_BUFFER) / (1.0 + c)])  # signed value bought
+    cash = (1.0 - value) - np.abs(value) * c
+    hold = value / (1.0 + s * side)
+    exit_gain = hold * (1.0 - s * side) * (1.0 - side * c)
+    with np.errstate(divide="ignore"):
+        level = cash / hold
+    return np.stack([cash, exit_gain, hold, level])
 
 
 def vectorised_returns(
@@ -71,16 +108,14 @@ def vectorised_returns(
     px = prices if prices.index.equals(positions.index) else prices.reindex(positions.index)
     open_ = px["open"].to_numpy(np.float64)
     close = px["close"].to_numpy(np.float64)
-    if np.isnan(open_).any() or np.isnan(close).any():
-        raise ValueError("prices must cover every position date (open and close).")
+    if not np.isfinite(open_.sum() + close.sum()):  # one pass each; NaN or inf anywhere
+        raise ValueError("prices must cover every position date (finite open and close).")
     pos = positions.to_numpy(dtype=np.float64)
-    if not ((pos == 1.0) | (pos == 0.0) | (pos == -1.0)).all():
+    if not (np.sign(pos) == pos).all():  # exactly -1, 0 or +1 (NaN fails too)
         raise ValueError("positions must be -1, 0 or +1.")
-    if pos.ndim == 2:
-        open_, close = open_[:, None], close[:, None]
-    value = _simulate(open_, close, held_positions(pos), costs)
-    prev = _shift(value, 1.0)
-    rets = value / prev - 1.0
+    # (series, days), C-contiguous: a DataFrame's values are column blocks, so .T is no copy
+    grid = np.ascontiguousarray(pos.T) if pos.ndim == 2 else pos[None, :]
+    rets = twin_returns(open_, close, grid, costs)
     if isinstance(positions, pd.DataFrame):
-        return pd.DataFrame(rets, index=positions.index, columns=positions.columns)
-    return pd.Series(rets, index=positions.index, name="returns")
+        return pd.DataFrame(rets.T, index=positions.index, columns=positions.columns, copy=False)
+    return pd.Series(rets[0], index=positions.index, name="returns")

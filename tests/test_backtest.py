@@ -134,6 +134,24 @@ def test_twin_equals_reference_on_random_positions(px, seed, short, start):
     )
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    flips=st.lists(st.sampled_from([-1.0, 0.0, 1.0]), min_size=1, max_size=40),
+    start=st.integers(0, 4000),
+    commission=st.sampled_from([0.0, 0.0005, 0.003]),
+    slippage=st.sampled_from([0.0, 0.0005, 0.002]),
+)
+def test_twin_edge_cases_equal_reference(px, flips, start, commission, slippage):
+    """Short histories (1 day up), a position on the first decision, a flip every day, any
+    costs: the per-episode arithmetic must still be the plain bookkeeping."""
+    index = px.index[start : start + len(flips)]
+    pos = pd.Series(flips, index=index)
+    costs = Costs(commission=commission, slippage=slippage)
+    np.testing.assert_allclose(
+        vectorised_returns(px, pos, costs), reference_loop(px, pos, costs), atol=1e-12
+    )
+
+
 def test_twin_many_series_at_once_equals_one_by_one(px):
     index = px.index[1000:1500]
     frame = pd.DataFrame({f"s{i}": random_positions(index, i, i % 2 == 0) for i in range(6)})
