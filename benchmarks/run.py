@@ -236,9 +236,11 @@ def bench_backtests(px: pd.DataFrame):
             {
                 "label": label,
                 "flip_rate": float((np.diff(P, axis=0) != 0).mean()),
-                "twin": 200 * n / best_of(lambda: twin_returns(o, c, grid, COSTS), 10),
-                "twin_pandas": 200 * n / best_of(lambda: vectorised_returns(px, many, COSTS), 5),
-                "numpy": 200 * n / best_of(lambda: numpy_plain_2d(o, P), 10),
+                "twin": 200 * n / best_of(lambda g=grid: twin_returns(o, c, g, COSTS), 10),
+                "twin_pandas": 200
+                * n
+                / best_of(lambda f=many: vectorised_returns(px, f, COSTS), 5),
+                "numpy": 200 * n / best_of(lambda q=P: numpy_plain_2d(o, q), 10),
             }
         )
     return out
