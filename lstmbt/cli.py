@@ -176,6 +176,10 @@ def run(
     seeds: Annotated[
         int | None, Opt(help="Seeds per model; the report shows mean, spread and the ensemble.")
     ] = None,
+    seed_batching: Annotated[
+        str | None,
+        Opt(help="Train a preset's seeds packed in one network: auto | on | off (default auto)."),
+    ] = None,
     jobs: Annotated[
         int | None, Opt(help="Training processes (default: all cores when there are several fits).")
     ] = None,

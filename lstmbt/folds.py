@@ -1,7 +1,9 @@
 """Training tasks (preset x seed x fold): run serially or in a process pool, saved for resume.
 
 Each task fits one LSTM on its fold's training block (its own scaler inside) and predicts that
-fold's test block. A finished task is written to `folds/<preset>/seed<k>/fold<i>/` (model,
+fold's test block. Where seeds are trained together (models/seeds.py), the seeds of one preset
+and fold form one unit of work, always run whole, so its numbers never depend on what was
+already saved. A finished task is written to `folds/<preset>/seed<k>/fold<i>/` (model,
 scaler, predictions) before it counts as done, so an interrupted study resumes where it stopped
 and gives the same numbers: every task is seeded on its own and depends on nothing else.
 """
@@ -80,6 +82,48 @@ def fit_one(
         torch.set_num_threads(before)
 
 
+def fit_group(
+    tasks: list[Task], X: np.ndarray, y: np.ndarray, split: Split, params: dict, threads: int = 1
+) -> list[tuple[LSTMForecaster, np.ndarray]]:
+    """The seeds of one preset and fold trained together; per task, its model and predictions."""
+    import torch
+
+    from models import fit_seeds
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        models = fit_seeds(
+            LSTMForecaster(**params),
+            [t.seed for t in tasks],
+            X[split.train],
+            y[split.train],
+            X[split.val],
+            y[split.val],
+        )
+        return [(m, m.predict(X[split.test])) for m in models]
+    finally:
+        torch.set_num_threads(before)
+
+
+def work_units(tasks: list[Task], together: set[str]) -> list[list[Task]]:
+    """Tasks grouped into units of work: all seeds of a (preset, fold) for presets in
+    `together`, else one task each. Order follows `tasks`."""
+    units: dict[tuple, list[Task]] = {}
+    for task in tasks:
+        key = (task.preset, task.fold) if task.preset in together else task
+        units.setdefault(key, []).append(task)
+    return list(units.values())
+
+
+def _fit_unit(
+    unit: list[Task], X, y, split: Split, params: dict, threads: int, on_epoch=None
+) -> list[tuple[LSTMForecaster, np.ndarray]]:
+    if len(unit) == 1:
+        return [fit_one(unit[0], X, y, split, params, on_epoch, threads=threads)]
+    return fit_group(unit, X, y, split, params, threads=threads)
+
+
 # --- process pool: arrays are shared through .npy files memory-mapped by each worker ---------
 _WORKER: dict = {}
 
@@ -100,14 +144,22 @@ def _worker_array(name: str) -> np.ndarray:
 
 
 def _run_in_worker(
-    task: Task, split: Split, params: dict, store_root: str | None, meta: dict, threads: int
-) -> tuple[Task, np.ndarray]:
-    X = np.asarray(_worker_array(f"X_{task.preset}"))
+    unit: list[Task],
+    split: Split,
+    params: dict,
+    store_root: str | None,
+    meta: dict,
+    threads: int,
+    missing: list[Task],
+) -> list[tuple[Task, np.ndarray]]:
+    X = np.asarray(_worker_array(f"X_{unit[0].preset}"))
     y = np.asarray(_worker_array("y"))
-    model, preds = fit_one(task, X, y, split, params, threads=threads)
+    fitted = _fit_unit(unit, X, y, split, params, threads)
     if store_root is not None:
-        FoldStore(Path(store_root)).save(task, model, preds, meta)
-    return task, preds
+        for task, (model, preds) in zip(unit, fitted, strict=True):
+            if task in missing:
+                FoldStore(Path(store_root)).save(task, model, preds, meta)
+    return [(task, preds) for task, (_, preds) in zip(unit, fitted, strict=True)]
 
 
 def run_tasks(
@@ -120,6 +172,7 @@ def run_tasks(
     *,
     jobs: int = 1,
     threads: int = 1,
+    together: set[str] = frozenset(),
     store: FoldStore | None = None,
     on_done: Callable[[Task, bool], None] | None = None,
     on_epoch_for: Callable[[Task], Callable | None] | None = None,
@@ -128,35 +181,47 @@ def run_tasks(
 ) -> dict[Task, np.ndarray]:
     """Predictions of every task; finished ones are read from `store`, the rest trained.
 
-    Models of the tasks in `keep` that are trained in this process are put in `kept`.
+    Presets in `together` train their seeds packed (one unit per fold). Models of the tasks in
+    `keep` that are trained in this process are put in `kept`.
 
-    With jobs > 1 the tasks run in a process pool. Results do not depend on `jobs`: a task's
-    numbers depend only on its data, fold, seed and `threads`.
+    With jobs > 1 the units run in a process pool. Results do not depend on `jobs`: a unit's
+    numbers depend only on its data, fold, seeds and `threads`.
     """
     out: dict[Task, np.ndarray] = {}
-    todo = []
-    for task in tasks:
-        saved = store.load(task) if store is not None else None
-        if saved is not None:
-            out[task] = saved
-            if on_done:
-                on_done(task, True)
-        else:
-            todo.append(task)
-    if jobs <= 1 or len(todo) <= 1:
-        for task in todo:
-            split = folds[task.preset][task.fold]
-            on_epoch = on_epoch_for(task) if on_epoch_for else None
-            model, preds = fit_one(
-                task, X[task.preset], y, split, params[task.preset], on_epoch, threads=threads
-            )
-            if store is not None:
-                store.save(task, model, preds, meta[task.preset])
-            if keep is not None and kept is not None and task in keep:
-                kept[task] = model
+    todo: list[tuple[list[Task], list[Task]]] = []  # (unit, its tasks not saved yet)
+    for unit in work_units(tasks, set(together)):
+        saved = {t: store.load(t) for t in unit} if store is not None else {}
+        missing = [t for t in unit if saved.get(t) is None]
+        for task in unit:
+            if task not in missing:
+                out[task] = saved[task]
+                if on_done:
+                    on_done(task, True)
+        if missing:
+            todo.append((unit, missing))
+
+    def finish(task: Task, preds: np.ndarray, fresh: bool) -> None:
+        if fresh:
             out[task] = preds
             if on_done:
                 on_done(task, False)
+
+    if jobs <= 1 or len(todo) <= 1:
+        for unit, missing in todo:
+            first = unit[0]
+            split = folds[first.preset][first.fold]
+            on_epoch = on_epoch_for(first) if on_epoch_for and len(unit) == 1 else None
+            fitted = _fit_unit(
+                unit, X[first.preset], y, split, params[first.preset], threads, on_epoch
+            )
+            for task, (model, preds) in zip(unit, fitted, strict=True):
+                if task not in missing:
+                    continue
+                if store is not None:
+                    store.save(task, model, preds, meta[task.preset])
+                if keep is not None and kept is not None and task in keep:
+                    kept[task] = model
+                finish(task, preds, True)
         return out
     import multiprocessing as mp
 
@@ -168,24 +233,23 @@ def run_tasks(
         with ProcessPoolExecutor(
             jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp,)
         ) as pool:
-            futures = [
+            futures = {
                 pool.submit(
                     _run_in_worker,
-                    task,
-                    folds[task.preset][task.fold],
-                    params[task.preset],
+                    unit,
+                    folds[unit[0].preset][unit[0].fold],
+                    params[unit[0].preset],
                     str(store.root) if store else None,
-                    meta[task.preset],
+                    meta[unit[0].preset],
                     threads,
-                )
-                for task in todo
-            ]
+                    missing,
+                ): missing
+                for unit, missing in todo
+            }
             try:
                 for fut in as_completed(futures):
-                    task, preds = fut.result()
-                    out[task] = preds
-                    if on_done:
-                        on_done(task, False)
+                    for task, preds in fut.result():
+                        finish(task, preds, task in futures[fut])
             except BaseException:
                 for fut in futures:
                     fut.cancel()

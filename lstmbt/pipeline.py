@@ -20,7 +20,7 @@ from lstmbt.config import ModelPreset, RunConfig
 from lstmbt.data import is_csv_path, load_one
 from lstmbt.errors import DataError
 from lstmbt.evaluation import evaluate
-from lstmbt.folds import FoldStore, Task, run_tasks
+from lstmbt.folds import FoldStore, Task, run_tasks, work_units
 from lstmbt.progress import Progress
 from models import (
     LSTMForecaster,
@@ -30,6 +30,7 @@ from models import (
     Split,
     ZeroForecaster,
     chronological_split,
+    resolve_device,
 )
 from models.walkforward import walk_forward_folds
 from strategies import (
@@ -236,7 +237,11 @@ def fit_forecasters(
     params = {p.name: _lstm_params(config, p) for p in presets}
     keep = {Task(p.name, seeds[0], len(folds[p.name]) - 1) for p in presets}
     kept: dict[Task, LSTMForecaster] = {}
-    jobs, threads = config.resources(len(tasks))
+    device = resolve_device(config.device).type
+    together = {p.name for p in presets if config.seeds_together(p, device)}
+    if together:
+        progress.stage(f"seeds trained together, packed in one network: {', '.join(together)}")
+    jobs, threads = config.resources(len(work_units(tasks, together)))
     few = jobs == 1 and len(tasks) <= len(presets)
     if jobs > 1:
         progress.stage(f"training {len(tasks)} models in {jobs} processes")
@@ -250,6 +255,7 @@ def fit_forecasters(
             meta,
             jobs=jobs,
             threads=threads,
+            together=together,
             store=store,
             on_done=on_done,
             on_epoch_for=on_epoch_for,

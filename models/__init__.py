@@ -9,6 +9,7 @@ from models.baselines import MeanForecaster, PersistenceForecaster, RidgeForecas
 from models.device import resolve_device
 from models.io import load_forecaster, save_forecaster
 from models.lstm import LSTMForecaster, LSTMNet
+from models.seeds import fit_seeds
 from models.split import Split, chronological_split
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Split",
     "ZeroForecaster",
     "chronological_split",
+    "fit_seeds",
     "load_forecaster",
     "resolve_device",
     "save_forecaster",

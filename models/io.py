@@ -16,6 +16,8 @@ import torch
 
 from models.lstm import LSTMForecaster, LSTMNet
 
+FORMAT = 2  # 2: one nn.LSTM per layer (dropout masks from a seeded generator)
+
 
 def save_forecaster(model: LSTMForecaster, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write the model folder (atomic per file) and return its path."""
@@ -28,7 +30,7 @@ def save_forecaster(model: LSTMForecaster, folder: str | os.PathLike, meta: dict
     torch.save(state, tmp)
     os.replace(tmp, folder / "weights.pt")
     doc = {
-        "format": 1,
+        "format": FORMAT,
         "params": model.get_params(),
         "n_features": model.n_features_,
         "lookback": model.lookback_,
@@ -51,6 +53,11 @@ def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LST
     if not (folder / "model.json").is_file() or not (folder / "weights.pt").is_file():
         raise ValueError(f"{str(folder)!r} is not a saved lstmbt model (model.json, weights.pt).")
     doc = json.loads((folder / "model.json").read_text())
+    if doc.get("format") != FORMAT:
+        raise ValueError(
+            f"{str(folder)!r} was saved by another lstmbt version (model format "
+            f"{doc.get('format')}, this one reads {FORMAT}); re-run the study to refit it."
+        )
     params = dict(doc["params"], device=device)
     model = LSTMForecaster(**params)
     model.n_features_, model.lookback_, model.horizon_ = (

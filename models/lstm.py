@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -11,24 +13,34 @@ from models.training import LOSSES, EpochCallback, TrainResult, train_regressor
 
 
 class LSTMNet(nn.Module):
-    """Stacked LSTM -> linear head on the last hidden state -> `horizon` outputs."""
+    """Stacked LSTM -> linear head on the last hidden state -> `horizon` outputs.
+
+    Layers are separate one-layer LSTMs with the dropout between them applied here, so the
+    masks can come from a seeded CPU generator (`dropout_mask`, set by the training loop):
+    the same masks on every device, and per-seed masks when seeds are trained packed together.
+    """
 
     def __init__(
         self, n_features: int, hidden_size: int, num_layers: int, dropout: float, horizon: int
     ) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(
-            n_features,
-            hidden_size,
-            num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
+        self.layers = nn.ModuleList(
+            nn.LSTM(n_features if i == 0 else hidden_size, hidden_size, batch_first=True)
+            for i in range(num_layers)
         )
+        self.dropout = dropout if num_layers > 1 else 0.0
         self.head = nn.Linear(hidden_size, horizon)
+        self.dropout_mask: Callable[[torch.Size, float], torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(x)  # (batch, lookback, hidden)
-        return self.head(out[:, -1, :])  # (batch, horizon)
+        for i, layer in enumerate(self.layers):
+            x, _ = layer(x)  # (batch, lookback, hidden)
+            if self.training and self.dropout > 0 and i < len(self.layers) - 1:
+                if self.dropout_mask is None:
+                    x = nn.functional.dropout(x, self.dropout, training=True)
+                else:
+                    x = x * self.dropout_mask(x.shape, self.dropout).to(x.device)
+        return self.head(x[:, -1, :])  # (batch, horizon)
 
 
 def check_xy(X: np.ndarray, y: np.ndarray | None = None) -> None:
@@ -111,39 +123,54 @@ class LSTMForecaster:
         y_val: np.ndarray | None = None,
         on_epoch: EpochCallback | None = None,
     ) -> LSTMForecaster:
+        data = self.prepare(X, y, X_val, y_val)
+        self.history_: TrainResult = train_regressor(
+            self.net_,
+            *data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            seed=self.seed,
+            device=resolve_device(self.device),
+            loss=self.loss,
+            weight_decay=self.weight_decay,
+            on_epoch=on_epoch,
+        )
+        return self
+
+    def prepare(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Check inputs, fit the scaling, build the seeded initial net; the scaled arrays.
+
+        Scaling is fit on the training windows' own rows only (each date once: the last step).
+        """
         self._validate()
         check_xy(X, y)
         if X_val is not None:
             check_xy(X_val, y_val)
-        # Scaling is fit on the training windows' own rows only (each date once: the last step).
         last = X[:, -1, :].astype(np.float64)
         self.x_mean_ = last.mean(axis=0)
         self.x_std_ = np.where(last.std(axis=0) > 0, last.std(axis=0), 1.0)
         self.y_mean_ = y.mean(axis=0)
         self.y_std_ = np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
         self.n_features_, self.lookback_, self.horizon_ = X.shape[2], X.shape[1], y.shape[1]
-        dev = resolve_device(self.device)
+        resolve_device(self.device)  # fail before any work when cuda is asked for but absent
         torch.manual_seed(self.seed)
         self.net_ = LSTMNet(
             self.n_features_, self.hidden_size, self.num_layers, self.dropout, self.horizon_
         )
-        self.history_: TrainResult = train_regressor(
-            self.net_,
+        return (
             self._scale_x(X),
             (y - self.y_mean_) / self.y_std_,
             None if X_val is None else self._scale_x(X_val),
             None if y_val is None else (y_val - self.y_mean_) / self.y_std_,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            patience=self.patience,
-            seed=self.seed,
-            device=dev,
-            loss=self.loss,
-            weight_decay=self.weight_decay,
-            on_epoch=on_epoch,
         )
-        return self
 
     def _scale_x(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.x_mean_) / self.x_std_).astype(np.float32)

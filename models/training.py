@@ -2,12 +2,16 @@
 
 No per-item Dataset/DataLoader on the hot path: the windows are one tensor on the device and a
 batch is `X[idx]`, which is what makes CPU training fast (see benchmarks/).
+
+The loop trains a *group* of seeds at once: S independent models packed block-diagonally into
+one network (models/seeds.py), each with its own shuffling order, dropout masks, loss and early
+stopping, so every seed ends where it would have ended alone. One seed is the group of one.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +31,12 @@ class TrainResult:
     best_epoch: int = -1
 
 
+def seed_generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """(shuffling, dropout) generators of one seed, on CPU so every device draws the same."""
+    dropout_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+    return torch.Generator().manual_seed(seed), torch.Generator().manual_seed(dropout_seed)
+
+
 def _adam(net: nn.Module, lr: float, weight_decay: float, device: torch.device):
     """Fused Adam (one kernel for all parameters; ~2x faster steps for small LSTMs on CPU)."""
     try:
@@ -35,14 +45,131 @@ def _adam(net: nn.Module, lr: float, weight_decay: float, device: torch.device):
         return torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
 
 
-def _eval_loss(net: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, batch: int) -> float:
+def _pack_inputs(X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows idx[s] of X for each seed s, side by side on the feature axis: (batch, L, S*F)."""
+    if len(idx) == 1:
+        return X[idx[0]]
+    xb = X[idx]  # (S, batch, L, F)
+    return xb.permute(1, 2, 0, 3).reshape(xb.shape[1], xb.shape[2], -1)
+
+
+def _eval_losses(net: nn.Module, X, y, loss_fn, n_seeds: int, batch: int) -> list[float]:
+    """Validation loss of each seed (the same rows for all), in large batches."""
     net.eval()
-    total = 0.0
+    totals = [0.0] * n_seeds
     with torch.no_grad():
         for lo in range(0, len(X), batch):
-            pred = net(X[lo : lo + batch])
-            total += float(loss_fn(pred, y[lo : lo + batch])) * len(pred)
-    return total / max(len(X), 1)
+            xb = X[lo : lo + batch]
+            pred = net(xb if n_seeds == 1 else xb.repeat(1, 1, n_seeds))
+            pred = pred.view(len(xb), n_seeds, -1)
+            for s in range(n_seeds):
+                totals[s] += float(loss_fn(pred[:, s], y[lo : lo + batch])) * len(xb)
+    return [t / max(len(X), 1) for t in totals]
+
+
+def train_group(
+    net: nn.Module,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    patience: int,
+    device: torch.device,
+    grad_masks: list[torch.Tensor] | None = None,
+    loss: str = "mse",
+    weight_decay: float = 0.0,
+    on_epoch: EpochCallback | None = None,
+) -> list[tuple[TrainResult, dict]]:
+    """Train `net` holding len(seeds) packed models; per seed, its history and best weights.
+
+    `grad_masks` (one per parameter) zero the gradients between different seeds' blocks, so
+    Adam (element-wise) updates each block exactly as it would alone. Stopped seeds keep
+    training with the rest (their blocks cannot touch the others') but keep their best state.
+    """
+    n_seeds = len(seeds)
+    loss_fn = LOSSES[loss]()
+    net.to(device)
+    masks = None if grad_masks is None else [m.to(device) for m in grad_masks]
+    Xt = torch.as_tensor(X_train, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
+    has_val = X_val is not None and len(X_val) > 0
+    if has_val:
+        Xv = torch.as_tensor(X_val, dtype=torch.float32, device=device)
+        yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    opt = _adam(net, lr, weight_decay, device)
+    gens = [seed_generators(s) for s in seeds]
+    if hasattr(net, "dropout_mask"):
+        net.dropout_mask = _dropout_masks([g[1] for g in gens])
+    results = [TrainResult() for _ in seeds]
+    best_states: list[dict | None] = [None] * n_seeds
+    best, stale = [float("inf")] * n_seeds, [0] * n_seeds
+    active = [True] * n_seeds
+    n = len(Xt)
+    try:
+        for epoch in range(epochs):
+            net.train()
+            orders = torch.stack([torch.randperm(n, generator=g[0]) for g in gens]).to(device)
+            totals = [0.0] * n_seeds
+            for lo in range(0, n, batch_size):
+                idx = orders[:, lo : lo + batch_size]
+                opt.zero_grad(set_to_none=True)
+                pred = net(_pack_inputs(Xt, idx)).view(idx.shape[1], n_seeds, -1)
+                losses = [loss_fn(pred[:, s], yt[idx[s]]) for s in range(n_seeds)]
+                (losses[0] if n_seeds == 1 else torch.stack(losses).sum()).backward()
+                if masks is not None:
+                    for p, m in zip(net.parameters(), masks, strict=True):
+                        p.grad.mul_(m)
+                opt.step()
+                for s in range(n_seeds):
+                    totals[s] += float(losses[s].detach()) * idx.shape[1]
+            train_losses = [t / n for t in totals]
+            val_losses = (
+                _eval_losses(net, Xv, yv, loss_fn, n_seeds, 4096) if has_val else train_losses
+            )
+            for s in range(n_seeds):
+                if not active[s]:
+                    continue
+                result = results[s]
+                result.train_loss.append(train_losses[s])
+                result.val_loss.append(val_losses[s])
+                if val_losses[s] < best[s] - 1e-12:
+                    best[s], stale[s], result.best_epoch = val_losses[s], 0, epoch
+                    best_states[s] = copy.deepcopy(net.state_dict())
+                else:
+                    stale[s] += 1
+                    active[s] = stale[s] < patience
+            if on_epoch is not None:
+                on_epoch(epoch, train_losses[0], val_losses[0])
+            if not any(active):
+                break
+    finally:
+        if hasattr(net, "dropout_mask"):
+            net.dropout_mask = None
+    final = net.state_dict()
+    net.eval()
+    return [
+        (r, st if st is not None else final) for r, st in zip(results, best_states, strict=True)
+    ]
+
+
+def _dropout_masks(
+    generators: list[torch.Generator],
+) -> Callable[[torch.Size, float], torch.Tensor]:
+    """Inverted-dropout masks for a packed net: each seed's block drawn from its own generator."""
+
+    def draw(shape: torch.Size, p: float) -> torch.Tensor:
+        width = shape[-1] // len(generators)
+        blocks = [
+            torch.empty(*shape[:-1], width).bernoulli_(1.0 - p, generator=g) for g in generators
+        ]
+        return torch.cat(blocks, dim=-1) / (1.0 - p)
+
+    return draw
 
 
 def train_regressor(
@@ -62,46 +189,23 @@ def train_regressor(
     weight_decay: float = 0.0,
     on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
-    """Train `net` in place and leave it holding the best-validation weights."""
-    loss_fn = LOSSES[loss]()
-    net.to(device)
-    Xt = torch.as_tensor(X_train, dtype=torch.float32, device=device)
-    yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
-    has_val = X_val is not None and len(X_val) > 0
-    if has_val:
-        Xv = torch.as_tensor(X_val, dtype=torch.float32, device=device)
-        yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
-    opt = _adam(net, lr, weight_decay, device)
-    gen = torch.Generator().manual_seed(seed)  # shuffling order: fixed by the seed, on CPU
-    result = TrainResult()
-    best_state, best, stale = None, float("inf"), 0
-    n = len(Xt)
-    for epoch in range(epochs):
-        net.train()
-        order = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
-        for lo in range(0, n, batch_size):
-            idx = order[lo : lo + batch_size]
-            xb, yb = Xt[idx], yt[idx]  # (batch, lookback, features), (batch, horizon)
-            opt.zero_grad(set_to_none=True)
-            batch_loss = loss_fn(net(xb), yb)
-            batch_loss.backward()
-            opt.step()
-            total += float(batch_loss.detach()) * len(idx)
-        train_loss = total / n
-        val_loss = _eval_loss(net, Xv, yv, loss_fn, 4096) if has_val else train_loss
-        result.train_loss.append(train_loss)
-        result.val_loss.append(val_loss)
-        if on_epoch is not None:
-            on_epoch(epoch, train_loss, val_loss)
-        if val_loss < best - 1e-12:
-            best, stale, result.best_epoch = val_loss, 0, epoch
-            best_state = copy.deepcopy(net.state_dict())
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    """Train one model in place and leave it holding its best-validation weights."""
+    [(result, state)] = train_group(
+        net,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        seeds=[seed],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        device=device,
+        loss=loss,
+        weight_decay=weight_decay,
+        on_epoch=on_epoch,
+    )
+    net.load_state_dict(state)
     net.eval()
     return result

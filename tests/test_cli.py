@@ -70,11 +70,21 @@ def err(capsys) -> str:
         (["run", "--features", "momentun", "--preset", "multifeature"], "Did you mean 'momentum'"),
         (["run", "--device", "tpu"], "unknown device"),
         (["run", "--commission", "5"], "fraction per side"),
+        (["study", "--seed-batching", "maybe"], "unknown seed batching 'maybe'"),
     ],
 )
 def test_bad_input_errors(capsys, tmp_path, args, match):
     assert main([*args, "--out", str(tmp_path)]) == 2
     assert match in err(capsys)
+
+
+def test_cuda_asked_for_without_a_gpu_fails_before_any_work(capsys, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["run", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "no CUDA GPU is visible; use --device auto" in err(capsys)
+    assert not any(tmp_path.iterdir()), "nothing is written for a config error"
 
 
 def test_csv_errors_from_the_cli(capsys, tmp_path, sp500):

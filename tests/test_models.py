@@ -169,3 +169,80 @@ def test_gpu_path_device_moves_run_on_cpu(monkeypatch, tmp_path):
     save_forecaster(model, tmp_path / "m", {})
     loaded, _ = load_forecaster(tmp_path / "m", device="cpu")  # map_location: any device -> here
     np.testing.assert_array_equal(loaded.predict(X[:5]), pred)
+
+
+def sp500_windows(sp500, lookback: int, n: int = 1400):
+    """Windows of real S&P 500 close changes (and their 5-day mean) with next-day targets."""
+    change = sp500["close"].pct_change().dropna().to_numpy()[-n - lookback :]
+    smooth = pd.Series(change).rolling(5, min_periods=1).mean().to_numpy()
+    feats = np.stack([change, smooth], axis=1) * 100
+    X = np.stack([feats[i : i + lookback] for i in range(len(feats) - lookback)])
+    y = change[lookback:, None]
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        dict(lookback=1, hidden_size=16, num_layers=1, dropout=0.0),
+        dict(lookback=8, hidden_size=12, num_layers=2, dropout=0.2),
+    ],
+    ids=["one-step", "two-layers-dropout"],
+)
+def test_seeds_trained_together_equal_seeds_trained_one_by_one(sp500, shape):
+    """Same initial weights, batch order, dropout masks and early stopping per seed: the packed
+    network only changes float summation order."""
+    from models import fit_seeds
+
+    shape = dict(shape)
+    X, y = sp500_windows(sp500, shape.pop("lookback"))
+    tr, va, te = slice(0, 1000), slice(1000, 1200), slice(1200, None)
+    template = tiny_lstm(epochs=6, patience=2, batch_size=64, **shape)
+    seeds = [3, 4, 5]
+    together = fit_seeds(template, seeds, X[tr], y[tr], X[va], y[va])
+    for seed, packed in zip(seeds, together, strict=True):
+        alone = tiny_lstm(epochs=6, patience=2, batch_size=64, seed=seed, **shape)
+        alone.fit(X[tr], y[tr], X[va], y[va])
+        assert packed.seed == seed
+        assert packed.history_.best_epoch == alone.history_.best_epoch
+        np.testing.assert_allclose(packed.history_.val_loss, alone.history_.val_loss, rtol=1e-5)
+        a, b = packed.predict(X[te]), alone.predict(X[te])
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6 * np.abs(b).max())
+        for name, w in packed.net_.state_dict().items():
+            np.testing.assert_allclose(w, alone.net_.state_dict()[name], atol=1e-5, err_msg=name)
+    # different seeds really are different models
+    assert not np.allclose(together[0].predict(X[te]), together[1].predict(X[te]))
+
+
+def test_packed_network_is_block_diagonal_and_stays_so():
+    from models import LSTMNet
+    from models.seeds import pack, unpack
+    from models.training import train_group
+
+    torch.manual_seed(0)
+    nets = [LSTMNet(3, 5, 2, 0.0, 2) for _ in range(3)]
+    big, masks = pack(nets)
+    for s, net in enumerate(nets):
+        for name, w in unpack(net, big.state_dict(), s, 3).items():
+            assert torch.equal(w, net.state_dict()[name]), name
+    x = torch.randn(7, 4, 3 * 3)
+    with torch.no_grad():
+        out = big(x).view(7, 3, 2)
+        for s, net in enumerate(nets):
+            torch.testing.assert_close(out[:, s], net(x[..., 3 * s : 3 * s + 3]))
+    X, y = ar_data(200, lookback=4, seed=1)
+    X = np.concatenate([X, X[..., :1]], axis=2)  # 3 features
+    train_group(
+        big, X, np.repeat(y, 2, axis=1), None, None, seeds=[1, 2, 3], epochs=2, batch_size=50,
+        lr=1e-2, patience=5, device=torch.device("cpu"), grad_masks=masks,
+    )  # fmt: skip
+    for p, m in zip(big.parameters(), masks, strict=True):
+        assert torch.all(p[m == 0] == 0), "weights between seeds must stay exactly zero"
+
+
+def test_fit_seeds_rejects_repeated_seeds():
+    from models import fit_seeds
+
+    X, y = ar_data(100, lookback=3)
+    with pytest.raises(ValueError, match="distinct"):
+        fit_seeds(tiny_lstm(epochs=1), [1, 1], X, y)

@@ -117,3 +117,42 @@ def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny):
     np.testing.assert_allclose(
         again["lookback:lstm"], preds["lookback:lstm"].iloc[-n:], rtol=1e-6, atol=1e-12
     )
+
+
+def test_study_with_seeds_packed_equals_seeds_one_by_one_and_parallel_equals_serial(tiny):
+    kw = dict(presets=("baseline",), seeds=3, **WF)
+    alone = run_study(tiny(seed_batching="off", **kw), write=False)
+    packed = run_study(tiny(seed_batching="on", **kw), write=False)
+    scale = alone.predictions["baseline:lstm"].abs().max()
+    np.testing.assert_allclose(
+        packed.predictions["baseline:lstm"], alone.predictions["baseline:lstm"], atol=1e-6 * scale
+    )
+    packed_2 = run_study(tiny(seed_batching="on", jobs=2, **kw), write=False)
+    pd.testing.assert_frame_equal(packed_2.predictions, packed.predictions, check_exact=True)
+
+
+def test_resume_reruns_a_partly_saved_packed_unit_whole(tiny, monkeypatch):
+    """A crash while a packed unit's seeds were being saved leaves some of them on disk: resume
+    trains the whole unit again (its numbers depend on all its seeds) and ends identical."""
+    kw = dict(presets=("baseline",), seeds=3, seed_batching="on", **WF)
+    full = run_study(tiny(run_id="full", **kw))
+    real_group = folds_mod.fit_group
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_group(*args, **kwargs)
+
+    monkeypatch.setattr(folds_mod, "fit_group", flaky)
+    with pytest.raises(Interrupted):
+        run_study(tiny(run_id="cut", **kw))
+    cut_dir = full.run_dir.parent / "cut"
+    saved = sorted((cut_dir / "folds").rglob("predictions.npy"))
+    assert len(saved) == 3  # the first fold's three seeds
+    saved[1].unlink()  # as if the crash hit between two seeds' files
+    monkeypatch.setattr(folds_mod, "fit_group", real_group)
+    resume_study(cut_dir)
+    for name in ("predictions.csv", "returns.csv", "metrics.json"):
+        assert (cut_dir / name).read_bytes() == (full.run_dir / name).read_bytes(), name
