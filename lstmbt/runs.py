@@ -80,6 +80,7 @@ def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
         "presets": [p.__dict__ for p in cfg.model_presets()],
         "created": datetime.now().isoformat(timespec="seconds"),
         "versions": versions(),
+        "training": _training_doc(cfg),
         "data": _data_doc(data),
     }
     if folds is not None:
@@ -101,6 +102,16 @@ def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
             for name, splits in folds.items()
         }
     write_json(run_dir / "config.json", doc)
+
+
+def _training_doc(cfg: RunConfig) -> dict:
+    """Where the models train and which presets pack their seeds (both follow the machine
+    under `auto`, and both change numbers within float tolerance)."""
+    from models import resolve_device
+
+    device = resolve_device(cfg.device).type
+    packed = [p.name for p in cfg.model_presets() if cfg.seeds_together(p, device)]
+    return {"device": device, "seeds_packed": packed}
 
 
 def read_config(run_dir: Path) -> RunConfig:

@@ -149,6 +149,8 @@ def test_resume_reruns_a_partly_saved_packed_unit_whole(tiny, monkeypatch):
     with pytest.raises(Interrupted):
         run_study(tiny(run_id="cut", **kw))
     cut_dir = full.run_dir.parent / "cut"
+    training = json.loads((cut_dir / "config.json").read_text())["training"]
+    assert training == {"device": "cpu", "seeds_packed": ["baseline"]}
     saved = sorted((cut_dir / "folds").rglob("predictions.npy"))
     assert len(saved) == 3  # the first fold's three seeds
     saved[1].unlink()  # as if the crash hit between two seeds' files
@@ -156,3 +158,16 @@ def test_resume_reruns_a_partly_saved_packed_unit_whole(tiny, monkeypatch):
     resume_study(cut_dir)
     for name in ("predictions.csv", "returns.csv", "metrics.json"):
         assert (cut_dir / name).read_bytes() == (full.run_dir / name).read_bytes(), name
+
+
+def test_auto_seed_batching_packs_where_it_was_measured_faster(tiny):
+    from lstmbt.config import PRESETS
+
+    auto = tiny(seeds=5)
+    assert auto.seeds_together(PRESETS["baseline"], "cpu")  # one-step window: 1.2-1.7x
+    assert not auto.seeds_together(PRESETS["lookback"], "cpu")  # 30-day window: ~0.5x
+    assert not auto.seeds_together(PRESETS["multifeature"], "cpu")
+    assert auto.seeds_together(PRESETS["multifeature"], "cuda")
+    assert not tiny(seeds=1).seeds_together(PRESETS["baseline"], "cpu")
+    assert not tiny(seeds=5, seed_batching="off").seeds_together(PRESETS["baseline"], "cuda")
+    assert tiny(seeds=5, seed_batching="on").seeds_together(PRESETS["lookback"], "cpu")
