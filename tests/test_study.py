@@ -106,10 +106,12 @@ def test_parallel_training_equals_serial(tiny):
     pd.testing.assert_frame_equal(parallel.returns, serial.returns, check_exact=True)
 
 
-def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny):
+@pytest.mark.parametrize("packed", ["off", "on"])
+def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny, packed):
+    """Also when the seeds were trained packed: each is saved as its own model."""
     from lstmbt.forecast import forecast_from_run
 
-    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=2, **WF))
+    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=2, seed_batching=packed, **WF))
     preds = result.predictions
     last_fold = result.folds["lookback"][-1]
     n = len(last_fold.test)
