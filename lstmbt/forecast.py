@@ -26,8 +26,16 @@ def _seed_models(run_dir: Path, preset: str) -> list:
     for seed_dir in seeds:
         folds = sorted(seed_dir.glob("fold*"))
         if folds and (folds[-1] / "model.json").is_file():
-            models.append(load_forecaster(folds[-1])[0])
+            models.append(_load(folds[-1])[0])
     return models
+
+
+def _load(folder: Path) -> tuple:
+    """A saved model; a folder it cannot read is the user's to fix (re-run), not a crash."""
+    try:
+        return load_forecaster(folder)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def forecast_from_run(
@@ -68,7 +76,7 @@ def forecast_from_run(
                 f"the run has no saved model for preset {name!r}; it has "
                 f"{sorted(p.name for p in (run_dir / 'models').glob('*'))}."
             )
-        model, meta = load_forecaster(folder)
+        model, meta = _load(folder)
         members = _seed_models(run_dir, name) or [model]  # the run reports the seed ensemble
         p = meta["preset"]
         target = prices(cfg["ticker"], True)

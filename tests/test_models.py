@@ -138,6 +138,16 @@ def test_load_rejects_a_non_model_folder(tmp_path):
         load_forecaster(tmp_path)
 
 
+def test_load_rejects_a_model_saved_in_another_format(tmp_path):
+    X, y = ar_data(300)
+    save_forecaster(tiny_lstm(epochs=1).fit(X, y), tmp_path / "m", {})
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    doc["format"] = 1  # one stacked nn.LSTM: the layout before per-layer dropout masks
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="re-run the study to refit it"):
+        load_forecaster(tmp_path / "m")
+
+
 def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
     from lstmbt.forecast import forecast_from_run
     from lstmbt.pipeline import run_study
