@@ -1,7 +1,7 @@
 """The training loop: contiguous tensors, index-sliced batches, Adam, early stopping on validation.
 
-No per-item Dataset/DataLoader on the hot path: the windows are one tensor on the device and a
-batch is `X[idx]`, which is what makes CPU training fast (see benchmarks/).
+No per-item Dataset/DataLoader on the hot path: the windows are one tensor on the device,
+shuffled by one gather per epoch, and a batch is a contiguous slice of it (see benchmarks/).
 
 The loop trains a *group* of seeds at once: S independent models packed block-diagonally into
 one network (models/seeds.py), each with its own shuffling order, dropout masks, loss and early
@@ -45,11 +45,10 @@ def _adam(net: nn.Module, lr: float, weight_decay: float, device: torch.device):
         return torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
 
 
-def _pack_inputs(X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Rows idx[s] of X for each seed s, side by side on the feature axis: (batch, L, S*F)."""
-    if len(idx) == 1:
-        return X[idx[0]]
-    xb = X[idx]  # (S, batch, L, F)
+def _pack_inputs(xb: torch.Tensor) -> torch.Tensor:
+    """(S, batch, L, F) rows of each seed, side by side on the feature axis: (batch, L, S*F)."""
+    if len(xb) == 1:
+        return xb[0]
     return xb.permute(1, 2, 0, 3).reshape(xb.shape[1], xb.shape[2], -1)
 
 
@@ -114,19 +113,22 @@ def train_group(
         for epoch in range(epochs):
             net.train()
             orders = torch.stack([torch.randperm(n, generator=g[0]) for g in gens]).to(device)
+            # one gather per epoch; each batch is then a contiguous slice of it
+            X_epoch, y_epoch = Xt[orders], yt[orders]  # (S, n, L, F), (S, n, horizon)
             totals = [0.0] * n_seeds
             for lo in range(0, n, batch_size):
-                idx = orders[:, lo : lo + batch_size]
+                xb, yb = X_epoch[:, lo : lo + batch_size], y_epoch[:, lo : lo + batch_size]
+                size = xb.shape[1]
                 opt.zero_grad(set_to_none=True)
-                pred = net(_pack_inputs(Xt, idx)).view(idx.shape[1], n_seeds, -1)
-                losses = [loss_fn(pred[:, s], yt[idx[s]]) for s in range(n_seeds)]
+                pred = net(_pack_inputs(xb)).view(size, n_seeds, -1)
+                losses = [loss_fn(pred[:, s], yb[s]) for s in range(n_seeds)]
                 (losses[0] if n_seeds == 1 else torch.stack(losses).sum()).backward()
                 if masks is not None:
                     for p, m in zip(net.parameters(), masks, strict=True):
                         p.grad.mul_(m)
                 opt.step()
                 for s in range(n_seeds):
-                    totals[s] += float(losses[s].detach()) * idx.shape[1]
+                    totals[s] += float(losses[s].detach()) * size
             train_losses = [t / n for t in totals]
             val_losses = (
                 _eval_losses(net, Xv, yv, loss_fn, n_seeds, 4096) if has_val else train_losses
