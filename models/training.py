@@ -115,7 +115,9 @@ def train_group(
             orders = torch.stack([torch.randperm(n, generator=g[0]) for g in gens]).to(device)
             # one gather per epoch; each batch is then a contiguous slice of it
             X_epoch, y_epoch = Xt[orders], yt[orders]  # (S, n, L, F), (S, n, horizon)
-            totals = [0.0] * n_seeds
+            # per-seed loss sums stay on the device (float64, the same arithmetic as Python
+            # floats): no host sync per batch, which would stall a GPU
+            totals = torch.zeros(n_seeds, dtype=torch.float64, device=device)
             for lo in range(0, n, batch_size):
                 xb, yb = X_epoch[:, lo : lo + batch_size], y_epoch[:, lo : lo + batch_size]
                 size = xb.shape[1]
@@ -127,9 +129,8 @@ def train_group(
                     for p, m in zip(net.parameters(), masks, strict=True):
                         p.grad.mul_(m)
                 opt.step()
-                for s in range(n_seeds):
-                    totals[s] += float(losses[s].detach()) * size
-            train_losses = [t / n for t in totals]
+                totals += torch.stack([loss.detach() for loss in losses]).double() * size
+            train_losses = [t / n for t in totals.tolist()]
             val_losses = (
                 _eval_losses(net, Xv, yv, loss_fn, n_seeds, 4096) if has_val else train_losses
             )
