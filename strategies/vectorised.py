@@ -15,6 +15,8 @@ not per day, so only a few passes over the day-by-series array remain (see bench
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -84,6 +86,7 @@ def twin_returns(
     return rets
 
 
+@functools.lru_cache(maxsize=64)
 def _per_side(costs: Costs) -> np.ndarray:
     """Per side (index 0 short, 1 flat, 2 long), per unit of equity entering an episode:
     cash kept; exit gain G (cash back per unit of exit open / entry open); H = shares x entry
@@ -98,7 +101,9 @@ def _per_side(costs: Costs) -> np.ndarray:
     exit_gain = hold * (1.0 - s * side) * (1.0 - side * c)
     with np.errstate(divide="ignore"):
         level = cash / hold
-    return np.stack([cash, exit_gain, hold, level])
+    table = np.stack([cash, exit_gain, hold, level])
+    table.flags.writeable = False  # cached and shared between calls
+    return table
 
 
 def vectorised_returns(
