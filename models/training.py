@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -182,33 +183,14 @@ def train_regressor(
     X_val: np.ndarray | None,
     y_val: np.ndarray | None,
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    patience: int,
     seed: int,
-    device: torch.device,
-    loss: str = "mse",
-    weight_decay: float = 0.0,
-    on_epoch: EpochCallback | None = None,
+    **options: Any,
 ) -> TrainResult:
-    """Train one model in place and leave it holding its best-validation weights."""
-    [(result, state)] = train_group(
-        net,
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        seeds=[seed],
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        device=device,
-        loss=loss,
-        weight_decay=weight_decay,
-        on_epoch=on_epoch,
-    )
+    """Train one model in place and leave it holding its best-validation weights.
+
+    `options`: those of `train_group` (epochs, batch_size, lr, patience, device, ...).
+    """
+    [(result, state)] = train_group(net, X_train, y_train, X_val, y_val, seeds=[seed], **options)
     net.load_state_dict(state)
     net.eval()
     return result
