@@ -4,9 +4,11 @@
     python benchmarks/run.py --quick    # skip the end-to-end study
 
 Figures: LSTM training samples/s and the share of this machine's float32 matmul FLOP/s it
-reaches; our index-sliced training loop vs a DataLoader-per-item loop on the same model and data;
-backtest bars/s for Backtrader, the vectorised twin and plain numpy on the same positions (and
-vectorbt / backtesting.py when installed); the end-to-end wall time of `lstmbt study`.
+reaches; our training loop vs a DataLoader-per-item loop on the same model and data, with the
+most any loop could gain (Amdahl bound); seeds packed in one network vs one by one; backtest
+bars/s for Backtrader, the vectorised twin and plain numpy on the same positions; the
+end-to-end wall time of `lstmbt study`. vectorbt and backtesting.py are not dependencies and
+are not measured here (the brief's anchors for them are quoted in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -332,7 +334,7 @@ def main() -> None:
             f"  (pandas {row['twin_pandas']:>13,.0f})  numpy {row['numpy']:>13,.0f}"
             f"  twin is {row['numpy'] / row['twin']:.1f}x slower"
         )
-    print("  vectorbt / backtesting.py: not installed (not dependencies); see README anchors")
+    print("  vectorbt / backtesting.py: not measured (not dependencies); see README anchors")
     if not args.quick:
         st = bench_study()
         print(
