@@ -75,11 +75,12 @@ def pack(nets: Sequence[LSTMNet]) -> tuple[LSTMNet, list[torch.Tensor]]:
 
 
 def unpack(template: LSTMNet, state: dict[str, torch.Tensor], s: int, n_seeds: int) -> dict:
-    """Seed s's own state dict out of a packed network's state."""
-    return {
-        name: state[name][_index(slot)].clone()
-        for name, slot in _slots(template, s, n_seeds).items()
-    }
+    """Seed s's own state dict out of a packed network's state (on the state's device)."""
+    out = {}
+    for name, slot in _slots(template, s, n_seeds).items():
+        tensor = state[name]
+        out[name] = tensor[tuple(i.to(tensor.device) for i in _index(slot))].clone()
+    return out
 
 
 def fit_seeds(
