@@ -106,6 +106,31 @@ def _standardise(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
     return frame.dropna(how="all")
 
 
+def _download_once(ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """One yfinance call; every failure comes out classified (see `_classify`)."""
+    import yfinance as yf  # imported lazily: slow, and never needed offline
+
+    try:
+        with _captured_yf_errors() as messages:
+            raw = yf.download(
+                ticker,
+                start=start.strftime("%Y-%m-%d"),
+                end=(end + pd.Timedelta(days=1)).strftime("%Y-%m-%d"),  # end is exclusive
+                auto_adjust=False,
+                multi_level_index=True,
+                actions=False,
+                progress=False,
+                threads=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - yfinance raises many types; classify by message
+        raise _classify(ticker, f"{type(exc).__name__}: {exc}") from None
+    if raw is None or raw.empty:
+        if messages:
+            raise _classify(ticker, messages[-1])
+        return pd.DataFrame(columns=["open", "high", "low", "close", "adj_close", "volume"])
+    return _standardise(raw, ticker)
+
+
 def download(
     ticker: str,
     start: pd.Timestamp,
@@ -118,45 +143,16 @@ def download(
 
     Returns an empty frame when Yahoo has no rows in the range; raises DataError otherwise.
     """
-    import yfinance as yf  # imported lazily: slow, and never needed offline
-
     for attempt in range(retries + 1):
         try:
-            with _captured_yf_errors() as messages:
-                raw = yf.download(
-                    ticker,
-                    start=start.strftime("%Y-%m-%d"),
-                    end=(end + pd.Timedelta(days=1)).strftime("%Y-%m-%d"),  # end is exclusive
-                    auto_adjust=False,
-                    multi_level_index=True,
-                    actions=False,
-                    progress=False,
-                    threads=False,
-                )
-            if raw is None or raw.empty:
-                if messages:
-                    raise _classify(ticker, messages[-1])
-                return pd.DataFrame(columns=["open", "high", "low", "close", "adj_close", "volume"])
-            return _standardise(raw, ticker)
+            return _download_once(ticker, start, end)
         except RateLimited:
             if attempt == retries:
                 raise DataError(
                     f"Yahoo Finance kept rate-limiting the download of {ticker!r}; wait a few "
-                    "minutes and retry (cached tickers need no download)."
+                    "minutes and retry later (cached tickers need no download)."
                 ) from None
             sleep(2.0**attempt)
-        except DataError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - yfinance raises many types; classify by message
-            err = _classify(ticker, f"{type(exc).__name__}: {exc}")
-            if isinstance(err, RateLimited):
-                if attempt == retries:
-                    raise DataError(
-                        f"Yahoo Finance kept rate-limiting {ticker!r}; retry later."
-                    ) from None
-                sleep(2.0**attempt)
-                continue
-            raise err from None
     raise AssertionError("unreachable")
 
 
