@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from features.returns import simple_returns
-from strategies import Costs, positions_from_forecast, signal_from_forecast, vectorised_returns
+from strategies import Costs, forecast_positions, vectorised_returns
 
 if TYPE_CHECKING:
     from lstmbt.config import RunConfig
@@ -132,10 +132,8 @@ def evaluate(
     for preset, runs in fc.per_seed.items():
         pos = pd.DataFrame(
             {
-                f"seed{k}": positions_from_forecast(
-                    pd.Series(signal_from_forecast(f, config.signal_horizon), index=dates),
-                    config.threshold,
-                    config.long_short,
+                f"seed{k}": forecast_positions(
+                    f, dates, config.signal_horizon, config.threshold, config.long_short
                 )
                 for k, f in enumerate(runs)
             }

@@ -16,7 +16,7 @@ from features import build_features, make_windows
 from lstmbt.data import is_csv_path, load_one
 from lstmbt.errors import ConfigError, DataError
 from models import load_forecaster
-from strategies import positions_from_forecast
+from strategies import forecast_positions
 
 
 def _seed_models(run_dir: Path, preset: str) -> list:
@@ -92,10 +92,13 @@ def forecast_from_run(
         if days > len(dates):
             raise DataError(f"only {len(dates)} dates have a full window; ask for fewer --days.")
         f = np.mean([m.predict(W[-days:]) for m in members], axis=0)
-        signal = f[:, 0] if cfg.get("signal_horizon", "1") == "1" else f.sum(axis=1)
         out[f"{name}:lstm"] = f[:, 0]
-        pos = positions_from_forecast(
-            pd.Series(signal, index=dates[-days:]), cfg["threshold"], cfg["long_short"]
+        pos = forecast_positions(
+            f,
+            dates[-days:],
+            cfg.get("signal_horizon", "1"),
+            cfg["threshold"],
+            cfg["long_short"],
         )
         out[f"{name}:position"] = pos.to_numpy()
     frame = pd.DataFrame(out, index=dates[-days:])

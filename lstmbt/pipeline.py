@@ -36,11 +36,10 @@ from models.walkforward import walk_forward_folds
 from strategies import (
     Costs,
     buy_and_hold_positions,
+    forecast_positions,
     held_positions,
     ma_crossover_positions,
-    positions_from_forecast,
     run_backtrader,
-    signal_from_forecast,
     vectorised_returns,
 )
 from strategies.backtest import BacktestError
@@ -312,10 +311,8 @@ def backtest_all(
     progress = progress or Progress()
     costs = Costs(commission=config.commission, slippage=config.slippage)
     positions = {
-        name: positions_from_forecast(
-            pd.Series(signal_from_forecast(f, config.signal_horizon), index=test_dates),
-            config.threshold,
-            config.long_short,
+        name: forecast_positions(
+            f, test_dates, config.signal_horizon, config.threshold, config.long_short
         )
         for name, f in forecasts.items()
     }
@@ -375,10 +372,10 @@ def run_study(
         run_dir = runs.new_run_dir(config)  # fail before the slow part if unusable
         runs.write_status(run_dir, "running")
     data = prepare_data(config, prices, progress)
-    if run_dir is not None:
-        runs.check_resume_data(run_dir, data) if resume_dir is not None else runs.write_config(
-            run_dir, config, data
-        )
+    if resume_dir is not None:
+        runs.check_resume_data(run_dir, data)
+    elif run_dir is not None:
+        runs.write_config(run_dir, config, data)
     for note in data.notes:
         progress.note(note)
     store = FoldStore(run_dir / "folds") if run_dir is not None else None

@@ -2,13 +2,14 @@
 
 Strategies read a precomputed position series; they never hold a model. `backtest.py` is the
 Backtrader engine used for reported results; `vectorised.py` is its numpy twin (same numbers,
-~1000x faster) for sweeps and for a parity check on every run. Nothing here imports `lstmbt`.
+~8000x faster) for sweeps and for a parity check on every run. Nothing here imports `lstmbt`.
 """
 
 from strategies.backtest import BacktestError, BacktestResult, run_backtrader
 from strategies.costs import Costs
 from strategies.signals import (
     buy_and_hold_positions,
+    forecast_positions,
     ma_crossover_positions,
     positions_from_forecast,
     signal_from_forecast,
@@ -20,6 +21,7 @@ __all__ = [
     "BacktestResult",
     "Costs",
     "buy_and_hold_positions",
+    "forecast_positions",
     "held_positions",
     "ma_crossover_positions",
     "positions_from_forecast",

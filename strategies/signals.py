@@ -27,6 +27,19 @@ def positions_from_forecast(
     return pd.Series(pos, index=forecast.index, name="position")
 
 
+def forecast_positions(
+    forecast: np.ndarray,
+    index: pd.DatetimeIndex,
+    horizon_rule: str = "1",
+    threshold: float = 0.0,
+    allow_short: bool = False,
+) -> pd.Series:
+    """Positions on `index` from a (dates, horizon) forecast matrix: `signal_from_forecast`,
+    then `positions_from_forecast`."""
+    signal = pd.Series(signal_from_forecast(forecast, horizon_rule), index=index)
+    return positions_from_forecast(signal, threshold, allow_short)
+
+
 def buy_and_hold_positions(index: pd.DatetimeIndex) -> pd.Series:
     """Always long: bought at the first open after the first decision date, held to the end."""
     return pd.Series(1.0, index=index, name="position")
