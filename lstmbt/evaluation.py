@@ -10,18 +10,23 @@ import pandas as pd
 from scipy import stats
 
 from features.returns import simple_returns
+from lstmbt.significance import (
+    TRADING_DAYS,
+    bootstrap_sharpe,
+    deflated_sharpe,
+    diebold_mariano,
+    finite_or_none,
+    information_coefficient,
+    lag_check,
+    pesaran_timmermann,
+    sharpe,
+    spa_test,
+)
 from strategies import Costs, forecast_positions, vectorised_returns
 
 if TYPE_CHECKING:
     from lstmbt.config import RunConfig
     from lstmbt.pipeline import Forecasts, StudyData
-
-TRADING_DAYS = 252
-
-
-def _clean(value: float) -> float | None:
-    """JSON-friendly float: NaN/inf -> None (rendered as '-')."""
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def forecast_metrics(forecast: np.ndarray, realised: np.ndarray) -> dict[str, float | None]:
@@ -40,11 +45,11 @@ def forecast_metrics(forecast: np.ndarray, realised: np.ndarray) -> dict[str, fl
     if np.ptp(f) > 0 and np.ptp(r) > 0:
         ic = float(stats.spearmanr(f, r).statistic)
     return {
-        "rmse": _clean(math.sqrt(mse)),
-        "mae": _clean(float(np.mean(np.abs(err)))),
-        "hit_rate": _clean(hit),
-        "ic": _clean(ic),
-        "r2_vs_zero": _clean(1.0 - mse / float(np.mean(r**2))),
+        "rmse": finite_or_none(math.sqrt(mse)),
+        "mae": finite_or_none(float(np.mean(np.abs(err)))),
+        "hit_rate": finite_or_none(hit),
+        "ic": finite_or_none(ic),
+        "r2_vs_zero": finite_or_none(1.0 - mse / float(np.mean(r**2))),
         "n": int(len(f)),
     }
 
@@ -60,22 +65,22 @@ def strategy_metrics(
     years = n / TRADING_DAYS
     cagr = equity[-1] ** (1.0 / years) - 1.0 if n and equity[-1] > 0 else math.nan
     sd = np.std(r, ddof=1) if n > 1 else math.nan
-    sharpe = np.mean(r) / sd * math.sqrt(TRADING_DAYS) if n > 1 and sd > 0 else math.nan
+    sharpe_ratio = float(sharpe(r)) if n > 1 else math.nan
     downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)) if n else math.nan
     sortino = np.mean(r) / downside * math.sqrt(TRADING_DAYS) if n and downside > 0 else math.nan
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))
     max_dd = float(np.min(np.concatenate([[1.0], equity]) / peak - 1.0))
     out = {
-        "total_return": _clean(total),
-        "cagr": _clean(cagr),
-        "sharpe": _clean(sharpe),
-        "sortino": _clean(sortino),
-        "volatility": _clean(sd * math.sqrt(TRADING_DAYS)) if n > 1 else None,
-        "max_drawdown": _clean(max_dd),
+        "total_return": finite_or_none(total),
+        "cagr": finite_or_none(cagr),
+        "sharpe": finite_or_none(sharpe_ratio),
+        "sortino": finite_or_none(sortino),
+        "volatility": finite_or_none(sd * math.sqrt(TRADING_DAYS)) if n > 1 else None,
+        "max_drawdown": finite_or_none(max_dd),
         "days": n,
     }
     if positions_held is not None:
-        out["exposure"] = _clean(float((positions_held.to_numpy() != 0).mean()))
+        out["exposure"] = finite_or_none(float((positions_held.to_numpy() != 0).mean()))
     if n_trades is not None:
         out["trades"] = int(n_trades)
     return out
@@ -91,16 +96,6 @@ def evaluate(
     benchmark: str,
 ) -> dict:
     """Forecast and after-cost strategy metrics, seed spread, per-fold results and significance."""
-    from lstmbt.significance import (
-        bootstrap_sharpe,
-        deflated_sharpe,
-        diebold_mariano,
-        information_coefficient,
-        lag_check,
-        pesaran_timmermann,
-        spa_test,
-    )
-
     dates = data.dates[fc.eval_pos]
     realised = data.targets.loc[dates].to_numpy()[:, 0]
     today = simple_returns(data.ohlcv["close"])
@@ -156,7 +151,7 @@ def evaluate(
         for n, m in strategy.items()
         if m["sharpe"] is not None and not n.endswith(":lstm")
     ]
-    trials_per_period = np.array(trial_sharpes) / np.sqrt(252.0)
+    trials_per_period = np.array(trial_sharpes) / np.sqrt(TRADING_DAYS)
     boot = bootstrap_sharpe(
         returns, benchmark, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
     )

@@ -17,7 +17,8 @@ TRADING_DAYS = 252
 EULER_GAMMA = 0.5772156649015329
 
 
-def _finite(x: float) -> float | None:
+def finite_or_none(x: float | None) -> float | None:
+    """JSON-friendly float: NaN/inf -> None (rendered as '-')."""
     return None if x is None or not math.isfinite(x) else float(x)
 
 
@@ -45,7 +46,7 @@ def diebold_mariano(
     hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
     stat = dm * hln
     p = 2 * stats.t.sf(abs(stat), df=n - 1)
-    return {"stat": _finite(stat), "p_value": _finite(p)}
+    return {"stat": finite_or_none(stat), "p_value": finite_or_none(p)}
 
 
 def pesaran_timmermann(forecast: np.ndarray, realised: np.ndarray) -> dict[str, float | None]:
@@ -64,12 +65,12 @@ def pesaran_timmermann(forecast: np.ndarray, realised: np.ndarray) -> dict[str, 
     )
     denom = var_p - var_star
     if not denom > 0:
-        return {"stat": None, "p_value": None, "hit_rate": _finite(p_hit)}
+        return {"stat": None, "p_value": None, "hit_rate": finite_or_none(p_hit)}
     stat = (p_hit - p_star) / math.sqrt(denom)
     return {
-        "stat": _finite(stat),
-        "p_value": _finite(stats.norm.sf(stat)),
-        "hit_rate": _finite(p_hit),
+        "stat": finite_or_none(stat),
+        "p_value": finite_or_none(stats.norm.sf(stat)),
+        "hit_rate": finite_or_none(p_hit),
     }
 
 
@@ -98,7 +99,7 @@ def lag_check(forecast: pd.Series, known_returns: pd.Series, lags: int = 5) -> d
         r = known_returns.shift(lag).reindex(forecast.index).to_numpy(float)
         ok = np.isfinite(r)
         c = np.corrcoef(f[ok], r[ok])[0, 1] if np.ptp(f[ok]) > 0 and np.ptp(r[ok]) > 0 else np.nan
-        corrs.append(_finite(c))
+        corrs.append(finite_or_none(c))
     lag0 = corrs[0]
     return {"corr_by_lag": corrs, "echo": bool(lag0 is not None and abs(lag0) >= 0.8)}
 
@@ -146,13 +147,13 @@ def bootstrap_sharpe(
     for j, name in enumerate(returns.columns):
         boot = sharpe(R[:, j][idx])
         point = float(sharpe(R[:, j]))
-        row = {"sharpe": _finite(point)}
+        row = {"sharpe": finite_or_none(point)}
         if np.isfinite(boot).mean() < 0.9:
             row.update(ci_low=None, ci_high=None)
         else:
             row.update(
-                ci_low=_finite(np.nanpercentile(boot, lo)),
-                ci_high=_finite(np.nanpercentile(boot, hi)),
+                ci_low=finite_or_none(np.nanpercentile(boot, lo)),
+                ci_high=finite_or_none(np.nanpercentile(boot, hi)),
             )
         if name != benchmark:
             diff = boot - bench_boot
@@ -163,10 +164,10 @@ def bootstrap_sharpe(
                 d = diff[ok]
                 p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
                 row.update(
-                    diff=_finite(point - float(sharpe(R[:, bench_col]))),
-                    diff_ci_low=_finite(np.percentile(d, lo)),
-                    diff_ci_high=_finite(np.percentile(d, hi)),
-                    diff_p_value=_finite(p),
+                    diff=finite_or_none(point - float(sharpe(R[:, bench_col]))),
+                    diff_ci_low=finite_or_none(np.percentile(d, lo)),
+                    diff_ci_high=finite_or_none(np.percentile(d, hi)),
+                    diff_p_value=finite_or_none(p),
                 )
         out[name] = row
     return out
@@ -192,9 +193,9 @@ def spa_test(
     spa.compute()
     pv = spa.pvalues
     return {
-        "p_lower": _finite(pv["lower"]),
-        "p_consistent": _finite(pv["consistent"]),
-        "p_upper": _finite(pv["upper"]),
+        "p_lower": finite_or_none(pv["lower"]),
+        "p_consistent": finite_or_none(pv["consistent"]),
+        "p_upper": finite_or_none(pv["upper"]),
         "n_strategies": int(len(keep)),
     }
 
@@ -212,7 +213,7 @@ def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> floa
     denom = 1 - skew * sr + (kurt - 1) / 4 * sr**2
     if not denom > 0:
         return None
-    return _finite(stats.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
+    return finite_or_none(stats.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
 
 
 def deflated_sharpe(returns: np.ndarray, trial_sharpes: np.ndarray) -> dict:
@@ -231,6 +232,6 @@ def deflated_sharpe(returns: np.ndarray, trial_sharpes: np.ndarray) -> dict:
     sr0 = math.sqrt(var) * ((1 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
     return {
         "dsr": probabilistic_sharpe(returns, sr0),
-        "sr0_annual": _finite(sr0 * math.sqrt(TRADING_DAYS)),
+        "sr0_annual": finite_or_none(sr0 * math.sqrt(TRADING_DAYS)),
         "n_trials": n_trials,
     }
