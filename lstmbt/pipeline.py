@@ -187,6 +187,16 @@ def plan_folds(config: RunConfig, n: int, lookback: int) -> list[Split]:
         raise DataError(str(exc)) from None
 
 
+def model_meta(config: RunConfig, preset: ModelPreset, data: StudyData) -> dict:
+    """What is saved beside each model so `lstmbt forecast` can rebuild its inputs."""
+    return {
+        "preset": preset.__dict__,
+        "feature_names": data.features[preset.name].names,
+        "ticker": config.ticker,
+        "horizon": config.horizon,
+    }
+
+
 def _lstm_params(config: RunConfig, p: ModelPreset) -> dict:
     return dict(
         hidden_size=p.hidden_size,
@@ -224,15 +234,7 @@ def fit_forecasters(
             f"{len(folds[p.name])} fold(s) x {len(seeds)} seed(s); first fold trains on "
             f"{len(f0.train)}, validates on {len(f0.val)}, tests {len(f0.test)} days"
         )
-    meta = {
-        p.name: {
-            "preset": p.__dict__,
-            "feature_names": data.features[p.name].names,
-            "ticker": config.ticker,
-            "horizon": config.horizon,
-        }
-        for p in presets
-    }
+    meta = {p.name: model_meta(config, p, data) for p in presets}
     params = {p.name: _lstm_params(config, p) for p in presets}
     keep = {Task(p.name, seeds[0], len(folds[p.name]) - 1) for p in presets}
     kept: dict[Task, LSTMForecaster] = {}

@@ -77,7 +77,7 @@ def verdict(metrics: dict) -> list[str]:
         p = t.get("diff_p_value")
         better = (m["sharpe"] or -9e9) > (bench["sharpe"] or -9e9)
         text = (
-            f"{name}: Sharpe {_num(m['sharpe'])} vs {_num(bench['sharpe'])} for buy-and-hold after "
+            f"{name}: Sharpe {_p(m['sharpe'])} vs {_p(bench['sharpe'])} for buy-and-hold after "
             f"costs ({span['test_start']} to {span['test_end']}, total return "
             f"{m['total_return']:+.1%} vs {bench['total_return']:+.1%})"
         )
@@ -115,10 +115,6 @@ def verdict(metrics: dict) -> list[str]:
             text += "."
         lines.append(text)
     return lines
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def write_tearsheet(
@@ -159,6 +155,7 @@ def write_tearsheet(
 
 def write_run(result, progress=None) -> Path:
     """Write every artifact of a finished study into result.run_dir, then build the report."""
+    from lstmbt.pipeline import model_meta
     from models import save_forecaster
 
     run_dir: Path = result.run_dir
@@ -172,16 +169,7 @@ def write_run(result, progress=None) -> Path:
     result.orders.to_csv(run_dir / "orders.csv", index=False, float_format="%.10g")
     for name, model in result.models.items():  # the latest fold's model, ready to forecast
         preset = next(p for p in cfg.model_presets() if p.name == name)
-        save_forecaster(
-            model,
-            run_dir / "models" / name,
-            {
-                "preset": preset.__dict__,
-                "feature_names": result.data.features[name].names,
-                "ticker": cfg.ticker,
-                "horizon": cfg.horizon,
-            },
-        )
+        save_forecaster(model, run_dir / "models" / name, model_meta(cfg, preset, result.data))
     metrics = dict(result.metrics)
     metrics["verdict"] = verdict(metrics)
     write_json(run_dir / "metrics.json", metrics)
@@ -278,7 +266,8 @@ def _fold_table(metrics: dict) -> str:
     return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _p(value) -> str:
+def _p(value: float | None) -> str:
+    """A p-value or ratio to two decimals; '-' when it could not be computed."""
     return "-" if value is None else f"{value:.2f}"
 
 

@@ -160,8 +160,6 @@ def list_runs(out: str | Path) -> list[dict]:
     rows = []
     runs = [p for p in Path(out).glob("*/") if (p / "config.json").is_file()]
     for run_dir in sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True):
-        if not (run_dir / "config.json").is_file():
-            continue
         row = {"run": run_dir.name, "status": read_status(run_dir)}
         cfg = json.loads((run_dir / "config.json").read_text())["config"]
         row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
