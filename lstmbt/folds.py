@@ -10,9 +10,10 @@ and gives the same numbers: every task is seeded on its own and depends on nothi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,19 @@ class FoldStore:
         return load_forecaster(self.folder(task))[0]
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Torch's intra-op thread count set for one fit, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def fit_one(
     task: Task,
     X: np.ndarray,
@@ -70,29 +84,19 @@ def fit_one(
     `threads` is the torch thread count of this fit: float reductions depend on it, so it is fixed
     per task (never derived from --jobs) to keep results identical in serial and parallel runs.
     """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         model = LSTMForecaster(**{**params, "seed": task.seed})
         model.fit(X[split.train], y[split.train], X[split.val], y[split.val], on_epoch=on_epoch)
         return model, model.predict(X[split.test])
-    finally:
-        torch.set_num_threads(before)
 
 
 def fit_group(
     tasks: list[Task], X: np.ndarray, y: np.ndarray, split: Split, params: dict, threads: int = 1
 ) -> list[tuple[LSTMForecaster, np.ndarray]]:
     """The seeds of one preset and fold trained together; per task, its model and predictions."""
-    import torch
-
     from models import fit_seeds
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         models = fit_seeds(
             LSTMForecaster(**params),
             [t.seed for t in tasks],
@@ -102,8 +106,6 @@ def fit_group(
             y[split.val],
         )
         return [(m, m.predict(X[split.test])) for m in models]
-    finally:
-        torch.set_num_threads(before)
 
 
 def work_units(tasks: list[Task], together: set[str]) -> list[list[Task]]:
