@@ -46,7 +46,6 @@ def _build_config(options: dict[str, Any], config_file: str | None):
 
 
 def _run(options: dict[str, Any], config_file: str | None) -> None:
-    from rich.console import Console
 
     from lstmbt.pipeline import run_study
     from lstmbt.progress import RichProgress
@@ -54,8 +53,7 @@ def _run(options: dict[str, Any], config_file: str | None) -> None:
     config = _build_config(options, config_file)
     with _interruptible():
         result = run_study(config, progress=RichProgress())
-    # piped output (CI logs, files) gets a wide table instead of 80 truncated columns
-    console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=not sys.stdout.isatty())
+    console = _console()
     print_summary(result.metrics, console)
     console.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
     sheets = result.metrics.get("tearsheets", {})
@@ -63,6 +61,14 @@ def _run(options: dict[str, Any], config_file: str | None) -> None:
         console.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheets[name]}")
     if len(sheets) > 1:
         console.print(f"({len(sheets)} tear-sheets in all, linked from index.html)")
+
+
+def _console():
+    """Piped output (CI logs, files) gets a wide table instead of 80 truncated columns."""
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    return Console(width=None if tty else 160, soft_wrap=not tty)
 
 
 def print_summary(metrics: dict, console) -> None:
@@ -254,14 +260,13 @@ def resume(
 
 
 def _resume(run_dir: str) -> None:
-    from rich.console import Console
 
     from lstmbt.pipeline import resume_study
     from lstmbt.progress import RichProgress
 
     with _interruptible():
         result = resume_study(run_dir, progress=RichProgress())
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = _console()
     print_summary(result.metrics, console)
     console.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
@@ -276,7 +281,6 @@ def forecast(
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Forecast the next day with a run's saved model(s), without retraining."""
-    from rich.console import Console
     from rich.table import Table
 
     from lstmbt.forecast import forecast_from_run
@@ -292,7 +296,7 @@ def forecast(
             for c, v in row.items()
         ]
         table.add_row(f"{day:%Y-%m-%d}", *cells)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    _console().print(table)
 
 
 @app.command()
@@ -304,13 +308,12 @@ def report(
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files."""
-    from rich.console import Console
 
     from lstmbt.progress import RichProgress
     from lstmbt.report import build_report
 
     metrics = build_report(run_dir, RichProgress(), tearsheets=tearsheets)
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = _console()
     print_summary(metrics, console)
     console.print(f"\nReport: [bold]{run_dir.rstrip('/')}/index.html[/]")
 
@@ -321,13 +324,13 @@ def runs(
     debug: Annotated[bool, Opt(help="Show tracebacks on errors.")] = False,
 ) -> None:
     """List past runs with their headline numbers."""
-    from rich.console import Console
     from rich.table import Table
 
+    from lstmbt.report import fmt2
     from lstmbt.runs import list_runs
 
     rows = list_runs(out)
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = _console()
     if not rows:
         console.print(f"no runs under {out}/ yet: try `lstmbt run`")
         return
@@ -345,7 +348,6 @@ def runs(
         "p ΔSharpe",
     ):
         table.add_column(col)
-    f2 = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
         table.add_row(
             r["run"],
@@ -354,10 +356,10 @@ def runs(
             r["presets"],
             "walk-forward" if r["walk_forward"] else "one split",
             r.get("span", "-"),
-            f2(r.get("bh_sharpe")),
+            fmt2(r.get("bh_sharpe")),
             r.get("best") or "-",
-            f2(r.get("best_sharpe")),
-            f2(r.get("best_p")),
+            fmt2(r.get("best_sharpe")),
+            fmt2(r.get("best_p")),
         )
     console.print(table)
 

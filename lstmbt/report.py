@@ -77,7 +77,7 @@ def verdict(metrics: dict) -> list[str]:
         p = t.get("diff_p_value")
         better = (m["sharpe"] or -9e9) > (bench["sharpe"] or -9e9)
         text = (
-            f"{name}: Sharpe {_p(m['sharpe'])} vs {_p(bench['sharpe'])} for buy-and-hold after "
+            f"{name}: Sharpe {fmt2(m['sharpe'])} vs {fmt2(bench['sharpe'])} for buy-and-hold after "
             f"costs ({span['test_start']} to {span['test_end']}, total return "
             f"{m['total_return']:+.1%} vs {bench['total_return']:+.1%})"
         )
@@ -266,7 +266,7 @@ def _fold_table(metrics: dict) -> str:
     return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _p(value: float | None) -> str:
+def fmt2(value: float | None) -> str:
     """A p-value or ratio to two decimals; '-' when it could not be computed."""
     return "-" if value is None else f"{value:.2f}"
 
@@ -283,22 +283,19 @@ def _significance_table(metrics: dict) -> str:
         sharpe = (
             "-"
             if t.get("sharpe") is None
-            else (f"{t['sharpe']:.2f} [{_p(t.get('ci_low'))}, {_p(t.get('ci_high'))}]")
+            else (f"{t['sharpe']:.2f} [{fmt2(t.get('ci_low'))}, {fmt2(t.get('ci_high'))}]")
         )
         diff = (
             "-"
             if t.get("diff") is None
-            else (f"{t['diff']:+.2f} [{_p(t.get('diff_ci_low'))}, {_p(t.get('diff_ci_high'))}]")
+            else (f"{t['diff']:+.2f} [{fmt2(t.get('diff_ci_low'))}, {fmt2(t.get('diff_ci_high'))}]")
         )
         dsr = (t.get("dsr") or {}).get("dsr")
         f = ft.get(name, {})
-        dm = (
-            "-"
-            if not f
-            else (
-                f"{_p(f['dm_squared_vs_rw']['p_value'])} / {_p(f['dm_absolute_vs_rw']['p_value'])}"
-            )
-        )
+        dm = "-"
+        if f:
+            dm_sq, dm_abs = f["dm_squared_vs_rw"]["p_value"], f["dm_absolute_vs_rw"]["p_value"]
+            dm = f"{fmt2(dm_sq)} / {fmt2(dm_abs)}"
         ic = f.get("ic", {})
         ic_txt = (
             "-"
@@ -309,15 +306,15 @@ def _significance_table(metrics: dict) -> str:
         flag = " ⚠" if (f.get("lag") or {}).get("echo") else ""
         rows.append(
             f"<tr><th>{html.escape(name)}</th><td>{sharpe}</td><td>{diff}</td>"
-            f"<td>{_p(t.get('diff_p_value'))}</td><td>{_p(dsr)}</td><td>{dm}</td>"
-            f"<td>{_p(f.get('pt_p')) if f else '-'}</td><td>{ic_txt}</td>"
+            f"<td>{fmt2(t.get('diff_p_value'))}</td><td>{fmt2(dsr)}</td><td>{dm}</td>"
+            f"<td>{fmt2(f.get('pt_p')) if f else '-'}</td><td>{ic_txt}</td>"
             f"<td>{'-' if lag is None else f'{lag:+.2f}'}{flag}</td></tr>"
         )
     spa = metrics.get("spa", {})
     spa_txt = (
         f"<p>Hansen's SPA test, H0: no strategy beats buy-and-hold after costs: p = "
-        f"{_p(spa.get('p_consistent'))} (lower {_p(spa.get('p_lower'))}, upper "
-        f"{_p(spa.get('p_upper'))}) over {spa.get('n_strategies', 0)} strategies.</p>"
+        f"{fmt2(spa.get('p_consistent'))} (lower {fmt2(spa.get('p_lower'))}, upper "
+        f"{fmt2(spa.get('p_upper'))}) over {spa.get('n_strategies', 0)} strategies.</p>"
         if spa
         else ""
     )
