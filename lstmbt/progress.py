@@ -15,14 +15,6 @@ class Progress:
     def note(self, message: str) -> None:
         """Something the user should know (a repair, a skipped baseline)."""
 
-    def training(
-        self, name: str, epochs: int
-    ) -> AbstractContextManager[Callable[[int, float, float], None]]:
-        """A context giving an on_epoch(epoch, train_loss, val_loss) callback."""
-        from contextlib import nullcontext
-
-        return nullcontext(lambda *_: None)
-
     def tasks(self, total: int, epochs: int | None):
         """A context giving (on_done(task, from_disk), on_epoch_for(task)) callbacks.
 
@@ -62,7 +54,7 @@ class RichProgress(Progress):
                 def on_epoch_for(task):
                     if "cm" in bar_holder:
                         bar_holder["cm"].__exit__(None, None, None)
-                    cm = self.training(f"{task.preset} (seed {task.seed})", epochs)
+                    cm = self._epoch_bar(f"{task.preset} (seed {task.seed})", epochs)
                     bar_holder["cm"] = cm
                     return cm.__enter__()
 
@@ -94,7 +86,10 @@ class RichProgress(Progress):
 
         return ctx()
 
-    def training(self, name: str, epochs: int):
+    def _epoch_bar(
+        self, name: str, epochs: int
+    ) -> AbstractContextManager[Callable[[int, float, float], None]]:
+        """A bar over one fit's epochs; the context gives on_epoch(epoch, train, val)."""
         from contextlib import contextmanager
 
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
