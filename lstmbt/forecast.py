@@ -6,15 +6,16 @@ as when it was trained, checks the feature list matches, and applies the run's s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features import build_features, make_windows
-from lstmbt.data import is_csv_path, load_one
+from lstmbt.data import load_one
 from lstmbt.errors import ConfigError, DataError
+from lstmbt.pipeline import companion_label, companion_source
+from lstmbt.runs import read_config
 from models import load_forecaster
 from strategies import forecast_positions
 
@@ -53,21 +54,17 @@ def forecast_from_run(
     run's threshold and long/short rule.
     """
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not an lstmbt run folder (no config.json).")
-    cfg = json.loads(cfg_path.read_text())["config"]
-    names = [preset] if preset else list(cfg["presets"])
+    cfg = read_config(run_dir, device="auto")  # models load on any device
+    names = [preset] if preset else list(cfg.presets)
     out = {}
     prices_cache: dict[str, pd.DataFrame] = {}
-    src = source or cfg["source"]
+    src = source or cfg.source
 
     def prices(ticker: str, main: bool) -> pd.DataFrame:
-        key = ticker
-        if key not in prices_cache:
-            use = src if main or is_csv_path(ticker) or not is_csv_path(src) else "sample"
-            prices_cache[key] = load_one(ticker, use, cfg["start"], end, None)
-        return prices_cache[key]
+        if ticker not in prices_cache:
+            use = src if main else companion_source(src, ticker)
+            prices_cache[ticker] = load_one(ticker, use, cfg.start, end, None)
+        return prices_cache[ticker]
 
     for name in names:
         folder = run_dir / "models" / name
@@ -79,8 +76,8 @@ def forecast_from_run(
         model, meta = _load(folder)
         members = _seed_models(run_dir, name) or [model]  # the run reports the seed ensemble
         p = meta["preset"]
-        target = prices(cfg["ticker"], True)
-        companions = {c: prices(c, False) for c in p["companions"]}
+        target = prices(cfg.ticker, True)
+        companions = {companion_label(c): prices(c, False) for c in p["companions"]}
         fm = build_features(target, p["features"], companions, p["companion_features"])
         if fm.names != meta["feature_names"]:
             raise DataError(
@@ -94,11 +91,7 @@ def forecast_from_run(
         f = np.mean([m.predict(W[-days:]) for m in members], axis=0)
         out[f"{name}:lstm"] = f[:, 0]
         pos = forecast_positions(
-            f,
-            dates[-days:],
-            cfg.get("signal_horizon", "1"),
-            cfg["threshold"],
-            cfg["long_short"],
+            f, dates[-days:], cfg.signal_horizon, cfg.threshold, cfg.long_short
         )
         out[f"{name}:position"] = pos.to_numpy()
     frame = pd.DataFrame(out, index=dates[-days:])

@@ -83,15 +83,15 @@ def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:
     return names
 
 
-def _label(ticker: str) -> str:
+def companion_label(ticker: str) -> str:
     """A companion's column prefix: the ticker, or a CSV file's stem."""
     return Path(ticker).name.split(".")[0] if is_csv_path(ticker) else ticker
 
 
-def _companion_source(config: RunConfig, ticker: str) -> str:
+def companion_source(source: str, ticker: str) -> str:
     """Companions use the run's source; with a CSV source they come from the sample."""
-    if is_csv_path(ticker) or not is_csv_path(config.source):
-        return config.source
+    if is_csv_path(ticker) or not is_csv_path(source):
+        return source
     return "sample"
 
 
@@ -109,7 +109,7 @@ def prepare_data(
         cache = PriceCache(config.cache_dir) if config.cache_dir else None
         prices = {}
         for i, ticker in enumerate(_tickers(config, presets)):
-            source = config.source if i == 0 else _companion_source(config, ticker)
+            source = config.source if i == 0 else companion_source(config.source, ticker)
             progress.stage(f"loading {ticker} ({source})")
             prices[ticker] = load_one(ticker, source, config.start, config.end, cache)
     target = prices[config.ticker]
@@ -123,7 +123,7 @@ def prepare_data(
             fm = build_features(
                 target,
                 p.features,
-                {_label(c): prices[c] for c in p.companions},
+                {companion_label(c): prices[c] for c in p.companions},
                 p.companion_features,
             )
         except ValueError as exc:

@@ -8,6 +8,7 @@ import platform
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from lstmbt.config import RunConfig
 from lstmbt.errors import ConfigError, LstmbtError
@@ -114,15 +115,15 @@ def _training_doc(cfg: RunConfig) -> dict:
     return {"device": device, "seeds_packed": packed}
 
 
-def read_config(run_dir: Path) -> RunConfig:
-    """The RunConfig a run was started with (for resume)."""
+def read_config(run_dir: Path, **overrides: Any) -> RunConfig:
+    """The RunConfig a run was started with (for resume), with `overrides` applied."""
     from lstmbt.config import config_from_mapping
 
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{str(run_dir)!r} is not an lstmbt run folder (no config.json).")
     values = json.loads(path.read_text())["config"]
-    values["run_id"] = None
+    values.update(run_id=None, **overrides)
     return config_from_mapping(values)
 
 

@@ -165,6 +165,22 @@ def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
     assert len(latest) == 1 and latest.index[0] == pd.Timestamp("2018-12-31")
 
 
+def test_forecast_rebuilds_a_csv_companion_under_its_run_label(tiny, nasdaq, tmp_path):
+    """A companion read from a CSV file is named by the file's stem in the features; forecast
+    must name it the same way (it once used the path, and the feature lists differed)."""
+    from lstmbt.forecast import forecast_from_run
+    from lstmbt.pipeline import run_study
+    from tests.conftest import yahoo_csv
+
+    csv = yahoo_csv(nasdaq, tmp_path / "ndx.csv")
+    result = run_study(tiny(presets=("multifeature",), lookback=5, companions=(csv,)))
+    preds = result.predictions
+    again = forecast_from_run(result.run_dir, days=5, end=f"{preds.index[-1]:%Y-%m-%d}")
+    np.testing.assert_allclose(
+        again["multifeature:lstm"], preds["multifeature:lstm"].iloc[-5:], rtol=1e-6, atol=1e-12
+    )
+
+
 def test_gpu_path_device_moves_run_on_cpu(monkeypatch, tmp_path):
     """The CUDA code path (device choice; data, weights and inputs moved to the model's device;
     results brought back to the CPU) exercised on a machine without a GPU."""
