@@ -94,12 +94,10 @@ class TargetPositionStrategy(bt.Strategy):
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Daily returns, fills and headline counts of one Backtrader run."""
+    """Daily returns and fills of one Backtrader run."""
 
     returns: pd.Series
     orders: pd.DataFrame
-    exposure: float
-    final_value: float
 
     @property
     def n_trades(self) -> int:
@@ -150,5 +148,4 @@ def run_backtrader(
     if rets.isna().any():
         raise BacktestError(f"{name}: Backtrader produced no return for some dates.")
     orders = pd.DataFrame(strat.fills, columns=["date", "size", "price", "commission"])
-    exposure = float((held != 0).mean())
-    return BacktestResult(rets, orders, exposure, float(cerebro.broker.getvalue()))
+    return BacktestResult(rets, orders)
