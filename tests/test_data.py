@@ -80,26 +80,19 @@ def test_csv_without_date_column(sp500, tmp_path):
         read_csv_prices(path)
 
 
-def test_csv_unparseable_dates(tmp_path):
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ("yesterday,1,2,0.5,1.5,10\n", "unparseable or mixed date formats"),
+        ("2020-01-02,1,2,0.5,1.5,10\n01/03/2020,1,2,0.5,1.5,10\n", "mixed date formats"),
+        ("2020-01-02,1,2,0.5,abc,10\n", "non-numeric value 'abc' in column 'close' on 2020-01-02"),
+    ],
+    ids=["unparseable-dates", "mixed-date-formats", "non-numeric-value"],
+)
+def test_csv_bad_rows(tmp_path, rows, match):
     path = tmp_path / "p.csv"
-    path.write_text("Date,Open,High,Low,Close,Volume\nyesterday,1,2,0.5,1.5,10\n")
-    with pytest.raises(DataError, match="unparseable or mixed date formats"):
-        read_csv_prices(path)
-
-
-def test_csv_mixed_date_formats(tmp_path):
-    path = tmp_path / "p.csv"
-    path.write_text(
-        "Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,1.5,10\n01/03/2020,1,2,0.5,1.5,10\n"
-    )
-    with pytest.raises(DataError, match="mixed date formats"):
-        read_csv_prices(path)
-
-
-def test_csv_non_numeric_value(tmp_path):
-    path = tmp_path / "p.csv"
-    path.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,abc,10\n")
-    with pytest.raises(DataError, match="non-numeric value 'abc' in column 'close' on 2020-01-02"):
+    path.write_text("Date,Open,High,Low,Close,Volume\n" + rows)
+    with pytest.raises(DataError, match=match):
         read_csv_prices(path)
 
 

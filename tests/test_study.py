@@ -15,6 +15,20 @@ from lstmbt.runs import read_status
 WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01", bootstrap_reps=200)
 
 
+def interrupt_on_call(monkeypatch, name: str, n: int) -> None:
+    """Make the n-th call of lstmbt.folds.<name> raise KeyboardInterrupt (a Ctrl-C mid-study)."""
+    real = getattr(folds_mod, name)
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(folds_mod, name, flaky)
+
+
 def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
     result = run_study(tiny(presets=("lookback",), lookback=5, seeds=3, **WF))
     m = json.loads((result.run_dir / "metrics.json").read_text())
@@ -57,15 +71,7 @@ def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
     config = tiny(presets=("baseline", "lookback"), lookback=5, run_id="full", **WF)
     full = run_study(config)
     real_fit = folds_mod.fit_one
-    calls = {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(folds_mod, "fit_one", flaky)
+    interrupt_on_call(monkeypatch, "fit_one", 4)
     with pytest.raises(Interrupted, match="lstmbt resume"):
         run_study(tiny(presets=("baseline", "lookback"), lookback=5, run_id="cut", **WF))
     cut_dir = full.run_dir.parent / "cut"
@@ -139,15 +145,7 @@ def test_resume_reruns_a_partly_saved_packed_unit_whole(tiny, monkeypatch):
     kw = dict(presets=("baseline",), seeds=3, seed_batching="on", **WF)
     full = run_study(tiny(run_id="full", **kw))
     real_group = folds_mod.fit_group
-    calls = {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_group(*args, **kwargs)
-
-    monkeypatch.setattr(folds_mod, "fit_group", flaky)
+    interrupt_on_call(monkeypatch, "fit_group", 2)
     with pytest.raises(Interrupted):
         run_study(tiny(run_id="cut", **kw))
     cut_dir = full.run_dir.parent / "cut"
