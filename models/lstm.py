@@ -123,10 +123,10 @@ class LSTMForecaster:
         y_val: np.ndarray | None = None,
         on_epoch: EpochCallback | None = None,
     ) -> LSTMForecaster:
-        data = self.prepare(X, y, X_val, y_val)
+        self.prepare(X, y, X_val, y_val)
         self.history_: TrainResult = train_regressor(
             self.net_,
-            *data,
+            *self.scaled(X, y, X_val, y_val),
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -145,8 +145,8 @@ class LSTMForecaster:
         y: np.ndarray,
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Check inputs, fit the scaling, build the seeded initial net; the scaled arrays.
+    ) -> None:
+        """Check inputs, fit the scaling, build the seeded initial net.
 
         Scaling is fit on the training windows' own rows only (each date once: the last step).
         """
@@ -165,6 +165,15 @@ class LSTMForecaster:
         self.net_ = LSTMNet(
             self.n_features_, self.hidden_size, self.num_layers, self.dropout, self.horizon_
         )
+
+    def scaled(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Training and validation arrays in the model's fitted scale (after `prepare`)."""
         return (
             self._scale_x(X),
             (y - self.y_mean_) / self.y_std_,

@@ -96,15 +96,13 @@ def fit_seeds(
     if len(seeds) != len(set(seeds)):
         raise ValueError(f"seeds must be distinct, got {list(seeds)}")
     models = [LSTMForecaster(**{**template.get_params(), "seed": s}) for s in seeds]
-    data = None
     for model in models:
-        data = model.prepare(X, y, X_val, y_val)  # same scaling for all; its own initial net
-    assert data is not None
+        model.prepare(X, y, X_val, y_val)  # the same scaling for all; its own initial net
     big, masks = pack([m.net_ for m in models])
     ref = models[0]
     results = train_group(
         big,
-        *data,
+        *ref.scaled(X, y, X_val, y_val),
         seeds=list(seeds),
         epochs=ref.epochs,
         batch_size=ref.batch_size,
