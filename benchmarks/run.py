@@ -27,13 +27,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import lstmbt  # noqa: E402,F401 - start-up settings (malloc tuning)
-from features.returns import adjusted_ohlcv  # noqa: E402
 from lstmbt.data import load_one  # noqa: E402
-from models import LSTMForecaster, fit_seeds  # noqa: E402
-from models.lstm import LSTMNet  # noqa: E402
-from models.training import train_regressor  # noqa: E402
-from strategies import Costs, positions_from_forecast, run_backtrader, vectorised_returns  # noqa: E402
-from strategies.vectorised import twin_returns  # noqa: E402
+from lstmbt.features.returns import adjusted_ohlcv  # noqa: E402
+from lstmbt.models import LSTMForecaster, fit_seeds  # noqa: E402
+from lstmbt.models.lstm import LSTMNet  # noqa: E402
+from lstmbt.models.training import train_regressor  # noqa: E402
+from lstmbt.strategies import Costs, positions_from_forecast, run_backtrader, vectorised_returns  # noqa: E402
+from lstmbt.strategies.vectorised import twin_returns  # noqa: E402
 
 COSTS = Costs()
 
@@ -255,7 +255,7 @@ def bench_backtests(px: pd.DataFrame):
 
 def bench_study():
     from lstmbt.config import RunConfig
-    from lstmbt.pipeline import run_study
+    from lstmbt.study.pipeline import run_study
 
     config = RunConfig(
         presets=("baseline", "lookback", "multifeature"),

@@ -3,11 +3,11 @@
 Pure functions on pandas objects; nothing here imports `lstmbt`, `models` or `strategies`.
 """
 
-from features.build import FeatureMatrix, build_features
-from features.cross_asset import align_companion
-from features.indicators import GROUPS, compute_group, list_groups
-from features.returns import adjusted_ohlcv, forward_returns, simple_returns
-from features.windows import make_windows
+from lstmbt.features.build import FeatureMatrix, build_features
+from lstmbt.features.cross_asset import align_companion
+from lstmbt.features.indicators import GROUPS, compute_group, list_groups
+from lstmbt.features.returns import adjusted_ohlcv, forward_returns, simple_returns
+from lstmbt.features.windows import make_windows
 
 __all__ = [
     "GROUPS",

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features.cross_asset import align_companion
-from features.indicators import compute_group
-from features.returns import adjusted_ohlcv
+from lstmbt.features.cross_asset import align_companion
+from lstmbt.features.indicators import compute_group
+from lstmbt.features.returns import adjusted_ohlcv
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import ta
 
-from features.returns import simple_returns
+from lstmbt.features.returns import simple_returns
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,39 @@
-"""lstmbt: does this LSTM forecast make money after costs, out of sample, against buy-and-hold?"""
+"""lstmbt: does this LSTM forecast make money after costs, out of sample, against buy-and-hold?
+
+The Python API::
+
+    from lstmbt import RunConfig, run_study
+    result = run_study(RunConfig(presets=("baseline", "lookback")))
+    result.verdict, result.summary(), result.figures(), result.write("reports/mine")
+
+Importing lstmbt changes nothing in the process (no warning filters, logger levels, matplotlib
+backend or rcParams); the CLI applies its own settings (see `lstmbt._runtime`).
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from lstmbt import _runtime
+from lstmbt.api import Interrupted, resume_study, run_study
+from lstmbt.config import PRESETS, ModelPreset, RunConfig
+from lstmbt.data import load_prices
+from lstmbt.errors import ConfigError, DataError, LstmbtError
+from lstmbt.metrics import Metrics
+from lstmbt.results import StudyData, StudyResult
 
-_runtime.start()
-
-from lstmbt.config import PRESETS, RunConfig  # noqa: E402
-from lstmbt.data import load_prices  # noqa: E402
-from lstmbt.pipeline import run_study  # noqa: E402
-
-__all__ = ["PRESETS", "RunConfig", "__version__", "load_prices", "run_study"]
+__all__ = [
+    "PRESETS",
+    "ConfigError",
+    "DataError",
+    "Interrupted",
+    "LstmbtError",
+    "Metrics",
+    "ModelPreset",
+    "RunConfig",
+    "StudyData",
+    "StudyResult",
+    "__version__",
+    "load_prices",
+    "resume_study",
+    "run_study",
+]

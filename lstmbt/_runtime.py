@@ -1,4 +1,9 @@
-"""Process-wide start-up tweaks: glibc malloc tuning for LSTM training and quiet third parties."""
+"""Process-wide settings, applied only by the CLI and its worker processes (never on import):
+glibc malloc tuning for LSTM training, and quiet third-party loggers and warnings.
+
+A notebook user who wants the faster CPU training calls `lstmbt._runtime.tune_malloc()` once
+(it changes how this process's allocator returns memory to the OS, nothing else).
+"""
 
 from __future__ import annotations
 
@@ -42,11 +47,10 @@ def quiet_third_parties() -> None:
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="quantstats")
     warnings.filterwarnings("ignore", message=".*findfont.*")
-    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def start() -> None:
-    """Apply the start-up tweaks once per process."""
+    """Apply the CLI's start-up settings once per process."""
     global _done
     if _done:
         return

@@ -1,16 +1,30 @@
-"""Run configuration and the model presets named after the course's three exercises."""
+"""Run configuration and the model presets named after the course's three exercises.
+
+Every option is documented once, in its field's metadata (`help`, and the command-line flag
+where it differs from the field name): the CLI's help and the API docs are generated from it.
+Values are normalised and type-checked the same way whether they come from Python, the CLI or
+a TOML/JSON config file.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import re
 import tomllib
-from dataclasses import dataclass
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lstmbt.data import resolve_source
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
+from lstmbt.features.indicators import GROUPS
+from lstmbt.models.device import DEVICES, resolve_device
 
 
 @dataclass(frozen=True)
@@ -54,120 +68,235 @@ PRESETS: dict[str, ModelPreset] = {
     ),
 }
 
-
 SEED_BATCHING = ("auto", "on", "off")
+_PRESET_ALIASES = {
+    "layers": "num_layers",
+    "with": "companions",
+    "with_features": "companion_features",
+}
+WINDOWS = ("expanding", "rolling")
+# the options a preset can be given on its own ([presets.NAME] in a config file, --set NAME.KEY=V)
+PRESET_KEYS = (
+    "lookback",
+    "features",
+    "companions",
+    "companion_features",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+)
+
+
+def option(default: Any, help: str, *, flag: str | None = None, group: str = "run") -> Any:
+    """A RunConfig field carrying its one description (and CLI flag where it is not the name)."""
+    meta = {"help": help, "flag": flag, "group": group}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run depends on; saved as config.json next to its results."""
+    """Everything a run depends on; saved as config.json next to its results.
 
-    ticker: str = "^GSPC"
-    source: str = "sample"
-    start: str | None = None
-    end: str | None = None
-    presets: tuple[str, ...] = ("baseline",)
-    lookback: int | None = None
-    features: tuple[str, ...] | None = None
-    companions: tuple[str, ...] | None = None
-    companion_features: tuple[str, ...] | None = None
-    horizon: int = 1
-    signal_horizon: str = "1"
-    epochs: int = 20
-    batch_size: int = 256
-    hidden_size: int | None = None
-    num_layers: int | None = None
-    dropout: float | None = None
-    lr: float = 1e-3
-    patience: int = 5
-    seed: int = 42
-    device: str = "auto"
-    threshold: float = 0.0
-    long_short: bool = False
-    commission: float = 0.0005
-    slippage: float = 0.0005
-    val_frac: float = 0.15
-    test_frac: float = 0.15
-    out: str = "reports"
-    run_id: str | None = None
-    cache_dir: str | None = None
-    tearsheets: bool = True
-    walk_forward: bool = False
-    refit_every: int = 252
-    window: str = "expanding"
-    train_size: int | None = None
-    eval_frac: float = 0.5
-    seeds: int = 1
-    seed_batching: str = "auto"
-    jobs: int | None = None
-    threads: int | None = None
-    bootstrap_reps: int = 1000
-    block_size: int = 20
+    Every field is an option of `lstmbt run` (see `lstmbt run --help` or the docs' option
+    table); the field's metadata holds its description. Strings are accepted where a tuple is
+    expected (`presets="baseline,lookback"`).
+    """
+
+    ticker: str = option("^GSPC", "Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.", group="data")
+    source: str = option("sample", "Price source: sample | yahoo | auto | PATH.csv.", group="data")
+    start: str | None = option(None, "First date, YYYY-MM-DD.", group="data")
+    end: str | None = option(None, "Last date, YYYY-MM-DD.", group="data")
+    presets: tuple[str, ...] = option(
+        ("baseline",),
+        "Model presets, comma-separated: baseline | lookback | multifeature.",
+        flag="preset",
+        group="model",
+    )
+    preset_options: dict[str, dict[str, Any]] = option(
+        {},
+        "Per-preset settings, PRESET.KEY=VALUE (repeatable), e.g. lookback.lookback=60; keys: "
+        + ", ".join(PRESET_KEYS)
+        + ". They win over the global flags for that preset only.",
+        flag="set",
+        group="model",
+    )
+    lookback: int | None = option(None, "Days of history per sample (every preset).", group="model")
+    features: tuple[str, ...] | None = option(
+        None, "Feature groups, comma-separated (see `lstmbt presets`).", group="model"
+    )
+    companions: tuple[str, ...] | None = option(
+        None, "Other tickers as inputs, comma-separated.", flag="with", group="model"
+    )
+    companion_features: tuple[str, ...] | None = option(
+        None,
+        "Feature groups computed on the companions (default returns).",
+        flag="with-features",
+        group="model",
+    )
+    horizon: int = option(1, "Days ahead the model predicts (multi-horizon head).", group="model")
+    signal_horizon: str = option(
+        "1", "Trade on the 1-day or the summed h-day forecast: 1 | h.", group="strategy"
+    )
+    epochs: int = option(
+        20, "Maximum training epochs (early stopping on validation).", group="training"
+    )
+    batch_size: int = option(256, "Training batch size.", group="training")
+    hidden_size: int | None = option(None, "LSTM hidden units (every preset).", group="model")
+    num_layers: int | None = option(
+        None, "LSTM layers (every preset).", flag="layers", group="model"
+    )
+    dropout: float | None = option(None, "Dropout between LSTM layers.", group="model")
+    lr: float = option(1e-3, "Adam learning rate.", group="training")
+    patience: int = option(5, "Early-stopping patience in epochs.", group="training")
+    seed: int = option(
+        42, "Seed for splits, initialisation, batch order and the bootstrap.", group="training"
+    )
+    device: str = option("auto", "Training device: auto | cpu | cuda.", group="training")
+    threshold: float = option(
+        0.0, "Go long when the forecast exceeds this (short below -threshold).", group="strategy"
+    )
+    long_short: bool = option(
+        False, "Allow shorts.", flag="long-short/--long-only", group="strategy"
+    )
+    commission: float = option(
+        0.0005, "Commission per side, a fraction (0.0005 = 5 bps).", group="strategy"
+    )
+    slippage: float = option(0.0005, "Slippage per side, a fraction.", group="strategy")
+    val_frac: float = option(0.15, "Validation fraction of the calendar.", group="evaluation")
+    test_frac: float = option(
+        0.15, "Test (out-of-sample) fraction of one chronological split.", group="evaluation"
+    )
+    out: str = option("reports", "Folder for run reports.", group="output")
+    run_id: str | None = option(
+        None, "Name of the run folder (must not exist yet).", group="output"
+    )
+    cache_dir: str | None = option(
+        None, "Yahoo price cache folder (default $LSTMBT_CACHE).", group="data"
+    )
+    tearsheets: bool = option(
+        True, "Write QuantStats tear-sheets.", flag="tearsheets/--no-tearsheets", group="output"
+    )
+    walk_forward: bool = option(
+        False,
+        "Retrain every --refit-every days over the evaluation span.",
+        flag="walk-forward/--single-split",
+        group="evaluation",
+    )
+    refit_every: int = option(252, "Walk-forward: trading days between refits.", group="evaluation")
+    window: str = option(
+        "expanding", "Walk-forward training window: expanding | rolling.", group="evaluation"
+    )
+    train_size: int | None = option(
+        None, "Rolling window length in trading days.", group="evaluation"
+    )
+    eval_frac: float = option(
+        0.5, "Walk-forward: evaluated fraction of the calendar.", group="evaluation"
+    )
+    seeds: int = option(
+        1,
+        "Seeds per model; the report shows mean, spread and the ensemble.",
+        group="training",
+    )
+    seed_batching: str = option(
+        "auto", "Train a preset's seeds packed in one network: auto | on | off.", group="training"
+    )
+    jobs: int | None = option(
+        None,
+        "Training processes (default: all cores when there are several fits).",
+        group="training",
+    )
+    threads: int | None = option(
+        None,
+        "Torch threads per fit (default: all cores for one fit, else 1).",
+        group="training",
+    )
+    bootstrap_reps: int = option(
+        1000, "Bootstrap repetitions for Sharpe intervals and SPA.", group="evaluation"
+    )
+    block_size: int = option(
+        20, "Mean block length (days) of the stationary bootstrap.", group="evaluation"
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "preset_options":
+                value = _preset_options(value)
+            elif f.name in _TUPLES and value is not None:
+                value = _as_tuple(value)
+            object.__setattr__(self, f.name, value)
 
     def validate(self) -> RunConfig:
-        """Reject impossible values with a message naming the option and the fix."""
-        from features.indicators import GROUPS
-        from lstmbt.data import resolve_source
-        from models.device import DEVICES
-
+        """Reject wrong types and impossible values with a message naming the option and fix."""
+        for f in dataclasses.fields(self):
+            if f.name != "preset_options":
+                _check_type(f.name, getattr(self, f.name))
         resolve_source(self.source)
         if not self.presets:
             raise ConfigError("no preset chosen; use --preset baseline (see `lstmbt presets`).")
         for name in self.presets:
             if name not in PRESETS:
                 raise unknown_choice("preset", name, PRESETS)
-        for group in (*(self.features or ()), *(self.companion_features or ())):
-            if group not in GROUPS:
-                raise unknown_choice("feature group", group, GROUPS)
+        for name, values in self.preset_options.items():
+            if name not in self.presets:
+                raise ConfigError(
+                    f"settings for preset {name!r}, which is not among the chosen presets "
+                    f"({', '.join(self.presets)}); add it with --preset or drop its settings."
+                )
+            for key, value in values.items():
+                _check_type(key, value, where=f"{name}.{key}")
         if self.device not in DEVICES:
             raise unknown_choice("device", self.device, DEVICES)
         if self.device == "cuda":  # say so before any data is read, not at the first fit
-            from models.device import resolve_device
-
             try:
                 resolve_device("cuda")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         if self.signal_horizon not in ("1", "h"):
             raise ConfigError(f"--signal-horizon must be 1 or h, got {self.signal_horizon!r}.")
-        positive = {
-            "horizon": self.horizon,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "patience": self.patience,
-            "lookback": self.lookback or 1,
-            "hidden_size": self.hidden_size or 1,
-            "num_layers": self.num_layers or 1,
-            "refit_every": self.refit_every,
-            "seeds": self.seeds,
-            "jobs": self.jobs or 1,
-            "threads": self.threads or 1,
-            "bootstrap_reps": self.bootstrap_reps,
-            "block_size": self.block_size,
-        }
-        for name, value in positive.items():
-            if int(value) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+        for name in (
+            "horizon",
+            "epochs",
+            "batch_size",
+            "patience",
+            "refit_every",
+            "seeds",
+            "jobs",
+            "threads",
+            "bootstrap_reps",
+            "block_size",
+            "train_size",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, got {value}.")
+        for name in ("lookback", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, got {value}.")
         if self.lookback is not None and self.lookback > 2000:
             raise ConfigError(f"--lookback {self.lookback} is implausibly long; use <= 2000.")
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"--lr must be in (0, 1), got {self.lr}.")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
+        if self.dropout is not None and not (math.isfinite(self.dropout) and 0 <= self.dropout < 1):
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        for p in self.model_presets():
+            _check_preset(p)
+        _check_range("lr", self.lr, 0, 1, "(0, 1)", low_open=True, high_open=True)
         for name in ("commission", "slippage"):
             value = getattr(self, name)
-            if not 0 <= value < 0.1:
+            if not (math.isfinite(value) and 0 <= value < 0.1):
                 raise ConfigError(
                     f"--{name} is a fraction per side (5 bps = 0.0005), got {value}; use [0, 0.1)."
                 )
-        if self.threshold < 0:
-            raise ConfigError(f"--threshold must be >= 0, got {self.threshold}.")
+        if not (math.isfinite(self.threshold) and self.threshold >= 0):
+            raise ConfigError(f"--threshold must be a number >= 0, got {self.threshold}.")
         if not (0 < self.val_frac < 0.5 and 0 < self.test_frac < 0.5):
             raise ConfigError("--val-frac and --test-frac must each be in (0, 0.5).")
         if self.seed_batching not in SEED_BATCHING:
             raise unknown_choice("seed batching", self.seed_batching, SEED_BATCHING)
-        if self.window not in ("expanding", "rolling"):
-            raise unknown_choice("window", self.window, ("expanding", "rolling"))
+        if self.window not in WINDOWS:
+            raise unknown_choice("window", self.window, WINDOWS)
         if self.window == "rolling" and not self.train_size:
             raise ConfigError("--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).")
         if not 0.05 <= self.eval_frac <= 0.9:
@@ -177,23 +306,15 @@ class RunConfig:
         return self
 
     def model_presets(self) -> list[ModelPreset]:
-        """The chosen presets with command-line overrides applied."""
+        """The chosen presets: preset defaults, then the global options, then the preset's own."""
         out = []
         for name in self.presets:
-            p = PRESETS[name]
             changes: dict[str, Any] = {}
-            if self.lookback is not None:
-                changes["lookback"] = self.lookback
-            if self.features is not None:
-                changes["features"] = tuple(self.features)
-            if self.companions is not None:
-                changes["companions"] = tuple(self.companions)
-            if self.companion_features is not None:
-                changes["companion_features"] = tuple(self.companion_features)
-            for attr in ("hidden_size", "num_layers", "dropout"):
-                if getattr(self, attr) is not None:
-                    changes[attr] = getattr(self, attr)
-            out.append(dataclasses.replace(p, **changes))
+            for key in PRESET_KEYS:
+                if getattr(self, key) is not None:
+                    changes[key] = getattr(self, key)
+            changes.update(self.preset_options.get(name, {}))
+            out.append(dataclasses.replace(PRESETS[name], **changes))
         return out
 
     def seeds_together(self, preset: ModelPreset, device_type: str) -> bool:
@@ -209,56 +330,183 @@ class RunConfig:
     def resources(self, n_tasks: int) -> tuple[int, int]:
         """(processes, torch threads per fit). Threads never depend on --jobs (see folds.fit_one):
         one fit uses every core; many fits use one thread each, spread over all cores."""
-        import os
-
         cores = os.cpu_count() or 1
         threads = self.threads or (cores if n_tasks == 1 else 1)
         jobs = self.jobs or min(cores, n_tasks)
         return max(1, min(jobs, n_tasks)), threads
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (config.json); `config_from_mapping` reads it back."""
         return dataclasses.asdict(self)
 
 
-_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
-_TUPLES = {"presets", "features", "companions", "companion_features"}
-_TYPES = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_HINTS = typing.get_type_hints(RunConfig)
+_TUPLES = {name for name, hint in _HINTS.items() if "tuple" in str(hint)}
 
 
-def config_from_mapping(values: dict[str, Any]) -> RunConfig:
-    """A RunConfig from a dict (config file or CLI); unknown keys are errors, not ignored."""
-    clean: dict[str, Any] = {}
-    for key, value in values.items():
-        name = key.replace("-", "_")
-        if name not in _FIELDS:
-            raise ConfigError(f"unknown config key {key!r}.{did_you_mean(name, _FIELDS)}")
-        if name in _TUPLES and value is not None:
-            value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
-            value = tuple(v.strip() for v in value if str(v).strip())
-        clean[name] = value
-    for name, value in clean.items():
-        _check_type(name, value)
-    return RunConfig(**clean).validate()
+def _flag(name: str) -> str:
+    """The CLI flag of a field or preset key ('num_layers' -> 'layers')."""
+    f = FIELDS.get(name)
+    flag = f.metadata.get("flag") if f is not None else None
+    return (flag or name.replace("_", "-")).split("/")[0]
 
 
-def _check_type(name: str, value: Any) -> None:
-    """Config files are untyped: a string where a number belongs is an error, not a crash later.
+def _as_tuple(value: Any) -> Any:
+    """'a,b' or ['a', 'b'] -> ('a', 'b'); anything else is left for the type check to refuse."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, (list, tuple)):
+        return tuple(v.strip() if isinstance(v, str) else v for v in value if str(v).strip())
+    return value
+
+
+def _preset_options(value: Any) -> dict[str, dict[str, Any]]:
+    """{preset: {key: value}} from a mapping or 'preset.key=value' strings (the CLI's --set)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        parsed: dict[str, dict[str, Any]] = {}
+        for item in value:
+            name, key, raw = _parse_set(item)
+            parsed.setdefault(name, {})[key] = raw
+        value = parsed
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"preset_options must map a preset to its settings, e.g. "
+            f"{{'lookback': {{'lookback': 60}}}}; got {value!r}."
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in value.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"settings of preset {name!r} must be a table of KEY = VALUE.")
+        clean = {}
+        for key, raw in values.items():
+            k = str(key).replace("-", "_")
+            k = _PRESET_ALIASES.get(k, k)
+            if k not in PRESET_KEYS:
+                raise ConfigError(
+                    f"unknown setting {key!r} for preset {name!r}.{did_you_mean(k, PRESET_KEYS)} "
+                    f"A preset takes: {', '.join(PRESET_KEYS)}."
+                )
+            clean[k] = _as_tuple(raw) if k in _TUPLES else raw
+        out[str(name)] = clean
+    return out
+
+
+def _parse_set(item: str) -> tuple[str, str, Any]:
+    """'lookback.lookback=60' -> ('lookback', 'lookback', 60); values are read as TOML."""
+    text = str(item)
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(
+            f"--set {text!r}: write PRESET.KEY=VALUE, e.g. --set lookback.lookback=60."
+        )
+    target, raw = text.split("=", 1)
+    name, key = target.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word (a feature group name) is a string
+    return name.strip(), key.strip(), value
+
+
+def _check_type(name: str, value: Any, where: str | None = None) -> None:
+    """A string where a number belongs is an error naming the option, not a crash later.
     The expected type is the field's annotation (e.g. 'int | None')."""
     if value is None:
-        return
-    kind = _TYPES[name]
-    if kind.startswith("bool"):
+        if _allows_none(name):
+            return
+        raise ConfigError(f"{_label(name, where)} needs a value, got None.")
+    kind = base_type(name)
+    if kind is bool:
         ok = isinstance(value, bool)
-    elif kind.startswith("int"):
+    elif kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind.startswith("float"):
+    elif kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif kind.startswith("tuple"):
+        ok = ok and not (isinstance(value, float) and math.isnan(value))
+    elif kind is tuple:
         ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
     else:
         ok = isinstance(value, str)
     if not ok:
-        raise ConfigError(f"config key {name!r} has the wrong type: {value!r}.")
+        expected = {
+            tuple: "a comma-separated list of names",
+            int: "a whole number",
+            float: "a number",
+            bool: "true or false",
+            str: "text",
+        }[kind]
+        raise ConfigError(f"{_label(name, where)} must be {expected}, got {value!r}.")
+
+
+def _label(name: str, where: str | None) -> str:
+    return f"--set {where}" if where else f"--{_flag(name)}"
+
+
+def _allows_none(name: str) -> bool:
+    hint = _HINTS[name]
+    return isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def base_type(name: str) -> type:
+    hint = _HINTS[name]
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+def _check_range(name, value, lo, hi, text, *, low_open=False, high_open=False) -> None:
+    above = value > lo if low_open else value >= lo
+    below = value < hi if high_open else value <= hi
+    if not (math.isfinite(value) and above and below):
+        raise ConfigError(f"--{_flag(name)} must be in {text}, got {value}.")
+
+
+def _check_preset(p: ModelPreset) -> None:
+    """The resolved preset (defaults + global + own settings) is a model that can be built."""
+    if p.lookback < 1 or p.hidden_size < 1 or p.num_layers < 1:
+        bad = next(k for k in ("lookback", "hidden_size", "num_layers") if getattr(p, k) < 1)
+        raise ConfigError(f"preset {p.name!r}: {bad} must be at least 1, got {getattr(p, bad)}.")
+    if p.lookback > 2000:
+        raise ConfigError(
+            f"preset {p.name!r}: lookback {p.lookback} is implausibly long; use <= 2000."
+        )
+    if not (math.isfinite(p.dropout) and 0 <= p.dropout < 1):
+        raise ConfigError(f"preset {p.name!r}: dropout must be in [0, 1), got {p.dropout}.")
+    if not p.features:
+        raise ConfigError(f"preset {p.name!r} has no feature groups; give --features.")
+    for group in (*p.features, *p.companion_features):
+        if group not in GROUPS:
+            raise unknown_choice("feature group", group, GROUPS)
+
+
+def config_from_mapping(values: Mapping[str, Any]) -> RunConfig:
+    """A RunConfig from a dict (config file or CLI); unknown keys are errors, not ignored.
+
+    In a config file, `presets` may be a table of tables (`[presets.lookback]` with that
+    preset's own settings): its keys choose the presets, in order.
+    """
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        name = {"preset": "presets", "set": "preset_options", "with": "companions"}.get(key, key)
+        name = name.replace("-", "_")
+        if name not in FIELDS:
+            raise ConfigError(f"unknown config key {key!r}.{did_you_mean(name, FIELDS)}")
+        if name == "presets" and isinstance(value, Mapping):
+            clean.setdefault("preset_options", {})
+            clean["preset_options"] = {**dict(value), **_preset_options(clean["preset_options"])}
+            value = tuple(value)
+        if name == "preset_options" and "preset_options" in clean:
+            value = {**_preset_options(clean["preset_options"]), **_preset_options(value)}
+        clean[name] = value
+    if "preset_options" in clean:
+        clean["preset_options"] = {
+            k: v for k, v in _preset_options(clean["preset_options"]).items() if v
+        }
+    return RunConfig(**clean).validate()
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

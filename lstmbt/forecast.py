@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import build_features, make_windows
 from lstmbt.data import load_one
 from lstmbt.errors import ConfigError, DataError
-from lstmbt.pipeline import companion_label, companion_source
+from lstmbt.features import build_features, make_windows
+from lstmbt.models import load_forecaster
 from lstmbt.runs import read_config
-from models import load_forecaster
-from strategies import forecast_positions
+from lstmbt.strategies import forecast_positions
+from lstmbt.study.forecasters import lstm_name
+from lstmbt.study.inputs import companion_label, companion_source
 
 
 def _seed_models(run_dir: Path, preset: str) -> list:
@@ -89,7 +90,7 @@ def forecast_from_run(
         if days > len(dates):
             raise DataError(f"only {len(dates)} dates have a full window; ask for fewer --days.")
         f = np.mean([m.predict(W[-days:]) for m in members], axis=0)
-        out[f"{name}:lstm"] = f[:, 0]
+        out[lstm_name(name)] = f[:, 0]
         pos = forecast_positions(
             f, dates[-days:], cfg.signal_horizon, cfg.threshold, cfg.long_short
         )

@@ -10,11 +10,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lstmbt.config import RunConfig
+import pandas as pd
+
+from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.data import fingerprint
 from lstmbt.errors import ConfigError, LstmbtError
+from lstmbt.metrics import FORMAT, Metrics
+from lstmbt.models import Split, resolve_device
 
 
 def slug(text: str) -> str:
+    """Text safe in a file name ('^GSPC' -> 'GSPC')."""
     return re.sub(r"[^A-Za-z0-9._-]+", "", text.replace("^", "")) or "run"
 
 
@@ -59,9 +65,8 @@ def read_status(run_dir: Path) -> str:
     return json.loads(path.read_text())["status"] if path.is_file() else "unknown"
 
 
-def _data_doc(data) -> dict:
-    from lstmbt.data import fingerprint
-
+def data_doc(prices: dict[str, pd.DataFrame]) -> dict:
+    """Span, source and fingerprint of each price frame a run read."""
     return {
         t: {
             "rows": len(f),
@@ -70,22 +75,29 @@ def _data_doc(data) -> dict:
             "source": f.attrs.get("source", ""),
             "fingerprint": fingerprint(f),
         }
-        for t, f in data.prices.items()
+        for t, f in prices.items()
     }
 
 
-def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
+def write_config(
+    run_dir: Path,
+    cfg: RunConfig,
+    prices: dict[str, pd.DataFrame],
+    dates: pd.DatetimeIndex | None = None,
+    folds: dict[str, list[Split]] | None = None,
+) -> None:
     """config.json: everything needed to reproduce or resume the run."""
     doc = {
+        "format": FORMAT,
         "config": cfg.to_dict(),
         "presets": [p.__dict__ for p in cfg.model_presets()],
         "created": datetime.now().isoformat(timespec="seconds"),
         "versions": versions(),
         "training": _training_doc(cfg),
-        "data": _data_doc(data),
+        "data": data_doc(prices),
     }
-    if folds is not None:
-        d = data.dates
+    if folds is not None and dates is not None:
+        d = dates
         doc["splits"] = {
             name: [
                 {
@@ -108,30 +120,54 @@ def write_config(run_dir: Path, cfg: RunConfig, data, folds=None) -> None:
 def _training_doc(cfg: RunConfig) -> dict:
     """Where the models train and which presets pack their seeds (both follow the machine
     under `auto`, and both change numbers within float tolerance)."""
-    from models import resolve_device
-
     device = resolve_device(cfg.device).type
     packed = [p.name for p in cfg.model_presets() if cfg.seeds_together(p, device)]
     return {"device": device, "seeds_packed": packed}
 
 
-def read_config(run_dir: Path, **overrides: Any) -> RunConfig:
-    """The RunConfig a run was started with (for resume), with `overrides` applied."""
-    from lstmbt.config import config_from_mapping
-
+def read_config_doc(run_dir: str | Path) -> dict:
+    """A run's config.json, of this format or an earlier one."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{str(run_dir)!r} is not an lstmbt run folder (no config.json).")
-    values = json.loads(path.read_text())["config"]
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LstmbtError(f"{str(path)!r} is corrupt ({exc}); the run cannot be read.") from None
+    _check_format(doc, path)
+    return doc
+
+
+def _check_format(doc: dict, path: Path) -> None:
+    version = doc.get("format", 1)
+    if not isinstance(version, int) or version > FORMAT:
+        raise LstmbtError(
+            f"{str(path)!r} is format {version}, newer than this lstmbt reads (format {FORMAT}); "
+            "upgrade lstmbt to read it."
+        )
+
+
+def read_config(run_dir: str | Path, **overrides: Any) -> RunConfig:
+    """The RunConfig a run was started with (for resume), with `overrides` applied."""
+    values = read_config_doc(run_dir)["config"]
     values.update(run_id=None, **overrides)
     return config_from_mapping(values)
 
 
-def check_resume_data(run_dir: Path, data) -> None:
+def read_metrics(run_dir: str | Path) -> Metrics:
+    """A finished run's Metrics (metrics.json of this format or an earlier one)."""
+    path = Path(run_dir) / "metrics.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LstmbtError(f"{str(path)!r} is corrupt ({exc}); rerun the study.") from None
+    return Metrics.from_json(doc, str(path))
+
+
+def check_resume_data(run_dir: Path, prices: dict[str, pd.DataFrame]) -> None:
     """Refuse to resume on data that differs from what the run started with."""
-    saved = json.loads((Path(run_dir) / "config.json").read_text()).get("data", {})
-    now = _data_doc(data)
-    for ticker, doc in now.items():
+    saved = read_config_doc(run_dir).get("data", {})
+    for ticker, doc in data_doc(prices).items():
         if saved.get(ticker, {}).get("fingerprint") != doc["fingerprint"]:
             raise LstmbtError(
                 f"the prices of {ticker} differ from those the run started with; resuming would "
@@ -157,29 +193,39 @@ def write_json(path: Path, doc: object) -> None:
 
 
 def list_runs(out: str | Path) -> list[dict]:
-    """Headline numbers of every run folder under `out`, newest first."""
+    """Headline numbers of every run folder under `out`, newest first. A folder whose files
+    cannot be read is listed with the reason instead of failing the whole listing."""
     rows = []
     runs = [p for p in Path(out).glob("*/") if (p / "config.json").is_file()]
     for run_dir in sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True):
-        row = {"run": run_dir.name, "status": read_status(run_dir)}
-        cfg = json.loads((run_dir / "config.json").read_text())["config"]
-        row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
-        row["walk_forward"] = cfg.get("walk_forward", False)
-        if (run_dir / "metrics.json").is_file():
-            m = json.loads((run_dir / "metrics.json").read_text())
-            row["span"] = f"{m['span']['test_start']} .. {m['span']['test_end']}"
-            bench = m["strategy"][m["benchmark"]]
-            row["bh_sharpe"] = bench["sharpe"]
-            lstm = {n: v for n, v in m["strategy"].items() if n.endswith(":lstm")}
-            best = (
-                max(
-                    lstm, key=lambda n: lstm[n]["sharpe"] if lstm[n]["sharpe"] is not None else -1e9
-                )
-                if lstm
-                else None
+        try:
+            rows.append(_run_row(run_dir))
+        except (LstmbtError, KeyError, TypeError, ValueError) as exc:
+            rows.append(
+                {
+                    "run": run_dir.name,
+                    "status": "unreadable",
+                    "ticker": "-",
+                    "presets": "-",
+                    "walk_forward": False,
+                    "note": str(exc),
+                }
             )
-            row["best"] = best
-            row["best_sharpe"] = lstm[best]["sharpe"] if best else None
-            row["best_p"] = m.get("strategy_tests", {}).get(best, {}).get("diff_p_value")
-        rows.append(row)
     return rows
+
+
+def _run_row(run_dir: Path) -> dict:
+    row = {"run": run_dir.name, "status": read_status(run_dir)}
+    cfg = read_config_doc(run_dir)["config"]
+    row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
+    row["walk_forward"] = cfg.get("walk_forward", False)
+    if (run_dir / "metrics.json").is_file():
+        m = read_metrics(run_dir)
+        row["span"] = f"{m.span.test_start} .. {m.span.test_end}"
+        row["bh_sharpe"] = m.value("strategy", m.benchmark, "sharpe")
+        sharpes = {n: m.value("strategy", n, "sharpe") for n in m.lstms}
+        best = max(sharpes, key=lambda n: -1e9 if sharpes[n] is None else sharpes[n], default=None)
+        row["best"] = best
+        row["best_sharpe"] = sharpes[best] if best else None
+        row["best_p"] = m.value("strategy_tests", best, "diff_p_value") if best else None
+    return row

@@ -5,12 +5,17 @@ next-day simple returns. Each forecaster fits its own scaling on the training da
 so nothing from validation or test periods can leak into it. Nothing here imports `lstmbt`.
 """
 
-from models.baselines import MeanForecaster, PersistenceForecaster, RidgeForecaster, ZeroForecaster
-from models.device import resolve_device
-from models.io import load_forecaster, save_forecaster
-from models.lstm import LSTMForecaster, LSTMNet
-from models.seeds import fit_seeds
-from models.split import Split, chronological_split
+from lstmbt.models.baselines import (
+    MeanForecaster,
+    PersistenceForecaster,
+    RidgeForecaster,
+    ZeroForecaster,
+)
+from lstmbt.models.device import resolve_device
+from lstmbt.models.io import load_forecaster, save_forecaster
+from lstmbt.models.lstm import LSTMForecaster, LSTMNet
+from lstmbt.models.seeds import fit_seeds
+from lstmbt.models.split import Split, chronological_split
 
 __all__ = [
     "LSTMForecaster",

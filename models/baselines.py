@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.lstm import check_xy
+from lstmbt.models.lstm import check_xy
 
 
 class ZeroForecaster:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.lstm import LSTMForecaster, LSTMNet
+from lstmbt.models.lstm import LSTMForecaster, LSTMNet
 
 FORMAT = 2  # 2: one nn.LSTM per layer (dropout masks from a seeded generator)
 
@@ -67,7 +67,7 @@ def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LST
     )
     model.x_mean_, model.x_std_ = np.array(doc["x_mean"]), np.array(doc["x_std"])
     model.y_mean_, model.y_std_ = np.array(doc["y_mean"]), np.array(doc["y_std"])
-    from models.device import resolve_device
+    from lstmbt.models.device import resolve_device
 
     model.net_ = LSTMNet(
         model.n_features_, model.hidden_size, model.num_layers, model.dropout, model.horizon_

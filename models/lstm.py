@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.device import resolve_device
-from models.training import LOSSES, EpochCallback, TrainResult, train_regressor
+from lstmbt.models.device import resolve_device
+from lstmbt.models.training import LOSSES, EpochCallback, TrainResult, train_regressor
 
 
 class LSTMNet(nn.Module):
@@ -161,10 +161,13 @@ class LSTMForecaster:
         self.y_std_ = np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
         self.n_features_, self.lookback_, self.horizon_ = X.shape[2], X.shape[1], y.shape[1]
         resolve_device(self.device)  # fail before any work when cuda is asked for but absent
-        torch.manual_seed(self.seed)
-        self.net_ = LSTMNet(
-            self.n_features_, self.hidden_size, self.num_layers, self.dropout, self.horizon_
-        )
+        # the initial weights come from this seed; the caller's global generator is left as
+        # it was (fork_rng restores it), so fitting a model never reseeds a user's process
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.net_ = LSTMNet(
+                self.n_features_, self.hidden_size, self.num_layers, self.dropout, self.horizon_
+            )
 
     def scaled(
         self,

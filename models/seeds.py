@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from models.device import resolve_device
-from models.lstm import LSTMForecaster, LSTMNet
-from models.training import train_group
+from lstmbt.models.device import resolve_device
+from lstmbt.models.lstm import LSTMForecaster, LSTMNet
+from lstmbt.models.training import train_group
 
 
 def _gate_rows(s: int, n_seeds: int, hidden: int, gates: int = 4) -> torch.Tensor:

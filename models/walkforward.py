@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.split import Split
+from lstmbt.models.split import Split
 
 WINDOWS = ("expanding", "rolling")
 

@@ -5,16 +5,16 @@ Backtrader engine used for reported results; `vectorised.py` is its numpy twin (
 ~8000x faster) for sweeps and for a parity check on every run. Nothing here imports `lstmbt`.
 """
 
-from strategies.backtest import BacktestError, BacktestResult, run_backtrader
-from strategies.costs import Costs
-from strategies.signals import (
+from lstmbt.strategies.backtest import BacktestError, BacktestResult, run_backtrader
+from lstmbt.strategies.costs import Costs
+from lstmbt.strategies.signals import (
     buy_and_hold_positions,
     forecast_positions,
     ma_crossover_positions,
     positions_from_forecast,
     signal_from_forecast,
 )
-from strategies.vectorised import held_positions, vectorised_returns
+from lstmbt.strategies.vectorised import held_positions, vectorised_returns
 
 __all__ = [
     "BacktestError",

@@ -15,7 +15,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from strategies.costs import CASH_BUFFER, Costs
+from lstmbt.strategies.costs import CASH_BUFFER, Costs
 
 START_CASH = 100_000.0
 

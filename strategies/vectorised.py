@@ -20,7 +20,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from strategies.costs import CASH_BUFFER, Costs
+from lstmbt.strategies.costs import CASH_BUFFER, Costs
 
 
 def held_positions(positions: np.ndarray) -> np.ndarray:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.returns import adjusted_ohlcv
-from strategies import (
+from lstmbt.features.returns import adjusted_ohlcv
+from lstmbt.strategies import (
     BacktestError,
     Costs,
     buy_and_hold_positions,
@@ -18,7 +18,7 @@ from strategies import (
     run_backtrader,
     vectorised_returns,
 )
-from strategies.costs import CASH_BUFFER
+from lstmbt.strategies.costs import CASH_BUFFER
 
 COSTS = Costs(commission=0.0005, slippage=0.0005)
 
@@ -105,7 +105,7 @@ def test_no_order_is_rejected_on_the_whole_sample_even_after_gap_ups(px):
 
 
 def test_rejected_orders_fail_the_run(px, monkeypatch):
-    import strategies.backtest as engine
+    import lstmbt.strategies.backtest as engine
 
     monkeypatch.setattr(engine, "CASH_BUFFER", -0.01)  # buy 1% more than the cash allows
     pos = buy_and_hold_positions(px.index[:50])

@@ -9,8 +9,8 @@ import ta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features import GROUPS, align_companion, build_features, compute_group, make_windows
-from features.returns import adjusted_ohlcv, forward_returns
+from lstmbt.features import GROUPS, align_companion, build_features, compute_group, make_windows
+from lstmbt.features.returns import adjusted_ohlcv, forward_returns
 
 ALL_GROUPS = [g for g in GROUPS if g != "close_change"]
 CUTS = [60, 777, 2500, 4990]

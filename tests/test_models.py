@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from models import (
+from lstmbt.models import (
     LSTMForecaster,
     MeanForecaster,
     PersistenceForecaster,
@@ -149,10 +149,10 @@ def test_load_rejects_a_model_saved_in_another_format(tmp_path):
 
 
 def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
+    from lstmbt import run_study
     from lstmbt.forecast import forecast_from_run
-    from lstmbt.pipeline import run_study
 
-    result = run_study(tiny(presets=("baseline", "multifeature"), lookback=5))
+    result = run_study(tiny(presets=("baseline", "multifeature"), lookback=5), write=True)
     preds = result.predictions
     n = len(preds)
     again = forecast_from_run(result.run_dir, days=n, end=f"{preds.index[-1]:%Y-%m-%d}")
@@ -168,12 +168,12 @@ def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
 def test_forecast_rebuilds_a_csv_companion_under_its_run_label(tiny, nasdaq, tmp_path):
     """A companion read from a CSV file is named by the file's stem in the features; forecast
     must name it the same way (it once used the path, and the feature lists differed)."""
+    from lstmbt import run_study
     from lstmbt.forecast import forecast_from_run
-    from lstmbt.pipeline import run_study
     from tests.conftest import yahoo_csv
 
     csv = yahoo_csv(nasdaq, tmp_path / "ndx.csv")
-    result = run_study(tiny(presets=("multifeature",), lookback=5, companions=(csv,)))
+    result = run_study(tiny(presets=("multifeature",), lookback=5, companions=(csv,)), write=True)
     preds = result.predictions
     again = forecast_from_run(result.run_dir, days=5, end=f"{preds.index[-1]:%Y-%m-%d}")
     np.testing.assert_allclose(
@@ -218,7 +218,7 @@ def sp500_windows(sp500, lookback: int, n: int = 1400):
 def test_seeds_trained_together_equal_seeds_trained_one_by_one(sp500, shape):
     """Same initial weights, batch order, dropout masks and early stopping per seed: the packed
     network only changes float summation order."""
-    from models import fit_seeds
+    from lstmbt.models import fit_seeds
 
     shape = dict(shape)
     X, y = sp500_windows(sp500, shape.pop("lookback"))
@@ -241,9 +241,9 @@ def test_seeds_trained_together_equal_seeds_trained_one_by_one(sp500, shape):
 
 
 def test_packed_network_is_block_diagonal_and_stays_so():
-    from models import LSTMNet
-    from models.seeds import pack, unpack
-    from models.training import train_group
+    from lstmbt.models import LSTMNet
+    from lstmbt.models.seeds import pack, unpack
+    from lstmbt.models.training import train_group
 
     torch.manual_seed(0)
     nets = [LSTMNet(3, 5, 2, 0.0, 2) for _ in range(3)]
@@ -267,7 +267,7 @@ def test_packed_network_is_block_diagonal_and_stays_so():
 
 
 def test_fit_seeds_rejects_repeated_seeds():
-    from models import fit_seeds
+    from lstmbt.models import fit_seeds
 
     X, y = ar_data(100, lookback=3)
     with pytest.raises(ValueError, match="distinct"):

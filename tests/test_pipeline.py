@@ -7,14 +7,14 @@ import json
 import pandas as pd
 import pytest
 
+from lstmbt import run_study
 from lstmbt.errors import ConfigError, DataError
-from lstmbt.pipeline import run_study
-from lstmbt.report import comparison_table
+from lstmbt.metrics import Metrics
 from tests.test_features import perturb_after
 
 
 def test_baseline_run_writes_every_artifact(tiny):
-    result = run_study(tiny(tearsheets=True))
+    result = run_study(tiny(tearsheets=True), write=True)
     run = result.run_dir
     for name in (
         "config.json",
@@ -64,7 +64,7 @@ def test_baseline_run_writes_every_artifact(tiny):
     # the landing page shows the same numbers as metrics.json
     page = (run / "index.html").read_text()
     table = pd.read_html(__import__("io").StringIO(page), attrs={"id": "comparison"})[0]
-    assert list(table.iloc[:, 0]) == list(comparison_table(metrics).index)
+    assert list(table.iloc[:, 0]) == list(Metrics.from_json(metrics).comparison().index)
     bh = table.set_index(table.columns[0]).loc["buy_and_hold"]
     assert bh["Total return"] == f"{strat['buy_and_hold']['total_return']:+.1%}"
 
@@ -110,14 +110,16 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
 
 
 def test_same_seed_same_files(tiny):
-    a = run_study(tiny(run_id="a"))
-    b = run_study(tiny(run_id="b"))
+    a = run_study(tiny(run_id="a"), write=True)
+    b = run_study(tiny(run_id="b"), write=True)
     for name in ("predictions.csv", "positions.csv", "returns.csv", "orders.csv", "metrics.json"):
         assert (a.run_dir / name).read_bytes() == (b.run_dir / name).read_bytes(), name
 
 
 def test_compare_three_presets_on_one_split(tiny):
-    result = run_study(tiny(presets=("baseline", "lookback", "multifeature"), lookback=10))
+    result = run_study(
+        tiny(presets=("baseline", "lookback", "multifeature"), lookback=10), write=True
+    )
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     for preset in ("baseline", "lookback", "multifeature"):
         assert f"{preset}:lstm" in metrics["strategy"] and f"{preset}:ridge" in metrics["forecast"]
@@ -140,10 +142,10 @@ def test_multi_horizon_and_h_day_signal(tiny):
 
 
 def test_earlier_reports_are_never_overwritten(tiny):
-    first = run_study(tiny(run_id="keep"))
+    first = run_study(tiny(run_id="keep"), write=True)
     stamp = (first.run_dir / "metrics.json").read_bytes()
     with pytest.raises(ConfigError, match="already exists"):
-        run_study(tiny(run_id="keep"))
+        run_study(tiny(run_id="keep"), write=True)
     assert (first.run_dir / "metrics.json").read_bytes() == stamp
 
 

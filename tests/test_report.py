@@ -12,11 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import lstmbt.folds as folds_mod
+import lstmbt.study.folds as folds_mod
+from lstmbt import run_study
 from lstmbt.cli import main
-from lstmbt.pipeline import run_study
-from lstmbt.report import build_report, comparison_table, format_cell
+from lstmbt.errors import LstmbtError
+from lstmbt.metrics import Metrics, format_cell
+from lstmbt.models import LSTMForecaster, training
+from lstmbt.report import build_report
 from lstmbt.runs import list_runs
+from lstmbt.study.verdict import verdict
 
 WF = dict(
     walk_forward=True,
@@ -37,7 +41,7 @@ def run_dir(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("reports")
     config = RunConfig(**{**TINY, **WF, "out": str(out), "run_id": "r"})
-    return run_study(config).run_dir
+    return run_study(config, write=True).run_dir
 
 
 def page_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -52,7 +56,7 @@ def test_tables_hold_the_numbers_of_metrics_json(run_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     tables = page_tables(run_dir)
     comp = tables["comparison"].set_index(tables["comparison"].columns[0])
-    expected = comparison_table(metrics)
+    expected = Metrics.from_json(metrics).comparison()
     assert list(comp.index) == list(expected.index)
     for name, row in expected.iterrows():
         for header, value in row.items():
@@ -87,10 +91,27 @@ def test_report_is_rebuilt_from_disk_without_training(run_dir, tmp_path, monkeyp
     shutil.copytree(run_dir, copy)
     (copy / "index.html").unlink()
     shutil.rmtree(copy / "figures")
-    monkeypatch.setattr(folds_mod, "fit_one", lambda *a, **k: pytest.fail("retrained"))
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    for target in (LSTMForecaster, "fit"), (training, "train_group"), (folds_mod, "run_tasks"):
+        monkeypatch.setattr(*target, lambda *a, **k: pytest.fail("retrained"))
     metrics = build_report(copy, tearsheets=False)
     assert (copy / "index.html").is_file() and len(list((copy / "figures").glob("*.png"))) >= 6
-    assert metrics["verdict"] == json.loads((run_dir / "metrics.json").read_text())["verdict"]
+    # the verdict is a pure function of the saved metrics: recomputed, it is the saved one
+    assert list(verdict(metrics)) == saved["verdict"] and len(saved["verdict"]) == 2
+    # metrics.json round-trips through the typed Metrics unchanged (tear-sheets not redrawn)
+    rebuilt = json.loads((copy / "metrics.json").read_text())
+    assert rebuilt["tearsheets"] == {} and saved["tearsheets"]
+    assert {**rebuilt, "tearsheets": saved["tearsheets"], "notes": saved["notes"]} == saved
+
+
+def test_metrics_of_a_format_1_run_are_read_and_a_newer_format_is_refused(run_dir):
+    doc = json.loads((run_dir / "metrics.json").read_text())
+    legacy = {k: v for k, v in doc.items() if k not in ("format", "models")}
+    m = Metrics.from_json(legacy)
+    assert m.lstms == ["baseline:lstm", "lookback:lstm"]
+    assert m.to_json()["strategy"] == doc["strategy"] and list(verdict(m)) == doc["verdict"]
+    with pytest.raises(LstmbtError, match="format 99"):
+        Metrics.from_json({**doc, "format": 99})
 
 
 def test_report_and_runs_commands(run_dir, capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmbt.significance import (
+from lstmbt.study.significance import (
     bootstrap_sharpe,
     deflated_sharpe,
     diebold_mariano,

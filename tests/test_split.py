@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import chronological_split
+from lstmbt.models import chronological_split
 
 
 @settings(max_examples=60, deadline=None)

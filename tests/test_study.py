@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import lstmbt.folds as folds_mod
-from lstmbt.pipeline import Interrupted, resume_study, run_study
+import lstmbt.study.folds as folds_mod
+from lstmbt import Interrupted, resume_study, run_study
 from lstmbt.runs import read_status
 
 WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01", bootstrap_reps=200)
 
 
 def interrupt_on_call(monkeypatch, name: str, n: int) -> None:
-    """Make the n-th call of lstmbt.folds.<name> raise KeyboardInterrupt (a Ctrl-C mid-study)."""
+    """Make the n-th call of folds.<name> raise KeyboardInterrupt (a Ctrl-C mid-study)."""
     real = getattr(folds_mod, name)
     calls = {"n": 0}
 
@@ -30,7 +30,7 @@ def interrupt_on_call(monkeypatch, name: str, n: int) -> None:
 
 
 def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
-    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=3, **WF))
+    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=3, **WF), write=True)
     m = json.loads((result.run_dir / "metrics.json").read_text())
     assert m["span"]["walk_forward"] and m["span"]["folds"] == len(m["folds"]) >= 3
     seeds = m["seeds"]["lookback:lstm"]
@@ -69,11 +69,13 @@ def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
 
 def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
     config = tiny(presets=("baseline", "lookback"), lookback=5, run_id="full", **WF)
-    full = run_study(config)
+    full = run_study(config, write=True)
     real_fit = folds_mod.fit_one
     interrupt_on_call(monkeypatch, "fit_one", 4)
     with pytest.raises(Interrupted, match="lstmbt resume"):
-        run_study(tiny(presets=("baseline", "lookback"), lookback=5, run_id="cut", **WF))
+        run_study(
+            tiny(presets=("baseline", "lookback"), lookback=5, run_id="cut", **WF), write=True
+        )
     cut_dir = full.run_dir.parent / "cut"
     assert read_status(cut_dir) == "interrupted"
     assert len(list((cut_dir / "folds").rglob("predictions.npy"))) == 3
@@ -88,13 +90,13 @@ def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
     assert len(trained) == n_tasks - 3, "finished folds are not retrained"
     for name in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
         assert (cut_dir / name).read_bytes() == (full.run_dir / name).read_bytes(), name
-    assert resumed.metrics["strategy"] == full.metrics["strategy"]
+    pd.testing.assert_frame_equal(resumed.metrics.strategy, full.metrics.strategy)
 
 
 def test_resume_refuses_changed_data(tiny, sp500, nasdaq, tmp_path):
     import shutil
 
-    full = run_study(tiny(presets=("baseline",), run_id="r", **WF))
+    full = run_study(tiny(presets=("baseline",), run_id="r", **WF), write=True)
     cfg_path = full.run_dir / "config.json"
     doc = json.loads(cfg_path.read_text())
     doc["data"]["^GSPC"]["fingerprint"] = "0" * 16
@@ -117,7 +119,9 @@ def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny, packed):
     """Also when the seeds were trained packed: each is saved as its own model."""
     from lstmbt.forecast import forecast_from_run
 
-    result = run_study(tiny(presets=("lookback",), lookback=5, seeds=2, seed_batching=packed, **WF))
+    result = run_study(
+        tiny(presets=("lookback",), lookback=5, seeds=2, seed_batching=packed, **WF), write=True
+    )
     preds = result.predictions
     last_fold = result.folds["lookback"][-1]
     n = len(last_fold.test)
@@ -143,11 +147,11 @@ def test_resume_reruns_a_partly_saved_packed_unit_whole(tiny, monkeypatch):
     """A crash while a packed unit's seeds were being saved leaves some of them on disk: resume
     trains the whole unit again (its numbers depend on all its seeds) and ends identical."""
     kw = dict(presets=("baseline",), seeds=3, seed_batching="on", **WF)
-    full = run_study(tiny(run_id="full", **kw))
+    full = run_study(tiny(run_id="full", **kw), write=True)
     real_group = folds_mod.fit_group
     interrupt_on_call(monkeypatch, "fit_group", 2)
     with pytest.raises(Interrupted):
-        run_study(tiny(run_id="cut", **kw))
+        run_study(tiny(run_id="cut", **kw), write=True)
     cut_dir = full.run_dir.parent / "cut"
     training = json.loads((cut_dir / "config.json").read_text())["training"]
     assert training == {"device": "cpu", "seeds_packed": ["baseline"]}

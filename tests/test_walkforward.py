@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.walkforward import walk_forward_folds
+from lstmbt.models.walkforward import walk_forward_folds
 
 
 @settings(max_examples=80, deadline=None)

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import yfinance
 
-from lstmbt.cache import CachedPrices, PriceCache
 from lstmbt.data import load_one
+from lstmbt.data.cache import CachedPrices, PriceCache
+from lstmbt.data.yahoo import load_yahoo
 from lstmbt.errors import DataError
-from lstmbt.yahoo import load_yahoo
 from tests.conftest import YAHOO_NAMES
 
 YF_FIELDS = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
@@ -233,7 +233,7 @@ def test_yahoo_frame_with_missing_columns(monkeypatch, tmp_path, sp500):
 
 _WRITER = """
 import sys, time, pandas as pd, pyarrow.parquet as pq
-from lstmbt.cache import CachedPrices, PriceCache
+from lstmbt.data.cache import CachedPrices, PriceCache
 frame = pd.read_pickle(sys.argv[2])
 real = pq.write_table
 def slow(table, handle, *a, **k):

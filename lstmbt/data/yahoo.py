@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 
-from lstmbt.cache import CachedPrices, PriceCache
+from lstmbt.data.cache import CachedPrices, PriceCache
+from lstmbt.data.columns import standard_columns
 from lstmbt.errors import DataError
 
 _NETWORK_HINTS = (
@@ -93,8 +94,6 @@ def _standardise(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
                 )
             ticker = tickers[0]
         frame = frame.xs(ticker, axis=1, level=level)
-    from lstmbt.data import standard_columns
-
     frame = standard_columns(frame, f"Yahoo's answer for {ticker!r}", require_volume=True)
     frame = frame.astype("float64")
     frame.columns = pd.Index(list(frame.columns))  # drop yfinance's 'Price' level name

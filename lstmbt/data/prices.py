@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstmbt.cache import PriceCache
+from lstmbt.data.cache import PriceCache
+from lstmbt.data.columns import COLUMNS, PRICE_COLUMNS, _norm, standard_columns
+from lstmbt.data.yahoo import load_yahoo
 from lstmbt.errors import ConfigError, DataError, did_you_mean
 
-COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
-PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
 SOURCES = ("sample", "yahoo", "auto")
 # arch.data modules shipping real daily OHLCV, 1999-01-04 .. 2018-12-31 (5,031 bars each).
 SAMPLE = {"^GSPC": "sp500", "^IXIC": "nasdaq"}
@@ -51,47 +51,6 @@ def load_sample(ticker: str) -> pd.DataFrame:
     frame.index = pd.DatetimeIndex(raw.index)
     frame.attrs["source"] = f"sample:arch.data.{SAMPLE[key]}"
     return frame
-
-
-def _norm(name: object) -> str:
-    return "".join(ch for ch in str(name).strip().lower() if ch.isalnum())
-
-
-_ALIASES = {
-    "open": "open",
-    "high": "high",
-    "low": "low",
-    "close": "close",
-    "adjclose": "adj_close",
-    "adjustedclose": "adj_close",
-    "volume": "volume",
-}
-
-
-def standard_columns(frame: pd.DataFrame, what: str, require_volume: bool = False) -> pd.DataFrame:
-    """Map Open/High/Low/Close/Adj Close/Volume (any case or spacing) to our column names.
-
-    A missing Adj Close becomes Close (no adjustment known); a missing Volume becomes NaN unless
-    `require_volume`. Missing price columns are an error naming what was found.
-    """
-    mapping = {}
-    for col in frame.columns:
-        target = _ALIASES.get(_norm(col))
-        if target and target not in mapping.values():
-            mapping[col] = target
-    out = frame.rename(columns=mapping)
-    needed = ("open", "high", "low", "close") + (("volume",) if require_volume else ())
-    missing = [c for c in needed if c not in out.columns]
-    if missing:
-        raise DataError(
-            f"{what} lacks the columns {missing}; found {[str(c) for c in frame.columns]}. "
-            "Expected Yahoo-style headers: Date, Open, High, Low, Close, Adj Close, Volume."
-        )
-    if "adj_close" not in out.columns:
-        out["adj_close"] = out["close"]
-    if "volume" not in out.columns:
-        out["volume"] = np.nan
-    return out[COLUMNS]
 
 
 def read_csv_prices(path: str | Path) -> pd.DataFrame:
@@ -245,8 +204,6 @@ def load_one(
     elif source == "sample":
         frame, name = load_sample(ticker), ticker
     else:
-        from lstmbt.yahoo import load_yahoo
-
         today = pd.Timestamp.today().normalize()
         frame = load_yahoo(
             ticker.strip().upper(),

@@ -11,16 +11,18 @@ and gives the same numbers: every task is seeded on its own and depends on nothi
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models import LSTMForecaster, Split, load_forecaster, save_forecaster
+from lstmbt import _runtime
+from lstmbt.models import LSTMForecaster, Split, fit_seeds, load_forecaster, save_forecaster
 
 
 @dataclass(frozen=True, order=True)
@@ -94,8 +96,6 @@ def fit_group(
     tasks: list[Task], X: np.ndarray, y: np.ndarray, split: Split, params: dict, threads: int = 1
 ) -> list[tuple[LSTMForecaster, np.ndarray]]:
     """The seeds of one preset and fold trained together; per task, its model and predictions."""
-    from models import fit_seeds
-
     with _torch_threads(threads):
         models = fit_seeds(
             LSTMForecaster(**params),
@@ -131,9 +131,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(array_dir: str) -> None:
-    from lstmbt import _runtime
-
-    _runtime.start()
+    _runtime.tune_malloc()
     _WORKER["dir"] = Path(array_dir)
     _WORKER["arrays"] = {}
 
@@ -164,86 +162,122 @@ def _run_in_worker(
     return [(task, preds) for task, (_, preds) in zip(unit, fitted, strict=True)]
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Everything the fits need: the tasks, each preset's windows, the targets, the folds, each
+    preset's LSTM options and saved-model metadata, and how to spread the work."""
+
+    tasks: tuple[Task, ...]
+    X: Mapping[str, np.ndarray]  # preset -> (dates, lookback, features)
+    y: np.ndarray  # (dates, horizon)
+    folds: Mapping[str, list[Split]]
+    params: Mapping[str, dict]
+    meta: Mapping[str, dict]
+    together: frozenset[str] = frozenset()  # presets whose seeds train packed
+    jobs: int = 1
+    threads: int = 1
+
+    def units(self) -> list[list[Task]]:
+        return work_units(list(self.tasks), set(self.together))
+
+    def split(self, task: Task) -> Split:
+        return self.folds[task.preset][task.fold]
+
+
+@dataclass
+class TaskResults:
+    """Each task's test-block predictions, and the models of the `keep` tasks trained here."""
+
+    predictions: dict[Task, np.ndarray]
+    models: dict[Task, LSTMForecaster]
+
+
+OnDone = Callable[[Task, bool], None]
+
+
 def run_tasks(
-    tasks: list[Task],
-    X: dict[str, np.ndarray],
-    y: np.ndarray,
-    folds: dict[str, list[Split]],
-    params: dict[str, dict],
-    meta: dict[str, dict],
+    plan: TrainingPlan,
     *,
-    jobs: int = 1,
-    threads: int = 1,
-    together: set[str] = frozenset(),
     store: FoldStore | None = None,
-    on_done: Callable[[Task, bool], None] | None = None,
+    on_done: OnDone | None = None,
     on_epoch_for: Callable[[Task], Callable | None] | None = None,
-    keep: set[Task] | None = None,
-    kept: dict[Task, LSTMForecaster] | None = None,
-) -> dict[Task, np.ndarray]:
+    keep: frozenset[Task] = frozenset(),
+) -> TaskResults:
     """Predictions of every task; finished ones are read from `store`, the rest trained.
 
-    Presets in `together` train their seeds packed (one unit per fold). Models of the tasks in
-    `keep` that are trained in this process are put in `kept`.
-
-    With jobs > 1 the units run in a process pool. Results do not depend on `jobs`: a unit's
-    numbers depend only on its data, fold, seeds and `threads`.
+    With plan.jobs > 1 the units run in a process pool. Results do not depend on `jobs`: a
+    unit's numbers depend only on its data, fold, seeds and `threads`.
     """
-    out: dict[Task, np.ndarray] = {}
-    todo: list[tuple[list[Task], list[Task]]] = []  # (unit, its tasks not saved yet)
-    for unit in work_units(tasks, set(together)):
+    done = on_done or (lambda task, from_disk: None)
+    results = TaskResults({}, {})
+    todo = _reuse_saved(plan, store, results, done)
+    if plan.jobs <= 1 or len(todo) <= 1:
+        _run_serial(plan, todo, store, results, done, on_epoch_for, keep)
+    else:
+        _run_pool(plan, todo, store, results, done)
+    return results
+
+
+def _reuse_saved(
+    plan: TrainingPlan, store: FoldStore | None, results: TaskResults, done: OnDone
+) -> list[tuple[list[Task], list[Task]]]:
+    """Take the saved predictions; return the units still to run with their unsaved tasks."""
+    todo = []
+    for unit in plan.units():
         saved = {t: store.load(t) for t in unit} if store is not None else {}
         missing = [t for t in unit if saved.get(t) is None]
         for task in unit:
             if task not in missing:
-                out[task] = saved[task]
-                if on_done:
-                    on_done(task, True)
+                results.predictions[task] = saved[task]
+                done(task, True)
         if missing:
             todo.append((unit, missing))
+    return todo
 
-    def finish(task: Task, preds: np.ndarray, fresh: bool) -> None:
-        if fresh:
-            out[task] = preds
-            if on_done:
-                on_done(task, False)
 
-    if jobs <= 1 or len(todo) <= 1:
-        for unit, missing in todo:
-            first = unit[0]
-            split = folds[first.preset][first.fold]
-            on_epoch = on_epoch_for(first) if on_epoch_for and len(unit) == 1 else None
-            fitted = _fit_unit(
-                unit, X[first.preset], y, split, params[first.preset], threads, on_epoch
-            )
-            for task, (model, preds) in zip(unit, fitted, strict=True):
-                if task not in missing:
-                    continue
-                if store is not None:
-                    store.save(task, model, preds, meta[task.preset])
-                if keep is not None and kept is not None and task in keep:
-                    kept[task] = model
-                finish(task, preds, True)
-        return out
-    import multiprocessing as mp
+def _run_serial(plan, todo, store, results: TaskResults, done: OnDone, on_epoch_for, keep):
+    for unit, missing in todo:
+        first = unit[0]
+        on_epoch = on_epoch_for(first) if on_epoch_for and len(unit) == 1 else None
+        fitted = _fit_unit(
+            unit,
+            plan.X[first.preset],
+            plan.y,
+            plan.split(first),
+            plan.params[first.preset],
+            plan.threads,
+            on_epoch,
+        )
+        for task, (model, preds) in zip(unit, fitted, strict=True):
+            if task not in missing:
+                continue
+            if store is not None:
+                store.save(task, model, preds, plan.meta[task.preset])
+            if task in keep:
+                results.models[task] = model
+            results.predictions[task] = preds
+            done(task, False)
 
+
+def _run_pool(plan, todo, store, results: TaskResults, done: OnDone) -> None:
+    """The units in `plan.jobs` spawned processes; arrays reach them as memory-mapped files."""
     with tempfile.TemporaryDirectory(prefix="lstmbt-arrays-") as tmp:
-        for name, arr in X.items():
+        for name, arr in plan.X.items():
             np.save(Path(tmp) / f"X_{name}.npy", arr)
-        np.save(Path(tmp) / "y.npy", y)
+        np.save(Path(tmp) / "y.npy", plan.y)
         ctx = mp.get_context("spawn")  # fork after torch's OpenMP start-up can hang
         with ProcessPoolExecutor(
-            jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp,)
+            plan.jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp,)
         ) as pool:
             futures = {
                 pool.submit(
                     _run_in_worker,
                     unit,
-                    folds[unit[0].preset][unit[0].fold],
-                    params[unit[0].preset],
+                    plan.split(unit[0]),
+                    plan.params[unit[0].preset],
                     str(store.root) if store else None,
-                    meta[unit[0].preset],
-                    threads,
+                    plan.meta[unit[0].preset],
+                    plan.threads,
                     missing,
                 ): missing
                 for unit, missing in todo
@@ -251,9 +285,10 @@ def run_tasks(
             try:
                 for fut in as_completed(futures):
                     for task, preds in fut.result():
-                        finish(task, preds, task in futures[fut])
+                        if task in futures[fut]:
+                            results.predictions[task] = preds
+                            done(task, False)
             except BaseException:
                 for fut in futures:
                     fut.cancel()
                 raise
-    return out

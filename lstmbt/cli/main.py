@@ -1,0 +1,265 @@
+"""Command line: `lstmbt run | study | compare | resume | forecast | report | runs | presets`.
+
+Errors the user can fix are one red line and exit 2; anything else is reported as a bug in
+one line that says how to see the traceback (--debug). Process-wide settings (malloc tuning,
+quiet third-party warnings) are applied here, never on `import lstmbt`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lstmbt import _runtime
+from lstmbt.api import resume_study, run_study
+from lstmbt.cli.options import given_values, run_parameters
+from lstmbt.cli.show import console, forecast_cell, print_summary, runs_table
+from lstmbt.config import PRESETS, config_from_mapping, load_config_file
+from lstmbt.errors import LstmbtError
+from lstmbt.features.indicators import list_groups
+from lstmbt.forecast import forecast_from_run
+from lstmbt.progress import RichProgress
+from lstmbt.report import build_report
+from lstmbt.runs import list_runs
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Does this LSTM forecast make money after costs, out of sample, against buy-and-hold?",
+    pretty_exceptions_enable=False,
+)
+Opt = typer.Option
+Debug = Annotated[bool, Opt(help="Show tracebacks on errors.")]
+
+STUDY_DEFAULTS = {
+    "presets": ("baseline", "lookback", "multifeature"),
+    "walk_forward": True,
+    "seeds": 5,
+}
+COMMANDS = {
+    "run": ({}, "Train, forecast out of sample, backtest after costs and write the report."),
+    "study": (
+        STUDY_DEFAULTS,
+        "The full honest study: three presets, walk-forward yearly refits, 5 seeds, "
+        "baselines, significance tests.",
+    ),
+    "compare": (
+        {"presets": STUDY_DEFAULTS["presets"]},
+        "Train several presets on the same split; compare with buy-and-hold and the baselines.",
+    ),
+}
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """Ctrl-C: say what was kept and how to continue, exit 130 (typer would swallow the message)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        typer.secho(str(exc) or "interrupted", fg="red", err=True)
+        raise typer.Exit(130) from None
+
+
+def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
+    """Command defaults < config file < the flags given."""
+    config_file, resume = options.pop("config", None), options.pop("resume", None)
+    options.pop("debug", None)
+    if resume is not None:
+        _resume(resume)
+        return
+    values: dict[str, Any] = dict(defaults)
+    if config_file:
+        values.update(load_config_file(config_file))
+    values.update(given_values(options))
+    config = config_from_mapping(values)
+    with _interruptible():
+        result = run_study(config, progress=RichProgress(), write=True)
+    out = console()
+    print_summary(result.metrics, out)
+    out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
+    sheets = result.metrics.tearsheets
+    for name in [n for n in result.metrics.lstms if n in sheets]:
+        out.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheets[name]}")
+    if len(sheets) > 1:
+        out.print(f"({len(sheets)} tear-sheets in all, linked from index.html)")
+
+
+def _make_run_command(name: str, defaults: dict[str, Any], doc: str):
+    """`run`, `study` and `compare`: the same options (from RunConfig), other defaults."""
+
+    def command(**options: Any) -> None:
+        _run_command(defaults, options)
+
+    extra = [
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, Opt(help="TOML or JSON file of options (flags win).")],
+        ),
+        inspect.Parameter(
+            "resume",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                Opt(help="Continue the interrupted run in this folder (its options are used)."),
+            ],
+        ),
+        inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Debug),
+    ]
+    command.__signature__ = inspect.Signature(run_parameters(defaults) + extra)
+    command.__doc__ = doc
+    command.__name__ = name
+    return command
+
+
+for _name, (_defaults, _doc) in COMMANDS.items():
+    app.command(_name)(_make_run_command(_name, _defaults, _doc))
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
+    debug: Debug = False,
+) -> None:
+    """Continue an interrupted run: finished folds are reused, the rest trained."""
+    _resume(run_dir)
+
+
+def _resume(run_dir: str) -> None:
+    with _interruptible():
+        result = resume_study(run_dir, progress=RichProgress())
+    out = console()
+    print_summary(result.metrics, out)
+    out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
+
+
+@app.command()
+def forecast(
+    run_dir: Annotated[str, typer.Argument(help="A finished run folder (its models/ are used).")],
+    preset: Annotated[str | None, Opt(help="Only this preset's model.")] = None,
+    source: Annotated[str | None, Opt(help="Price source (default: the run's).")] = None,
+    end: Annotated[str | None, Opt(help="Last close to use, YYYY-MM-DD (default: latest).")] = None,
+    days: Annotated[int, Opt(help="How many of the latest closes to forecast.")] = 1,
+    debug: Debug = False,
+) -> None:
+    """Forecast the next day with a run's saved model(s), without retraining."""
+    frame = forecast_from_run(run_dir, preset, source=source, end=end, days=days)
+    table = Table(title="Forecast of the next day's return (%), decided at each close")
+    table.add_column("Close of")
+    for col in frame.columns:
+        table.add_column(col, justify="right")
+    for day, row in frame.iterrows():
+        table.add_row(f"{day:%Y-%m-%d}", *[forecast_cell(c, v) for c, v in row.items()])
+    console().print(table)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[str, typer.Argument(help="A finished run folder.")],
+    tearsheets: Annotated[
+        bool, Opt("--tearsheets/--no-tearsheets", help="Redraw QuantStats tear-sheets.")
+    ] = True,
+    debug: Debug = False,
+) -> None:
+    """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files."""
+    metrics = build_report(run_dir, RichProgress(), tearsheets=tearsheets)
+    out = console()
+    print_summary(metrics, out)
+    out.print(f"\nReport: [bold]{Path(run_dir) / 'index.html'}[/]")
+
+
+@app.command()
+def runs(
+    out: Annotated[str, Opt(help="Folder holding the runs.")] = "reports",
+    debug: Debug = False,
+) -> None:
+    """List past runs with their headline numbers."""
+    rows = list_runs(out)
+    if not rows:
+        console().print(f"no runs under {out}/ yet: try `lstmbt run`")
+        return
+    console().print(runs_table(rows, out))
+
+
+@app.command()
+def presets() -> None:
+    """List the model presets (the course's three exercises) and the feature groups."""
+    out = console()
+    out.print("[bold]Presets[/] (lstmbt run --preset NAME)")
+    for p in PRESETS.values():
+        companions = ", ".join(f"{c} ({'+'.join(p.companion_features)})" for c in p.companions)
+        out.print(f"  [bold cyan]{p.name}[/]: {p.description}")
+        out.print(
+            f"      lookback {p.lookback}, features {', '.join(p.features)}, other tickers "
+            f"{companions or 'none'}, LSTM {p.num_layers}x{p.hidden_size}"
+            + (f", dropout {p.dropout}" if p.dropout else "")
+        )
+    groups = Table(title="Feature groups (--features a,b)")
+    groups.add_column("Group")
+    groups.add_column("Features")
+    for name, feats in list_groups().items():
+        groups.add_row(name, ", ".join(feats))
+    out.print(groups)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a repair, an offline fallback) as one yellow line, without source locations."""
+    typer.secho(f"warning: {' '.join(str(message).split())}", fg="yellow", err=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; errors the user can fix are one red line and exit code 2."""
+    _runtime.start()
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    shown = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _show_warning
+    try:
+        app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt as exc:
+        typer.secho(str(exc) or "interrupted", fg="red", err=True)
+        return 130
+    except LstmbtError as exc:
+        if debug:
+            raise
+        typer.secho(f"error: {_one_line(exc)}", fg="red", err=True)
+        return 2
+    except OSError as exc:  # the machine's answer (disk full, permission): the user's to fix
+        if debug:
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        typer.secho(f"error: {exc.strerror or _one_line(exc)}{where}", fg="red", err=True)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - anything else is our bug, said so in one line
+        if debug:
+            raise
+        typer.secho(
+            f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}). This is a bug in "
+            "lstmbt, not in your input: rerun with --debug for the traceback and report it.",
+            fg="red",
+            err=True,
+        )
+        return 3
+    finally:
+        warnings.showwarning = shown
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

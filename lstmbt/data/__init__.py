@@ -1,0 +1,37 @@
+"""Daily prices: the offline sample (arch.data), Yahoo Finance behind a disk cache, or CSV files.
+
+Every frame leaves here validated: a sorted, unique, tz-naive DatetimeIndex named `date` and
+float columns open, high, low, close, adj_close, volume.
+"""
+
+from lstmbt.data.cache import PriceCache
+from lstmbt.data.columns import COLUMNS, PRICE_COLUMNS, standard_columns
+from lstmbt.data.prices import (
+    SAMPLE,
+    SOURCES,
+    fingerprint,
+    is_csv_path,
+    load_one,
+    load_prices,
+    load_sample,
+    read_csv_prices,
+    resolve_source,
+    validate_prices,
+)
+
+__all__ = [
+    "COLUMNS",
+    "PRICE_COLUMNS",
+    "SAMPLE",
+    "SOURCES",
+    "PriceCache",
+    "fingerprint",
+    "is_csv_path",
+    "load_one",
+    "load_prices",
+    "load_sample",
+    "read_csv_prices",
+    "resolve_source",
+    "standard_columns",
+    "validate_prices",
+]

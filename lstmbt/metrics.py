@@ -1,0 +1,450 @@
+"""The typed metrics of a study: tables indexed by model name, and metrics.json's format.
+
+Every evaluated series has a row in `Metrics.models` saying what it is (its preset, its model
+family, its role), so no consumer parses names such as "lookback:lstm". metrics.json keeps the
+nested layout that earlier runs wrote, plus `format` and the `models` table; `Metrics.from_json`
+reads both and refuses a newer format with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstmbt.errors import LstmbtError
+
+FORMAT = 2  # of metrics.json and config.json; files without a number are format 1
+ROLES = ("forecaster", "baseline", "strategy", "benchmark")
+BENCHMARK = "buy_and_hold"
+
+STRATEGY_COLUMNS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "volatility",
+    "max_drawdown",
+    "days",
+    "exposure",
+    "trades",
+)
+FORECAST_COLUMNS = ("rmse", "mae", "hit_rate", "ic", "r2_vs_zero", "n")
+SEED_KEYS = ("sharpe", "total_return", "rmse", "hit_rate")
+_INTS = {"days", "trades", "n", "n_seeds", "dsr_n_trials", "fold"}
+
+# the comparison table: (table, column, header, format)
+COLUMNS = [
+    ("strategy", "total_return", "Total return", "{:+.1%}"),
+    ("strategy", "cagr", "CAGR", "{:+.1%}"),
+    ("strategy", "sharpe", "Sharpe", "{:.2f}"),
+    ("strategy", "max_drawdown", "Max DD", "{:.1%}"),
+    ("strategy", "trades", "Trades", "{:d}"),
+    ("strategy", "exposure", "Exposure", "{:.0%}"),
+    ("forecast", "rmse", "RMSE", "{:.5f}"),
+    ("forecast", "hit_rate", "Hit rate", "{:.1%}"),
+    ("forecast", "ic", "IC", "{:+.3f}"),
+    ("forecast", "r2_vs_zero", "R² vs RW", "{:+.4f}"),
+    ("strategy_tests", "diff_p_value", "p ΔSharpe", "{:.2f}"),
+    ("forecast_tests", "dm_p", "DM p", "{:.2f}"),
+    ("forecast_tests", "pt_p", "PT p", "{:.2f}"),
+]
+
+
+def fmt2(value: float | None) -> str:
+    """A p-value or ratio to two decimals; '-' when it could not be computed."""
+    return "-" if value is None or value != value else f"{value:.2f}"
+
+
+def format_cell(header: str, value: object) -> str:
+    """One comparison-table cell, rendered the same way in the terminal and the HTML report."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    fmt = next(f for _, _, h, f in COLUMNS if h == header)
+    if fmt == "{:d}":
+        return f"{int(value):d}"
+    return fmt.format(value)
+
+
+def model_entry(name: str, model: str, role: str, preset: str | None = None) -> dict[str, Any]:
+    """One row of `Metrics.models`."""
+    assert role in ROLES, role
+    return {"name": name, "preset": preset, "model": model, "role": role}
+
+
+def models_table(entries: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The catalogue of evaluated series: index name; columns preset, model, role."""
+    frame = pd.DataFrame(list(entries), columns=["name", "preset", "model", "role"])
+    return frame.set_index("name")
+
+
+def _legacy_models(names: Iterable[str], benchmark: str) -> pd.DataFrame:
+    """The catalogue of a format-1 run, which did not store one: the only place a name is read
+    for its parts ("<preset>:<model>" rows, bare baseline and strategy names)."""
+    rows = []
+    for name in names:
+        if name == benchmark:
+            rows.append(model_entry(name, name, "benchmark"))
+        elif ":" in name:
+            preset, model = name.split(":", 1)
+            role = "forecaster" if model == "lstm" else "baseline"
+            rows.append(model_entry(name, model, role, preset))
+        elif name == "ma_crossover":
+            rows.append(model_entry(name, name, "strategy"))
+        else:
+            rows.append(model_entry(name, name, "baseline"))
+    return models_table(rows)
+
+
+@dataclass(frozen=True)
+class Span:
+    """The evaluated out-of-sample span and the study design behind it."""
+
+    ticker: str
+    test_start: str
+    test_end: str
+    test_days: int
+    first_decision: str
+    train_start: str
+    walk_forward: bool
+    folds: int
+    seeds: int
+    costs_per_side: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Spa:
+    """Hansen's SPA test of "no strategy beats the benchmark" (None: could not be run)."""
+
+    p_lower: float | None = None
+    p_consistent: float | None = None
+    p_upper: float | None = None
+    n_strategies: int = 0
+    merged: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Spa:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in doc.items() if k in names}
+        values["notes"] = tuple(values.get("notes", ()))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Forecast and after-cost strategy metrics with their tests, as tables indexed by name.
+
+    models:         preset, model (lstm, ridge, random_walk, ...), role (forecaster, baseline,
+                    strategy, benchmark) of every evaluated series
+    strategy:       total_return, cagr, sharpe, sortino, volatility, max_drawdown, days,
+                    exposure, trades (every backtested strategy, the benchmark included)
+    forecast:       rmse, mae, hit_rate, ic, r2_vs_zero, n (every forecaster and baseline)
+    strategy_tests: sharpe with its bootstrap interval, the difference to the benchmark with
+                    interval and p-value, the deflated Sharpe (dsr, dsr_sr0_annual, dsr_n_trials)
+    forecast_tests: Diebold-Mariano vs the random walk (squared and absolute loss),
+                    Pesaran-Timmermann, IC with interval, the lag check (lag_corr, echo)
+    seed_scores:    one row per (LSTM, seed): sharpe, total_return, rmse, hit_rate
+    folds:          one row per walk-forward fold: test_start, test_end, days
+    fold_scores:    one row per (fold, name): total_return, rmse, hit_rate
+    """
+
+    benchmark: str
+    span: Span
+    models: pd.DataFrame
+    strategy: pd.DataFrame
+    forecast: pd.DataFrame
+    strategy_tests: pd.DataFrame
+    forecast_tests: pd.DataFrame
+    spa: Spa
+    seed_scores: pd.DataFrame
+    folds: pd.DataFrame
+    fold_scores: pd.DataFrame
+    notes: tuple[str, ...] = ()
+    verdict: tuple[str, ...] = ()
+    tearsheets: dict[str, str] = field(default_factory=dict)
+
+    # --- views -------------------------------------------------------------------------------
+    def names(self, model: str | None = None, role: str | None = None) -> list[str]:
+        """Names of the series of one model family and/or role, in table order."""
+        sel = pd.Series(True, index=self.models.index)
+        if model is not None:
+            sel &= self.models["model"] == model
+        if role is not None:
+            sel &= self.models["role"] == role
+        return list(self.models.index[sel])
+
+    @property
+    def lstms(self) -> list[str]:
+        """The LSTM rows (seed ensembles), one per preset."""
+        return self.names(model="lstm")
+
+    def value(self, table: str, name: str, column: str) -> Any:
+        """One cell as a JSON-ready value (NaN and missing -> None)."""
+        frame: pd.DataFrame = getattr(self, table)
+        if name not in frame.index or column not in frame.columns:
+            return None
+        return _clean(frame.at[name, column], column)
+
+    def seeds_summary(self) -> pd.DataFrame:
+        """Per LSTM: n_seeds and the mean and standard deviation of each seed score."""
+        rows = {}
+        for name, group in self.seed_scores.groupby(level=0, sort=False):
+            row: dict[str, Any] = {"n_seeds": len(group)}
+            for key in SEED_KEYS:
+                stats = seed_stats(group[key].tolist())
+                row[f"{key}_mean"], row[f"{key}_std"] = stats["mean"], stats["std"]
+            rows[name] = row
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def comparison(self) -> pd.DataFrame:
+        """One row per strategy (benchmark first): after-cost strategy and forecast metrics."""
+        names = [self.benchmark] + [n for n in self.strategy.index if n != self.benchmark]
+        rows = {
+            name: {header: self.value(table, name, key) for table, key, header, _ in COLUMNS}
+            for name in names
+        }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    # --- metrics.json ------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """metrics.json: the nested layout of format 1, plus `format` and `models`."""
+        doc: dict[str, Any] = {"format": FORMAT, "span": dataclasses.asdict(self.span)}
+        doc["forecast"] = _rows(self.forecast)
+        doc["forecast_tests"] = {n: self._forecast_test_doc(n) for n in self.forecast_tests.index}
+        doc["strategy"] = _rows(self.strategy)
+        doc["strategy_tests"] = {n: self._strategy_test_doc(n) for n in self.strategy_tests.index}
+        doc["spa"] = self.spa.to_dict()
+        doc["seeds"] = {
+            name: {
+                "n_seeds": len(group),
+                **{key: seed_stats(group[key].tolist()) for key in SEED_KEYS},
+            }
+            for name, group in self.seed_scores.groupby(level=0, sort=False)
+        }
+        doc["folds"] = [self._fold_doc(k) for k in self.folds.index]
+        doc["benchmark"] = self.benchmark
+        doc["models"] = {
+            n: {k: _clean(v, k) for k, v in row.items()} for n, row in self.models.iterrows()
+        }
+        doc["notes"] = list(self.notes)
+        doc["verdict"] = list(self.verdict)
+        doc["tearsheets"] = dict(self.tearsheets)
+        return doc
+
+    def _forecast_test_doc(self, name: str) -> dict[str, Any]:
+        v = {c: self.value("forecast_tests", name, c) for c in self.forecast_tests.columns}
+        return {
+            "dm_squared_vs_rw": {"stat": v["dm_stat"], "p_value": v["dm_p"]},
+            "dm_absolute_vs_rw": {"stat": v["dm_abs_stat"], "p_value": v["dm_abs_p"]},
+            "dm_p": v["dm_p"],
+            "pt": {"stat": v["pt_stat"], "p_value": v["pt_p"], "hit_rate": v["pt_hit_rate"]},
+            "pt_p": v["pt_p"],
+            "ic": {"ic": v["ic"], "ci_low": v["ic_low"], "ci_high": v["ic_high"]},
+            "lag": {"corr_by_lag": list(v["lag_corr"] or []), "echo": bool(v["echo"])},
+        }
+
+    def _strategy_test_doc(self, name: str) -> dict[str, Any]:
+        v = {c: self.value("strategy_tests", name, c) for c in self.strategy_tests.columns}
+        out = {k: v[k] for k in ("sharpe", "ci_low", "ci_high")}
+        if name != self.benchmark:
+            for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value"):
+                out[k] = v[k]
+        out["dsr"] = {
+            "dsr": v["dsr"],
+            "sr0_annual": v["dsr_sr0_annual"],
+            "n_trials": v["dsr_n_trials"],
+        }
+        return out
+
+    def _fold_doc(self, k: int) -> dict[str, Any]:
+        row = {"fold": int(k), **{c: _clean(self.folds.at[k, c], c) for c in self.folds.columns}}
+        scores = self.fold_scores.xs(k, level="fold") if len(self.fold_scores) else None
+        lstms = set(self.lstms)
+        for key in ("total_return", "rmse", "hit_rate"):
+            row[key] = {}
+            if scores is None:
+                continue
+            for name in scores.index:
+                if key == "total_return" or name in lstms:
+                    row[key][name] = _clean(scores.at[name, key], key)
+        return row
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], where: str = "metrics.json") -> Metrics:
+        """Metrics from metrics.json of this format or an earlier one."""
+        version = doc.get("format", 1)
+        if not isinstance(version, int) or version > FORMAT:
+            raise LstmbtError(
+                f"{where} is format {version}, newer than this lstmbt reads (format {FORMAT}); "
+                "upgrade lstmbt (pip install -U lstmbt) to read it."
+            )
+        benchmark = doc["benchmark"]
+        strategy = _frame(doc.get("strategy", {}), STRATEGY_COLUMNS)
+        forecast = _frame(doc.get("forecast", {}), FORECAST_COLUMNS)
+        if "models" in doc:
+            models = models_table({"name": n, **row} for n, row in doc["models"].items())
+        else:
+            names = list(dict.fromkeys([*forecast.index, *strategy.index]))
+            models = _legacy_models(names, benchmark)
+        st_rows = {}
+        for name, t in doc.get("strategy_tests", {}).items():
+            dsr = t.get("dsr") or {}
+            st_rows[name] = {
+                **{k: t.get(k) for k in ("sharpe", "ci_low", "ci_high")},
+                **{k: t.get(k) for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value")},
+                "dsr": dsr.get("dsr"),
+                "dsr_sr0_annual": dsr.get("sr0_annual"),
+                "dsr_n_trials": dsr.get("n_trials"),
+            }
+        ft_rows = {}
+        for name, t in doc.get("forecast_tests", {}).items():
+            ft_rows[name] = forecast_test_row(
+                t["dm_squared_vs_rw"], t["dm_absolute_vs_rw"], t["pt"], t["ic"], t["lag"]
+            )
+        seed_rows = []
+        for name, s in doc.get("seeds", {}).items():
+            for k in range(s.get("n_seeds", 0)):
+                seed_rows.append(
+                    {"name": name, "seed": k, **{key: s[key]["values"][k] for key in SEED_KEYS}}
+                )
+        fold_rows, score_rows = [], []
+        for f in doc.get("folds", []):
+            fold_rows.append({c: f[c] for c in ("fold", "test_start", "test_end", "days")})
+            for name, total in f.get("total_return", {}).items():
+                score_rows.append(
+                    {
+                        "fold": f["fold"],
+                        "name": name,
+                        "total_return": total,
+                        "rmse": f.get("rmse", {}).get(name),
+                        "hit_rate": f.get("hit_rate", {}).get(name),
+                    }
+                )
+        return cls(
+            benchmark=benchmark,
+            span=Span(**doc["span"]),
+            models=models,
+            strategy=strategy,
+            forecast=forecast,
+            strategy_tests=_frame(st_rows, STRATEGY_TEST_COLUMNS),
+            forecast_tests=_frame(ft_rows, FORECAST_TEST_COLUMNS),
+            spa=Spa.from_dict(doc.get("spa", {})),
+            seed_scores=seed_table(seed_rows),
+            folds=fold_table(fold_rows),
+            fold_scores=fold_score_table(score_rows),
+            notes=tuple(doc.get("notes", [])),
+            verdict=tuple(doc.get("verdict", [])),
+            tearsheets=dict(doc.get("tearsheets", {})),
+        )
+
+
+STRATEGY_TEST_COLUMNS = (
+    "sharpe",
+    "ci_low",
+    "ci_high",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "diff_p_value",
+    "dsr",
+    "dsr_sr0_annual",
+    "dsr_n_trials",
+)
+FORECAST_TEST_COLUMNS = (
+    "dm_stat",
+    "dm_p",
+    "dm_abs_stat",
+    "dm_abs_p",
+    "pt_stat",
+    "pt_p",
+    "pt_hit_rate",
+    "ic",
+    "ic_low",
+    "ic_high",
+    "lag_corr",
+    "echo",
+)
+
+
+def forecast_test_row(dm_sq: Mapping, dm_abs: Mapping, pt: Mapping, ic: Mapping, lag: Mapping):
+    """One row of `Metrics.forecast_tests` from the significance functions' results."""
+    return {
+        "dm_stat": dm_sq.get("stat"),
+        "dm_p": dm_sq.get("p_value"),
+        "dm_abs_stat": dm_abs.get("stat"),
+        "dm_abs_p": dm_abs.get("p_value"),
+        "pt_stat": pt.get("stat"),
+        "pt_p": pt.get("p_value"),
+        "pt_hit_rate": pt.get("hit_rate"),
+        "ic": ic.get("ic"),
+        "ic_low": ic.get("ci_low"),
+        "ic_high": ic.get("ci_high"),
+        "lag_corr": list(lag.get("corr_by_lag", [])),
+        "echo": bool(lag.get("echo", False)),
+    }
+
+
+def seed_stats(values: list[float | None]) -> dict[str, Any]:
+    """Mean and standard deviation (ddof 1) of the seeds' values that could be computed."""
+    clean = [_clean(v) for v in values]
+    vals = np.array([v for v in clean if v is not None], dtype=float)
+    return {
+        "mean": float(vals.mean()) if len(vals) else None,
+        "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+        "values": clean,
+    }
+
+
+def seed_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["name", "seed", *SEED_KEYS])
+    return frame.set_index(["name", "seed"])
+
+
+def fold_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["fold", "test_start", "test_end", "days"])
+    return frame.set_index("fold")
+
+
+def fold_score_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["fold", "name", "total_return", "rmse", "hit_rate"])
+    return frame.set_index(["fold", "name"])
+
+
+def _frame(rows: Mapping[str, Mapping[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
+    """A table indexed by name; a value that could not be computed (None) is NaN."""
+    frame = pd.DataFrame.from_dict(
+        {n: {c: r.get(c) for c in columns} for n, r in rows.items()}, orient="index"
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=list(columns))
+    return frame.reindex(columns=list(columns))
+
+
+def _rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {name: {c: _clean(row[c], c) for c in frame.columns} for name, row in frame.iterrows()}
+
+
+def _clean(value: Any, column: str | None = None) -> Any:
+    """A JSON-ready cell: NaN/inf/None -> None, numpy scalars -> Python, counts -> int."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (list, tuple, dict, str, bool, np.bool_)):
+        return bool(value) if isinstance(value, np.bool_) else value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        x = float(value)
+        if not math.isfinite(x):
+            return None
+        return int(x) if column in _INTS else x
+    return value

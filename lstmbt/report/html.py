@@ -1,0 +1,202 @@
+"""index.html: a run's self-contained landing page (local images, no network), from its typed
+Metrics, its config document and the figures' file names."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from lstmbt.metrics import Metrics, fmt2, format_cell
+
+
+def _fig(figures: dict[str, str], key: str, alt: str) -> str:
+    if key not in figures:
+        return ""
+    return f'<figure><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></figure>'
+
+
+def _fold_table(m: Metrics) -> str:
+    if m.folds.empty:
+        return "<p>No fold results.</p>"
+    lstms = m.lstms
+    head = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in (
+            ["Fold", "Test span", "Days", "Buy & hold"]
+            + [f"{n} return" for n in lstms]
+            + [f"{n} hit rate" for n in lstms]
+        )
+    )
+    body = []
+    for k, f in m.folds.iterrows():
+        scores = m.fold_scores.xs(k, level="fold")
+        cells = [str(k), f"{f['test_start']} .. {f['test_end']}", str(int(f["days"]))]
+        cells += [f"{scores.at[n, 'total_return']:+.1%}" for n in [m.benchmark, *lstms]]
+        cells += [_pct1(scores.at[n, "hit_rate"]) for n in lstms]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _pct1(value) -> str:
+    return "-" if value is None or value != value else f"{value:.1%}"
+
+
+def _interval(point, low, high, fmt: str) -> str:
+    if point is None:
+        return "-"
+    return f"{fmt.format(point)} [{fmt2(low)}, {fmt2(high)}]"
+
+
+def _significance_table(m: Metrics) -> str:
+    head = (
+        "<tr><th>Strategy</th><th>Sharpe [95% CI]</th><th>ΔSharpe vs B&amp;H [95% CI]</th>"
+        "<th>p ΔSharpe</th><th>Deflated Sharpe</th><th>DM p (sq / abs)</th><th>PT p</th>"
+        "<th>IC [95% CI]</th><th>corr with r(t)</th></tr>"
+    )
+    rows = []
+    for name in m.strategy_tests.index:
+        t = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
+        sharpe = _interval(t["sharpe"], t["ci_low"], t["ci_high"], "{:.2f}")
+        diff = _interval(t["diff"], t["diff_ci_low"], t["diff_ci_high"], "{:+.2f}")
+        dm, pt, ic_txt, lag_txt = "-", "-", "-", "-"
+        if name in m.forecast_tests.index:
+            f = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
+            dm = f"{fmt2(f['dm_p'])} / {fmt2(f['dm_abs_p'])}"
+            pt = fmt2(f["pt_p"])
+            if f["ic"] is not None:
+                ic_txt = f"{f['ic']:+.3f} [{f['ic_low']:+.3f}, {f['ic_high']:+.3f}]"
+            lag = (f["lag_corr"] or [None])[0]
+            if lag is not None:
+                lag_txt = f"{lag:+.2f}" + (" ⚠" if f["echo"] else "")
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th><td>{sharpe}</td><td>{diff}</td>"
+            f"<td>{fmt2(t['diff_p_value'])}</td><td>{fmt2(t['dsr'])}</td><td>{dm}</td>"
+            f"<td>{pt}</td><td>{ic_txt}</td><td>{lag_txt}</td></tr>"
+        )
+    spa = m.spa
+    spa_txt = (
+        f"<p>Hansen's SPA test of 'no strategy beats buy-and-hold after costs': p = "
+        f"{fmt2(spa.p_consistent)} (lower {fmt2(spa.p_lower)}, upper {fmt2(spa.p_upper)}) over "
+        f"{spa.n_strategies} strategies.</p>"
+    )
+    spa_txt += "".join(f'<p class="meta">{html.escape(n)}</p>' for n in spa.notes)
+    return f'<table id="significance">{head}{"".join(rows)}</table>{spa_txt}'
+
+
+def _seed_table(m: Metrics) -> str:
+    summary = m.seeds_summary()
+    if summary.empty:
+        return ""
+
+    def ms(row, key: str, fmt: str) -> str:
+        mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+        if mean is None or mean != mean:
+            return "-"
+        return fmt.format(mean) + ("" if std is None or std != std else " ± " + fmt.format(std))
+
+    rows = [
+        f"<tr><th>{html.escape(name)}</th><td>{int(row['n_seeds'])}</td>"
+        f"<td>{ms(row, 'sharpe', '{:.2f}')}</td><td>{ms(row, 'total_return', '{:+.1%}')}</td>"
+        f"<td>{ms(row, 'rmse', '{:.5f}')}</td><td>{ms(row, 'hit_rate', '{:.1%}')}</td></tr>"
+        for name, row in summary.iterrows()
+    ]
+    return (
+        '<table id="seeds"><tr><th>Model</th><th>Seeds</th><th>Sharpe</th><th>Total return</th>'
+        f"<th>RMSE</th><th>Hit rate</th></tr>{''.join(rows)}</table>"
+        "<p>Each seed's strategy is scored separately (mean ± standard deviation); the rows in "
+        "the comparison table are the seed ensembles (averaged forecasts).</p>"
+    )
+
+
+def comparison_html(m: Metrics) -> str:
+    """The comparison table (benchmark first) as an HTML table, formatted as in the terminal."""
+    table = m.comparison()
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns])
+    body = []
+    for name, row in table.iterrows():
+        cls = ' class="bench"' if name == m.benchmark else ""
+        cells = "".join(f"<td>{format_cell(h, v)}</td>" for h, v in row.items())
+        body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}</tr>")
+    return (
+        f'<table id="comparison"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def write_index(run_dir: Path, m: Metrics, cfg_doc: dict, figures: dict[str, str]) -> Path:
+    """index.html: the run's self-contained landing page (local images, no network)."""
+    cfg = cfg_doc["config"]
+    links = (
+        "".join(
+            f'<li><a href="{html.escape(p)}">{html.escape(n)} vs buy-and-hold (QuantStats)</a></li>'
+            for n, p in m.tearsheets.items()
+        )
+        or "<li>none</li>"
+    )
+    files = "".join(
+        f'<li><a href="{f}">{f}</a></li>'
+        for f in (
+            "metrics.json",
+            "config.json",
+            "predictions.csv",
+            "positions.csv",
+            "returns.csv",
+            "orders.csv",
+        )
+    )
+    span = m.span
+    data = "".join(
+        f"<li>{html.escape(t)}: {d['first']} to {d['last']} ({d['rows']} rows, "
+        f"{html.escape(d['source'])}, fingerprint {d['fingerprint']})</li>"
+        for t, d in cfg_doc.get("data", {}).items()
+    )
+    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in m.verdict)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in m.notes) or "<li>none</li>"
+    design = (
+        f"walk-forward, {span.folds} folds refit every {cfg['refit_every']} days "
+        f"({cfg['window']} window)"
+        if span.walk_forward
+        else "one chronological split"
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>lstmbt: {html.escape(run_dir.name)}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:76rem;color:#222;padding:0 1rem}}
+table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0 1rem}}
+th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.92rem}}
+tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
+figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
+#verdict li{{margin-bottom:.4rem}}
+</style></head><body>
+<h1>{html.escape(cfg["ticker"])}: {html.escape(", ".join(cfg["presets"]))}</h1>
+<p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
+({span.test_days} trading days), {design}, {cfg["seeds"]} seed(s) from {cfg["seed"]},
+at most {cfg["epochs"]} epochs. Costs per side: commission {cfg["commission"]:.4%}, slippage
+{cfg["slippage"]:.4%}. A signal known at the close of t is traded at the open of t+1.
+Run <code>{html.escape(run_dir.name)}</code>.</p>
+<h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
+<h2>Comparison (after costs, same span)</h2>
+{comparison_html(m)}
+<p class="meta">p ΔSharpe: block-bootstrap p-value of the Sharpe difference to buy-and-hold.
+DM p: Diebold-Mariano against the random walk (squared loss). PT p: Pesaran-Timmermann test of
+direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
+{_fig(figures, "equity", "cumulative returns of every strategy and buy-and-hold")}
+{_fig(figures, "drawdown", "drawdowns")}
+<h2>Significance</h2>{_significance_table(m)}
+{_seed_table(m)}
+<h2>Forecast diagnostics</h2>
+{_fig(figures, "scatter", "predicted vs realised")}
+{_fig(figures, "forecast_time", "forecasts over time")}
+{_fig(figures, "rolling", "rolling hit rate and information coefficient")}
+{_fig(figures, "distribution", "distribution of forecasts")}
+{_fig(figures, "lag_check", "lag check")}
+<h2>Per-fold results</h2>{_fold_table(m)}
+<h2>Tear-sheets</h2><ul id="tearsheets">{links}</ul>
+<h2>Data</h2><ul>{data}</ul>
+<h2>Files</h2><ul>{files}</ul>
+<h2>Notes</h2><ul id="notes">{notes}</ul>
+</body></html>
+"""
+    path = run_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,155 @@
+"""What a study returns: `StudyResult`, typed parts (Metrics tables, DataFrames of forecasts,
+positions and returns), a verdict, a summary table, figures, and `write` / `tearsheet` to save
+the report or one tear-sheet later. Nothing here runs when a result is made: computing is the
+study's job, writing happens only when asked.
+
+A judged forecast and a universe study return the same kind of object, with the parts they
+lack set to None.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lstmbt.config import RunConfig
+from lstmbt.errors import LstmbtError
+from lstmbt.features.build import FeatureMatrix
+from lstmbt.metrics import Metrics, format_cell
+from lstmbt.models import LSTMForecaster, Split, save_forecaster
+from lstmbt.progress import Progress
+from lstmbt.report import draw_report, report_figures, write_tearsheet
+from lstmbt.report.tearsheets import tearsheet_file
+from lstmbt.runs import read_config_doc, write_config, write_json
+
+ARTIFACTS = ("predictions.csv", "positions.csv", "returns.csv", "orders.csv")
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Validated prices, targets and each preset's feature matrix on one decision calendar."""
+
+    prices: dict[str, pd.DataFrame]
+    ohlcv: pd.DataFrame  # adjusted OHLCV of the target ticker
+    targets: pd.DataFrame  # (dates, horizon) next-day simple returns
+    features: dict[str, FeatureMatrix]
+    dates: pd.DatetimeIndex  # decision dates every model can forecast, with known targets
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """A finished study: every part typed, nothing written unless asked.
+
+    metrics:     the typed Metrics (tables indexed by model name, the verdict, notes)
+    predictions: out-of-sample forecasts of every model beside the realised next-day return
+    positions:   the position each strategy decided at each close (traded at the next open)
+    returns:     daily after-cost returns of every strategy, buy-and-hold included
+    orders:      Backtrader's fills
+    models:      the latest fold's trained LSTM per preset (first seed), ready to forecast
+    model_meta:  what `lstmbt forecast` needs to rebuild each model's inputs
+    folds:       the chronological split or walk-forward folds of each preset (row positions)
+    data:        the prices, targets and features the study used
+    run_dir:     the folder the report was written to, or None
+    """
+
+    config: RunConfig | None
+    metrics: Metrics
+    predictions: pd.DataFrame
+    positions: pd.DataFrame
+    returns: pd.DataFrame
+    orders: pd.DataFrame
+    models: dict[str, LSTMForecaster] = field(default_factory=dict)
+    model_meta: dict[str, dict] = field(default_factory=dict)
+    folds: dict[str, list[Split]] | None = None
+    data: StudyData | None = None
+    run_dir: Path | None = None
+
+    @property
+    def verdict(self) -> tuple[str, ...]:
+        """Plain words per LSTM: does it beat buy-and-hold after costs, and how sure is that?"""
+        return self.metrics.verdict
+
+    def summary(self) -> pd.DataFrame:
+        """The comparison table: one row per strategy (buy-and-hold first), after costs."""
+        return self.metrics.comparison()
+
+    def figures(self) -> dict[str, Figure]:
+        """The report's figures as matplotlib Figures: equity, drawdown, scatter,
+        forecast_time, rolling, distribution and lag_check."""
+        m = self.metrics
+        lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
+        return report_figures(self.returns, self.predictions, m.benchmark, m.lstms, lags)
+
+    def _repr_html_(self) -> str:
+        m = self.metrics
+        verdict = "".join(f"<li>{html.escape(v)}</li>" for v in m.verdict)
+        table = self.summary()
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns])
+        rows = "".join(
+            f"<tr><th>{html.escape(str(n))}</th>"
+            + "".join(f"<td>{format_cell(h, v)}</td>" for h, v in row.items())
+            + "</tr>"
+            for n, row in table.iterrows()
+        )
+        return (
+            f"<div><b>{html.escape(m.span.ticker)}</b>, out of sample {m.span.test_start} to "
+            f"{m.span.test_end}, after costs<ul>{verdict}</ul>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+
+    def write(self, path: str | Path, *, tearsheets: bool = True) -> Path:
+        """Write the full report (files, figures, tear-sheets, index.html) into a new folder."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise LstmbtError(
+                f"{str(path)!r} already exists and is not empty; write to a new folder "
+                "(nothing is overwritten)."
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return write_run(self, path, tearsheets=tearsheets).run_dir
+
+    def tearsheet(self, model: str, path: str | Path | None = None) -> Path:
+        """One QuantStats tear-sheet of a strategy against buy-and-hold; returns its path."""
+        if model not in self.returns.columns or model == self.metrics.benchmark:
+            choices = [c for c in self.returns.columns if c != self.metrics.benchmark]
+            raise LstmbtError(f"no strategy {model!r}; choose from {', '.join(choices)}.")
+        path = Path(path) if path is not None else Path(tearsheet_file(model))
+        bench = self.returns[self.metrics.benchmark]
+        return write_tearsheet(self.returns[model], bench, path, model, "Buy & Hold")
+
+
+def write_run(
+    result: StudyResult,
+    run_dir: Path,
+    progress: Progress | None = None,
+    tearsheets: bool = True,
+) -> StudyResult:
+    """Every artifact of a finished study into `run_dir`, then the report; returns the result
+    with `run_dir` set and the metrics as written (with the tear-sheets drawn)."""
+    progress = progress or Progress()
+    progress.stage(f"writing report to {run_dir}")
+    cfg, data = result.config, result.data
+    if cfg is not None and data is not None:
+        write_config(run_dir, cfg, data.prices, data.dates, result.folds)
+    result.predictions.to_csv(run_dir / "predictions.csv", float_format="%.10g")
+    result.positions.rename_axis("date").to_csv(run_dir / "positions.csv", float_format="%g")
+    result.returns.rename_axis("date").to_csv(run_dir / "returns.csv", float_format="%.12g")
+    result.orders.to_csv(run_dir / "orders.csv", index=False, float_format="%.10g")
+    for name, model in result.models.items():  # the latest fold's model, ready to forecast
+        save_forecaster(model, run_dir / "models" / name, result.model_meta[name])
+    write_json(run_dir / "metrics.json", result.metrics.to_json())
+    metrics = draw_report(
+        run_dir,
+        result.metrics,
+        result.returns,
+        result.predictions,
+        read_config_doc(run_dir) if (run_dir / "config.json").is_file() else {"config": {}},
+        progress,
+        tearsheets,
+    )
+    return StudyResult(**{**result.__dict__, "metrics": metrics, "run_dir": run_dir})

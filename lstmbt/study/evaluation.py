@@ -1,0 +1,288 @@
+"""Out-of-sample forecast metrics and after-cost strategy metrics (annualised with 252 days),
+their significance tests, and the study's typed Metrics (a pure function of the forecasts and
+backtests; the verdict is a pure function of the Metrics)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lstmbt.config import RunConfig
+from lstmbt.features.returns import simple_returns
+from lstmbt.metrics import (
+    Metrics,
+    Spa,
+    Span,
+    fold_score_table,
+    fold_table,
+    forecast_test_row,
+    models_table,
+    seed_table,
+)
+from lstmbt.strategies import forecast_positions, vectorised_returns
+from lstmbt.study.backtests import Backtests, costs_of
+from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
+from lstmbt.study.inputs import StudyData
+from lstmbt.study.significance import (
+    TRADING_DAYS,
+    bootstrap_sharpe,
+    deflated_sharpe,
+    diebold_mariano,
+    finite_or_none,
+    information_coefficient,
+    lag_check,
+    pesaran_timmermann,
+    sharpe,
+    spa_test,
+)
+from lstmbt.study.verdict import verdict
+
+
+def forecast_metrics(forecast: np.ndarray, realised: np.ndarray) -> dict[str, float | None]:
+    """RMSE, MAE, directional hit rate, Spearman IC and out-of-sample R² against a zero forecast.
+
+    The hit rate counts days with a non-zero forecast and a non-zero realised return; a forecaster
+    that never commits to a direction (the random walk) has no hit rate.
+    """
+    f = np.asarray(forecast, dtype=np.float64)
+    r = np.asarray(realised, dtype=np.float64)
+    err = f - r
+    mse = float(np.mean(err**2))
+    decided = (f != 0) & (r != 0)
+    hit = float(np.mean(np.sign(f[decided]) == np.sign(r[decided]))) if decided.any() else math.nan
+    ic = math.nan
+    if np.ptp(f) > 0 and np.ptp(r) > 0:
+        ic = float(stats.spearmanr(f, r).statistic)
+    return {
+        "rmse": finite_or_none(math.sqrt(mse)),
+        "mae": finite_or_none(float(np.mean(np.abs(err)))),
+        "hit_rate": finite_or_none(hit),
+        "ic": finite_or_none(ic),
+        "r2_vs_zero": finite_or_none(1.0 - mse / float(np.mean(r**2))),
+        "n": int(len(f)),
+    }
+
+
+def strategy_metrics(
+    returns: pd.Series, positions_held: pd.Series | None = None, n_trades: int | None = None
+) -> dict[str, float | int | None]:
+    """Total return, CAGR, Sharpe, Sortino, volatility, max drawdown, exposure, trades."""
+    r = returns.to_numpy(dtype=np.float64)
+    n = len(r)
+    equity = np.cumprod(1.0 + r)
+    total = equity[-1] - 1.0 if n else math.nan
+    years = n / TRADING_DAYS
+    cagr = equity[-1] ** (1.0 / years) - 1.0 if n and equity[-1] > 0 else math.nan
+    sd = np.std(r, ddof=1) if n > 1 else math.nan
+    sharpe_ratio = float(sharpe(r)) if n > 1 else math.nan
+    downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)) if n else math.nan
+    sortino = np.mean(r) / downside * math.sqrt(TRADING_DAYS) if n and downside > 0 else math.nan
+    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))
+    max_dd = float(np.min(np.concatenate([[1.0], equity]) / peak - 1.0))
+    out = {
+        "total_return": finite_or_none(total),
+        "cagr": finite_or_none(cagr),
+        "sharpe": finite_or_none(sharpe_ratio),
+        "sortino": finite_or_none(sortino),
+        "volatility": finite_or_none(sd * math.sqrt(TRADING_DAYS)) if n > 1 else None,
+        "max_drawdown": finite_or_none(max_dd),
+        "days": n,
+    }
+    if positions_held is not None:
+        out["exposure"] = finite_or_none(float((positions_held.to_numpy() != 0).mean()))
+    if n_trades is not None:
+        out["trades"] = int(n_trades)
+    return out
+
+
+def evaluate(
+    config: RunConfig, data: StudyData, fc: Forecasts, bt: Backtests, benchmark: str
+) -> Metrics:
+    """Forecast and after-cost strategy metrics, seed spread, per-fold results, significance
+    and the verdict, all on the same out-of-sample span."""
+    dates = data.dates[fc.eval_pos]
+    realised = data.targets.loc[dates].to_numpy()[:, 0]
+    forecast, forecast_tests = forecast_tables(config, data, fc, dates, realised)
+    strategy = pd.DataFrame.from_dict(
+        {
+            name: strategy_metrics(bt.returns[name], bt.held[name], bt.trades[name])
+            for name in bt.returns.columns
+        },
+        orient="index",
+    )
+    seed_scores = seed_score_table(config, data, fc, dates, realised)
+    lstms = set(fc.per_seed)
+    trials = [s for s in seed_scores["sharpe"] if _finite(s)]
+    trials += [s for n, s in strategy["sharpe"].items() if _finite(s) and n not in lstms]
+    tests = strategy_test_table(config, bt.returns, benchmark, np.array(trials))
+    spa = Spa.from_dict(
+        spa_test(
+            bt.returns,
+            benchmark,
+            reps=config.bootstrap_reps,
+            block=config.block_size,
+            seed=config.seed,
+        )
+    )
+    folds, fold_scores = fold_tables(data, fc, bt.returns, dates, realised)
+    metrics = Metrics(
+        benchmark=benchmark,
+        span=_span(config, data, fc, bt.returns, dates),
+        models=models_table([*fc.entries, *bt.entries]),
+        strategy=strategy,
+        forecast=forecast,
+        strategy_tests=tests,
+        forecast_tests=forecast_tests,
+        spa=spa,
+        seed_scores=seed_scores,
+        folds=folds,
+        fold_scores=fold_scores,
+        notes=tuple(data.notes),
+    )
+    return dataclasses.replace(metrics, verdict=verdict(metrics))
+
+
+def forecast_tables(
+    config: RunConfig,
+    data: StudyData,
+    fc: Forecasts,
+    dates: pd.DatetimeIndex,
+    realised: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per forecaster: accuracy metrics, and its tests against the random walk and chance."""
+    today = simple_returns(data.ohlcv["close"])
+    rw_err = 0.0 - realised
+    metrics, tests = {}, {}
+    for name, f in fc.main.items():
+        metrics[name] = forecast_metrics(f[:, 0], realised)
+        err = f[:, 0] - realised
+        tests[name] = forecast_test_row(
+            diebold_mariano(err, rw_err, "squared", config.horizon),
+            diebold_mariano(err, rw_err, "absolute", config.horizon),
+            pesaran_timmermann(f[:, 0], realised),
+            information_coefficient(f[:, 0], realised),
+            lag_check(pd.Series(f[:, 0], index=dates), today),
+        )
+    return (
+        pd.DataFrame.from_dict(metrics, orient="index"),
+        pd.DataFrame.from_dict(tests, orient="index"),
+    )
+
+
+def seed_score_table(
+    config: RunConfig,
+    data: StudyData,
+    fc: Forecasts,
+    dates: pd.DatetimeIndex,
+    realised: np.ndarray,
+) -> pd.DataFrame:
+    """Every seed's strategy scored with the vectorised twin (the same engine rules as
+    Backtrader) and its forecast scored on its own: one row per (LSTM, seed)."""
+    costs = costs_of(config)
+    rows = []
+    for name, runs in fc.per_seed.items():
+        pos = pd.DataFrame(
+            {
+                f"seed{k}": forecast_positions(
+                    f, dates, config.signal_horizon, config.threshold, config.long_short
+                )
+                for k, f in enumerate(runs)
+            }
+        )
+        rets = vectorised_returns(data.ohlcv, pos, costs).iloc[1:]
+        for k, (col, f) in enumerate(zip(rets.columns, runs, strict=True)):
+            s, m = strategy_metrics(rets[col]), forecast_metrics(f[:, 0], realised)
+            rows.append(
+                {
+                    "name": name,
+                    "seed": k,
+                    "sharpe": s["sharpe"],
+                    "total_return": s["total_return"],
+                    "rmse": m["rmse"],
+                    "hit_rate": m["hit_rate"],
+                }
+            )
+    return seed_table(rows)
+
+
+def strategy_test_table(
+    config: RunConfig, returns: pd.DataFrame, benchmark: str, trial_sharpes: np.ndarray
+) -> pd.DataFrame:
+    """Bootstrap Sharpe intervals, the difference to the benchmark, and the deflated Sharpe
+    over every configuration tried (`trial_sharpes`, annualised)."""
+    boot = bootstrap_sharpe(
+        returns, benchmark, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
+    per_period = trial_sharpes / np.sqrt(TRADING_DAYS)
+    rows = {}
+    for name in returns.columns:
+        dsr = deflated_sharpe(returns[name].to_numpy(), per_period)
+        rows[name] = {
+            **boot[name],
+            "dsr": dsr["dsr"],
+            "dsr_sr0_annual": dsr["sr0_annual"],
+            "dsr_n_trials": dsr["n_trials"],
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def fold_tables(
+    data: StudyData,
+    fc: Forecasts,
+    returns: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    realised: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-fold results: the same stitched series cut at the fold boundaries (the return days
+    start one day after the first decision, so fold 0 has one day fewer than it tests)."""
+    lstms = set(fc.per_seed)
+    spans, scores = [], []
+    for k, f in enumerate(fc.folds[BASELINE_FOLDS]):
+        fdates = data.dates[f.test]
+        days = returns.index[(returns.index >= fdates[0]) & (returns.index <= fdates[-1])]
+        spans.append(
+            {
+                "fold": k,
+                "test_start": f"{fdates[0]:%Y-%m-%d}",
+                "test_end": f"{fdates[-1]:%Y-%m-%d}",
+                "days": int(len(days)),
+            }
+        )
+        sel = np.isin(dates, fdates)
+        for name in returns.columns:
+            row = {"fold": k, "name": name, "rmse": None, "hit_rate": None}
+            row["total_return"] = float((1 + returns.loc[days, name]).prod() - 1)
+            if name in lstms:
+                m = forecast_metrics(fc.main[name][sel, 0], realised[sel])
+                row["rmse"], row["hit_rate"] = m["rmse"], m["hit_rate"]
+            scores.append(row)
+    return fold_table(spans), fold_score_table(scores)
+
+
+def _span(
+    config: RunConfig,
+    data: StudyData,
+    fc: Forecasts,
+    returns: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+) -> Span:
+    return Span(
+        ticker=config.ticker,
+        test_start=f"{returns.index[0]:%Y-%m-%d}",
+        test_end=f"{returns.index[-1]:%Y-%m-%d}",
+        test_days=len(returns),
+        first_decision=f"{dates[0]:%Y-%m-%d}",
+        train_start=f"{data.dates[0]:%Y-%m-%d}",
+        walk_forward=config.walk_forward,
+        folds=len(fc.folds[BASELINE_FOLDS]),
+        seeds=config.seeds,
+        costs_per_side={"commission": config.commission, "slippage": config.slippage},
+    )
+
+
+def _finite(x: object) -> bool:
+    return x is not None and bool(pd.notna(x)) and math.isfinite(float(x))

@@ -1,0 +1,172 @@
+"""Out-of-sample forecasts of every model: the LSTMs (preset x seed x fold, trained through
+study.folds) and the baselines on the same folds, stitched over the evaluated span.
+
+Each model sees only its fold's training block; every forecast is for a block it never saw.
+Each series gets a row in the metrics' model catalogue (preset, model family, role), so no
+later stage has to read a name for its parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstmbt.config import ModelPreset, RunConfig
+from lstmbt.features.returns import simple_returns
+from lstmbt.metrics import model_entry
+from lstmbt.models import (
+    LSTMForecaster,
+    MeanForecaster,
+    PersistenceForecaster,
+    RidgeForecaster,
+    Split,
+    ZeroForecaster,
+    resolve_device,
+)
+from lstmbt.progress import Progress
+from lstmbt.study.folds import FoldStore, Task, TrainingPlan, run_tasks, work_units
+from lstmbt.study.inputs import StudyData, model_meta, plan_folds, windows
+
+BASELINE_FOLDS = "_baselines"  # the folds of the shared one-step baselines (lookback 1)
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """Stitched out-of-sample forecasts (n_eval, horizon) and how they were made."""
+
+    eval_pos: np.ndarray  # positions in data.dates of the evaluated decisions
+    main: dict[str, np.ndarray]  # reported forecasters: LSTM (seed ensemble), ridge, baselines
+    per_seed: dict[str, list[np.ndarray]]  # LSTM row name -> one forecast per seed
+    folds: dict[str, list[Split]]
+    models: dict[str, LSTMForecaster]  # latest fold, first seed, per preset
+    entries: list[dict]  # the model catalogue's rows, in the order of `main`
+
+
+def lstm_name(preset: str) -> str:
+    return f"{preset}:lstm"
+
+
+def ridge_name(preset: str) -> str:
+    return f"{preset}:ridge"
+
+
+def lstm_params(config: RunConfig, p: ModelPreset) -> dict:
+    """The LSTMForecaster options of one preset."""
+    return dict(
+        hidden_size=p.hidden_size,
+        num_layers=p.num_layers,
+        dropout=p.dropout,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        patience=config.patience,
+        device=config.device,
+    )
+
+
+def training_plan(
+    config: RunConfig, data: StudyData, folds: dict[str, list[Split]], progress: Progress
+) -> TrainingPlan:
+    """Every (preset, seed, fold) fit, with its windows and how the work is spread."""
+    presets = config.model_presets()
+    X = {p.name: windows(data.features[p.name], p.lookback, data.dates) for p in presets}
+    seeds = [config.seed + k for k in range(config.seeds)]
+    tasks = tuple(
+        Task(p.name, s, k) for p in presets for s in seeds for k in range(len(folds[p.name]))
+    )
+    for p in presets:
+        f0 = folds[p.name][0]
+        progress.stage(
+            f"{p.name}: {X[p.name].shape[2]} features x {p.lookback} days; "
+            f"{len(folds[p.name])} fold(s) x {len(seeds)} seed(s); first fold trains on "
+            f"{len(f0.train)}, validates on {len(f0.val)}, tests {len(f0.test)} days"
+        )
+    device = resolve_device(config.device).type
+    together = frozenset(p.name for p in presets if config.seeds_together(p, device))
+    if together:
+        progress.stage(f"seeds trained together, packed in one network: {', '.join(together)}")
+    jobs, threads = config.resources(len(work_units(list(tasks), set(together))))
+    if jobs > 1:
+        progress.stage(f"training {len(tasks)} models in {jobs} processes")
+    return TrainingPlan(
+        tasks=tasks,
+        X=X,
+        y=data.targets.loc[data.dates].to_numpy(dtype=np.float64),
+        folds=folds,
+        params={p.name: lstm_params(config, p) for p in presets},
+        meta={p.name: model_meta(config, p, data) for p in presets},
+        together=together,
+        jobs=jobs,
+        threads=threads,
+    )
+
+
+def fit_forecasters(
+    config: RunConfig,
+    data: StudyData,
+    progress: Progress | None = None,
+    store: FoldStore | None = None,
+) -> Forecasts:
+    """Every LSTM (preset x seed x fold) and every baseline, predicting only unseen blocks."""
+    progress = progress or Progress()
+    n = len(data.dates)
+    presets = config.model_presets()
+    folds = {p.name: plan_folds(config, n, p.lookback) for p in presets}  # all checked first
+    folds[BASELINE_FOLDS] = plan_folds(config, n, 1)
+    plan = training_plan(config, data, folds, progress)
+    last = {p.name: Task(p.name, config.seed, len(folds[p.name]) - 1) for p in presets}
+    few = plan.jobs == 1 and len(plan.tasks) <= len(presets)
+    with progress.tasks(len(plan.tasks), config.epochs if few else None) as (on_done, on_epoch):
+        done = run_tasks(
+            plan, store=store, on_done=on_done, on_epoch_for=on_epoch, keep=frozenset(last.values())
+        )
+    main: dict[str, np.ndarray] = {}
+    per_seed: dict[str, list[np.ndarray]] = {}
+    models: dict[str, LSTMForecaster] = {}
+    entries: list[dict] = []
+    for p in presets:
+        name = lstm_name(p.name)
+        per_seed[name] = [
+            np.concatenate(
+                [done.predictions[Task(p.name, s, k)] for k in range(len(folds[p.name]))]
+            )
+            for s in range(config.seed, config.seed + config.seeds)
+        ]
+        main[name] = np.mean(per_seed[name], axis=0)  # the seed ensemble
+        entries.append(model_entry(name, "lstm", "forecaster", p.name))
+        task = last[p.name]
+        if task in done.models:
+            models[p.name] = done.models[task]
+        elif store is not None:
+            models[p.name] = store.load_model(task)
+        main[ridge_name(p.name)] = _ridge(plan.X[p.name], plan.y, folds[p.name])
+        entries.append(model_entry(ridge_name(p.name), "ridge", "baseline", p.name))
+    for name, forecast in _shared_baselines(data, plan.y, folds[BASELINE_FOLDS]).items():
+        main[name] = forecast
+        entries.append(model_entry(name, name, "baseline"))
+    eval_pos = np.concatenate([f.test for f in folds[BASELINE_FOLDS]])
+    return Forecasts(eval_pos, main, per_seed, folds, models, entries)
+
+
+def _ridge(X: np.ndarray, y: np.ndarray, folds: list[Split]) -> np.ndarray:
+    """Ridge regression on the preset's own windows, refit on each fold's training block."""
+    return np.concatenate(
+        [RidgeForecaster().fit(X[f.train], y[f.train]).predict(X[f.test]) for f in folds]
+    )
+
+
+def _shared_baselines(data: StudyData, y: np.ndarray, folds: list[Split]) -> dict[str, np.ndarray]:
+    """Random walk, training mean and persistence: they read only today's close change."""
+    ret1 = simple_returns(data.ohlcv["close"]).loc[data.dates].to_numpy()[:, None, None]
+    makers = {
+        "random_walk": ZeroForecaster,
+        "train_mean": MeanForecaster,
+        "persistence": lambda: PersistenceForecaster(feature_index=0),
+    }
+    return {
+        name: np.concatenate(
+            [make().fit(ret1[f.train], y[f.train]).predict(ret1[f.test]) for f in folds]
+        )
+        for name, make in makers.items()
+    }

@@ -1,0 +1,132 @@
+"""A study's inputs: validated prices, each preset's causal features and windows, the decision
+calendar every model shares, and the chronological or walk-forward folds.
+
+Every window ends at its decision date; every fold's training labels end an embargo before
+the data its test block reads, so no model or scaler sees what it will be scored on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmbt.config import ModelPreset, RunConfig
+from lstmbt.data import PriceCache, is_csv_path, load_one
+from lstmbt.errors import DataError
+from lstmbt.features import build_features, forward_returns, make_windows
+from lstmbt.features.build import FeatureMatrix
+from lstmbt.features.returns import adjusted_ohlcv
+from lstmbt.models import Split, chronological_split
+from lstmbt.models.walkforward import walk_forward_folds
+from lstmbt.progress import Progress
+from lstmbt.results import StudyData
+
+
+def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:
+    names = [config.ticker]
+    for p in presets:
+        names += [c for c in p.companions if c not in names]
+    return names
+
+
+def companion_label(ticker: str) -> str:
+    """A companion's column prefix: the ticker, or a CSV file's stem."""
+    return Path(ticker).name.split(".")[0] if is_csv_path(ticker) else ticker
+
+
+def companion_source(source: str, ticker: str) -> str:
+    """Companions use the run's source; with a CSV source they come from the sample."""
+    if is_csv_path(ticker) or not is_csv_path(source):
+        return source
+    return "sample"
+
+
+def prepare_data(
+    config: RunConfig,
+    prices: dict[str, pd.DataFrame] | None = None,
+    progress: Progress | None = None,
+) -> StudyData:
+    """Load (or take) prices, build each preset's features, and find the common decision dates."""
+    progress = progress or Progress()
+    presets = config.model_presets()
+    if prices is None:
+        cache = PriceCache(config.cache_dir) if config.cache_dir else None
+        prices = {}
+        for i, ticker in enumerate(_tickers(config, presets)):
+            source = config.source if i == 0 else companion_source(config.source, ticker)
+            progress.stage(f"loading {ticker} ({source})")
+            prices[ticker] = load_one(ticker, source, config.start, config.end, cache)
+    target = prices[config.ticker]
+    notes = [n for frame in prices.values() for n in frame.attrs.get("notes", [])]
+    ohlcv = adjusted_ohlcv(target)
+    targets = forward_returns(target["adj_close"], config.horizon)
+    features: dict[str, FeatureMatrix] = {}
+    dates = targets.dropna().index
+    for p in presets:
+        try:
+            fm = build_features(
+                target,
+                p.features,
+                {companion_label(c): prices[c] for c in p.companions},
+                p.companion_features,
+            )
+        except ValueError as exc:
+            raise DataError(f"preset {p.name!r}: {exc}") from None
+        features[p.name] = fm
+        notes += [f"{p.name}: {n}" for n in fm.notes]
+        if len(fm.frame) < p.lookback:
+            raise DataError(
+                f"preset {p.name!r}: {len(fm.frame)} rows of features are fewer than the lookback "
+                f"of {p.lookback}; use a longer date range or a shorter --lookback."
+            )
+        dates = dates.intersection(fm.frame.index[p.lookback - 1 :])
+    if len(dates) == 0:
+        raise DataError("no date has both a complete input window and a known next-day return.")
+    return StudyData(prices, ohlcv, targets, features, pd.DatetimeIndex(dates), notes)
+
+
+def windows(fm: FeatureMatrix, lookback: int, dates: pd.DatetimeIndex) -> np.ndarray:
+    """(len(dates), lookback, features) windows, each ending at its decision date."""
+    W = make_windows(fm.frame.to_numpy(dtype=np.float64), lookback)
+    rows = fm.frame.index.get_indexer(dates) - (lookback - 1)
+    assert (rows >= 0).all(), "decision dates must have full windows"
+    return W[rows]
+
+
+def plan_folds(config: RunConfig, n: int, lookback: int) -> list[Split]:
+    """One chronological split, or walk-forward folds; both end at the last decision date."""
+    try:
+        if config.walk_forward:
+            return walk_forward_folds(
+                n,
+                first_test=n - int(round(n * config.eval_frac)),
+                step=config.refit_every,
+                lookback=lookback,
+                horizon=config.horizon,
+                window=config.window,
+                train_size=config.train_size,
+                val_frac=config.val_frac,
+            )
+        return [
+            chronological_split(
+                n,
+                lookback=lookback,
+                horizon=config.horizon,
+                val_frac=config.val_frac,
+                test_frac=config.test_frac,
+            )
+        ]
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def model_meta(config: RunConfig, preset: ModelPreset, data: StudyData) -> dict:
+    """What is saved beside each model so `lstmbt forecast` can rebuild its inputs."""
+    return {
+        "preset": preset.__dict__,
+        "feature_names": data.features[preset.name].names,
+        "ticker": config.ticker,
+        "horizon": config.horizon,
+    }

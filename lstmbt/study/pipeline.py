@@ -1,0 +1,54 @@
+"""The experiment as a chain of named steps: features and folds -> forecasts -> positions ->
+backtests -> metrics, significance and verdict. Nothing is written here except finished folds
+(through the FoldStore the caller passes, for resume).
+
+Every result is out-of-sample: each model and scaler sees only its fold's training block; the
+evaluated span (the stitched test blocks) is the same for every model, baseline and buy-and-hold.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lstmbt.config import RunConfig
+from lstmbt.metrics import BENCHMARK
+from lstmbt.progress import Progress
+from lstmbt.results import StudyData, StudyResult
+from lstmbt.study.backtests import backtest_all
+from lstmbt.study.evaluation import evaluate
+from lstmbt.study.folds import FoldStore
+from lstmbt.study.forecasters import fit_forecasters
+from lstmbt.study.inputs import model_meta
+
+
+def compute_study(
+    config: RunConfig,
+    data: StudyData,
+    progress: Progress | None = None,
+    store: FoldStore | None = None,
+) -> StudyResult:
+    """Forecast, backtest and evaluate every model on `data`; returns the typed result."""
+    progress = progress or Progress()
+    fc = fit_forecasters(config, data, progress, store)
+    dates = data.dates[fc.eval_pos]
+    bt = backtest_all(config, data.ohlcv, dates, fc.main, progress)
+    progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
+    metrics = evaluate(config, data, fc, bt, BENCHMARK)
+    realised = data.targets.loc[dates].to_numpy()
+    predictions = pd.DataFrame(
+        {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},
+        index=dates,
+    )
+    predictions.index.name = "date"
+    return StudyResult(
+        config=config,
+        metrics=metrics,
+        predictions=predictions,
+        positions=bt.positions,
+        returns=bt.returns,
+        orders=bt.orders,
+        models=fc.models,
+        model_meta={p.name: model_meta(config, p, data) for p in config.model_presets()},
+        folds=fc.folds,
+        data=data,
+    )

@@ -1,0 +1,95 @@
+"""The verdict: plain words per LSTM, a pure function of the study's Metrics.
+
+A p-value is the probability of a result at least this extreme if there were no edge, not the
+probability that the strategy is better; every sentence here is worded with that in mind.
+"""
+
+from __future__ import annotations
+
+from lstmbt.metrics import Metrics, fmt2
+
+
+def verdict(metrics: Metrics) -> tuple[str, ...]:
+    """One sentence per LSTM: its after-cost Sharpe against buy-and-hold, and whether the
+    difference survives the bootstrap, the SPA test and the deflated Sharpe ratio."""
+    return tuple(_one(metrics, name) for name in metrics.lstms)
+
+
+def _one(m: Metrics, name: str) -> str:
+    span, bench = m.span, m.benchmark
+    if not m.value("strategy", name, "trades"):
+        return (
+            f"{name} never held a position from {span.test_start} to {span.test_end}: "
+            "nothing to test."
+        )
+    sharpe, bench_sharpe = m.value("strategy", name, "sharpe"), m.value("strategy", bench, "sharpe")
+    text = (
+        f"{name}: Sharpe {fmt2(sharpe)} vs {fmt2(bench_sharpe)} for buy-and-hold after costs "
+        f"({span.test_start} to {span.test_end}, total return "
+        f"{_pct(m.value('strategy', name, 'total_return'))} vs "
+        f"{_pct(m.value('strategy', bench, 'total_return'))})"
+    )
+    text += _sharpe_difference(m, name, sharpe, bench_sharpe)
+    text += _spa_sentence(m)
+    dsr = m.value("strategy_tests", name, "dsr")
+    if dsr is not None:
+        text += (
+            f"; deflated Sharpe ratio {dsr:.2f} after "
+            f"{m.value('strategy_tests', name, 'dsr_n_trials')} trials (the confidence that its "
+            "Sharpe beats the best that luck gives over that many tries; 0.95 would convince)"
+        )
+    text += _seed_sentence(m, name)
+    lag = m.value("forecast_tests", name, "lag_corr") or [None]
+    if m.value("forecast_tests", name, "echo"):
+        text += (
+            f"; WARNING: the forecast is mostly a function of today's change (corr {lag[0]:+.2f})"
+        )
+    if not span.walk_forward:
+        return text + ". One split: run with --walk-forward for a sturdier answer."
+    return text + "."
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def _sharpe_difference(m: Metrics, name: str, sharpe, bench_sharpe) -> str:
+    p = m.value("strategy_tests", name, "diff_p_value")
+    if p is None:
+        return "; the Sharpe difference could not be tested."
+    better = (sharpe if sharpe is not None else -9e9) > (
+        bench_sharpe if bench_sharpe is not None else -9e9
+    )
+    test = f"bootstrap test of equal Sharpe ratios: p = {p:.2f}"
+    if p < 0.05 and better:
+        return f"; its Sharpe ratio is significantly higher at 5% ({test})"
+    if p < 0.05:
+        return f"; its Sharpe ratio is significantly lower at 5% ({test})"
+    return f"; the difference is not significant at 5%, so it could be luck ({test})"
+
+
+def _spa_sentence(m: Metrics) -> str:
+    p = m.spa.p_consistent
+    if p is None:
+        return ""
+    verdict = (
+        "so at least one strategy beats it at 5%"
+        if p < 0.05
+        else ("so no strategy is shown to beat it")
+    )
+    return (
+        f"; Hansen's SPA test of 'no strategy beats buy-and-hold' over "
+        f"{m.spa.n_strategies} strategies: p = {p:.2f}, {verdict}"
+    )
+
+
+def _seed_sentence(m: Metrics, name: str) -> str:
+    if name not in m.seed_scores.index.get_level_values(0):
+        return ""
+    summary = m.seeds_summary().loc[name]
+    if summary["n_seeds"] <= 1 or summary["sharpe_mean"] is None:
+        return ""
+    std = summary["sharpe_std"] or 0
+    return (
+        f"; across {int(summary['n_seeds'])} seeds Sharpe {summary['sharpe_mean']:.2f} ± {std:.2f}"
+    )
