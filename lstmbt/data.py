@@ -147,12 +147,53 @@ def _first_bad_date(dates: pd.Series) -> str:
     return str(dates.iloc[-1])
 
 
+def drop_exact_duplicates(frame: pd.DataFrame, name: str, stacklevel: int = 2) -> pd.DataFrame:
+    """Drop rows repeating an earlier row exactly (date and every value), with a warning and a note.
+
+    Concatenated downloads repeat rows; keeping one copy changes nothing. Rows for one date with
+    different values are an error naming the dates: picking one would be a silent guess. Shared by
+    every reader (prices, forecasts); `stacklevel` as for `warnings.warn` (2: this caller).
+    """
+    frame, note = _drop_exact_duplicates(frame, name)
+    if note:
+        warnings.warn(note, stacklevel=stacklevel)
+        frame.attrs["notes"] = [*frame.attrs.get("notes", []), note]
+    return frame
+
+
+def _drop_exact_duplicates(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, str | None]:
+    """`drop_exact_duplicates` without the warning: the frame and the note to give, if any."""
+    if not frame.index.has_duplicates:
+        return frame, None
+    rows = frame.reset_index(drop=True)
+    rows.columns = range(rows.shape[1])  # the date joins the values, whatever the column names
+    rows[rows.shape[1]] = frame.index
+    exact = rows.duplicated(keep="first").to_numpy()
+    kept = frame.iloc[~exact]
+    clash = kept.index.duplicated(keep=False)
+    if clash.any():
+        days = sorted({f"{day:%Y-%m-%d}" for day in kept.index[clash]})
+        shown = ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+        raise DataError(
+            f"{name}: conflicting rows for {len(days)} date(s) ({shown}): same date, different "
+            "values. Keep one row per date and retry."
+        )
+    days = sorted({f"{day:%Y-%m-%d}" for day in frame.index[exact]})
+    note = (
+        f"{name}: dropped {int(exact.sum())} exact duplicate rows (same date and values, e.g. "
+        f"{', '.join(days[:3])})"
+    )
+    kept = kept.copy()
+    kept.attrs = dict(frame.attrs)
+    return kept, note
+
+
 def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Check and tidy one OHLCV frame; repairs are warned about and recorded in attrs['notes'].
 
-    Unsorted rows are sorted and empty (all-NaN) rows dropped, with a note. Duplicate dates,
-    partial NaNs, non-positive or non-numeric prices are errors: guessing would be a silent
-    wrong number.
+    Unsorted rows are sorted, exact duplicate and empty (all-NaN) rows dropped, with a note.
+    Conflicting rows for one date, partial NaNs, non-positive or non-numeric prices are
+    errors: guessing would be a silent wrong number.
     """
     notes: list[str] = list(frame.attrs.get("notes", []))
     source = frame.attrs.get("source", "")
@@ -169,12 +210,9 @@ def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index(kind="stable")
         notes.append(f"{name}: rows were not in date order; sorted them")
-    dup = frame.index.duplicated(keep=False)
-    if dup.any():
-        shown = ", ".join(sorted({d.strftime("%Y-%m-%d") for d in frame.index[dup]})[:5])
-        raise DataError(
-            f"{name}: duplicate dates ({shown}). Keep one row per trading day and retry."
-        )
+    frame, duplicates = _drop_exact_duplicates(frame, name)
+    if duplicates:
+        notes.append(duplicates)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{name}: missing columns {missing}.")

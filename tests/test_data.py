@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmbt.data import COLUMNS, load_one, load_prices, read_csv_prices, validate_prices
+from lstmbt.data import (
+    COLUMNS,
+    drop_exact_duplicates,
+    load_one,
+    load_prices,
+    read_csv_prices,
+    validate_prices,
+)
 from lstmbt.errors import ConfigError, DataError
 from tests.conftest import yahoo_csv
 
@@ -101,10 +108,32 @@ def test_csv_missing_file(tmp_path):
         read_csv_prices(tmp_path / "nope.csv")
 
 
-def test_duplicate_dates_are_an_error(sp500):
-    frame = pd.concat([sp500.iloc[:10], sp500.iloc[5:6]])
-    with pytest.raises(DataError, match="duplicate dates"):
+def test_exact_duplicate_rows_are_dropped_with_a_note(sp500):
+    frame = pd.concat([sp500.iloc[:6], sp500.iloc[5:10]])
+    with pytest.warns(UserWarning, match="dropped 1 exact duplicate rows.*1999-01-11"):
+        out = validate_prices(frame, "x")
+    pd.testing.assert_frame_equal(out, sp500.iloc[:10], check_freq=False, check_names=False)
+    assert any("exact duplicate" in n for n in out.attrs["notes"])
+
+
+def test_conflicting_rows_for_one_date_are_an_error_naming_it(sp500):
+    clash = sp500.iloc[5:6].copy()
+    clash["close"] += 1.0
+    frame = pd.concat([sp500.iloc[:10], clash])
+    with pytest.raises(DataError, match=r"conflicting rows for 1 date\(s\) \(1999-01-11\)"):
         validate_prices(frame, "x")
+
+
+def test_drop_exact_duplicates_works_on_any_dated_frame():
+    """The rule a forecasts reader shares: any columns, NaN equals NaN, conflicts refused."""
+    days = pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-03", "2020-01-03"])
+    frame = pd.DataFrame({"forecast": [0.1, 0.1, np.nan, np.nan]}, index=days)
+    with pytest.warns(UserWarning, match="f.csv: dropped 2 exact duplicate rows"):
+        out = drop_exact_duplicates(frame, "f.csv")
+    assert list(out.index) == list(days[[0, 2]])
+    frame.iloc[1, 0] = 0.2
+    with pytest.raises(DataError, match=r"conflicting rows for 1 date\(s\) \(2020-01-02\)"):
+        drop_exact_duplicates(frame, "f.csv")
 
 
 def test_unsorted_rows_are_sorted_with_a_note(sp500):
