@@ -192,7 +192,7 @@ def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Check and tidy one OHLCV frame; repairs are warned about and recorded in attrs['notes'].
 
     Unsorted rows are sorted, exact duplicate and empty (all-NaN) rows dropped, with a note.
-    Conflicting rows for one date, partial NaNs, non-positive or non-numeric prices are
+    Conflicting rows for one date, partial NaNs, infinite, non-positive or non-numeric prices are
     errors: guessing would be a silent wrong number.
     """
     notes: list[str] = list(frame.attrs.get("notes", []))
@@ -217,6 +217,13 @@ def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if missing:
         raise DataError(f"{name}: missing columns {missing}.")
     frame = frame[COLUMNS].astype("float64")
+    infinite = np.isinf(frame.to_numpy())
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise DataError(
+            f"{name}: {frame.iat[row, col]} in column {COLUMNS[col]!r} on "
+            f"{frame.index[row]:%Y-%m-%d}. Prices and volumes must be finite; fix that row."
+        )
     empty = frame[PRICE_COLUMNS].isna().all(axis=1)
     if empty.any():
         frame = frame.loc[~empty]

@@ -173,3 +173,12 @@ def test_timezone_aware_index_becomes_naive(sp500):
     out = validate_prices(frame, "x")
     assert out.index.tz is None
     assert out.index[0] == sp500.index[0]
+
+
+def test_infinite_price_or_volume_is_an_error_naming_column_and_date(sp500):
+    """Regression: an inf price surfaced later as a misleading 'companion gap' error."""
+    for column, value in (("close", np.inf), ("volume", -np.inf)):
+        frame = sp500.iloc[:20].copy()
+        frame.loc[frame.index[4], column] = value
+        with pytest.raises(DataError, match=f"inf in column '{column}' on 1999-01-08"):
+            validate_prices(frame, "x")
