@@ -7,6 +7,7 @@ open, high, low, close, adj_close, volume; repairs are listed in `frame.attrs["n
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -95,45 +96,62 @@ def standard_columns(frame: pd.DataFrame, what: str, require_volume: bool = Fals
 
 
 def read_csv_prices(path: str | Path) -> pd.DataFrame:
-    """A Yahoo-style CSV (Date, Open, High, Low, Close[, Adj Close][, Volume]; any header case)."""
+    """A Yahoo-style CSV (Date, Open, High, Low, Close[, Adj Close][, Volume]; any header case).
+
+    Dates, cells and duplicate rows follow `read_dated_csv`'s rules.
+    """
+    return read_dated_csv(
+        path,
+        "CSV file",
+        columns=lambda raw: standard_columns(raw, repr(str(Path(path).expanduser()))),
+    )
+
+
+def read_dated_csv(
+    path: str | Path,
+    what: str = "CSV file",
+    columns: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV with a date column into numbers indexed by date, by the rules every reader shares.
+
+    Dates: one format for the whole column, inferred from the first row. Cells: `columns(raw)`
+    picks the string columns to keep (default all); each must be a finite number or empty. Rows:
+    repeated header lines and exact duplicates (concatenated files) are dropped with a warning,
+    conflicting rows for one date refused (`drop_exact_duplicates`). `what` names the kind of
+    file in messages ('CSV file', 'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
+    """
     path = Path(path).expanduser()
+    shown = repr(str(path))
     if not path.is_file():
-        raise DataError(f"CSV file {str(path)!r} does not exist; check the path.")
+        raise DataError(f"{what} {shown} does not exist; check the path.")
     try:
         raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {str(path)!r} as CSV ({exc}).") from None
+        raise DataError(f"cannot read {shown} as CSV ({exc}).") from None
+    notes = []
+    stripped = raw.apply(lambda col: col.str.strip())
+    header = stripped.eq([str(c).strip() for c in raw.columns]).all(axis=1)
+    if header.any():  # `cat a.csv b.csv` repeats the header line
+        raw = raw.loc[~header].reset_index(drop=True)
+        notes.append(f"{path.name}: dropped {int(header.sum())} repeated header rows")
     date_cols = [c for c in raw.columns if _norm(c) in ("date", "datetime", "timestamp", "time")]
     if not date_cols:
         raise DataError(
-            f"{str(path)!r} has no Date column; found {list(raw.columns)}. Name the date column "
+            f"{shown} has no Date column; found {list(raw.columns)}. Name the date column "
             "'Date' (Yahoo-style CSV)."
         )
     dates = raw.pop(date_cols[0]).str.strip()
-    try:
-        # One format for the whole column: inferred from the first row, so a file mixing
-        # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
-        index = pd.DatetimeIndex(pd.to_datetime(dates, errors="raise"))
-    except (ValueError, TypeError):
-        bad = _first_bad_date(dates)
-        raise DataError(
-            f"{str(path)!r}: unparseable or mixed date formats (first bad value {bad!r}). "
-            "Use one format throughout, preferably YYYY-MM-DD."
-        ) from None
-    frame = standard_columns(raw, repr(str(path)))
-    numeric = frame.apply(pd.to_numeric, errors="coerce")
-    bad_mask = (
-        numeric.isna() & frame.notna() & (frame.astype(str).apply(lambda s: s.str.strip()) != "")
-    )
-    if bad_mask.to_numpy().any():
-        row, col = np.argwhere(bad_mask.to_numpy())[0]
-        raise DataError(
-            f"{str(path)!r}: non-numeric value {frame.iat[row, col]!r} in column "
-            f"{frame.columns[col]!r} on {dates.iloc[row]}. Fix or remove that row."
-        )
+    index, note = _parse_dates(dates, shown)
+    frame = columns(raw) if columns is not None else raw
+    numeric = _numeric_cells(frame, dates, shown)
     numeric.index = index
     numeric.attrs["source"] = f"csv:{path}"
-    return numeric
+    if note:
+        notes.append(f"{path.name}: {note}")
+    for text in notes:
+        warnings.warn(text, stacklevel=2)
+    numeric.attrs["notes"] = notes
+    return drop_exact_duplicates(numeric, path.name, stacklevel=3)
 
 
 def _first_bad_date(dates: pd.Series) -> str:
@@ -186,6 +204,45 @@ def _drop_exact_duplicates(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame
     kept = kept.copy()
     kept.attrs = dict(frame.attrs)
     return kept, note
+
+
+def _numeric_cells(frame: pd.DataFrame, dates: pd.Series, shown: str) -> pd.DataFrame:
+    """The cells as float64; a non-numeric or infinite cell is an error naming column and date."""
+    numeric = frame.apply(pd.to_numeric, errors="coerce").astype("float64")
+    text = frame.astype(str).apply(lambda s: s.str.strip())
+    bad_mask = numeric.isna() & frame.notna() & (text != "")
+    if bad_mask.to_numpy().any():
+        row, col = np.argwhere(bad_mask.to_numpy())[0]
+        raise DataError(
+            f"{shown}: non-numeric value {frame.iat[row, col]!r} in column "
+            f"{frame.columns[col]!r} on {dates.iloc[row]}. Fix or remove that row."
+        )
+    infinite = np.isinf(numeric.to_numpy())
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise DataError(
+            f"{shown}: value {frame.iat[row, col]!r} in column {frame.columns[col]!r} on "
+            f"{dates.iloc[row]} is not a finite number. Fix or remove that row."
+        )
+    return numeric
+
+
+def _parse_dates(dates: pd.Series, shown: str) -> tuple[pd.DatetimeIndex, str | None]:
+    """The date column as a DatetimeIndex (and no note yet); errors name the file as `shown`."""
+    missing = dates.isna() | (dates == "")
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0]) + 1
+        raise DataError(f"{shown}: data row {row} has no date. Fill it in or remove that row.")
+    try:
+        # One format for the whole column: inferred from the first row, so a file mixing
+        # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
+        return pd.DatetimeIndex(pd.to_datetime(dates, errors="raise")), None
+    except (ValueError, TypeError):
+        bad = _first_bad_date(dates)
+        raise DataError(
+            f"{shown}: unparseable or mixed date formats (first bad value {bad!r}). "
+            "Use one format throughout, preferably YYYY-MM-DD."
+        ) from None
 
 
 def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,6 +126,35 @@ def test_conflicting_rows_for_one_date_are_an_error_naming_it(sp500):
         validate_prices(frame, "x")
 
 
+def test_concatenated_csv_downloads_are_read_once(sp500, tmp_path):
+    """`cat a.csv b.csv` of overlapping downloads: the second header and 50 repeated rows go."""
+    first = yahoo_csv(sp500.iloc[:200], tmp_path / "a.csv")
+    second = yahoo_csv(sp500.iloc[150:300], tmp_path / "b.csv")
+    path = tmp_path / "both.csv"
+    path.write_text(Path(first).read_text() + Path(second).read_text())
+    with pytest.warns(UserWarning) as seen:
+        frame = load_one(str(path))
+    notes = [str(w.message) for w in seen]
+    assert notes == [
+        "both.csv: dropped 1 repeated header rows",
+        "both.csv: dropped 50 exact duplicate rows (same date and values, e.g. "
+        + ", ".join(sp500.index[150:153].strftime("%Y-%m-%d"))
+        + ")",
+    ]
+    pd.testing.assert_frame_equal(frame, sp500.iloc[:300], check_freq=False, check_names=False)
+    assert frame.attrs["notes"] == notes
+
+
+def test_conflicting_csv_rows_name_the_dates(sp500, tmp_path):
+    """A corrected re-download pasted after the original: which close is right is not ours."""
+    fixed = sp500.iloc[5:8].copy()
+    fixed["close"] *= 1.01
+    path = tmp_path / "p.csv"
+    yahoo_csv(pd.concat([sp500.iloc[:10], fixed]), path)
+    with pytest.raises(DataError, match=r"3 date\(s\) \(1999-01-11, 1999-01-12, 1999-01-13\)"):
+        read_csv_prices(path)
+
+
 def test_drop_exact_duplicates_works_on_any_dated_frame():
     """The rule a forecasts reader shares: any columns, NaN equals NaN, conflicts refused."""
     days = pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-03", "2020-01-03"])
@@ -182,3 +213,20 @@ def test_infinite_price_or_volume_is_an_error_naming_column_and_date(sp500):
         frame.loc[frame.index[4], column] = value
         with pytest.raises(DataError, match=f"inf in column '{column}' on 1999-01-08"):
             validate_prices(frame, "x")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e400"])
+def test_csv_infinite_cell_is_an_error(tmp_path, value):
+    path = tmp_path / "p.csv"
+    path.write_text(f"Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,{value},10\n")
+    with pytest.raises(
+        DataError, match=f"'{value}' in column 'close' on 2020-01-02 is not a finite"
+    ):
+        read_csv_prices(path)
+
+
+def test_csv_row_without_a_date_is_named(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close\n2020-01-02,1,2,0.5,1.5\n,1,2,0.5,1.5\n")
+    with pytest.raises(DataError, match="data row 2 has no date"):
+        read_csv_prices(path)
