@@ -6,12 +6,14 @@ open, high, low, close, adj_close, volume; repairs are listed in `frame.attrs["n
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from lstmbt.cache import PriceCache
 from lstmbt.errors import ConfigError, DataError, did_you_mean
@@ -95,14 +97,15 @@ def standard_columns(frame: pd.DataFrame, what: str, require_volume: bool = Fals
     return out[COLUMNS]
 
 
-def read_csv_prices(path: str | Path) -> pd.DataFrame:
+def read_csv_prices(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
     """A Yahoo-style CSV (Date, Open, High, Low, Close[, Adj Close][, Volume]; any header case).
 
-    Dates, cells and duplicate rows follow `read_dated_csv`'s rules.
+    Dates follow `read_dated_csv`'s rules; `date_format` (e.g. '%d/%m/%Y') overrides them.
     """
     return read_dated_csv(
         path,
         "CSV file",
+        date_format,
         columns=lambda raw: standard_columns(raw, repr(str(Path(path).expanduser()))),
     )
 
@@ -110,15 +113,18 @@ def read_csv_prices(path: str | Path) -> pd.DataFrame:
 def read_dated_csv(
     path: str | Path,
     what: str = "CSV file",
+    date_format: str | None = None,
     columns: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Read a CSV with a date column into numbers indexed by date, by the rules every reader shares.
 
-    Dates: one format for the whole column, inferred from the first row. Cells: `columns(raw)`
-    picks the string columns to keep (default all); each must be a finite number or empty. Rows:
-    repeated header lines and exact duplicates (concatenated files) are dropped with a warning,
-    conflicting rows for one date refused (`drop_exact_duplicates`). `what` names the kind of
-    file in messages ('CSV file', 'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
+    Dates: one format for the whole column; `date_format` when given, else ISO or inferred, where
+    an ambiguous dd/mm vs mm/dd column is settled only when exactly one reading gives sorted
+    weekday dates (with a note), else refused. Cells: `columns(raw)` picks the string columns to
+    keep (default all); each must be a finite number or empty. Rows: repeated header lines and
+    exact duplicates (concatenated files) are dropped with a warning, conflicting rows for one
+    date refused (`drop_exact_duplicates`). `what` names the kind of file in messages ('CSV file',
+    'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
     """
     path = Path(path).expanduser()
     shown = repr(str(path))
@@ -141,7 +147,7 @@ def read_dated_csv(
             "'Date' (Yahoo-style CSV)."
         )
     dates = raw.pop(date_cols[0]).str.strip()
-    index, note = _parse_dates(dates, shown)
+    index, note = _parse_dates(dates, shown, date_format)
     frame = columns(raw) if columns is not None else raw
     numeric = _numeric_cells(frame, dates, shown)
     numeric.index = index
@@ -227,12 +233,22 @@ def _numeric_cells(frame: pd.DataFrame, dates: pd.Series, shown: str) -> pd.Data
     return numeric
 
 
-def _parse_dates(dates: pd.Series, shown: str) -> tuple[pd.DatetimeIndex, str | None]:
-    """The date column as a DatetimeIndex (and no note yet); errors name the file as `shown`."""
+def _parse_dates(
+    dates: pd.Series, shown: str, date_format: str | None
+) -> tuple[pd.DatetimeIndex, str | None]:
+    """The date column as a DatetimeIndex, plus a note when an ambiguous order had to be chosen.
+
+    Errors name the file as `shown`; the note does not (the caller prefixes the file name).
+    """
     missing = dates.isna() | (dates == "")
     if missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0]) + 1
         raise DataError(f"{shown}: data row {row} has no date. Fill it in or remove that row.")
+    if date_format:
+        return _parse_with_format(dates, shown, date_format), None
+    orders = _order_formats(dates.iloc[0]) if len(dates) else None
+    if orders is not None:
+        return _pick_order(dates, shown, orders)
     try:
         # One format for the whole column: inferred from the first row, so a file mixing
         # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
@@ -243,6 +259,100 @@ def _parse_dates(dates: pd.Series, shown: str) -> tuple[pd.DatetimeIndex, str | 
             f"{shown}: unparseable or mixed date formats (first bad value {bad!r}). "
             "Use one format throughout, preferably YYYY-MM-DD."
         ) from None
+
+
+def _parse_with_format(dates: pd.Series, shown: str, date_format: str) -> pd.DatetimeIndex:
+    """Every date read with the user's format; the first value that does not fit is an error."""
+    try:
+        parsed = pd.to_datetime(dates, format=date_format, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"--date-format {date_format!r} is not a date format ({exc}); use strftime codes "
+            "such as '%d/%m/%Y' for 31/12/2020."
+        ) from None
+    if parsed.isna().any():
+        bad = dates[parsed.isna()].iloc[0]
+        raise DataError(
+            f"{shown}: date {bad!r} does not match --date-format {date_format!r}. Fix the "
+            "format (e.g. '%d/%m/%Y' for 31/12/2020, '%Y-%m-%d' for 2020-12-31) or that row."
+        )
+    return pd.DatetimeIndex(parsed)
+
+
+# A format pandas infers for '04/01/2010' (or '04.01.10'): day and month first, in either order.
+_DAY_MONTH = re.compile(r"%([md])([/.\-])%([md])(.*)")
+_SHORT_YEAR = re.compile(r"\d{1,2}([/.\-])\d{1,2}\1\d{2}")
+
+
+def _order_formats(first: str) -> tuple[str, str] | None:
+    """(month-first, day-first) formats when `first` starts with numeric month and day; else None.
+
+    ISO and named-month dates return None: they cannot be read two ways.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it falls back to day-first
+        guess = guess_datetime_format(first)
+    if guess is None and (short := _SHORT_YEAR.fullmatch(first)):
+        guess = f"%m{short[1]}%d{short[1]}%y"
+    match = _DAY_MONTH.fullmatch(guess or "")
+    if match is None or match[1] == match[3]:
+        return None
+    sep, rest = match[2], match[4]
+    return f"%m{sep}%d{rest}", f"%d{sep}%m{rest}"
+
+
+def _pick_order(
+    dates: pd.Series, shown: str, orders: tuple[str, str]
+) -> tuple[pd.DatetimeIndex, str | None]:
+    """Read dd/mm vs mm/dd dates the only way that fits; refuse when both or neither fit.
+
+    A reading that fails on some row is out (a day above 12 settles it). When both parse, the
+    one giving weekday dates in order (ascending or fully reversed) wins, with a note; a guess
+    any weaker would be a silent misread, so the user is asked for --date-format instead.
+    """
+    readings = {fmt: pd.to_datetime(dates, format=fmt, errors="coerce") for fmt in orders}
+    parsed = {fmt: pd.DatetimeIndex(r) for fmt, r in readings.items() if not r.isna().any()}
+    if not parsed:
+        fewest = min(readings, key=lambda fmt: int(readings[fmt].isna().sum()))
+        bad = dates[readings[fewest].isna()].iloc[0]
+        raise DataError(
+            f"{shown}: unparseable or mixed date formats (first bad value {bad!r}). "
+            "Use one format throughout, preferably YYYY-MM-DD."
+        )
+    month_first, day_first = orders
+    if len(parsed) == 1 or parsed[month_first].equals(parsed[day_first]):
+        return next(iter(parsed.values())), None
+    fits = [fmt for fmt, index in parsed.items() if _looks_like_trading_days(index)]
+    differ = parsed[month_first] != parsed[day_first]
+    example = dates[differ].iloc[0]
+    if len(fits) == 1:
+        fmt = fits[0]
+        order = "day-first" if fmt == day_first else "month-first"
+        other = month_first if fmt == day_first else day_first
+        return parsed[fmt], (
+            f"read dates as {order} ({_spelled(fmt)}): {example!r} fits both orders, "
+            f"but reading it as {_spelled(other)} gives weekend or out-of-order dates. Pass "
+            f"--date-format {other!r} if that is wrong."
+        )
+    why = "both readings give" if fits else "neither reading gives"
+    raise DataError(
+        f"{shown}: dates such as {example!r} can be read day-first or month-first, and {why} "
+        f"weekday dates in order. Pass --date-format {day_first!r} (day-first) or "
+        f"{month_first!r} (month-first)."
+    )
+
+
+def _looks_like_trading_days(index: pd.DatetimeIndex) -> bool:
+    """No Saturday or Sunday, and sorted ascending or fully reversed (newest first)."""
+    no_weekends = bool((index.day_of_week < 5).all())
+    return no_weekends and (index.is_monotonic_increasing or index.is_monotonic_decreasing)
+
+
+def _spelled(fmt: str) -> str:
+    """'%d/%m/%Y' as 'dd/mm/yyyy', for messages."""
+    for code, text in (("%d", "dd"), ("%m", "mm"), ("%Y", "yyyy"), ("%y", "yy")):
+        fmt = fmt.replace(code, text)
+    return fmt
 
 
 def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -334,16 +444,20 @@ def load_one(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     cache: PriceCache | None = None,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
-    """One ticker's validated prices between start and end (inclusive)."""
+    """One ticker's validated prices between start and end (inclusive).
+
+    `date_format` (e.g. '%d/%m/%Y') reads a CSV's dates; other sources ignore it.
+    """
     source = resolve_source(source)
     lo, hi = _as_timestamp(start, "start"), _as_timestamp(end, "end")
     if lo is not None and hi is not None and lo > hi:
         raise ConfigError(f"--start {lo:%Y-%m-%d} is after --end {hi:%Y-%m-%d}; swap them.")
     if is_csv_path(ticker):
-        frame, name = read_csv_prices(ticker), Path(ticker).name
+        frame, name = read_csv_prices(ticker, date_format), Path(ticker).name
     elif is_csv_path(source):
-        frame, name = read_csv_prices(source), Path(source).name
+        frame, name = read_csv_prices(source, date_format), Path(source).name
     elif source == "sample":
         frame, name = load_sample(ticker), ticker
     else:
@@ -378,12 +492,16 @@ def load_prices(
     end: str | pd.Timestamp | None = None,
     source: str = "sample",
     cache: PriceCache | None = None,
+    date_format: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Validated OHLCV frames keyed by ticker, one entry per requested ticker."""
+    """Validated OHLCV frames keyed by ticker, one entry per requested ticker.
+
+    `date_format` applies to every CSV read (see `load_one`).
+    """
     names = [tickers] if isinstance(tickers, str) else list(tickers)
     if not names:
         raise ConfigError("no ticker given; pass e.g. --ticker ^GSPC.")
-    return {t: load_one(t, source, start, end, cache) for t in names}
+    return {t: load_one(t, source, start, end, cache, date_format) for t in names}
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

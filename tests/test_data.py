@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from lstmbt.data import (
     validate_prices,
 )
 from lstmbt.errors import ConfigError, DataError
-from tests.conftest import yahoo_csv
+from tests.conftest import YAHOO_NAMES, yahoo_csv
 
 
 def test_sample_is_tidy_real_ohlcv(sp500):
@@ -229,4 +230,119 @@ def test_csv_row_without_a_date_is_named(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("Date,Open,High,Low,Close\n2020-01-02,1,2,0.5,1.5\n,1,2,0.5,1.5\n")
     with pytest.raises(DataError, match="data row 2 has no date"):
+        read_csv_prices(path)
+
+
+def dated_csv(frame: pd.DataFrame, path, date_format: str) -> str:
+    """A Yahoo-style CSV with the dates written in `date_format` (as Excel exports do)."""
+    out = frame.rename(columns=YAHOO_NAMES)
+    out.index.name = "Date"
+    out.to_csv(path, date_format=date_format)
+    return str(path)
+
+
+@pytest.mark.parametrize("date_format", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%y"])
+def test_csv_dates_with_days_above_12_are_read_in_either_order(sp500, tmp_path, date_format):
+    """The first row (04/01/2010) fits both orders; later rows settle it, with no guess to note."""
+    year = sp500.loc["2010"]
+    path = dated_csv(year, tmp_path / "p.csv", date_format)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = load_one(path)
+    pd.testing.assert_frame_equal(frame, year, check_freq=False, check_names=False)
+    assert frame.attrs["notes"] == []
+
+
+@pytest.mark.parametrize("newest_first", [False, True], ids=["oldest-first", "newest-first"])
+@pytest.mark.parametrize(
+    "span",
+    ["2010", "2010-01"],
+    ids=["year-out-of-order-when-month-first", "month-in-order-but-weekends-when-month-first"],
+)
+def test_day_first_csv_with_all_days_up_to_12_is_read_day_first_with_a_note(
+    sp500, tmp_path, newest_first, span
+):
+    """Regression: read month-first, this file started on a Saturday with +5.5% daily returns.
+
+    Read month-first, a year's sessions fall out of order; January's (04/01 .. 12/01) stay in
+    order, and only Saturday 1 May and Sunday 1 August give that reading away.
+    """
+    days = sp500.loc[span]
+    days = days[days.index.day <= 12]
+    path = dated_csv(days.iloc[::-1] if newest_first else days, tmp_path / "p.csv", "%d/%m/%Y")
+    with pytest.warns(UserWarning) as seen:
+        frame = load_one(path)
+    notes = [str(w.message) for w in seen]
+    assert notes[0].startswith("p.csv: read dates as day-first (dd/mm/yyyy)")
+    assert notes[1:] == (
+        ["p.csv: rows were not in date order; sorted them"] if newest_first else []
+    )
+    assert frame.attrs["notes"] == notes
+    pd.testing.assert_frame_equal(frame, days, check_freq=False, check_names=False)
+    assert (frame.index.day_of_week < 5).all()
+
+
+def test_month_first_csv_with_all_days_up_to_12_is_read_month_first_with_a_note(sp500, tmp_path):
+    days = sp500.loc["2010"]
+    days = days[days.index.day <= 12]
+    path = dated_csv(days, tmp_path / "p.csv", "%m/%d/%Y")
+    with pytest.warns(UserWarning, match=r"read dates as month-first \(mm/dd/yyyy\)"):
+        frame = load_one(path)
+    pd.testing.assert_frame_equal(frame, days, check_freq=False, check_names=False)
+
+
+def ambiguous_days(sp500: pd.DataFrame) -> pd.DataFrame:
+    """Five real 2010 sessions whose dd/mm dates read as mm/dd are also sorted weekdays."""
+    days = sp500.loc[["2010-01-04", "2010-01-06", "2010-01-07", "2010-01-11", "2010-01-12"]]
+    swapped = pd.to_datetime(days.index.strftime("%m/%d/%Y"), format="%d/%m/%Y")
+    assert (swapped.day_of_week < 5).all() and swapped.is_monotonic_increasing
+    return days
+
+
+def seven_day_week(sp500: pd.DataFrame) -> pd.DataFrame:
+    """Real prices put on 1..7 January 2010, every calendar day as crypto trades: weekends."""
+    days = sp500.loc["2010-01"].iloc[:7].copy()
+    days.index = pd.date_range("2010-01-01", periods=7)
+    return days
+
+
+@pytest.mark.parametrize(
+    ("days", "why"),
+    [(ambiguous_days, "both readings give"), (seven_day_week, "neither reading gives")],
+    ids=["both-fit", "neither-fits"],
+)
+def test_ambiguous_dates_are_refused_with_the_option_to_use(sp500, tmp_path, days, why):
+    path = dated_csv(days(sp500), tmp_path / "p.csv", "%d/%m/%Y")
+    with pytest.raises(
+        DataError,
+        match=rf"'\d\d/01/2010' can be read day-first or month-first, and {why} weekday dates in "
+        r"order. Pass --date-format '%d/%m/%Y' \(day-first\) or '%m/%d/%Y'",
+    ):
+        load_one(path)
+
+
+def test_date_format_settles_ambiguous_dates(sp500, tmp_path):
+    days = ambiguous_days(sp500)
+    path = dated_csv(days, tmp_path / "p.csv", "%d/%m/%Y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = load_prices([path], date_format="%d/%m/%Y")
+    pd.testing.assert_frame_equal(frames[path], days, check_freq=False, check_names=False)
+
+
+def test_date_format_is_used_for_every_row(sp500, tmp_path):
+    """Given a format, ISO dates that would otherwise be read fine are refused, naming the first."""
+    path = yahoo_csv(sp500.iloc[:10], tmp_path / "p.csv")
+    with pytest.raises(
+        DataError, match="date '1999-01-04' does not match --date-format '%d/%m/%Y'"
+    ):
+        load_one(path, date_format="%d/%m/%Y")
+    with pytest.raises(ConfigError, match="--date-format '%Q' is not a date format"):
+        load_one(path, date_format="%Q")
+
+
+def test_mixed_orders_in_one_column_are_an_error(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close\n04/01/2010,1,2,0.5,1.5\n2010-01-05,1,2,0.5,1.5\n")
+    with pytest.raises(DataError, match="mixed date formats \\(first bad value '2010-01-05'\\)"):
         read_csv_prices(path)
