@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lstmbt.data import COLUMNS, load_one, load_prices, read_csv_prices, validate_prices
+from lstmbt.data import (
+    COLUMNS,
+    drop_exact_duplicates,
+    load_one,
+    load_prices,
+    read_csv_prices,
+    validate_prices,
+)
 from lstmbt.errors import ConfigError, DataError
-from tests.conftest import yahoo_csv
+from tests.conftest import YAHOO_NAMES, yahoo_csv
 
 
 def test_sample_is_tidy_real_ohlcv(sp500):
@@ -101,10 +111,61 @@ def test_csv_missing_file(tmp_path):
         read_csv_prices(tmp_path / "nope.csv")
 
 
-def test_duplicate_dates_are_an_error(sp500):
-    frame = pd.concat([sp500.iloc[:10], sp500.iloc[5:6]])
-    with pytest.raises(DataError, match="duplicate dates"):
+def test_exact_duplicate_rows_are_dropped_with_a_note(sp500):
+    frame = pd.concat([sp500.iloc[:6], sp500.iloc[5:10]])
+    with pytest.warns(UserWarning, match="dropped 1 exact duplicate rows.*1999-01-11"):
+        out = validate_prices(frame, "x")
+    pd.testing.assert_frame_equal(out, sp500.iloc[:10], check_freq=False, check_names=False)
+    assert any("exact duplicate" in n for n in out.attrs["notes"])
+
+
+def test_conflicting_rows_for_one_date_are_an_error_naming_it(sp500):
+    clash = sp500.iloc[5:6].copy()
+    clash["close"] += 1.0
+    frame = pd.concat([sp500.iloc[:10], clash])
+    with pytest.raises(DataError, match=r"conflicting rows for 1 date\(s\) \(1999-01-11\)"):
         validate_prices(frame, "x")
+
+
+def test_concatenated_csv_downloads_are_read_once(sp500, tmp_path):
+    """`cat a.csv b.csv` of overlapping downloads: the second header and 50 repeated rows go."""
+    first = yahoo_csv(sp500.iloc[:200], tmp_path / "a.csv")
+    second = yahoo_csv(sp500.iloc[150:300], tmp_path / "b.csv")
+    path = tmp_path / "both.csv"
+    path.write_text(Path(first).read_text() + Path(second).read_text())
+    with pytest.warns(UserWarning) as seen:
+        frame = load_one(str(path))
+    notes = [str(w.message) for w in seen]
+    assert notes == [
+        "both.csv: dropped 1 repeated header rows",
+        "both.csv: dropped 50 exact duplicate rows (same date and values, e.g. "
+        + ", ".join(sp500.index[150:153].strftime("%Y-%m-%d"))
+        + ")",
+    ]
+    pd.testing.assert_frame_equal(frame, sp500.iloc[:300], check_freq=False, check_names=False)
+    assert frame.attrs["notes"] == notes
+
+
+def test_conflicting_csv_rows_name_the_dates(sp500, tmp_path):
+    """A corrected re-download pasted after the original: which close is right is not ours."""
+    fixed = sp500.iloc[5:8].copy()
+    fixed["close"] *= 1.01
+    path = tmp_path / "p.csv"
+    yahoo_csv(pd.concat([sp500.iloc[:10], fixed]), path)
+    with pytest.raises(DataError, match=r"3 date\(s\) \(1999-01-11, 1999-01-12, 1999-01-13\)"):
+        read_csv_prices(path)
+
+
+def test_drop_exact_duplicates_works_on_any_dated_frame():
+    """The rule a forecasts reader shares: any columns, NaN equals NaN, conflicts refused."""
+    days = pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-03", "2020-01-03"])
+    frame = pd.DataFrame({"forecast": [0.1, 0.1, np.nan, np.nan]}, index=days)
+    with pytest.warns(UserWarning, match="f.csv: dropped 2 exact duplicate rows"):
+        out = drop_exact_duplicates(frame, "f.csv")
+    assert list(out.index) == list(days[[0, 2]])
+    frame.iloc[1, 0] = 0.2
+    with pytest.raises(DataError, match=r"conflicting rows for 1 date\(s\) \(2020-01-02\)"):
+        drop_exact_duplicates(frame, "f.csv")
 
 
 def test_unsorted_rows_are_sorted_with_a_note(sp500):
@@ -144,3 +205,144 @@ def test_timezone_aware_index_becomes_naive(sp500):
     out = validate_prices(frame, "x")
     assert out.index.tz is None
     assert out.index[0] == sp500.index[0]
+
+
+def test_infinite_price_or_volume_is_an_error_naming_column_and_date(sp500):
+    """Regression: an inf price surfaced later as a misleading 'companion gap' error."""
+    for column, value in (("close", np.inf), ("volume", -np.inf)):
+        frame = sp500.iloc[:20].copy()
+        frame.loc[frame.index[4], column] = value
+        with pytest.raises(DataError, match=f"inf in column '{column}' on 1999-01-08"):
+            validate_prices(frame, "x")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e400"])
+def test_csv_infinite_cell_is_an_error(tmp_path, value):
+    path = tmp_path / "p.csv"
+    path.write_text(f"Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,{value},10\n")
+    with pytest.raises(
+        DataError, match=f"'{value}' in column 'close' on 2020-01-02 is not a finite"
+    ):
+        read_csv_prices(path)
+
+
+def test_csv_row_without_a_date_is_named(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close\n2020-01-02,1,2,0.5,1.5\n,1,2,0.5,1.5\n")
+    with pytest.raises(DataError, match="data row 2 has no date"):
+        read_csv_prices(path)
+
+
+def dated_csv(frame: pd.DataFrame, path, date_format: str) -> str:
+    """A Yahoo-style CSV with the dates written in `date_format` (as Excel exports do)."""
+    out = frame.rename(columns=YAHOO_NAMES)
+    out.index.name = "Date"
+    out.to_csv(path, date_format=date_format)
+    return str(path)
+
+
+@pytest.mark.parametrize("date_format", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%y"])
+def test_csv_dates_with_days_above_12_are_read_in_either_order(sp500, tmp_path, date_format):
+    """The first row (04/01/2010) fits both orders; later rows settle it, with no guess to note."""
+    year = sp500.loc["2010"]
+    path = dated_csv(year, tmp_path / "p.csv", date_format)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = load_one(path)
+    pd.testing.assert_frame_equal(frame, year, check_freq=False, check_names=False)
+    assert frame.attrs["notes"] == []
+
+
+@pytest.mark.parametrize("newest_first", [False, True], ids=["oldest-first", "newest-first"])
+@pytest.mark.parametrize(
+    "span",
+    ["2010", "2010-01"],
+    ids=["year-out-of-order-when-month-first", "month-in-order-but-weekends-when-month-first"],
+)
+def test_day_first_csv_with_all_days_up_to_12_is_read_day_first_with_a_note(
+    sp500, tmp_path, newest_first, span
+):
+    """Regression: read month-first, this file started on a Saturday with +5.5% daily returns.
+
+    Read month-first, a year's sessions fall out of order; January's (04/01 .. 12/01) stay in
+    order, and only Saturday 1 May and Sunday 1 August give that reading away.
+    """
+    days = sp500.loc[span]
+    days = days[days.index.day <= 12]
+    path = dated_csv(days.iloc[::-1] if newest_first else days, tmp_path / "p.csv", "%d/%m/%Y")
+    with pytest.warns(UserWarning) as seen:
+        frame = load_one(path)
+    notes = [str(w.message) for w in seen]
+    assert notes[0].startswith("p.csv: read dates as day-first (dd/mm/yyyy)")
+    assert notes[1:] == (
+        ["p.csv: rows were not in date order; sorted them"] if newest_first else []
+    )
+    assert frame.attrs["notes"] == notes
+    pd.testing.assert_frame_equal(frame, days, check_freq=False, check_names=False)
+    assert (frame.index.day_of_week < 5).all()
+
+
+def test_month_first_csv_with_all_days_up_to_12_is_read_month_first_with_a_note(sp500, tmp_path):
+    days = sp500.loc["2010"]
+    days = days[days.index.day <= 12]
+    path = dated_csv(days, tmp_path / "p.csv", "%m/%d/%Y")
+    with pytest.warns(UserWarning, match=r"read dates as month-first \(mm/dd/yyyy\)"):
+        frame = load_one(path)
+    pd.testing.assert_frame_equal(frame, days, check_freq=False, check_names=False)
+
+
+def ambiguous_days(sp500: pd.DataFrame) -> pd.DataFrame:
+    """Five real 2010 sessions whose dd/mm dates read as mm/dd are also sorted weekdays."""
+    days = sp500.loc[["2010-01-04", "2010-01-06", "2010-01-07", "2010-01-11", "2010-01-12"]]
+    swapped = pd.to_datetime(days.index.strftime("%m/%d/%Y"), format="%d/%m/%Y")
+    assert (swapped.day_of_week < 5).all() and swapped.is_monotonic_increasing
+    return days
+
+
+def seven_day_week(sp500: pd.DataFrame) -> pd.DataFrame:
+    """Real prices put on 1..7 January 2010, every calendar day as crypto trades: weekends."""
+    days = sp500.loc["2010-01"].iloc[:7].copy()
+    days.index = pd.date_range("2010-01-01", periods=7)
+    return days
+
+
+@pytest.mark.parametrize(
+    ("days", "why"),
+    [(ambiguous_days, "both readings give"), (seven_day_week, "neither reading gives")],
+    ids=["both-fit", "neither-fits"],
+)
+def test_ambiguous_dates_are_refused_with_the_option_to_use(sp500, tmp_path, days, why):
+    path = dated_csv(days(sp500), tmp_path / "p.csv", "%d/%m/%Y")
+    with pytest.raises(
+        DataError,
+        match=rf"'\d\d/01/2010' can be read day-first or month-first, and {why} weekday dates in "
+        r"order. Pass --date-format '%d/%m/%Y' \(day-first\) or '%m/%d/%Y'",
+    ):
+        load_one(path)
+
+
+def test_date_format_settles_ambiguous_dates(sp500, tmp_path):
+    days = ambiguous_days(sp500)
+    path = dated_csv(days, tmp_path / "p.csv", "%d/%m/%Y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = load_prices([path], date_format="%d/%m/%Y")
+    pd.testing.assert_frame_equal(frames[path], days, check_freq=False, check_names=False)
+
+
+def test_date_format_is_used_for_every_row(sp500, tmp_path):
+    """Given a format, ISO dates that would otherwise be read fine are refused, naming the first."""
+    path = yahoo_csv(sp500.iloc[:10], tmp_path / "p.csv")
+    with pytest.raises(
+        DataError, match="date '1999-01-04' does not match --date-format '%d/%m/%Y'"
+    ):
+        load_one(path, date_format="%d/%m/%Y")
+    with pytest.raises(ConfigError, match="--date-format '%Q' is not a date format"):
+        load_one(path, date_format="%Q")
+
+
+def test_mixed_orders_in_one_column_are_an_error(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close\n04/01/2010,1,2,0.5,1.5\n2010-01-05,1,2,0.5,1.5\n")
+    with pytest.raises(DataError, match="mixed date formats \\(first bad value '2010-01-05'\\)"):
+        read_csv_prices(path)
