@@ -6,6 +6,7 @@ float columns open, high, low, close, adj_close, volume.
 
 from lstmbt.data.cache import PriceCache
 from lstmbt.data.columns import COLUMNS, PRICE_COLUMNS, standard_columns
+from lstmbt.data.csv import drop_exact_duplicates, read_csv_prices, read_dated_csv
 from lstmbt.data.prices import (
     SAMPLE,
     SOURCES,
@@ -14,7 +15,6 @@ from lstmbt.data.prices import (
     load_one,
     load_prices,
     load_sample,
-    read_csv_prices,
     resolve_source,
     validate_prices,
 )
@@ -31,6 +31,8 @@ __all__ = [
     "load_prices",
     "load_sample",
     "read_csv_prices",
+    "read_dated_csv",
+    "drop_exact_duplicates",
     "resolve_source",
     "standard_columns",
     "validate_prices",
