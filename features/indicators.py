@@ -1,7 +1,8 @@
 """Named groups of technical features built on `ta`, each in a scale-free, stationary form.
 
-Only indicators that pass the causality test (tests/test_features_causality.py: values at or
-before t unchanged when rows after t change or are removed) are offered. Left out on purpose:
+Only indicators that pass the causality test (tests/test_features.py::
+test_every_group_is_causal_under_truncation_and_perturbation: values at or before t unchanged
+when rows after t change or are removed) are offered. Left out on purpose:
 KST and the "visual" Ichimoku lines (change past values in ta 0.11), Ichimoku's lagging span and
 DPO (non-causal by definition), and raw cumulative series (ADI, OBV, VPT, NVI), whose level
 depends on where the data starts: only their changes are used.

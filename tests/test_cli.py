@@ -150,33 +150,56 @@ def test_two_fresh_processes_write_byte_identical_results(tmp_path):
     assert a["data"]["^GSPC"]["fingerprint"] and a["versions"]["torch"]
 
 
+# The CLI, run as `python -m lstmbt.cli` does, with one change: right after the second fold is
+# saved, training blocks until the test's SIGINT arrives. The signal thus always lands mid-study
+# with work left, however slow or loaded the machine (a timed signal raced the run's end).
+CTRL_C_AFTER_TWO_FOLDS = """
+import sys, time
+from pathlib import Path
+import lstmbt.folds
+from lstmbt.cli import main
+
+ready, real_save, saved = Path(sys.argv[1]), lstmbt.folds.FoldStore.save, []
+
+def save(self, *args, **kwargs):
+    real_save(self, *args, **kwargs)
+    saved.append(args[0])
+    if len(saved) == 2:
+        ready.touch()
+        time.sleep(300)  # the SIGINT lands here
+        raise SystemExit("test hook: no SIGINT came within 300 s")
+
+lstmbt.folds.FoldStore.save = save
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     """A real SIGINT to the CLI in the middle of a walk-forward study, then `--resume`."""
     import signal
     import time
 
-    out = tmp_path / "runs"
-    cmd = [
-        sys.executable,
-        "-m",
-        "lstmbt.cli",
+    out, ready = tmp_path / "runs", tmp_path / "two-folds-saved"
+    args = [
         "study",
         "--epochs",
-        "3",
+        "1",
         "--hidden-size",
-        "8",
+        "4",
         "--device",
         "cpu",
         "--start",
-        "2004-01-01",
+        "2008-01-01",
         "--lookback",
         "5",
         "--seeds",
         "2",
+        "--preset",
+        "lookback",
+        "--refit-every",
+        "504",
         "--jobs",
         "1",
-        "--refit-every",
-        "126",
         "--bootstrap-reps",
         "100",
         "--no-tearsheets",
@@ -184,23 +207,35 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
         str(out),
         "--run-id",
         "cut",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    folds = out / "cut" / "folds"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list(folds.rglob("predictions.npy"))) < 2:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=300)
+    ]  # 3 folds x 2 seeds: 4 tasks are left when the SIGINT comes
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err_file:  # a file, not a pipe: output can never block the child
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CTRL_C_AFTER_TWO_FOLDS, str(ready), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+        deadline = time.monotonic() + 300
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not ready.exists():
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"the study ended or stalled before two folds:\n{log.read_text()[-2000:]}")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    stderr = log.read_text()
     assert proc.returncode == 130, stderr[-2000:]
     assert "lstmbt resume" in stderr and "Traceback" not in stderr
     assert json.loads((out / "cut" / "run.json").read_text())["status"] == "interrupted"
+    folds = out / "cut" / "folds"
     done = {p: p.stat().st_mtime_ns for p in folds.rglob("predictions.npy")}
-    assert done
+    assert len(done) == 2, sorted(done)
     resumed = run_cli("run", "--resume", str(out / "cut"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((out / "cut" / "run.json").read_text())["status"] == "complete"
     assert all(p.stat().st_mtime_ns == t for p, t in done.items()), "finished folds were redone"
+    assert len(list(folds.rglob("predictions.npy"))) > len(done), "resume trained the rest"
     assert (out / "cut" / "index.html").is_file()
 
 
