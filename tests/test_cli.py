@@ -156,10 +156,10 @@ def test_two_fresh_processes_write_byte_identical_results(tmp_path):
 CTRL_C_AFTER_TWO_FOLDS = """
 import sys, time
 from pathlib import Path
-import lstmbt.folds
+import lstmbt.study.folds
 from lstmbt.cli import main
 
-ready, real_save, saved = Path(sys.argv[1]), lstmbt.folds.FoldStore.save, []
+ready, real_save, saved = Path(sys.argv[1]), lstmbt.study.folds.FoldStore.save, []
 
 def save(self, *args, **kwargs):
     real_save(self, *args, **kwargs)
@@ -169,7 +169,7 @@ def save(self, *args, **kwargs):
         time.sleep(300)  # the SIGINT lands here
         raise SystemExit("test hook: no SIGINT came within 300 s")
 
-lstmbt.folds.FoldStore.save = save
+lstmbt.study.folds.FoldStore.save = save
 sys.exit(main(sys.argv[2:]))
 """
 

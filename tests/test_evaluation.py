@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmbt.evaluation import forecast_metrics, strategy_metrics
+from lstmbt.study.evaluation import forecast_metrics, strategy_metrics
 
 YEAR = 252  # trading days per year, written out here so the test does not share the constant
 

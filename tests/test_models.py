@@ -119,7 +119,7 @@ def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
     save_forecaster(model, tmp_path / "m", {"feature_names": ["a", "b"]})
     np.save(tmp_path / "X.npy", X[500:])
     code = (
-        "import numpy as np, sys; from models import load_forecaster;"
+        "import numpy as np, sys; from lstmbt.models import load_forecaster;"
         f"m, meta = load_forecaster({str(tmp_path / 'm')!r});"
         f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})));"
         "print(meta['feature_names'])"
