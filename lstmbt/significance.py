@@ -24,7 +24,7 @@ def finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def equal_to(returns: pd.DataFrame, tol: float = EQUAL_TOL) -> dict[str, str]:
+def _equal_columns(returns: pd.DataFrame, tol: float = EQUAL_TOL) -> dict[str, str]:
     """Columns whose returns equal an earlier column's within `tol` on every day -> that column.
 
     The first column of each group is its representative; a column listed here adds no
@@ -43,7 +43,7 @@ def equal_to(returns: pd.DataFrame, tol: float = EQUAL_TOL) -> dict[str, str]:
     return same
 
 
-def days_different(a: np.ndarray, b: np.ndarray, tol: float = EQUAL_TOL) -> int:
+def _days_different(a: np.ndarray, b: np.ndarray, tol: float = EQUAL_TOL) -> int:
     """Number of days on which two daily return series differ by more than `tol`."""
     return int(np.sum(~(np.abs(np.asarray(a, float) - np.asarray(b, float)) <= tol)))
 
@@ -56,7 +56,7 @@ def distinct_trials(trial_returns: pd.DataFrame, tol: float = EQUAL_TOL) -> pd.D
     should be given as the number of trials, e.g.
     `deflated_sharpe(r, sharpe(distinct_trials(frame).to_numpy(), axis=0) / sqrt(252))`.
     """
-    return trial_returns.drop(columns=list(equal_to(trial_returns, tol)))
+    return trial_returns.drop(columns=list(_equal_columns(trial_returns, tol)))
 
 
 def diebold_mariano(
@@ -207,7 +207,7 @@ def bootstrap_sharpe(
         if name != benchmark:
             diff = boot - bench_boot
             ok = np.isfinite(diff)
-            row["diff_days"] = days_different(R[:, j], R[:, bench_col])
+            row["diff_days"] = _days_different(R[:, j], R[:, bench_col])
             if row["diff_days"] == 0:
                 row.update(diff=0.0, diff_ci_low=0.0, diff_ci_high=0.0, diff_p_value=1.0)
             elif ok.mean() < 0.9:
@@ -242,7 +242,7 @@ def spa_columns(returns: pd.DataFrame, benchmark: str) -> dict:
     merged: dict[str, str] = {}
     left_out: dict[str, str] = {}
     notes: list[str] = []
-    same = equal_to(returns[[benchmark] + [c for c in returns.columns if c != benchmark]])
+    same = _equal_columns(returns[[benchmark] + [c for c in returns.columns if c != benchmark]])
     for name, into in same.items():
         merged[name] = into
         if into == benchmark:
@@ -260,7 +260,7 @@ def spa_columns(returns: pd.DataFrame, benchmark: str) -> dict:
         if name == benchmark or name in merged:
             continue
         r = returns[name].to_numpy(float)
-        k = days_different(r, bench)
+        k = _days_different(r, bench)
         if not np.std(r) > 0:
             left_out[name] = "never held a position (its return is the same every day)"
         elif k < MIN_DIFFERENT_DAYS:
