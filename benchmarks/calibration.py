@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -215,6 +216,21 @@ def table(rows: dict[str, list[dict]]) -> str:
     return head + body
 
 
+def null_check(rows: dict[str, list[dict]]) -> str:
+    """Whether each null rate's 95% interval contains 5% or lies below it (the issue's rule)."""
+    above = []
+    for g in (NULL, DRIFT):
+        for t in TESTS:
+            if g not in rows or not rows[g] or (t == "dsr" and g == DRIFT):
+                continue
+            lo, _ = clopper_pearson(sum(r["edge"][t] for r in rows[g]), len(rows[g]))
+            if lo > 0.05:
+                above.append(f"{LABELS[t]} ({g})")
+    if not above:
+        return "Every null interval contains 5% or lies below it: no test claims edges too often."
+    return "Null intervals lying above 5% (the test claims edges too often): " + "; ".join(above)
+
+
 def mde_table(runs: list[dict]) -> str:
     """Median bootstrap SE of each strategy's Sharpe difference and the 80%-power MDE."""
     z = 1.959964 + 0.841621
@@ -258,6 +274,27 @@ def p_text(test: str, p: float, reps: int) -> str:
     if test in ("sharpe_diff", "spa") and 0.03 <= p <= 0.08:
         return f"{test}={p:.3f}±{math.sqrt(p * (1 - p) / reps):.3f}"
     return f"{test}={p:.3f}"
+
+
+def _fill(text: str, width: int, indent: str = "") -> str:
+    return textwrap.fill(
+        text, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
+    )
+
+
+def wrap_markdown(text: str, width: int = 100) -> str:
+    """Wrap prose paragraphs and bullets at `width` like the rest of the README; tables stay."""
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        if lines[0].startswith(("|", "#")):
+            out.append(block)
+        elif lines[0].startswith("- "):
+            items = [_fill(x, width, "  ") for x in lines]
+            out.append("\n".join(items))
+        else:
+            out.append(_fill(" ".join(lines), width))
+    return "\n\n".join(out)
 
 
 def write_readme(text: str) -> None:
@@ -304,6 +341,7 @@ def describe(args: argparse.Namespace, n_days: int, wall: float, n_runs: int, ro
         f"false-positive rate, which should be 5% or below (interval containing 5% or lying "
         f"below it); planted columns: power.\n\n"
         f"{table(rows)}\n"
+        f"{null_check(rows)}\n\n"
         f"Smallest Sharpe difference to buy-and-hold the design detects at 80% power "
         f"(two-sided 5%): MDE = (z(0.975) + z(0.80)) × SE = 2.80 × SE, with SE the bootstrap "
         f"standard error of the annualised Sharpe difference (width of its 95% percentile "
@@ -358,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     wall = time.perf_counter() - t0
-    text = describe(args, n_days, wall, len(plan), rows)
+    text = wrap_markdown(describe(args, n_days, wall, len(plan), rows))
     print()
     print(text)
     if args.readme:
