@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from arch.data import sp500
 
 from lstmbt.study.significance import (
     bootstrap_sharpe,
     deflated_sharpe,
     diebold_mariano,
+    distinct_trials,
     information_coefficient,
     lag_check,
     pesaran_timmermann,
@@ -20,20 +22,28 @@ from lstmbt.study.significance import (
     spa_test,
     stationary_bootstrap_indices,
 )
+from strategies import Costs, vectorised_returns
 
-rng = np.random.default_rng(0)
 N = 2000
-REALISED = rng.normal(0, 0.01, N)
+
+
+def realised(seed: int = 0) -> np.ndarray:
+    """Daily returns of a series with no predictability (each test draws its own)."""
+    return np.random.default_rng(seed).normal(0, 0.01, N)
 
 
 def test_dm_identical_forecasts():
+    rng = np.random.default_rng(10)
     e = rng.normal(size=N)
     assert diebold_mariano(e, e) == {"stat": 0.0, "p_value": 1.0}
+    for loss in ("squared", "absolute"):  # the horizon's autocovariance terms change nothing
+        assert diebold_mariano(e, e.copy(), loss, horizon=5) == {"stat": 0.0, "p_value": 1.0}
 
 
 def test_dm_perfect_forecaster_beats_random_walk():
+    rng = np.random.default_rng(11)
     perfect = np.zeros(N)
-    rw = 0 - REALISED  # zero forecast error
+    rw = 0 - realised()  # zero forecast error
     for loss in ("squared", "absolute"):
         out = diebold_mariano(perfect + 1e-12 * rng.normal(size=N), rw, loss)
         assert out["stat"] < -10 and out["p_value"] < 1e-6
@@ -49,7 +59,8 @@ def test_dm_coin_flips_reject_at_about_the_nominal_rate():
 
 
 def test_pt_perfect_and_coin_flip_and_constant():
-    perfect = pesaran_timmermann(REALISED, REALISED)
+    r = realised()
+    perfect = pesaran_timmermann(r, r)
     assert perfect["hit_rate"] == 1.0 and perfect["p_value"] < 1e-10
     local = np.random.default_rng(2)
     ps = [
@@ -57,10 +68,21 @@ def test_pt_perfect_and_coin_flip_and_constant():
         for _ in range(300)
     ]
     assert 0.02 < np.mean(np.array(ps) < 0.05) < 0.09
-    assert pesaran_timmermann(np.ones(N), REALISED)["p_value"] is None  # always long: undefined
+    assert pesaran_timmermann(np.ones(N), r)["p_value"] is None  # always long: undefined
+
+
+@pytest.mark.parametrize("constant", [1e-4, 0.0, -1e-4], ids=["always-up", "zero", "always-down"])
+def test_pt_constant_forecast_claims_nothing(constant):
+    r = realised(12)
+    out = pesaran_timmermann(np.full(N, constant), r)
+    assert out["stat"] is None and out["p_value"] is None
+    assert out["hit_rate"] == pytest.approx(np.mean((r > 0) == (constant > 0)))
+    # a realised series that never goes up gives no directional test either
+    assert pesaran_timmermann(r, -np.abs(r))["p_value"] is None
 
 
 def test_ic_interval_covers_the_truth():
+    rng = np.random.default_rng(13)
     x = rng.normal(size=N)
     y = 0.3 * x + rng.normal(size=N)
     ic = information_coefficient(x, y)
@@ -70,8 +92,9 @@ def test_ic_interval_covers_the_truth():
 
 
 def test_lag_check_flags_an_echo():
+    rng = np.random.default_rng(14)
     idx = pd.bdate_range("2010-01-01", periods=N)
-    today = pd.Series(REALISED, index=idx)
+    today = pd.Series(realised(), index=idx)
     echo = lag_check(today * 0.9 + 1e-5, today)
     assert echo["echo"] and echo["corr_by_lag"][0] == pytest.approx(1.0)
     honest = lag_check(pd.Series(rng.normal(size=N), index=idx), today)
@@ -95,9 +118,26 @@ def test_bootstrap_sharpe_interval_covers_a_known_sharpe():
 
 
 def test_bootstrap_sharpe_difference_of_a_strategy_with_itself_is_zero():
-    r = rng.normal(0.0005, 0.01, 1000)
+    r = np.random.default_rng(15).normal(0.0005, 0.01, 1000)
     out = bootstrap_sharpe(pd.DataFrame({"a": r, "b": r}), "b", reps=200, seed=1)["a"]
     assert out["diff"] == 0 and out["diff_ci_low"] == 0 and out["diff_p_value"] == 1.0
+
+
+def test_bootstrap_sharpe_copy_of_buy_and_hold_claims_nothing():
+    """An exact copy: difference 0, interval [0, 0], p = 1. A near copy that stays out of the
+    market on 5 down days would be 'significant' (p ~ 0.01): it gets no p-value or interval."""
+    rng = np.random.default_rng(16)
+    bh = rng.normal(0.0004, 0.01, 1500)
+    near = bh.copy()
+    worst = np.argsort(bh)[:5]
+    near[worst] = 0.0  # flat on the five worst days
+    frame = pd.DataFrame({"copy": bh.copy(), "near": near, "buy_and_hold": bh})
+    out = bootstrap_sharpe(frame, "buy_and_hold", reps=300, seed=2)
+    assert out["copy"]["diff_days"] == 0
+    assert (out["copy"]["diff"], out["copy"]["diff_p_value"]) == (0.0, 1.0)
+    assert (out["copy"]["diff_ci_low"], out["copy"]["diff_ci_high"]) == (0.0, 0.0)
+    assert out["near"]["diff_days"] == 5 and out["near"]["diff"] > 0
+    assert out["near"]["diff_p_value"] is None and out["near"]["diff_ci_low"] is None
 
 
 def test_bootstrap_indices_are_valid_blocks():
@@ -109,6 +149,7 @@ def test_bootstrap_indices_are_valid_blocks():
 
 
 def test_spa_finds_a_clearly_better_strategy_and_not_noise():
+    rng = np.random.default_rng(17)
     bench = rng.normal(0.0, 0.01, 1500)
     good = bench + 0.002 + rng.normal(0, 0.001, 1500)
     noise = pd.DataFrame({"bench": bench, **{f"n{i}": rng.normal(0, 0.01, 1500) for i in range(3)}})
@@ -116,7 +157,94 @@ def test_spa_finds_a_clearly_better_strategy_and_not_noise():
     assert spa_test(noise, "bench", reps=300)["p_consistent"] > 0.05
 
 
+def test_spa_merges_copies_and_leaves_out_near_copies():
+    rng = np.random.default_rng(20)
+    bench = rng.normal(0.0003, 0.01, 1500)
+    a = bench * (rng.random(1500) < 0.5)
+    near = bench.copy()
+    near[:7] = 0.0  # differs from buy-and-hold on 7 days only
+    frame = pd.DataFrame(
+        {
+            "buy_and_hold": bench,
+            "train_mean": bench.copy(),
+            "a": a,
+            "a_again": a + 1e-14,  # equal within 1e-12
+            "near": near,
+            "cash": np.zeros(1500),
+        }
+    )
+    out = spa_test(frame, "buy_and_hold", reps=200)
+    assert out["merged"] == {"train_mean": "buy_and_hold", "a_again": "a"}
+    assert set(out["left_out"]) == {"near", "cash"}
+    assert "7 of 1500 days" in out["left_out"]["near"]
+    assert out["tested"] == ["a"] and out["n_strategies"] == 1
+    assert out["p_consistent"] is not None
+    assert len(out["notes"]) == 4 and any("train_mean" in n for n in out["notes"])
+    nothing = spa_test(frame[["buy_and_hold", "train_mean", "near"]], "buy_and_hold", reps=200)
+    assert nothing["n_strategies"] == 0 and nothing["p_consistent"] is None
+    assert "nothing to test" in nothing["notes"][-1]
+
+
+def sp500_resampled_bars(seed: int, n: int = 2000) -> pd.DataFrame:
+    """OHLC with no predictability: real S&P 500 bars (2009-2018, a strong drift) drawn i.i.d.
+
+    Each bar keeps its open/high/low/close relative to the previous close, so the frame's OHLC
+    is consistent (low <= open, close <= high) and only the order of the days is random.
+    """
+    raw = sp500.load().loc["2009-03-10":]
+    shape = raw[["Open", "High", "Low", "Close"]].div(raw["Close"].shift(1), axis=0).dropna()
+    pick = shape.to_numpy()[np.random.default_rng(seed).integers(0, len(shape), n)]
+    close = 100 * np.cumprod(pick[:, 3])
+    prev_close = np.concatenate([[100.0], close[:-1]])
+    frame = pd.DataFrame(
+        pick * prev_close[:, None],
+        columns=["open", "high", "low", "close"],
+        index=pd.bdate_range("2010-01-04", periods=n),
+    )
+    return frame.assign(volume=1e9)
+
+
+def test_spa_no_false_edge_from_a_strategy_identical_to_buy_and_hold():
+    """Issue 14: `train_mean` is always long where the training mean is positive, so its returns
+    equal buy-and-hold's; that zero loss-differential column made SPA reject (p = 0.01 here)
+    although every other strategy is worse than buy-and-hold."""
+    bars = sp500_resampled_bars(seed=3)
+    rng = np.random.default_rng(103)
+    positions = {"buy_and_hold": np.ones(len(bars)), "train_mean": np.ones(len(bars))}
+    for k in range(3):  # long/flat in 20-day regimes, drawn without looking at the bars
+        regime = rng.random(len(bars) // 20 + 1) < 0.5
+        positions[f"random{k}"] = np.repeat(regime, 20)[: len(bars)].astype(float)
+    returns = vectorised_returns(bars, pd.DataFrame(positions, index=bars.index), Costs())
+    returns = returns.iloc[1:]  # day 0 is the first decision: nothing held yet
+    assert returns["train_mean"].equals(returns["buy_and_hold"])
+    for seed in (0, 1):
+        out = spa_test(returns, "buy_and_hold", reps=1000, seed=seed)
+        assert out["p_consistent"] >= 0.05
+        assert out["merged"] == {"train_mean": "buy_and_hold"}
+        assert out["n_strategies"] == 3
+        assert any("train_mean" in n and "buy_and_hold" in n for n in out["notes"])
+
+
+def test_distinct_trials_counts_a_duplicate_once():
+    rng = np.random.default_rng(21)
+    bh = rng.normal(0.0004, 0.01, 1000)
+    trials = pd.DataFrame(
+        {
+            "buy_and_hold": bh,
+            "train_mean": bh.copy(),  # always long: the same trial as buy-and-hold
+            "seed0": bh * (rng.random(1000) < 0.6),
+            "ridge": bh * (rng.random(1000) < 0.6),
+        }
+    )
+    trials["ensemble_of_one_seed"] = trials["seed0"]
+    distinct = distinct_trials(trials)
+    assert list(distinct.columns) == ["buy_and_hold", "seed0", "ridge"]
+    per_period = sharpe(distinct.to_numpy(), axis=0) / math.sqrt(252)
+    assert deflated_sharpe(bh, per_period)["n_trials"] == 3
+
+
 def test_probabilistic_and_deflated_sharpe():
+    rng = np.random.default_rng(18)
     r = rng.normal(0.001, 0.01, 2520)  # annual Sharpe ~1.6
     assert probabilistic_sharpe(r) > 0.99
     assert probabilistic_sharpe(-r) < 0.01
@@ -127,5 +255,5 @@ def test_probabilistic_and_deflated_sharpe():
 
 
 def test_sharpe_matches_definition():
-    r = rng.normal(0.0004, 0.01, 500)
+    r = np.random.default_rng(19).normal(0.0004, 0.01, 500)
     assert sharpe(r) == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252))

@@ -15,6 +15,8 @@ from scipy import stats
 
 TRADING_DAYS = 252
 EULER_GAMMA = 0.5772156649015329
+EQUAL_TOL = 1e-12  # daily returns closer than this on every day are the same strategy
+MIN_DIFFERENT_DAYS = 20  # a strategy differing from the benchmark on fewer days is not tested
 
 
 def finite_or_none(x: float | None) -> float | None:
@@ -22,13 +24,48 @@ def finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _equal_columns(returns: pd.DataFrame, tol: float = EQUAL_TOL) -> dict[str, str]:
+    """Columns whose returns equal an earlier column's within `tol` on every day -> that column.
+
+    The first column of each group is its representative; a column listed here adds no
+    information (SPA, the deflated Sharpe's trial count) beyond the one it maps to.
+    """
+    R = returns.to_numpy(float)
+    names = list(returns.columns)
+    kept: list[int] = []
+    same: dict[str, str] = {}
+    for j in range(R.shape[1]):
+        match = next((k for k in kept if np.all(np.abs(R[:, j] - R[:, k]) <= tol)), None)
+        if match is None:
+            kept.append(j)
+        else:
+            same[names[j]] = names[match]
+    return same
+
+
+def _days_different(a: np.ndarray, b: np.ndarray, tol: float = EQUAL_TOL) -> int:
+    """Number of days on which two daily return series differ by more than `tol`."""
+    return int(np.sum(~(np.abs(np.asarray(a, float) - np.asarray(b, float)) <= tol)))
+
+
+def distinct_trials(trial_returns: pd.DataFrame, tol: float = EQUAL_TOL) -> pd.DataFrame:
+    """The trials (one daily return column each) with exact duplicates dropped.
+
+    A configuration whose returns equal another's (a baseline always long like buy-and-hold, an
+    ensemble of one seed) is one trial, not two: its column count is what `deflated_sharpe`
+    should be given as the number of trials, e.g.
+    `deflated_sharpe(r, sharpe(distinct_trials(frame).to_numpy(), axis=0) / sqrt(252))`.
+    """
+    return trial_returns.drop(columns=list(_equal_columns(trial_returns, tol)))
+
+
 def diebold_mariano(
     e_model: np.ndarray, e_bench: np.ndarray, loss: str = "squared", horizon: int = 1
 ) -> dict[str, float | None]:
     """DM test of equal accuracy with the Harvey-Leybourne-Newbold small-sample correction.
 
-    Negative statistic: the model's loss is lower than the benchmark's. Identical forecasts give
-    statistic 0 and p = 1.
+    Negative statistic: the model's loss is lower than the benchmark's. Identical forecasts (a
+    loss differential that is zero on every day) give statistic 0 and p = 1, never a claim.
     """
     f = {"squared": np.square, "absolute": np.abs}[loss]
     d = f(np.asarray(e_model, float)) - f(np.asarray(e_bench, float))
@@ -50,11 +87,17 @@ def diebold_mariano(
 
 
 def pesaran_timmermann(forecast: np.ndarray, realised: np.ndarray) -> dict[str, float | None]:
-    """PT (1992) test that the forecast's direction beats chance (one-sided p-value)."""
+    """PT (1992) test that the forecast's direction beats chance (one-sided p-value).
+
+    A forecast that never changes direction (always up, or never up: a constant or zero
+    forecast) makes no directional call to test: statistic and p-value are None, never a claim.
+    """
     f, r = np.asarray(forecast, float), np.asarray(realised, float)
     n = len(f)
     x, y = f > 0, r > 0
     p_hit = np.mean(x == y)
+    if x.all() or not x.any() or y.all() or not y.any():
+        return {"stat": None, "p_value": None, "hit_rate": finite_or_none(p_hit)}
     px, py = x.mean(), y.mean()
     p_star = py * px + (1 - py) * (1 - px)
     var_p = p_star * (1 - p_star) / n
@@ -137,6 +180,12 @@ def bootstrap_sharpe(
 
     All columns are resampled with the same indices, so the difference keeps their correlation.
     The p-value of the difference is two-sided: 2 * min(P(diff* <= 0), P(diff* >= 0)).
+
+    `diff_days` counts the days a column's return differs from the benchmark's (beyond 1e-12).
+    An exact copy of the benchmark (0 days) has difference 0, interval [0, 0] and p = 1; a
+    column that differs on fewer than MIN_DIFFERENT_DAYS days gets no interval and no p-value
+    for the difference (a handful of days decides its sign and the bootstrap would call that
+    significant).
     """
     R = returns.to_numpy(float)
     idx = stationary_bootstrap_indices(len(R), reps, block, seed)
@@ -158,8 +207,15 @@ def bootstrap_sharpe(
         if name != benchmark:
             diff = boot - bench_boot
             ok = np.isfinite(diff)
-            if ok.mean() < 0.9:
+            row["diff_days"] = _days_different(R[:, j], R[:, bench_col])
+            if row["diff_days"] == 0:
+                row.update(diff=0.0, diff_ci_low=0.0, diff_ci_high=0.0, diff_p_value=1.0)
+            elif ok.mean() < 0.9:
                 row.update(diff=None, diff_ci_low=None, diff_ci_high=None, diff_p_value=None)
+            elif row["diff_days"] < MIN_DIFFERENT_DAYS:
+                d0 = point - float(sharpe(R[:, bench_col]))
+                row.update(diff=finite_or_none(d0), diff_ci_low=None, diff_ci_high=None)
+                row.update(diff_p_value=None)
             else:
                 d = diff[ok]
                 p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
@@ -173,31 +229,87 @@ def bootstrap_sharpe(
     return out
 
 
+def spa_columns(returns: pd.DataFrame, benchmark: str) -> dict:
+    """Which strategies SPA can test as separate models, and why the others are not tested.
+
+    A strategy whose returns equal the benchmark's within EQUAL_TOL on every day is the
+    benchmark (its loss differential is identically zero, and arch's SPA turns such a column
+    into a spurious rejection): it is merged into the benchmark. Strategies equal to each other
+    are tested once, under the first name. A strategy that never holds a position, or differs
+    from the benchmark on fewer than MIN_DIFFERENT_DAYS days, is left out with the reason.
+    """
+    bench = returns[benchmark].to_numpy(float)
+    merged: dict[str, str] = {}
+    left_out: dict[str, str] = {}
+    notes: list[str] = []
+    same = _equal_columns(returns[[benchmark] + [c for c in returns.columns if c != benchmark]])
+    for name, into in same.items():
+        merged[name] = into
+        if into == benchmark:
+            notes.append(
+                f"{name} has the same daily returns as {benchmark} on every day: it is "
+                f"{benchmark} itself, so SPA does not test it as a separate strategy."
+            )
+        else:
+            notes.append(
+                f"{name} has the same daily returns as {into} on every day: SPA counts them "
+                f"as one strategy, {into}."
+            )
+    tested = []
+    for name in returns.columns:
+        if name == benchmark or name in merged:
+            continue
+        r = returns[name].to_numpy(float)
+        k = _days_different(r, bench)
+        if not np.std(r) > 0:
+            left_out[name] = "never held a position (its return is the same every day)"
+        elif k < MIN_DIFFERENT_DAYS:
+            left_out[name] = (
+                f"differs from {benchmark} on only {k} of {len(r)} days "
+                f"(fewer than {MIN_DIFFERENT_DAYS}), too few to test"
+            )
+        else:
+            tested.append(name)
+            continue
+        notes.append(f"{name} is left out of SPA: it {left_out[name]}.")
+    return {"tested": tested, "merged": merged, "left_out": left_out, "notes": notes}
+
+
 def spa_test(
     returns: pd.DataFrame, benchmark: str, *, reps: int = 1000, block: int = 20, seed: int = 0
 ) -> dict:
-    """Hansen's SPA (arch.bootstrap.SPA): does any strategy beat `benchmark`? (loss: -return)"""
+    """Hansen's SPA (arch.bootstrap.SPA): does any strategy beat `benchmark`? (loss: -return)
+
+    The null hypothesis is that no strategy beats the benchmark. Only the strategies that
+    `spa_columns` keeps are tested; "merged", "left_out" and "notes" say what happened to the
+    others, in words a report can print.
+    """
     from arch.bootstrap import SPA
 
-    models = returns.drop(columns=[benchmark])
-    keep = models.columns[models.std() > 0]  # a strategy that never trades has no variance
-    if len(keep) == 0:
-        return {"p_lower": None, "p_consistent": None, "p_upper": None, "n_strategies": 0}
+    cols = spa_columns(returns, benchmark)
+    keep = cols.pop("tested")
+    out = {"p_lower": None, "p_consistent": None, "p_upper": None, "n_strategies": len(keep)}
+    if not keep:
+        cols["notes"].append(
+            f"no strategy differs from {benchmark} on {MIN_DIFFERENT_DAYS} days or more: "
+            "SPA has nothing to test."
+        )
+        return {**out, "tested": [], **cols}
     spa = SPA(
         -returns[benchmark].to_numpy(),
-        -models[keep].to_numpy(),
+        -returns[keep].to_numpy(),
         block_size=block,
         reps=reps,
         seed=seed,
     )
     spa.compute()
     pv = spa.pvalues
-    return {
-        "p_lower": finite_or_none(pv["lower"]),
-        "p_consistent": finite_or_none(pv["consistent"]),
-        "p_upper": finite_or_none(pv["upper"]),
-        "n_strategies": int(len(keep)),
-    }
+    out.update(
+        p_lower=finite_or_none(pv["lower"]),
+        p_consistent=finite_or_none(pv["consistent"]),
+        p_upper=finite_or_none(pv["upper"]),
+    )
+    return {**out, "tested": keep, **cols}
 
 
 def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> float | None:
