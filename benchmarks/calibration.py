@@ -38,9 +38,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import lstmbt  # noqa: E402,F401 - start-up settings (malloc tuning)
-from lstmbt.config import RunConfig  # noqa: E402
-from lstmbt.pipeline import run_study  # noqa: E402
+from lstmbt import RunConfig, run_study  # noqa: E402
 from lstmbt.progress import Progress  # noqa: E402
 
 TICKER = "NULL"
@@ -124,44 +122,43 @@ def resampled_prices(
 
 
 def claims(result) -> dict:
-    """Every number this benchmark reads from a study result (the one place that knows its shape).
-
-    Today `result.metrics` is a nested dict: "forecast_tests", "strategy_tests", "spa", keyed by
-    model names such as "baseline:lstm".
-    """
+    """Every number this benchmark reads from a study result (the one place that knows its shape:
+    the typed Metrics tables, indexed by model name)."""
     m = result.metrics
-    ft = m["forecast_tests"][HEADLINE]
-    tests = m["strategy_tests"]
-    st = tests[HEADLINE]
-    spa = m["spa"]
-    dm, pt = ft["dm_squared_vs_rw"], ft["pt"]
-    dsr = (st.get("dsr") or {}).get("dsr")
+
+    def ft(col: str):
+        return m.value("forecast_tests", HEADLINE, col)
+
+    def st(col: str, name: str = HEADLINE):
+        return m.value("strategy_tests", name, col)
+
+    dsr = st("dsr")
     p = {
-        "dm": dm["p_value"],
-        "pt": pt["p_value"],
-        "sharpe_diff": st.get("diff_p_value"),
-        "spa": spa.get("p_consistent"),
+        "dm": ft("dm_p"),
+        "pt": ft("pt_p"),
+        "sharpe_diff": st("diff_p_value"),
+        "spa": m.spa.p_consistent,
     }
     edge = {
-        "dm": dm["stat"] is not None and dm["stat"] < 0 and _below(p["dm"]),
+        "dm": ft("dm_stat") is not None and ft("dm_stat") < 0 and _below(p["dm"]),
         "pt": _below(p["pt"]),
-        "sharpe_diff": (st.get("diff") or 0) > 0 and _below(p["sharpe_diff"]),
+        "sharpe_diff": (st("diff") or 0) > 0 and _below(p["sharpe_diff"]),
         "spa": _below(p["spa"]),
         "dsr": dsr is not None and dsr > 0.95,
     }
     diff_se = {}  # bootstrap standard error of each strategy's Sharpe difference
-    for name, t in tests.items():
-        lo, hi = t.get("diff_ci_low"), t.get("diff_ci_high")
-        if lo is not None and hi is not None and t.get("diff_days", 0) >= 20:
+    for name in m.strategy_tests.index:
+        lo, hi = st("diff_ci_low", name), st("diff_ci_high", name)
+        if lo is not None and hi is not None and (st("diff_days", name) or 0) >= 20:
             diff_se[name] = (hi - lo) / (2 * 1.959964)  # 95% percentile interval width / 3.92
     return {
         "edge": edge,
         "p": p,
         "dsr": dsr,
-        "sharpe_diff": st.get("diff"),
+        "sharpe_diff": st("diff"),
         "diff_se": diff_se,
-        "spa_merged": dict(spa.get("merged", {})),
-        "spa_left_out": dict(spa.get("left_out", {})),
+        "spa_merged": dict(m.spa.merged),
+        "spa_left_out": dict(m.spa.left_out),
     }
 
 

@@ -36,7 +36,7 @@ STRATEGY_COLUMNS = (
 )
 FORECAST_COLUMNS = ("rmse", "mae", "hit_rate", "ic", "r2_vs_zero", "n")
 SEED_KEYS = ("sharpe", "total_return", "rmse", "hit_rate")
-_INTS = {"days", "trades", "n", "n_seeds", "dsr_n_trials", "fold"}
+_INTS = {"days", "trades", "n", "n_seeds", "dsr_n_trials", "fold", "diff_days"}
 
 # the comparison table: (table, column, header, format)
 COLUMNS = [
@@ -125,6 +125,7 @@ class Spa:
     p_consistent: float | None = None
     p_upper: float | None = None
     n_strategies: int = 0
+    tested: tuple[str, ...] = ()
     merged: dict[str, str] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -134,11 +135,13 @@ class Spa:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in doc.items() if k in names}
         values["notes"] = tuple(values.get("notes", ()))
+        values["tested"] = tuple(values.get("tested", ()))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["notes"] = list(self.notes)
+        out["tested"] = list(self.tested)
         return out
 
 
@@ -259,7 +262,7 @@ class Metrics:
         v = {c: self.value("strategy_tests", name, c) for c in self.strategy_tests.columns}
         out = {k: v[k] for k in ("sharpe", "ci_low", "ci_high")}
         if name != self.benchmark:
-            for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value"):
+            for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value", "diff_days"):
                 out[k] = v[k]
         out["dsr"] = {
             "dsr": v["dsr"],
@@ -303,7 +306,10 @@ class Metrics:
             dsr = t.get("dsr") or {}
             st_rows[name] = {
                 **{k: t.get(k) for k in ("sharpe", "ci_low", "ci_high")},
-                **{k: t.get(k) for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value")},
+                **{
+                    k: t.get(k)
+                    for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value", "diff_days")
+                },
                 "dsr": dsr.get("dsr"),
                 "dsr_sr0_annual": dsr.get("sr0_annual"),
                 "dsr_n_trials": dsr.get("n_trials"),
@@ -358,6 +364,7 @@ STRATEGY_TEST_COLUMNS = (
     "diff_ci_low",
     "diff_ci_high",
     "diff_p_value",
+    "diff_days",
     "dsr",
     "dsr_sr0_annual",
     "dsr_n_trials",

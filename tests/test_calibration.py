@@ -24,7 +24,7 @@ import pytest
 from arch.data import sp500
 from scipy import signal, stats
 
-from lstmbt.significance import (
+from lstmbt.study.significance import (
     bootstrap_sharpe,
     deflated_sharpe,
     diebold_mariano,

@@ -55,7 +55,9 @@ def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
     np.testing.assert_allclose(preds["lookback:lstm"], np.mean(stitched, axis=0), rtol=1e-9)
     for name in ("lookback:lstm", "lookback:ridge", "persistence", "ma_crossover"):
         assert m["strategy_tests"][name]["diff_p_value"] is not None
-    assert m["spa"]["n_strategies"] >= 5 and 0 <= m["spa"]["p_consistent"] <= 1
+    spa = m["spa"]
+    assert spa["n_strategies"] + len(spa["merged"]) + len(spa["left_out"]) >= 6
+    assert 0 <= spa["p_consistent"] <= 1
     assert m["forecast_tests"]["persistence"]["lag"]["echo"] is True
     assert "lookback:lstm" in m["verdict"][0] and "seeds" in m["verdict"][0]
     # each fold's model and scaler is saved

@@ -32,6 +32,7 @@ from lstmbt.study.significance import (
     bootstrap_sharpe,
     deflated_sharpe,
     diebold_mariano,
+    distinct_trials,
     finite_or_none,
     information_coefficient,
     lag_check,
@@ -114,11 +115,10 @@ def evaluate(
         },
         orient="index",
     )
-    seed_scores = seed_score_table(config, data, fc, dates, realised)
-    lstms = set(fc.per_seed)
-    trials = [s for s in seed_scores["sharpe"] if _finite(s)]
-    trials += [s for n, s in strategy["sharpe"].items() if _finite(s) and n not in lstms]
-    tests = strategy_test_table(config, bt.returns, benchmark, np.array(trials))
+    seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised)
+    tests = strategy_test_table(
+        config, bt.returns, benchmark, trial_sharpes(seed_returns, bt.returns, set(fc.per_seed))
+    )
     spa = Spa.from_dict(
         spa_test(
             bt.returns,
@@ -173,17 +173,30 @@ def forecast_tables(
     )
 
 
+def trial_sharpes(
+    seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[str]
+) -> np.ndarray:
+    """Annualised Sharpe ratios of every configuration tried: each LSTM seed and every other
+    strategy, counting configurations with identical returns once (an always-long baseline is
+    buy-and-hold again, not a second trial)."""
+    others = returns[[c for c in returns.columns if c not in lstms]]
+    trials = distinct_trials(pd.concat([seed_returns, others], axis=1))
+    values = sharpe(trials.to_numpy(dtype=float), axis=0) if trials.shape[1] else np.array([])
+    return np.array([s for s in np.atleast_1d(values) if _finite(s)])
+
+
 def seed_score_table(
     config: RunConfig,
     data: StudyData,
     fc: Forecasts,
     dates: pd.DatetimeIndex,
     realised: np.ndarray,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every seed's strategy scored with the vectorised twin (the same engine rules as
-    Backtrader) and its forecast scored on its own: one row per (LSTM, seed)."""
+    Backtrader) and its forecast scored on its own: one row per (LSTM, seed), and the seeds'
+    daily returns (one column per seed)."""
     costs = costs_of(config)
-    rows = []
+    rows, returns = [], {}
     for name, runs in fc.per_seed.items():
         pos = pd.DataFrame(
             {
@@ -195,6 +208,7 @@ def seed_score_table(
         )
         rets = vectorised_returns(data.ohlcv, pos, costs).iloc[1:]
         for k, (col, f) in enumerate(zip(rets.columns, runs, strict=True)):
+            returns[f"{name} seed {k}"] = rets[col]
             s, m = strategy_metrics(rets[col]), forecast_metrics(f[:, 0], realised)
             rows.append(
                 {
@@ -206,7 +220,7 @@ def seed_score_table(
                     "hit_rate": m["hit_rate"],
                 }
             )
-    return seed_table(rows)
+    return seed_table(rows), pd.DataFrame(returns)
 
 
 def strategy_test_table(
