@@ -45,6 +45,13 @@ def run_study(
     """
     config = config.validate()
     progress = progress or Progress()
+    # libraries imported lazily on the way (arch pulls in statsmodels) add process-wide warning
+    # filters; catch_warnings puts the caller's filters back afterwards
+    with warnings.catch_warnings():
+        return _run(config, prices, progress, write, resume_dir)
+
+
+def _run(config, prices, progress, write, resume_dir) -> StudyResult:
     run_dir = None
     if resume_dir is not None:
         run_dir = Path(resume_dir)
@@ -60,13 +67,11 @@ def run_study(
         progress.note(note)
     store = FoldStore(run_dir / "folds") if run_dir is not None else None
     try:
-        # libraries imported lazily on the way (arch's bootstrap pulls in statsmodels) add
-        # process-wide warning filters; catch_warnings puts the caller's filters back
-        with warnings.catch_warnings():
-            result = compute_study(config, data, progress, store)
-            if run_dir is not None:
-                result = write_run(result, run_dir, progress, tearsheets=config.tearsheets)
-                runs.write_status(run_dir, "complete")
+        earlier = runs.earlier_trials(config, data.prices)
+        result = compute_study(config, data, progress, store, earlier)
+        if run_dir is not None:
+            result = write_run(result, run_dir, progress, tearsheets=config.tearsheets)
+            runs.write_status(run_dir, "complete")
     except KeyboardInterrupt:
         if run_dir is not None:
             runs.write_status(run_dir, "interrupted")

@@ -146,6 +146,32 @@ class Spa:
 
 
 @dataclass(frozen=True)
+class Trials:
+    """The configurations counted by the deflated Sharpe ratio: this run's distinct ones
+    (annualised Sharpe each) and those of earlier runs on the same data in the same reports
+    folder (a user who reruns with other settings until something looks good tried them too)."""
+
+    this_run: tuple[float, ...] = ()
+    earlier: tuple[float, ...] = ()
+    earlier_runs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "this_run": list(self.this_run),
+            "earlier": list(self.earlier),
+            "earlier_runs": self.earlier_runs,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Trials:
+        return cls(
+            tuple(doc.get("this_run", ())),
+            tuple(doc.get("earlier", ())),
+            int(doc.get("earlier_runs", 0)),
+        )
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Forecast and after-cost strategy metrics with their tests, as tables indexed by name.
 
@@ -177,6 +203,7 @@ class Metrics:
     notes: tuple[str, ...] = ()
     verdict: tuple[str, ...] = ()
     tearsheets: dict[str, str] = field(default_factory=dict)
+    trials: Trials = field(default_factory=Trials)
 
     # --- views -------------------------------------------------------------------------------
     def names(self, model: str | None = None, role: str | None = None) -> list[str]:
@@ -229,6 +256,7 @@ class Metrics:
         doc["strategy"] = _rows(self.strategy)
         doc["strategy_tests"] = {n: self._strategy_test_doc(n) for n in self.strategy_tests.index}
         doc["spa"] = self.spa.to_dict()
+        doc["trials"] = self.trials.to_dict()
         doc["seeds"] = {
             name: {
                 "n_seeds": len(group),
@@ -353,6 +381,7 @@ class Metrics:
             notes=tuple(doc.get("notes", [])),
             verdict=tuple(doc.get("verdict", [])),
             tearsheets=dict(doc.get("tearsheets", {})),
+            trials=Trials.from_dict(doc.get("trials", {})),
         )
 
 

@@ -9,7 +9,9 @@ lack set to None.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +113,8 @@ class StudyResult:
                 "(nothing is overwritten)."
             )
         path.mkdir(parents=True, exist_ok=True)
-        return write_run(self, path, tearsheets=tearsheets).run_dir
+        with warnings.catch_warnings():  # the caller's warning filters stay as they were
+            return write_run(self, path, tearsheets=tearsheets).run_dir
 
     def tearsheet(self, model: str, path: str | Path | None = None) -> Path:
         """One QuantStats tear-sheet of a strategy against buy-and-hold; returns its path."""
@@ -152,4 +155,4 @@ def write_run(
         progress,
         tearsheets,
     )
-    return StudyResult(**{**result.__dict__, "metrics": metrics, "run_dir": run_dir})
+    return dataclasses.replace(result, metrics=metrics, run_dir=run_dir)

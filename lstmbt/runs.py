@@ -6,7 +6,9 @@ import json
 import os
 import platform
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,49 @@ from lstmbt.data import fingerprint
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.metrics import FORMAT, Metrics
 from lstmbt.models import Split, resolve_device
+
+# options that change where or how fast a run goes, never what it computes
+_NOT_A_TRIAL = ("out", "run_id", "jobs", "threads", "tearsheets", "cache_dir", "device")
+
+
+@dataclass(frozen=True)
+class EarlierTrials:
+    """Trials of earlier complete runs on the same data (see `earlier_trials`)."""
+
+    sharpes: tuple[float, ...] = ()
+    runs: int = 0
+
+
+def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTrials:
+    """The distinct configurations tried by earlier complete runs in cfg.out on the same target
+    data (same fingerprint) with other settings. A rerun of the same configuration is not a new
+    trial (and leaves this run's numbers byte-identical); a run written before trials were
+    recorded adds nothing; an unreadable run is skipped."""
+    out = Path(cfg.out)
+    if not out.is_dir():
+        return EarlierTrials()
+    target = fingerprint(prices[cfg.ticker])
+    mine = _trial_key(cfg.to_dict())
+    sharpes: list[float] = []
+    runs = 0
+    for run_dir in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
+        try:
+            doc = read_config_doc(run_dir)
+            if read_status(run_dir) != "complete" or _trial_key(doc["config"]) == mine:
+                continue
+            if doc["data"].get(doc["config"]["ticker"], {}).get("fingerprint") != target:
+                continue
+            trials = json.loads((run_dir / "metrics.json").read_text()).get("trials", {})
+        except (LstmbtError, KeyError, TypeError, ValueError, OSError):
+            continue
+        if trials.get("this_run"):
+            sharpes += [float(s) for s in trials["this_run"]]
+            runs += 1
+    return EarlierTrials(tuple(sharpes), runs)
+
+
+def _trial_key(config: dict) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in _NOT_A_TRIAL}, sort_keys=True)
 
 
 def slug(text: str) -> str:
@@ -176,12 +221,13 @@ def check_resume_data(run_dir: Path, prices: dict[str, pd.DataFrame]) -> None:
 
 
 def versions() -> dict[str, str]:
-    """Library versions saved with each run (results depend on them)."""
+    """Library versions saved with each run (results depend on them), read from the installed
+    distributions' metadata: importing QuantStats just to ask would change matplotlib's state."""
     out = {"python": platform.python_version()}
-    for mod in ("numpy", "pandas", "torch", "backtrader", "ta", "quantstats", "arch", "yfinance"):
+    for dist in ("numpy", "pandas", "torch", "backtrader", "ta", "quantstats", "arch", "yfinance"):
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional module is just not listed
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # a missing optional package is just not listed
             continue
     return out
 

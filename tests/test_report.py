@@ -187,9 +187,9 @@ def test_report_opens_in_a_headless_browser_without_console_errors(run_dir, tmp_
 def test_terminal_summary_matches_the_report_table(run_dir):
     from rich.console import Console
 
-    from lstmbt.cli import print_summary
+    from lstmbt.cli.show import print_summary
 
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = Metrics.from_json(json.loads((run_dir / "metrics.json").read_text()))
     console = Console(record=True, width=250)
     print_summary(metrics, console)
     lines = console.export_text().splitlines()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from arch.data import sp500
 
+from lstmbt.strategies import Costs, vectorised_returns
 from lstmbt.study.significance import (
     bootstrap_sharpe,
     deflated_sharpe,
@@ -22,7 +23,6 @@ from lstmbt.study.significance import (
     spa_test,
     stationary_bootstrap_indices,
 )
-from strategies import Costs, vectorised_returns
 
 N = 2000
 

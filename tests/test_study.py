@@ -177,3 +177,18 @@ def test_auto_seed_batching_packs_where_it_was_measured_faster(tiny):
     assert not tiny(seeds=1).seeds_together(PRESETS["baseline"], "cpu")
     assert not tiny(seeds=5, seed_batching="off").seeds_together(PRESETS["baseline"], "cuda")
     assert tiny(seeds=5, seed_batching="on").seeds_together(PRESETS["lookback"], "cpu")
+
+
+def test_deflated_sharpe_counts_earlier_runs_on_the_same_data_but_not_reruns(tiny):
+    first = run_study(tiny(run_id="a", epochs=1, hidden_size=4), write=True)
+    assert first.metrics.trials.earlier_runs == 0
+    again = run_study(tiny(run_id="b", epochs=1, hidden_size=4), write=True)
+    assert again.metrics.trials.earlier_runs == 0, "a rerun of one configuration is no new trial"
+    other = run_study(tiny(run_id="c", epochs=1, hidden_size=4, threshold=0.001), write=True)
+    t = other.metrics.trials
+    assert t.earlier_runs == 2 and len(t.earlier) == 2 * len(first.metrics.trials.this_run)
+    n = other.metrics.value("strategy_tests", "baseline:lstm", "dsr_n_trials")
+    assert n == len(t.this_run) + len(t.earlier)
+    assert f"and {len(t.earlier)} in 2 earlier runs on this data" in other.verdict[0]
+    elsewhere = run_study(tiny(run_id="d", epochs=1, hidden_size=4, start="2013-01-01"), write=True)
+    assert elsewhere.metrics.trials.earlier_runs == 0, "other data: other trials"

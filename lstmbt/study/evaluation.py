@@ -17,12 +17,14 @@ from lstmbt.metrics import (
     Metrics,
     Spa,
     Span,
+    Trials,
     fold_score_table,
     fold_table,
     forecast_test_row,
     models_table,
     seed_table,
 )
+from lstmbt.runs import EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
@@ -101,10 +103,16 @@ def strategy_metrics(
 
 
 def evaluate(
-    config: RunConfig, data: StudyData, fc: Forecasts, bt: Backtests, benchmark: str
+    config: RunConfig,
+    data: StudyData,
+    fc: Forecasts,
+    bt: Backtests,
+    benchmark: str,
+    earlier: EarlierTrials | None = None,
 ) -> Metrics:
     """Forecast and after-cost strategy metrics, seed spread, per-fold results, significance
-    and the verdict, all on the same out-of-sample span."""
+    and the verdict, all on the same out-of-sample span. `earlier`: the trials of earlier runs
+    on the same data, counted by the deflated Sharpe ratio too."""
     dates = data.dates[fc.eval_pos]
     realised = data.targets.loc[dates].to_numpy()[:, 0]
     forecast, forecast_tests = forecast_tables(config, data, fc, dates, realised)
@@ -116,8 +124,11 @@ def evaluate(
         orient="index",
     )
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised)
+    earlier = earlier or EarlierTrials()
+    this_run = trial_sharpes(seed_returns, bt.returns, set(fc.per_seed))
+    trials = Trials(tuple(float(s) for s in this_run), earlier.sharpes, earlier.runs)
     tests = strategy_test_table(
-        config, bt.returns, benchmark, trial_sharpes(seed_returns, bt.returns, set(fc.per_seed))
+        config, bt.returns, benchmark, np.array([*trials.this_run, *trials.earlier])
     )
     spa = Spa.from_dict(
         spa_test(
@@ -142,6 +153,7 @@ def evaluate(
         folds=folds,
         fold_scores=fold_scores,
         notes=tuple(data.notes),
+        trials=trials,
     )
     return dataclasses.replace(metrics, verdict=verdict(metrics))
 
@@ -173,9 +185,7 @@ def forecast_tables(
     )
 
 
-def trial_sharpes(
-    seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[str]
-) -> np.ndarray:
+def trial_sharpes(seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[str]) -> np.ndarray:
     """Annualised Sharpe ratios of every configuration tried: each LSTM seed and every other
     strategy, counting configurations with identical returns once (an always-long baseline is
     buy-and-hold again, not a second trial)."""

@@ -14,6 +14,7 @@ from lstmbt.config import RunConfig
 from lstmbt.metrics import BENCHMARK
 from lstmbt.progress import Progress
 from lstmbt.results import StudyData, StudyResult
+from lstmbt.runs import EarlierTrials
 from lstmbt.study.backtests import backtest_all
 from lstmbt.study.evaluation import evaluate
 from lstmbt.study.folds import FoldStore
@@ -26,14 +27,16 @@ def compute_study(
     data: StudyData,
     progress: Progress | None = None,
     store: FoldStore | None = None,
+    earlier: EarlierTrials | None = None,
 ) -> StudyResult:
-    """Forecast, backtest and evaluate every model on `data`; returns the typed result."""
+    """Forecast, backtest and evaluate every model on `data`; returns the typed result.
+    `earlier`: trials of earlier runs on the same data, for the deflated Sharpe ratio."""
     progress = progress or Progress()
     fc = fit_forecasters(config, data, progress, store)
     dates = data.dates[fc.eval_pos]
     bt = backtest_all(config, data.ohlcv, dates, fc.main, progress)
     progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
-    metrics = evaluate(config, data, fc, bt, BENCHMARK)
+    metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier)
     realised = data.targets.loc[dates].to_numpy()
     predictions = pd.DataFrame(
         {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},

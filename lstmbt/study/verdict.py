@@ -33,11 +33,9 @@ def _one(m: Metrics, name: str) -> str:
     text += _spa_sentence(m)
     dsr = m.value("strategy_tests", name, "dsr")
     if dsr is not None:
-        text += (
-            f"; deflated Sharpe ratio {dsr:.2f} after "
-            f"{m.value('strategy_tests', name, 'dsr_n_trials')} trials (the confidence that its "
-            "Sharpe beats the best that luck gives over that many tries; 0.95 would convince)"
-        )
+        text += f"; deflated Sharpe ratio {dsr:.2f} after {_trial_count(m)} (the confidence "
+        text += "that its Sharpe beats the best that luck gives over that many tries; 0.95 would "
+        text += "convince)"
     text += _seed_sentence(m, name)
     lag = m.value("forecast_tests", name, "lag_corr") or [None]
     if m.value("forecast_tests", name, "echo"):
@@ -47,6 +45,15 @@ def _one(m: Metrics, name: str) -> str:
     if not span.walk_forward:
         return text + ". One split: run with --walk-forward for a sturdier answer."
     return text + "."
+
+
+def _trial_count(m: Metrics) -> str:
+    t = m.trials
+    here = f"{len(t.this_run)} trials in this run"
+    if not t.earlier_runs:
+        return here
+    runs = "run" if t.earlier_runs == 1 else "runs"
+    return f"{here} and {len(t.earlier)} in {t.earlier_runs} earlier {runs} on this data"
 
 
 def _pct(value: float | None) -> str:
@@ -77,9 +84,13 @@ def _spa_sentence(m: Metrics) -> str:
         if p < 0.05
         else ("so no strategy is shown to beat it")
     )
+    merged = ""
+    if m.spa.merged:
+        same = ", ".join(sorted(m.spa.merged))
+        merged = f" ({same} returned exactly what another did and counted once)"
     return (
         f"; Hansen's SPA test of 'no strategy beats buy-and-hold' over "
-        f"{m.spa.n_strategies} strategies: p = {p:.2f}, {verdict}"
+        f"{m.spa.n_strategies} strategies{merged}: p = {p:.2f}, {verdict}"
     )
 
 

@@ -1,0 +1,147 @@
+"""The Python API as a student uses it in a notebook: typed results, nothing written unless
+asked, and no change to the caller's process (backend, rcParams, warnings, torch's seed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from lstmbt import ConfigError, RunConfig, StudyResult, run_study
+
+CHECK = r"""
+import json, os, sys, warnings
+import matplotlib
+matplotlib.use("module://matplotlib_inline.backend_inline")  # what a notebook has
+import matplotlib.pyplot as plt
+import torch
+from lstmbt import RunConfig, run_study
+from matplotlib.figure import Figure
+
+def state():
+    return {
+        "backend": matplotlib.get_backend(),
+        "rc": {k: repr(v) for k, v in plt.rcParams.items()},
+        "filters": repr(warnings.filters),
+        "seed": torch.initial_seed(),
+        "rng": torch.get_rng_state().sum().item(),
+        "showwarning": repr(warnings.showwarning),
+    }
+
+before = state()
+config = RunConfig(start="2014-01-01", epochs=1, hidden_size=4, device="cpu", jobs=1,
+                   bootstrap_reps=50, tearsheets=False)
+result = run_study(config)
+after_run = state()
+files_after_run = sorted(os.listdir("."))
+summary = result.summary()
+figs = result.figures()
+html = result._repr_html_()
+result.write("written")
+sheet = result.tearsheet("baseline:lstm", "sheet.html")
+after_write = state()
+changed = {
+    stage: sorted(k for k in before if before[k] != s[k])
+    for stage, s in (("run", after_run), ("write", after_write))
+}
+print(json.dumps({
+    "changed": changed,
+    "files_after_run": files_after_run,
+    "verdict": list(result.verdict),
+    "summary_first": list(summary.index)[0],
+    "summary_is_frame": type(summary).__name__,
+    "figures": sorted(figs),
+    "all_figures": all(isinstance(f, Figure) for f in figs.values()),
+    "html_has_verdict": result.verdict[0][:20] in html,
+    "written": sorted(os.listdir("written")),
+    "sheet": os.path.getsize("sheet.html"),
+}))
+"""
+
+
+def test_a_study_in_a_notebook_changes_nothing_in_the_process(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["changed"] == {"run": [], "write": []}, out["changed"]
+    assert out["files_after_run"] == [], "write=False is the Python default: no file"
+    assert out["verdict"] and out["verdict"][0].startswith("baseline:lstm: Sharpe")
+    assert out["summary_is_frame"] == "DataFrame" and out["summary_first"] == "buy_and_hold"
+    assert {"equity", "drawdown", "scatter", "rolling", "lag_check"} <= set(out["figures"])
+    assert out["all_figures"] and out["html_has_verdict"]
+    assert {"index.html", "metrics.json", "config.json", "figures"} <= set(out["written"])
+    assert out["sheet"] > 20_000
+
+
+def test_result_parts_are_typed_and_indexed_by_model(tiny):
+    result = run_study(
+        tiny(presets=("baseline", "lookback"), preset_options={"lookback": {"lookback": 5}})
+    )
+    assert isinstance(result, StudyResult) and result.run_dir is None
+    m = result.metrics
+    assert m.lstms == ["baseline:lstm", "lookback:lstm"]
+    assert m.models.loc["lookback:ridge", "preset"] == "lookback"
+    assert m.models.loc["buy_and_hold", "role"] == "benchmark"
+    assert isinstance(m.strategy, pd.DataFrame) and "sharpe" in m.strategy.columns
+    assert m.strategy.loc["buy_and_hold", "trades"] == 1
+    # exercise (a) and (b) in one study: the baseline keeps its one-day window
+    presets = {p.name: p.lookback for p in result.config.model_presets()}
+    assert presets == {"baseline": 1, "lookback": 5}
+    assert result.models["lookback"].lookback_ == 5 and result.models["baseline"].lookback_ == 1
+    with pytest.raises(Exception, match="no strategy 'nope'"):
+        result.tearsheet("nope")
+
+
+def test_write_refuses_a_folder_that_holds_files(tiny, tmp_path):
+    result = run_study(tiny(epochs=1, hidden_size=4))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(Exception, match="not empty"):
+        result.write(tmp_path / "full")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(presets="lookback,nope"), "unknown preset 'nope'"),
+        (dict(epochs="3"), "--epochs must be a whole number"),
+        (dict(threshold=float("nan")), "--threshold must be a number"),
+        (dict(preset_options={"lookback": {"lookback": 0}}, presets="lookback"), "at least 1"),
+        (dict(preset_options={"baseline": {"lookbak": 3}}), "Did you mean 'lookback'"),
+        (dict(preset_options={"lookback": {"lookback": 5}}), "not among the chosen presets"),
+    ],
+)
+def test_config_checks_types_and_values_from_python(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig(**kwargs).validate()
+
+
+def test_presets_given_as_text_and_per_preset_settings_from_every_source(tmp_path):
+    from lstmbt.config import config_from_mapping, load_config_file
+
+    assert RunConfig(presets="lookback").validate().presets == ("lookback",)
+    toml = tmp_path / "run.toml"
+    toml.write_text("seeds = 2\n[presets.baseline]\n[presets.lookback]\nlookback = 60\n")
+    from_file = config_from_mapping(load_config_file(toml))
+    from_cli = config_from_mapping(
+        {"presets": "baseline,lookback", "preset_options": ["lookback.lookback=60"]}
+    )
+    from_python = RunConfig(
+        presets=("baseline", "lookback"), preset_options={"lookback": {"lookback": 60}}
+    ).validate()
+    for config in (from_file, from_cli, from_python):
+        assert [(p.name, p.lookback) for p in config.model_presets()] == [
+            ("baseline", 1),
+            ("lookback", 60),
+        ]
+    # global flags still apply to every preset, a preset's own setting wins for that preset
+    both = RunConfig(
+        presets=("baseline", "lookback"), lookback=10, preset_options={"baseline": {"lookback": 1}}
+    )
+    assert [p.lookback for p in both.validate().model_presets()] == [1, 10]
