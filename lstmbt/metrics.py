@@ -115,6 +115,7 @@ class Span:
     folds: int
     seeds: int
     costs_per_side: dict[str, float]
+    kind: str = "study"  # "study": models trained here; "judge": forecasts brought by the user
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,18 @@ class Trials:
     this_run: tuple[float, ...] = ()
     earlier: tuple[float, ...] = ()
     earlier_runs: int = 0
+    declared: int = 0  # variants a user says were tried before (judge --trials N)
+
+    @property
+    def count(self) -> int:
+        return len(self.this_run) + len(self.earlier) + self.declared
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "this_run": list(self.this_run),
             "earlier": list(self.earlier),
             "earlier_runs": self.earlier_runs,
+            "declared": self.declared,
         }
 
     @classmethod
@@ -168,6 +175,7 @@ class Trials:
             tuple(doc.get("this_run", ())),
             tuple(doc.get("earlier", ())),
             int(doc.get("earlier_runs", 0)),
+            int(doc.get("declared", 0)),
         )
 
 
@@ -284,6 +292,11 @@ class Metrics:
             "pt_p": v["pt_p"],
             "ic": {"ic": v["ic"], "ci_low": v["ic_low"], "ci_high": v["ic_high"]},
             "lag": {"corr_by_lag": list(v["lag_corr"] or []), "echo": bool(v["echo"])},
+            "leaks": {
+                **{k: v[k] for k in ("corr_next", "p_next", "corr_same", "p_same")},
+                "leak": bool(v["leak"]),
+                "misaligned": bool(v["misaligned"]),
+            },
         }
 
     def _strategy_test_doc(self, name: str) -> dict[str, Any]:
@@ -345,7 +358,12 @@ class Metrics:
         ft_rows = {}
         for name, t in doc.get("forecast_tests", {}).items():
             ft_rows[name] = forecast_test_row(
-                t["dm_squared_vs_rw"], t["dm_absolute_vs_rw"], t["pt"], t["ic"], t["lag"]
+                t["dm_squared_vs_rw"],
+                t["dm_absolute_vs_rw"],
+                t["pt"],
+                t["ic"],
+                t["lag"],
+                t.get("leaks"),
             )
         seed_rows = []
         for name, s in doc.get("seeds", {}).items():
@@ -411,11 +429,25 @@ FORECAST_TEST_COLUMNS = (
     "ic_high",
     "lag_corr",
     "echo",
+    "corr_next",
+    "p_next",
+    "corr_same",
+    "p_same",
+    "leak",
+    "misaligned",
 )
 
 
-def forecast_test_row(dm_sq: Mapping, dm_abs: Mapping, pt: Mapping, ic: Mapping, lag: Mapping):
+def forecast_test_row(
+    dm_sq: Mapping,
+    dm_abs: Mapping,
+    pt: Mapping,
+    ic: Mapping,
+    lag: Mapping,
+    leaks: Mapping | None = None,
+) -> dict[str, Any]:
     """One row of `Metrics.forecast_tests` from the significance functions' results."""
+    leaks = leaks or {}
     return {
         "dm_stat": dm_sq.get("stat"),
         "dm_p": dm_sq.get("p_value"),
@@ -429,6 +461,9 @@ def forecast_test_row(dm_sq: Mapping, dm_abs: Mapping, pt: Mapping, ic: Mapping,
         "ic_high": ic.get("ci_high"),
         "lag_corr": list(lag.get("corr_by_lag", [])),
         "echo": bool(lag.get("echo", False)),
+        **{k: leaks.get(k) for k in ("corr_next", "p_next", "corr_same", "p_same")},
+        "leak": bool(leaks.get("leak", False)),
+        "misaligned": bool(leaks.get("misaligned", False)),
     }
 
 

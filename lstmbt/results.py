@@ -131,14 +131,16 @@ def write_run(
     run_dir: Path,
     progress: Progress | None = None,
     tearsheets: bool = True,
+    extra: dict | None = None,
 ) -> StudyResult:
     """Every artifact of a finished study into `run_dir`, then the report; returns the result
-    with `run_dir` set and the metrics as written (with the tear-sheets drawn)."""
+    with `run_dir` set and the metrics as written (with the tear-sheets drawn). `extra`: more
+    sections for config.json (a judged run's submission)."""
     progress = progress or Progress()
     progress.stage(f"writing report to {run_dir}")
     cfg, data = result.config, result.data
     if cfg is not None and data is not None:
-        write_config(run_dir, cfg, data.prices, data.dates, result.folds)
+        write_config(run_dir, cfg, data.prices, data.dates, result.folds, extra)
     result.predictions.to_csv(run_dir / "predictions.csv", float_format="%.10g")
     result.positions.rename_axis("date").to_csv(run_dir / "positions.csv", float_format="%g")
     result.returns.rename_axis("date").to_csv(run_dir / "returns.csv", float_format="%.12g")

@@ -69,8 +69,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "", text.replace("^", "")) or "run"
 
 
-def new_run_dir(config: RunConfig) -> Path:
-    """Create out/<run-id>/; an existing run folder is never reused or overwritten."""
+def new_run_dir(config: RunConfig, label: str | None = None) -> Path:
+    """Create out/<run-id>/; an existing run folder is never reused or overwritten. The default
+    run id is the time, the ticker and `label` (default: the presets)."""
     out = Path(config.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,8 @@ def new_run_dir(config: RunConfig) -> Path:
             )
         run_dir.mkdir()
         return run_dir
-    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.ticker)}-{'+'.join(config.presets)}"
+    what = label or "+".join(config.presets)
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.ticker)}-{what}"
     for i in range(1000):
         run_dir = out / (stem if i == 0 else f"{stem}-{i + 1}")
         try:
@@ -130,8 +132,9 @@ def write_config(
     prices: dict[str, pd.DataFrame],
     dates: pd.DatetimeIndex | None = None,
     folds: dict[str, list[Split]] | None = None,
+    extra: dict | None = None,
 ) -> None:
-    """config.json: everything needed to reproduce or resume the run."""
+    """config.json: everything needed to reproduce or resume the run (`extra`: more sections)."""
     doc = {
         "format": FORMAT,
         "config": cfg.to_dict(),
@@ -140,19 +143,15 @@ def write_config(
         "versions": versions(),
         "training": _training_doc(cfg),
         "data": data_doc(prices),
+        **(extra or {}),
     }
     if folds is not None and dates is not None:
-        d = dates
         doc["splits"] = {
             name: [
                 {
-                    "train": [
-                        f"{d[s.train[0]]:%Y-%m-%d}",
-                        f"{d[s.train[-1]]:%Y-%m-%d}",
-                        len(s.train),
-                    ],
-                    "val": [f"{d[s.val[0]]:%Y-%m-%d}", f"{d[s.val[-1]]:%Y-%m-%d}", len(s.val)],
-                    "test": [f"{d[s.test[0]]:%Y-%m-%d}", f"{d[s.test[-1]]:%Y-%m-%d}", len(s.test)],
+                    "train": _block(dates, s.train),
+                    "val": _block(dates, s.val),
+                    "test": _block(dates, s.test),
                     "embargo_rows": s.embargo,
                 }
                 for s in splits
@@ -160,6 +159,13 @@ def write_config(
             for name, splits in folds.items()
         }
     write_json(run_dir / "config.json", doc)
+
+
+def _block(dates: pd.DatetimeIndex, rows) -> list:
+    """[first date, last date, rows] of one block (an empty block: [None, None, 0])."""
+    if len(rows) == 0:
+        return [None, None, 0]
+    return [f"{dates[rows[0]]:%Y-%m-%d}", f"{dates[rows[-1]]:%Y-%m-%d}", len(rows)]
 
 
 def _training_doc(cfg: RunConfig) -> dict:

@@ -24,7 +24,7 @@ APP_LAYERS = [
     {"report"},
     {"results"},
     {"study"},
-    {"api"},
+    {"api", "judge"},
     {"forecast"},
     {"cli"},
     {"__init__", "__main__"},

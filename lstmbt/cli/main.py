@@ -25,6 +25,7 @@ from lstmbt.config import PRESETS, config_from_mapping, load_config_file
 from lstmbt.errors import LstmbtError
 from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
+from lstmbt.judge import judge
 from lstmbt.progress import RichProgress
 from lstmbt.report import build_report
 from lstmbt.runs import list_runs
@@ -123,6 +124,101 @@ def _make_run_command(name: str, defaults: dict[str, Any], doc: str):
 
 for _name, (_defaults, _doc) in COMMANDS.items():
     app.command(_name)(_make_run_command(_name, _defaults, _doc))
+
+
+# the run options that mean something for a judged forecast
+JUDGE_OPTIONS = (
+    "ticker",
+    "source",
+    "start",
+    "end",
+    "threshold",
+    "long_short",
+    "commission",
+    "slippage",
+    "seed",
+    "bootstrap_reps",
+    "block_size",
+    "out",
+    "run_id",
+    "cache_dir",
+    "tearsheets",
+    "date_format",
+)
+
+
+def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
+    options.pop("debug", None)
+    positions, trials = options.pop("positions"), options.pop("trials")
+    date_format = options.pop("date_format", None)
+    given = given_values(options)
+    config = config_from_mapping(given) if given else None
+    with _interruptible():
+        result = judge(
+            forecasts,
+            config=config,
+            positions=positions,
+            trials=trials,
+            progress=RichProgress(),
+            write=True,
+            date_format=date_format,
+        )
+    out = console()
+    print_summary(result.metrics, out)
+    out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
+
+
+def _make_judge_command():
+    def command(**options: Any) -> None:
+        _judge_command(options.pop("forecasts"), options)
+
+    params = [
+        inspect.Parameter(
+            "forecasts",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[
+                str,
+                typer.Argument(
+                    help="CSV: a Date column and one or more forecast columns (each row: the "
+                    "forecast made at that close of the next day's simple return). A run's "
+                    "predictions.csv works as it is."
+                ),
+            ],
+        ),
+        *run_parameters({}, JUDGE_OPTIONS),
+        inspect.Parameter(
+            "positions",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool,
+                Opt(
+                    "--positions/--forecasts",
+                    help="The columns are positions (-1, 0, 1) to hold from the next open, "
+                    "not forecasts.",
+                ),
+            ],
+        ),
+        inspect.Parameter(
+            "trials",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=0,
+            annotation=Annotated[
+                int,
+                Opt(help="Variants you tried before these (the deflated Sharpe counts them)."),
+            ],
+        ),
+        inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Debug),
+    ]
+    command.__signature__ = inspect.Signature(params)
+    command.__doc__ = (
+        "Judge anyone's forecasts: the same backtest, costs, baselines, significance tests, "
+        "leak checks and report as a study."
+    )
+    return command
+
+
+app.command("judge")(_make_judge_command())
 
 
 @app.command()

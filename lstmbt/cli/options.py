@@ -52,11 +52,16 @@ def option_help(name: str, defaults: dict[str, Any] | None = None) -> str:
     return f"{FIELDS[name].metadata['help']} (default: {default})"
 
 
-def run_parameters(defaults: dict[str, Any]) -> list[inspect.Parameter]:
-    """One keyword parameter per RunConfig field, typed and documented for typer. Every
-    parameter's own default is None, so only the flags a user gives override a config file."""
+def run_parameters(
+    defaults: dict[str, Any], names: tuple[str, ...] | None = None
+) -> list[inspect.Parameter]:
+    """One keyword parameter per RunConfig field (or per field in `names`), typed and documented
+    for typer. Every parameter's own default is None, so only the flags a user gives override a
+    config file."""
     params = []
     for name, f in FIELDS.items():
+        if names is not None and name not in names:
+            continue
         extra = {"metavar": "PRESET.KEY=VALUE"} if name == "preset_options" else {}
         option = typer.Option(
             _flag(f), help=option_help(name, defaults), show_default=False, **extra

@@ -152,12 +152,22 @@ def write_index(run_dir: Path, m: Metrics, cfg_doc: dict, figures: dict[str, str
     )
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in m.verdict)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in m.notes) or "<li>none</li>"
-    design = (
-        f"walk-forward, {span.folds} folds refit every {cfg['refit_every']} days "
-        f"({cfg['window']} window)"
-        if span.walk_forward
-        else "one chronological split"
-    )
+    judged = cfg_doc.get("judge")
+    if judged:
+        title = f"judged forecasts: {', '.join(judged['columns'])}"
+        design = (
+            f"{'positions' if judged['positions'] else 'forecasts'} brought by the user, "
+            f"beside baselines refit every 252 days on earlier data only"
+        )
+    else:
+        title = ", ".join(cfg["presets"])
+        design = (
+            f"walk-forward, {span.folds} folds refit every {cfg['refit_every']} days "
+            f"({cfg['window']} window)"
+            if span.walk_forward
+            else "one chronological split"
+        )
+        design += f", {cfg['seeds']} seed(s) from {cfg['seed']}, at most {cfg['epochs']} epochs"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lstmbt: {html.escape(run_dir.name)}</title>
 <style>
@@ -168,11 +178,11 @@ tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:60
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
 #verdict li{{margin-bottom:.4rem}}
 </style></head><body>
-<h1>{html.escape(cfg["ticker"])}: {html.escape(", ".join(cfg["presets"]))}</h1>
+<h1>{html.escape(cfg["ticker"])}: {html.escape(title)}</h1>
 <p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
-({span.test_days} trading days), {design}, {cfg["seeds"]} seed(s) from {cfg["seed"]},
-at most {cfg["epochs"]} epochs. Costs per side: commission {cfg["commission"]:.4%}, slippage
-{cfg["slippage"]:.4%}. A signal known at the close of t is traded at the open of t+1.
+({span.test_days} trading days), {html.escape(design)}. Costs per side: commission
+{cfg["commission"]:.4%}, slippage {cfg["slippage"]:.4%}. A signal known at the close of t is
+traded at the open of t+1.
 Run <code>{html.escape(run_dir.name)}</code>.</p>
 <h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
 <h2>Comparison (after costs, same span)</h2>

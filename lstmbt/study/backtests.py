@@ -48,9 +48,12 @@ def strategy_positions(
     dates: pd.DatetimeIndex,
     forecasts: dict[str, np.ndarray],
     progress: Progress,
+    given: dict[str, pd.Series] | None = None,
 ) -> tuple[dict[str, pd.Series], list[dict]]:
-    """Each forecast's positions under the signal rule, buy-and-hold and the MA crossover."""
-    positions = {
+    """Each forecast's positions under the signal rule (and any `given` positions), buy-and-hold
+    and the MA crossover."""
+    positions = dict(given or {})
+    positions |= {
         name: forecast_positions(
             f, dates, config.signal_horizon, config.threshold, config.long_short
         )
@@ -73,6 +76,7 @@ def backtest_all(
     dates: pd.DatetimeIndex,
     forecasts: dict[str, np.ndarray],
     progress: Progress | None = None,
+    given: dict[str, pd.Series] | None = None,
 ) -> Backtests:
     """Positions, daily returns and fills of every strategy, run through Backtrader.
 
@@ -80,7 +84,7 @@ def backtest_all(
     """
     progress = progress or Progress()
     costs = costs_of(config)
-    positions, entries = strategy_positions(config, ohlcv, dates, forecasts, progress)
+    positions, entries = strategy_positions(config, ohlcv, dates, forecasts, progress, given)
     progress.stage(f"backtesting {len(positions)} strategies in Backtrader ({len(dates)} days)")
     returns, orders, trades, held = {}, [], {}, {}
     for name, pos in positions.items():

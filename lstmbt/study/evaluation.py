@@ -29,6 +29,7 @@ from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
 from lstmbt.study.inputs import StudyData
+from lstmbt.study.leaks import leak_check
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -109,6 +110,8 @@ def evaluate(
     bt: Backtests,
     benchmark: str,
     earlier: EarlierTrials | None = None,
+    declared_trials: int = 0,
+    kind: str = "study",
 ) -> Metrics:
     """Forecast and after-cost strategy metrics, seed spread, per-fold results, significance
     and the verdict, all on the same out-of-sample span. `earlier`: the trials of earlier runs
@@ -126,9 +129,15 @@ def evaluate(
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised)
     earlier = earlier or EarlierTrials()
     this_run = trial_sharpes(seed_returns, bt.returns, set(fc.per_seed))
-    trials = Trials(tuple(float(s) for s in this_run), earlier.sharpes, earlier.runs)
+    trials = Trials(
+        tuple(float(s) for s in this_run), earlier.sharpes, earlier.runs, declared_trials
+    )
     tests = strategy_test_table(
-        config, bt.returns, benchmark, np.array([*trials.this_run, *trials.earlier])
+        config,
+        bt.returns,
+        benchmark,
+        np.array([*trials.this_run, *trials.earlier]),
+        declared_trials,
     )
     spa = Spa.from_dict(
         spa_test(
@@ -142,7 +151,7 @@ def evaluate(
     folds, fold_scores = fold_tables(data, fc, bt.returns, dates, realised)
     metrics = Metrics(
         benchmark=benchmark,
-        span=_span(config, data, fc, bt.returns, dates),
+        span=_span(config, data, fc, bt.returns, dates, kind),
         models=models_table([*fc.entries, *bt.entries]),
         strategy=strategy,
         forecast=forecast,
@@ -167,9 +176,13 @@ def forecast_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per forecaster: accuracy metrics, and its tests against the random walk and chance."""
     today = simple_returns(data.ohlcv["close"])
+    sel = np.ones(len(dates), bool) if fc.tested is None else fc.tested
+    dates, realised = dates[sel], realised[sel]
+    same_day = today.reindex(dates).to_numpy()
     rw_err = 0.0 - realised
     metrics, tests = {}, {}
-    for name, f in fc.main.items():
+    for name, full in fc.main.items():
+        f = full[sel]
         metrics[name] = forecast_metrics(f[:, 0], realised)
         err = f[:, 0] - realised
         tests[name] = forecast_test_row(
@@ -178,6 +191,7 @@ def forecast_tables(
             pesaran_timmermann(f[:, 0], realised),
             information_coefficient(f[:, 0], realised),
             lag_check(pd.Series(f[:, 0], index=dates), today),
+            leak_check(f[:, 0], realised, same_day),
         )
     return (
         pd.DataFrame.from_dict(metrics, orient="index"),
@@ -190,7 +204,8 @@ def trial_sharpes(seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[
     strategy, counting configurations with identical returns once (an always-long baseline is
     buy-and-hold again, not a second trial)."""
     others = returns[[c for c in returns.columns if c not in lstms]]
-    trials = distinct_trials(pd.concat([seed_returns, others], axis=1))
+    both = others if seed_returns.empty else pd.concat([seed_returns, others], axis=1)
+    trials = distinct_trials(both)
     values = sharpe(trials.to_numpy(dtype=float), axis=0) if trials.shape[1] else np.array([])
     return np.array([s for s in np.atleast_1d(values) if _finite(s)])
 
@@ -234,7 +249,11 @@ def seed_score_table(
 
 
 def strategy_test_table(
-    config: RunConfig, returns: pd.DataFrame, benchmark: str, trial_sharpes: np.ndarray
+    config: RunConfig,
+    returns: pd.DataFrame,
+    benchmark: str,
+    trial_sharpes: np.ndarray,
+    extra_trials: int = 0,
 ) -> pd.DataFrame:
     """Bootstrap Sharpe intervals, the difference to the benchmark, and the deflated Sharpe
     over every configuration tried (`trial_sharpes`, annualised)."""
@@ -244,7 +263,7 @@ def strategy_test_table(
     per_period = trial_sharpes / np.sqrt(TRADING_DAYS)
     rows = {}
     for name in returns.columns:
-        dsr = deflated_sharpe(returns[name].to_numpy(), per_period)
+        dsr = deflated_sharpe(returns[name].to_numpy(), per_period, extra_trials)
         rows[name] = {
             **boot[name],
             "dsr": dsr["dsr"],
@@ -293,6 +312,7 @@ def _span(
     fc: Forecasts,
     returns: pd.DataFrame,
     dates: pd.DatetimeIndex,
+    kind: str = "study",
 ) -> Span:
     return Span(
         ticker=config.ticker,
@@ -305,6 +325,7 @@ def _span(
         folds=len(fc.folds[BASELINE_FOLDS]),
         seeds=config.seeds,
         costs_per_side={"commission": config.commission, "slippage": config.slippage},
+        kind=kind,
     )
 
 

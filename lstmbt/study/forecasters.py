@@ -41,6 +41,7 @@ class Forecasts:
     folds: dict[str, list[Split]]
     models: dict[str, LSTMForecaster]  # latest fold, first seed, per preset
     entries: list[dict]  # the model catalogue's rows, in the order of `main`
+    tested: np.ndarray | None = None  # evaluated decisions the forecast tests use (None: all)
 
 
 def lstm_name(preset: str) -> str:

@@ -328,15 +328,17 @@ def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> floa
     return finite_or_none(stats.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
 
 
-def deflated_sharpe(returns: np.ndarray, trial_sharpes: np.ndarray) -> dict:
-    """Deflated Sharpe: PSR against the best Sharpe expected from `len(trial_sharpes)` null trials.
+def deflated_sharpe(returns: np.ndarray, trial_sharpes: np.ndarray, extra_trials: int = 0) -> dict:
+    """Deflated Sharpe: PSR against the best Sharpe expected from the null trials.
 
     `trial_sharpes` are the per-period Sharpe ratios of every configuration tried (seeds,
     presets, baselines); their spread sets the bar that luck alone would clear.
+    `extra_trials` counts variants tried elsewhere whose Sharpe ratios are unknown (a judged
+    forecast's `--trials N`): they raise the count, the spread comes from the known ones.
     """
     trials = np.asarray([s for s in trial_sharpes if np.isfinite(s)], float)
-    n_trials = len(trials)
-    if n_trials < 2:
+    n_trials = len(trials) + max(int(extra_trials), 0)
+    if len(trials) < 2 or n_trials < 2:
         return {"dsr": probabilistic_sharpe(returns, 0.0), "sr0_annual": 0.0, "n_trials": n_trials}
     var = trials.var(ddof=1)
     z1 = stats.norm.ppf(1 - 1 / n_trials)

@@ -10,9 +10,10 @@ from lstmbt.metrics import Metrics, fmt2
 
 
 def verdict(metrics: Metrics) -> tuple[str, ...]:
-    """One sentence per LSTM: its after-cost Sharpe against buy-and-hold, and whether the
-    difference survives the bootstrap, the SPA test and the deflated Sharpe ratio."""
-    return tuple(_one(metrics, name) for name in metrics.lstms)
+    """One sentence per forecaster (the LSTMs of a study, the columns of a judged file): its
+    after-cost Sharpe against buy-and-hold, whether the difference survives the bootstrap, the
+    SPA test and the deflated Sharpe ratio, and any sign of a leak or a misdated forecast."""
+    return tuple(_one(metrics, name) for name in metrics.names(role="forecaster"))
 
 
 def _one(m: Metrics, name: str) -> str:
@@ -37,19 +38,41 @@ def _one(m: Metrics, name: str) -> str:
         text += "that its Sharpe beats the best that luck gives over that many tries; 0.95 would "
         text += "convince)"
     text += _seed_sentence(m, name)
-    lag = m.value("forecast_tests", name, "lag_corr") or [None]
-    if m.value("forecast_tests", name, "echo"):
-        text += (
-            f"; WARNING: the forecast is mostly a function of today's change (corr {lag[0]:+.2f})"
-        )
-    if not span.walk_forward:
+    text += _suspicions(m, name)
+    if span.kind == "study" and not span.walk_forward:
         return text + ". One split: run with --walk-forward for a sturdier answer."
     return text + "."
+
+
+def _suspicions(m: Metrics, name: str) -> str:
+    """Plain words for the leak checks (lstmbt.study.leaks) that fired."""
+    v = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
+    text = ""
+    if v.get("leak"):
+        text += (
+            f"; WARNING: the forecast correlates {v['corr_next']:+.2f} with the next day's "
+            "return, implausibly well for daily data: it probably uses information from the "
+            "future (a look-ahead leak)"
+        )
+    if v.get("echo"):
+        lag = (v.get("lag_corr") or [None])[0]
+        corr = lag if lag is not None else v.get("corr_same")
+        text += f"; WARNING: the forecast is mostly a function of today's change (corr {corr:+.2f})"
+    if v.get("misaligned"):
+        text += (
+            f"; WARNING: the forecast correlates better with the same day's return "
+            f"({v['corr_same']:+.2f}) than with the next day's ({v['corr_next'] or 0:+.2f}): "
+            "its dates are probably one day late (a forecast dated t must be made at t's close "
+            "for t+1)"
+        )
+    return text
 
 
 def _trial_count(m: Metrics) -> str:
     t = m.trials
     here = f"{len(t.this_run)} trials in this run"
+    if t.declared:
+        here += f" and {t.declared} you tried before"
     if not t.earlier_runs:
         return here
     runs = "run" if t.earlier_runs == 1 else "runs"

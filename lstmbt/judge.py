@@ -1,0 +1,150 @@
+"""`judge`: the honest verdict for anyone's forecast, with the study's engine, costs, baselines,
+tests and report. Forecasts come as a pandas Series/DataFrame or a CSV (a date column and one
+or more forecast columns); a run's own predictions.csv can be judged directly."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmbt import runs
+from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.data import PriceCache, load_one, read_dated_csv, validate_prices
+from lstmbt.errors import ConfigError, DataError
+from lstmbt.progress import Progress
+from lstmbt.results import StudyResult, write_run
+from lstmbt.study.judged import Submission, judge_data, judge_forecasts
+
+# settings a run's predictions.csv brings along from its config.json (the rest are the caller's)
+FROM_RUN = ("ticker", "source", "start", "end", "threshold", "long_short", "commission", "slippage")
+
+
+def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
+    """A forecasts CSV: a date column and numeric forecast columns (the CSV rules every reader
+    shares: dd/mm vs mm/dd, exact duplicate rows dropped with a warning, conflicting rows and
+    non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored."""
+    table = read_dated_csv(path, "forecasts CSV", date_format)
+    return table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
+
+
+def run_config_of(path: str | Path) -> RunConfig | None:
+    """The config of the run whose predictions.csv `path` is, if it is one."""
+    path = Path(path)
+    if path.name != "predictions.csv" or not (path.parent / "config.json").is_file():
+        return None
+    return runs.read_config(path.parent)
+
+
+def judge(
+    forecasts: pd.Series | pd.DataFrame | str | Path,
+    prices: pd.DataFrame | None = None,
+    *,
+    config: RunConfig | None = None,
+    positions: bool = False,
+    trials: int = 0,
+    progress: Progress | None = None,
+    write: bool = False,
+    date_format: str | None = None,
+) -> StudyResult:
+    """Judge forecasts of the next day's simple return (or, with `positions`, positions in
+    {-1, 0, 1} to hold from the next open) against buy-and-hold and the baselines, after costs.
+
+    `forecasts`: a Series or DataFrame indexed by decision date (one column per forecast), or a
+    CSV path. `prices`: the traded series' OHLCV (default: loaded from config.source and
+    config.ticker). `trials`: variants tried before these, counted by the deflated Sharpe.
+    Settings (costs, threshold, shorts, bootstrap) come from `config`; a run's predictions.csv
+    brings its run's. Returns the same StudyResult as a study; `write` saves the report.
+    """
+    progress = progress or Progress()
+    with warnings.catch_warnings():  # the caller's warning filters stay as they were
+        table, config = _submission(forecasts, config, date_format)
+        config = config.validate()
+        if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
+            raise ConfigError(
+                f"--trials counts earlier variants: a whole number >= 0, got {trials!r}."
+            )
+        sub = Submission(_checked(table, positions, config), positions, trials)
+        frame = _prices(config, prices, date_format)
+        data = judge_data(frame, config.ticker)
+        run_dir = None
+        if write:
+            run_dir = runs.new_run_dir(config, label="judge")
+            runs.write_status(run_dir, "running")
+        earlier = runs.earlier_trials(config, data.prices)
+        result = judge_forecasts(config, data, sub, progress, earlier)
+        if run_dir is not None:
+            info = {"columns": list(table.columns), "positions": positions, "trials": trials}
+            result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
+            runs.write_status(run_dir, "complete")
+        return result
+
+
+def _submission(
+    forecasts, config: RunConfig | None, date_format: str | None
+) -> tuple[pd.DataFrame, RunConfig]:
+    if isinstance(forecasts, (str, Path)):
+        table = read_forecasts(forecasts, date_format)
+        from_run = run_config_of(forecasts)
+        if from_run is not None:
+            # the run's own baselines are recomputed here: judge what the run trained
+            keep = runs.read_metrics(Path(forecasts).parent).names(role="forecaster")
+            table = table[[c for c in table.columns if c in keep]]
+            base = (config or RunConfig()).to_dict()
+            base.update({k: getattr(from_run, k) for k in FROM_RUN})
+            base["run_id"] = None
+            config = config_from_mapping(base)
+        return table, config or RunConfig()
+    if isinstance(forecasts, pd.Series):
+        forecasts = forecasts.to_frame(forecasts.name or "forecast")
+    if not isinstance(forecasts, pd.DataFrame):
+        raise ConfigError(
+            f"forecasts must be a pandas Series/DataFrame indexed by date or a CSV path, got "
+            f"{type(forecasts).__name__}."
+        )
+    if not isinstance(forecasts.index, pd.DatetimeIndex):
+        raise DataError("forecasts need a DatetimeIndex (the date each forecast is made at).")
+    table = forecasts.copy()
+    table.index = table.index.tz_localize(None) if table.index.tz else table.index
+    table.index = table.index.normalize()
+    table = table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
+    if table.index.duplicated().any():
+        raise DataError("forecasts have duplicate dates; keep one row per decision date.")
+    return table.sort_index().astype("float64", errors="raise"), config or RunConfig()
+
+
+def _checked(table: pd.DataFrame, positions: bool, config: RunConfig) -> pd.DataFrame:
+    """Every column numeric, finite, not all empty; positions within what the engine trades."""
+    if table.shape[1] == 0:
+        raise DataError("no forecast column: give a date column and at least one forecast column.")
+    table.columns = [str(c) for c in table.columns]
+    reserved = {"buy_and_hold", "ma_crossover", "random_walk", "persistence", "ridge"}
+    clash = sorted(reserved & set(table.columns))
+    if clash:
+        raise DataError(f"forecast column(s) {clash} use a baseline's name; rename them.")
+    empty = [c for c in table.columns if table[c].isna().all()]
+    if empty:
+        raise DataError(f"forecast column(s) {empty} hold no number at all; drop them.")
+    if not np.isfinite(table.to_numpy(dtype=float)[table.notna().to_numpy()]).all():
+        raise DataError("forecasts hold inf values; use finite numbers (empty = no forecast).")
+    if positions:
+        allowed = {-1.0, 0.0, 1.0} if config.long_short else {0.0, 1.0}
+        bad = sorted(set(np.unique(table.stack().to_numpy())) - allowed)
+        if bad:
+            need = "-1, 0 or 1" if config.long_short else "0 or 1 (add --long-short for -1)"
+            raise DataError(
+                f"positions must be {need}; found {bad[:5]}. Fractional weights are not traded yet."
+            )
+    return table
+
+
+def _prices(config: RunConfig, prices: pd.DataFrame | None, date_format) -> pd.DataFrame:
+    if prices is None:
+        cache = PriceCache(config.cache_dir) if config.cache_dir else None
+        kwargs = {"date_format": date_format} if date_format else {}
+        return load_one(config.ticker, config.source, config.start, config.end, cache, **kwargs)
+    if isinstance(prices, dict):
+        prices = prices[config.ticker]
+    return validate_prices(prices, config.ticker)

@@ -1,0 +1,167 @@
+"""`lstmbt judge`: anyone's forecasts get the study's backtest, baselines, tests and leak
+checks; known answers for a leak, an echo, a one-day misalignment and noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmbt import RunConfig, run_study
+from lstmbt.cli import main
+from lstmbt.errors import DataError
+from lstmbt.judge import judge
+
+FAST = dict(bootstrap_reps=200, tearsheets=False)
+
+
+@pytest.fixture(scope="module")
+def judged(sp500):
+    """Four known forecasts of the S&P 500's next-day return, 2010-2018, judged once."""
+    r_next = sp500["adj_close"].pct_change().shift(-1)
+    r_today = sp500["adj_close"].pct_change()
+    days = sp500.index[(sp500.index >= "2010-01-01")][:-1]
+    rng = np.random.default_rng(7)
+    sd = float(r_next.std())
+    honest_ish = 0.3 * r_next + pd.Series(rng.normal(0, sd, len(r_next)), index=r_next.index)
+    table = pd.DataFrame(
+        {
+            "leak": (r_next + pd.Series(rng.normal(0, sd, len(r_next)), index=r_next.index)),
+            "noise": pd.Series(rng.normal(0, 0.002, len(r_next)), index=r_next.index),
+            "late": honest_ish.shift(1),  # right forecast, dated one day too late
+            "echo": r_today,  # the persistence forecast
+        }
+    ).loc[days]
+    return judge(table, sp500, config=RunConfig(**FAST))
+
+
+def flags(result, name):
+    m = result.metrics
+    return {k for k in ("leak", "echo", "misaligned") if m.value("forecast_tests", name, k)}
+
+
+def test_known_answers_of_the_leak_checks(judged):
+    assert flags(judged, "leak") == {"leak"}
+    assert flags(judged, "echo") == {"echo"}
+    assert flags(judged, "late") == {"misaligned"}
+    assert flags(judged, "noise") == set()
+    verdict = dict(zip(judged.metrics.names(role="forecaster"), judged.verdict, strict=True))
+    assert "look-ahead leak" in verdict["leak"]
+    assert "mostly a function of today's change" in verdict["echo"]
+    assert "one day late" in verdict["late"]
+    assert "WARNING" not in verdict["noise"]
+
+
+def test_pure_noise_gets_no_significant_edge(judged):
+    m = judged.metrics
+    assert m.value("strategy_tests", "noise", "diff") < 0 or (
+        m.value("strategy_tests", "noise", "diff_p_value") >= 0.05
+    )
+    dm_stat, dm_p = (
+        m.value("forecast_tests", "noise", "dm_stat"),
+        m.value("forecast_tests", "noise", "dm_p"),
+    )
+    assert not (dm_stat < 0 and dm_p < 0.05), "noise must not beat the random walk"
+    assert m.value("forecast_tests", "noise", "pt_p") >= 0.01
+
+
+def test_baselines_on_the_same_span_and_the_same_costs(judged):
+    m = judged.metrics
+    assert {"buy_and_hold", "random_walk", "persistence", "ridge", "ma_crossover"} <= set(
+        m.strategy.index
+    )
+    assert judged.returns.index[0] > pd.Timestamp("2010-01-04")  # first return day after t0
+    assert m.span.kind == "judge" and m.value("strategy", "random_walk", "trades") == 0
+    # the persistence baseline and the submitted echo are one trial for the deflated Sharpe
+    assert m.spa.merged
+
+
+def test_judging_a_runs_predictions_reproduces_its_strategy_numbers(tiny, tmp_path):
+    run = run_study(
+        tiny(presets=("lookback",), lookback=5, threshold=0.0002, commission=0.001), write=True
+    )
+    again = judge(run.run_dir / "predictions.csv", config=RunConfig(out=str(tmp_path), **FAST))
+    assert again.config.threshold == 0.0002 and again.config.commission == 0.001
+    for col in ("total_return", "sharpe", "trades", "max_drawdown"):
+        a = run.metrics.value("strategy", "lookback:lstm", col)
+        b = again.metrics.value("strategy", "lookback:lstm", col)
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), col
+    pd.testing.assert_series_equal(
+        run.returns["lookback:lstm"], again.returns["lookback:lstm"], rtol=1e-12
+    )
+
+
+def test_missing_dates_hold_the_position_and_tests_use_common_dates(sp500):
+    days = sp500.index[(sp500.index >= "2015-01-01")][:300]
+    r_today = sp500["adj_close"].pct_change().loc[days]
+    table = pd.DataFrame({"a": -r_today, "b": r_today.rolling(5).mean()})
+    table.iloc[100:110, 0] = np.nan
+    result = judge(table, sp500, config=RunConfig(**FAST))
+    pos = result.positions["a"]
+    assert (pos.iloc[100:110] == pos.iloc[99]).all(), "the previous position is held"
+    n = result.metrics.value("forecast", "a", "n")
+    assert n == 300 - 10 - 4, "forecast tests use the dates where every column has one"
+
+
+def test_cli_judges_a_csv_and_writes_the_report(sp500, tmp_path, capsys):
+    days = sp500.index[(sp500.index >= "2016-01-01")][:-1]
+    path = tmp_path / "mine.csv"
+    sp500["adj_close"].pct_change().loc[days].rename("mine").rename_axis("Date").to_csv(path)
+    out = tmp_path / "reports"
+    args = ["judge", str(path), "--out", str(out), "--run-id", "j", "--no-tearsheets"]
+    assert main([*args, "--trials", "9", "--bootstrap-reps", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "mine" in text and "buy_and_hold" in text and "you tried before" in text
+    doc = json.loads((out / "j" / "metrics.json").read_text())
+    assert doc["span"]["kind"] == "judge" and doc["trials"]["declared"] == 9
+    assert "judged forecasts: mine" in (out / "j" / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ("Date,f\n1990-01-02,0.1\n1990-01-03,0.2\n", "not trading days of the price history"),
+        ("Date,f\n2016-01-04,0.1\n2016-01-04,0.2\n", "conflicting rows"),
+        ("Date,f\n2016-01-04,0.1\n2016-01-05,abc\n", "non-numeric"),
+        ("Date,f,g\n2016-01-04,0.1,\n2016-01-05,0.2,\n", "hold no number"),
+        ("Date,f\n2016-01-09,0.1\n", "not trading days"),
+    ],
+)
+def test_bad_forecast_files_give_one_clear_line(tmp_path, capsys, rows, match):
+    path = tmp_path / "f.csv"
+    path.write_text(rows)
+    assert main(["judge", str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_positions_must_be_tradeable(sp500):
+    days = sp500.index[(sp500.index >= "2016-01-01")][:100]
+    with pytest.raises(DataError, match="positions must be 0 or 1"):
+        judge(pd.Series(-1.0, index=days), sp500, positions=True)
+    result = judge(
+        pd.Series(np.where(np.arange(100) % 7 < 3, 1.0, 0.0), index=days, name="p"),
+        sp500,
+        positions=True,
+        config=RunConfig(**FAST),
+    )
+    assert result.metrics.value("strategy", "p", "trades") > 10
+
+
+def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(sp500):
+    from tests.test_features import perturb_after
+
+    days = sp500.index[(sp500.index >= "2012-01-01")][:700]
+    forecasts = -sp500["adj_close"].pct_change().loc[days].rename("contrarian")
+    t = days[252 + 2]  # just inside the ridge's second block: its refit must not see past t
+    pos = sp500.index.get_loc(t)
+    config = RunConfig(**FAST)
+    base = judge(forecasts, sp500, config=config)
+    moved = judge(forecasts, perturb_after(sp500, pos, 3), config=config)
+    cols = [c for c in base.predictions.columns if c != "realised"]
+    pd.testing.assert_frame_equal(moved.predictions.loc[:t, cols], base.predictions.loc[:t, cols])
+    pd.testing.assert_frame_equal(moved.positions.loc[:t], base.positions.loc[:t])
+    pd.testing.assert_frame_equal(moved.returns.loc[:t], base.returns.loc[:t])
+    assert not moved.returns.loc[t:].iloc[2:].equals(base.returns.loc[t:].iloc[2:])
