@@ -114,6 +114,12 @@ def test_parallel_training_equals_serial(tiny):
     parallel = run_study(tiny(jobs=2, **kw), write=False)
     pd.testing.assert_frame_equal(parallel.predictions, serial.predictions, check_exact=True)
     pd.testing.assert_frame_equal(parallel.returns, serial.returns, check_exact=True)
+    # the latest fold's model comes back from the worker too (write=False keeps no fold files)
+    assert set(parallel.models) == set(serial.models) == {"lookback"}
+    X = np.random.default_rng(0).normal(size=(4, 5, 1))
+    np.testing.assert_array_equal(
+        parallel.models["lookback"].predict(X), serial.models["lookback"].predict(X)
+    )
 
 
 @pytest.mark.parametrize("packed", ["off", "on"])

@@ -151,7 +151,10 @@ def _run_in_worker(
     meta: dict,
     threads: int,
     missing: list[Task],
-) -> list[tuple[Task, np.ndarray]]:
+    keep: frozenset[Task] = frozenset(),
+) -> list[tuple[Task, np.ndarray, LSTMForecaster | None]]:
+    """Fit one unit in a worker; save its unsaved tasks; return each task's predictions and,
+    for the tasks in `keep`, the fitted model (pickled back to the parent)."""
     X = np.asarray(_worker_array(f"X_{unit[0].preset}"))
     y = np.asarray(_worker_array("y"))
     fitted = _fit_unit(unit, X, y, split, params, threads)
@@ -159,7 +162,10 @@ def _run_in_worker(
         for task, (model, preds) in zip(unit, fitted, strict=True):
             if task in missing:
                 FoldStore(Path(store_root)).save(task, model, preds, meta)
-    return [(task, preds) for task, (_, preds) in zip(unit, fitted, strict=True)]
+    return [
+        (task, preds, model if task in keep else None)
+        for task, (model, preds) in zip(unit, fitted, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ def run_tasks(
     if plan.jobs <= 1 or len(todo) <= 1:
         _run_serial(plan, todo, store, results, done, on_epoch_for, keep)
     else:
-        _run_pool(plan, todo, store, results, done)
+        _run_pool(plan, todo, store, results, done, keep)
     return results
 
 
@@ -259,7 +265,7 @@ def _run_serial(plan, todo, store, results: TaskResults, done: OnDone, on_epoch_
             done(task, False)
 
 
-def _run_pool(plan, todo, store, results: TaskResults, done: OnDone) -> None:
+def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozenset()) -> None:
     """The units in `plan.jobs` spawned processes; arrays reach them as memory-mapped files."""
     with tempfile.TemporaryDirectory(prefix="lstmbt-arrays-") as tmp:
         for name, arr in plan.X.items():
@@ -279,14 +285,17 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone) -> None:
                     plan.meta[unit[0].preset],
                     plan.threads,
                     missing,
+                    keep,
                 ): missing
                 for unit, missing in todo
             }
             try:
                 for fut in as_completed(futures):
-                    for task, preds in fut.result():
+                    for task, preds, model in fut.result():
                         if task in futures[fut]:
                             results.predictions[task] = preds
+                            if model is not None:
+                                results.models[task] = model
                             done(task, False)
             except BaseException:
                 for fut in futures:
