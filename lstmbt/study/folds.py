@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -152,9 +153,10 @@ def _run_in_worker(
     threads: int,
     missing: list[Task],
     keep: frozenset[Task] = frozenset(),
-) -> list[tuple[Task, np.ndarray, LSTMForecaster | None]]:
+) -> list[tuple[Task, np.ndarray, bytes | None]]:
     """Fit one unit in a worker; save its unsaved tasks; return each task's predictions and,
-    for the tasks in `keep`, the fitted model (pickled back to the parent)."""
+    for the tasks in `keep`, the fitted model as plain pickle bytes (the pool's own pickler
+    would pass torch tensors as shared-memory handles over a socket)."""
     X = np.asarray(_worker_array(f"X_{unit[0].preset}"))
     y = np.asarray(_worker_array("y"))
     fitted = _fit_unit(unit, X, y, split, params, threads)
@@ -163,7 +165,7 @@ def _run_in_worker(
             if task in missing:
                 FoldStore(Path(store_root)).save(task, model, preds, meta)
     return [
-        (task, preds, model if task in keep else None)
+        (task, preds, pickle.dumps(model) if task in keep else None)
         for task, (model, preds) in zip(unit, fitted, strict=True)
     ]
 
@@ -295,7 +297,7 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
                         if task in futures[fut]:
                             results.predictions[task] = preds
                             if model is not None:
-                                results.models[task] = model
+                                results.models[task] = pickle.loads(model)
                             done(task, False)
             except BaseException:
                 for fut in futures:
