@@ -39,7 +39,7 @@ def run_study(
     """Run the whole experiment and return its typed result.
 
     With `write` (the CLI's default; the Python default is False), every artifact is saved
-    under config.out/<run-id>/ and finished walk-forward folds are saved as they complete, so
+    under `config.out/<run-id>/` and finished walk-forward folds are saved as they complete, so
     an interrupted run (Ctrl-C) can be continued with `resume_study`. `prices` (ticker ->
     OHLCV frame) replaces loading from config.source.
     """

@@ -183,18 +183,28 @@ class Trials:
 class Metrics:
     """Forecast and after-cost strategy metrics with their tests, as tables indexed by name.
 
-    models:         preset, model (lstm, ridge, random_walk, ...), role (forecaster, baseline,
-                    strategy, benchmark) of every evaluated series
-    strategy:       total_return, cagr, sharpe, sortino, volatility, max_drawdown, days,
-                    exposure, trades (every backtested strategy, the benchmark included)
-    forecast:       rmse, mae, hit_rate, ic, r2_vs_zero, n (every forecaster and baseline)
-    strategy_tests: sharpe with its bootstrap interval, the difference to the benchmark with
-                    interval and p-value, the deflated Sharpe (dsr, dsr_sr0_annual, dsr_n_trials)
-    forecast_tests: Diebold-Mariano vs the random walk (squared and absolute loss),
-                    Pesaran-Timmermann, IC with interval, the lag check (lag_corr, echo)
-    seed_scores:    one row per (LSTM, seed): sharpe, total_return, rmse, hit_rate
-    folds:          one row per walk-forward fold: test_start, test_end, days
-    fold_scores:    one row per (fold, name): total_return, rmse, hit_rate
+    Attributes
+    ----------
+    models
+        preset, model (lstm, ridge, random_walk, ...), role (forecaster, baseline,
+        strategy, benchmark) of every evaluated series
+    strategy
+        total_return, cagr, sharpe, sortino, volatility, max_drawdown, days,
+        exposure, trades (every backtested strategy, the benchmark included)
+    forecast
+        rmse, mae, hit_rate, ic, r2_vs_zero, n (every forecaster and baseline)
+    strategy_tests
+        sharpe with its bootstrap interval, the difference to the benchmark with
+        interval and p-value, the deflated Sharpe (dsr, dsr_sr0_annual, dsr_n_trials)
+    forecast_tests
+        Diebold-Mariano vs the random walk (squared and absolute loss),
+        Pesaran-Timmermann, IC with interval, the lag check (lag_corr, echo)
+    seed_scores
+        one row per (LSTM, seed): sharpe, total_return, rmse, hit_rate
+    folds
+        one row per walk-forward fold: test_start, test_end, days
+    fold_scores
+        one row per (fold, name): total_return, rmse, hit_rate
     """
 
     benchmark: str

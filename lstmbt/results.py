@@ -47,16 +47,28 @@ class StudyData:
 class StudyResult:
     """A finished study: every part typed, nothing written unless asked.
 
-    metrics:     the typed Metrics (tables indexed by model name, the verdict, notes)
-    predictions: out-of-sample forecasts of every model beside the realised next-day return
-    positions:   the position each strategy decided at each close (traded at the next open)
-    returns:     daily after-cost returns of every strategy, buy-and-hold included
-    orders:      Backtrader's fills
-    models:      the latest fold's trained LSTM per preset (first seed), ready to forecast
-    model_meta:  what `lstmbt forecast` needs to rebuild each model's inputs
-    folds:       the chronological split or walk-forward folds of each preset (row positions)
-    data:        the prices, targets and features the study used
-    run_dir:     the folder the report was written to, or None
+    Attributes
+    ----------
+    metrics
+        the typed Metrics (tables indexed by model name, the verdict, notes)
+    predictions
+        out-of-sample forecasts of every model beside the realised next-day return
+    positions
+        the position each strategy decided at each close (traded at the next open)
+    returns
+        daily after-cost returns of every strategy, buy-and-hold included
+    orders
+        Backtrader's fills
+    models
+        the latest fold's trained LSTM per preset (first seed), ready to forecast
+    model_meta
+        what `lstmbt forecast` needs to rebuild each model's inputs
+    folds
+        the chronological split or walk-forward folds of each preset (row positions)
+    data
+        the prices, targets and features the study used
+    run_dir
+        the folder the report was written to, or None
     """
 
     config: RunConfig | None
