@@ -4,18 +4,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from lstmbt import runs
-from lstmbt.config import RunConfig
+from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
+from lstmbt.errors import ConfigError, DataError
+from lstmbt.metrics import FORMAT
 from lstmbt.progress import Progress
-from lstmbt.results import StudyResult, write_run
-from lstmbt.study.folds import FoldStore
+from lstmbt.report.universe import write_universe_page
+from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
+from lstmbt.runs import slug
+from lstmbt.study.folds import FoldStore, start_ray
 from lstmbt.study.inputs import prepare_data
 from lstmbt.study.pipeline import compute_study
+from lstmbt.study.universe import cross_section
 
 
 class Interrupted(KeyboardInterrupt):
@@ -84,3 +92,143 @@ def resume_study(run_dir: str | Path, progress: Progress | None = None) -> Study
     """Continue an interrupted (or re-run a finished) study from its folder, reusing saved folds."""
     config = runs.read_config(run_dir)
     return run_study(config, progress=progress, resume_dir=run_dir)
+
+
+def run_universe(
+    config: RunConfig,
+    *,
+    progress: Progress | None = None,
+    write: bool = False,
+    resume_dir: str | Path | None = None,
+) -> UniverseResult:
+    """Study every ticker of config.universe on its own calendar, then test them as one family.
+
+    With `write`, each ticker's run folder is tickers/<label>/ under the universe's folder and
+    the universe page is index.html; a universe interrupted midway continues with `resume_dir`
+    (finished tickers are read back, a ticker cut short resumes from its saved folds). A ticker
+    that cannot be studied (no prices, too short a history) is skipped with its reason.
+    """
+    config = config.validate()
+    if config.universe is None:
+        raise ConfigError("no universe given: use --universe sample (or a file or folder).")
+    progress = progress or Progress()
+    universe = resolve_universe(config.universe, config.source)
+    with warnings.catch_warnings():
+        run_dir = Path(resume_dir) if resume_dir is not None else None
+        if run_dir is None and write:
+            run_dir = runs.new_run_dir(config, label=f"universe-{slug(universe.name)}")
+        if run_dir is not None:
+            runs.write_status(run_dir, "running")
+            runs.write_json(
+                run_dir / "config.json",
+                {
+                    "format": FORMAT,
+                    "config": config.to_dict(),
+                    "universe": [m.__dict__ for m in universe.members],
+                    "versions": runs.versions(),
+                },
+            )
+        started = config.backend == "ray" and start_ray(config.ray_address, os.cpu_count() or 1)
+        try:
+            studies, skipped = _study_members(config, universe, progress, run_dir)
+        except KeyboardInterrupt:
+            if run_dir is not None:
+                runs.write_status(run_dir, "interrupted")
+                raise Interrupted(run_dir) from None
+            raise
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+        if not studies:
+            raise DataError(
+                f"no ticker of the universe {universe.name!r} could be studied: "
+                + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            )
+        progress.stage("cross-ticker tests: BH/Holm-adjusted p-values, pooled bootstrap")
+        cs = cross_section(
+            studies, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+        )
+        result = UniverseResult(
+            config,
+            universe.name,
+            studies,
+            skipped,
+            cs.table,
+            cs.pooled,
+            cs.trials,
+            (*cs.verdict, SURVIVORSHIP),
+            run_dir,
+        )
+        if run_dir is not None:
+            write_universe(result, run_dir)
+            runs.write_status(run_dir, "complete")
+        return result
+
+
+def _study_members(config, universe, progress, run_dir):
+    studies, skipped = {}, {}
+    n = len(universe.members)
+    for i, member in enumerate(universe.members, 1):
+        progress.stage(f"ticker {i}/{n}: {member.label} ({member.source})")
+        sub = dataclasses.replace(
+            config,
+            ticker=member.ticker,
+            source=member.source,
+            universe=None,
+            run_id=slug(member.label),
+            out=str(run_dir / "tickers") if run_dir is not None else config.out,
+        )
+        folder = run_dir / "tickers" / slug(member.label) if run_dir is not None else None
+        try:
+            if folder is not None and runs.read_status(folder) == "complete":
+                progress.note(f"{member.label}: finished earlier, read back")
+            elif folder is not None and (folder / "config.json").is_file():
+                run_study(sub, progress=progress, resume_dir=folder)
+            else:
+                result = run_study(sub, progress=progress, write=folder is not None)
+                if folder is None:
+                    studies[member.label] = result
+                    continue
+            studies[member.label] = load_result(folder)  # the files, as a resume reads them
+        except (DataError, ConfigError) as exc:
+            reason = " ".join(str(exc).split())
+            skipped[member.label] = reason
+            progress.note(f"{member.label} skipped: {reason}")
+    return studies, skipped
+
+
+def write_universe(result: UniverseResult, run_dir: Path) -> None:
+    """universe.json (the cross-ticker tables and verdict) and index.html."""
+    links = {t: f"tickers/{slug(t)}/index.html" for t in result.tickers}
+    table = result.table.reset_index()
+    runs.write_json(
+        run_dir / "universe.json",
+        {
+            "format": FORMAT,
+            "universe": result.universe,
+            "verdict": list(result.verdict),
+            "trials": result.trials,
+            "skipped": result.skipped,
+            "table": json.loads(table.to_json(orient="records")),
+            "pooled": json.loads(result.pooled.to_json(orient="index")),
+        },
+    )
+    write_universe_page(
+        run_dir,
+        result.universe,
+        result.table,
+        result.pooled,
+        result.verdict,
+        result.skipped,
+        links,
+        result.trials,
+    )
+
+
+def resume_universe(run_dir: str | Path, progress: Progress | None = None) -> UniverseResult:
+    """Continue an interrupted universe study from its folder."""
+    doc = runs.read_config_doc(run_dir)
+    config = config_from_mapping({**doc["config"], "run_id": None})
+    return run_universe(config, progress=progress, resume_dir=run_dir)

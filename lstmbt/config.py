@@ -9,6 +9,7 @@ a TOML/JSON config file.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -75,6 +76,7 @@ _PRESET_ALIASES = {
     "with_features": "companion_features",
 }
 WINDOWS = ("expanding", "rolling")
+BACKENDS = ("pool", "ray")
 # the options a preset can be given on its own ([presets.NAME] in a config file, --set NAME.KEY=V)
 PRESET_KEYS = (
     "lookback",
@@ -218,6 +220,20 @@ class RunConfig:
     block_size: int = option(
         20, "Mean block length (days) of the stationary bootstrap.", group="evaluation"
     )
+    universe: str | None = option(
+        None,
+        "Study a universe instead of one ticker: a built-in name (sample), a text file of "
+        "tickers or a folder of CSV files.",
+        group="universe",
+    )
+    backend: str = option(
+        "pool", "Where the training units run: pool (local processes) | ray.", group="universe"
+    )
+    ray_address: str | None = option(
+        None,
+        "Ray cluster to use with --backend ray (default: start a local one).",
+        group="universe",
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -301,6 +317,12 @@ class RunConfig:
             raise ConfigError("--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).")
         if not 0.05 <= self.eval_frac <= 0.9:
             raise ConfigError(f"--eval-frac must be in [0.05, 0.9], got {self.eval_frac}.")
+        if self.backend not in BACKENDS:
+            raise unknown_choice("backend", self.backend, BACKENDS)
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                "--backend ray needs Ray: pip install 'lstmbt[ray]' (or use --backend pool)."
+            )
         if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_id):
             raise ConfigError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' or '-'.")
         return self

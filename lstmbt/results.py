@@ -26,7 +26,8 @@ from lstmbt.models import LSTMForecaster, Split, save_forecaster
 from lstmbt.progress import Progress
 from lstmbt.report import draw_report, report_figures, write_tearsheet
 from lstmbt.report.tearsheets import tearsheet_file
-from lstmbt.runs import read_config_doc, write_config, write_json
+from lstmbt.report.universe import sharpe_difference_figure
+from lstmbt.runs import read_config, read_config_doc, read_metrics, write_config, write_json
 
 ARTIFACTS = ("predictions.csv", "positions.csv", "returns.csv", "orders.csv")
 
@@ -99,6 +100,17 @@ class StudyResult:
         lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
         return report_figures(self.returns, self.predictions, m.benchmark, m.lstms, lags)
 
+    def __repr__(self) -> str:
+        m = self.metrics
+        lines = [
+            f"StudyResult({m.span.ticker}, out of sample {m.span.test_start} to "
+            f"{m.span.test_end}, {len(m.strategy)} strategies"
+            + (f", written to {self.run_dir}" if self.run_dir else "")
+            + ")",
+            *(f"  {v}" for v in m.verdict),
+        ]
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         m = self.metrics
         verdict = "".join(f"<li>{html.escape(v)}</li>" for v in m.verdict)
@@ -170,3 +182,67 @@ def write_run(
         tearsheets,
     )
     return dataclasses.replace(result, metrics=metrics, run_dir=run_dir)
+
+
+def load_result(run_dir: str | Path) -> StudyResult:
+    """A finished run's result from its files (no models, data or folds: what a report and a
+    universe's cross-section need)."""
+    run_dir = Path(run_dir)
+
+    def frame(name: str) -> pd.DataFrame:
+        return pd.read_csv(run_dir / name, index_col=0, parse_dates=True)
+
+    return StudyResult(
+        config=read_config(run_dir),
+        metrics=read_metrics(run_dir),
+        predictions=frame("predictions.csv"),
+        positions=frame("positions.csv"),
+        returns=frame("returns.csv"),
+        orders=pd.read_csv(run_dir / "orders.csv"),
+        run_dir=run_dir,
+    )
+
+
+@dataclass(frozen=True)
+class UniverseResult:
+    """A universe study: one StudyResult per ticker, and the cross-ticker evaluation.
+
+    tickers:  label -> that ticker's StudyResult (its own calendar and span)
+    skipped:  label -> why that ticker was left out (too short a history, no prices)
+    table:    one row per (ticker, forecaster): spans, Sharpe ratios, the difference to
+              buy-and-hold with its interval, raw and BH/Holm-adjusted p-values (Sharpe
+              difference and DM), the deflated Sharpe per ticker and universe-wide
+    pooled:   one row per forecaster: the average Sharpe difference over tickers with its
+              bootstrap interval and p-value (the same days resampled for every ticker)
+    verdict:  plain words per forecaster, and the survivorship caveat
+    """
+
+    config: RunConfig
+    universe: str
+    tickers: dict[str, StudyResult]
+    skipped: dict[str, str]
+    table: pd.DataFrame
+    pooled: pd.DataFrame
+    trials: int
+    verdict: tuple[str, ...]
+    run_dir: Path | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """The per-ticker table (ticker x forecaster)."""
+        return self.table
+
+    def figures(self) -> dict[str, Figure]:
+        return {"sharpe_differences": sharpe_difference_figure(self.table)}
+
+    def __repr__(self) -> str:
+        head = (
+            f"UniverseResult({self.universe}: {len(self.tickers)} tickers"
+            + (f", {len(self.skipped)} skipped" if self.skipped else "")
+            + ")"
+        )
+        return "\n".join([head, *(f"  {v}" for v in self.verdict)])
+
+    def _repr_html_(self) -> str:
+        verdict = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)
+        table = self.table.to_html(float_format=lambda v: f"{v:.2f}")
+        return f"<div><b>{html.escape(self.universe)}</b><ul>{verdict}</ul>{table}</div>"

@@ -21,7 +21,17 @@ from lstmbt.metrics import FORMAT, Metrics
 from lstmbt.models import Split, resolve_device
 
 # options that change where or how fast a run goes, never what it computes
-_NOT_A_TRIAL = ("out", "run_id", "jobs", "threads", "tearsheets", "cache_dir", "device")
+_NOT_A_TRIAL = (
+    "out",
+    "run_id",
+    "jobs",
+    "threads",
+    "tearsheets",
+    "cache_dir",
+    "device",
+    "backend",
+    "ray_address",
+)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from lstmbt import _runtime
-from lstmbt.api import resume_study, run_study
+from lstmbt.api import resume_study, resume_universe, run_study, run_universe
 from lstmbt.cli.options import given_values, run_parameters
 from lstmbt.cli.show import console, forecast_cell, print_summary, runs_table
 from lstmbt.config import PRESETS, config_from_mapping, load_config_file
@@ -26,9 +26,10 @@ from lstmbt.errors import LstmbtError
 from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
 from lstmbt.judge import judge
+from lstmbt.metrics import fmt2
 from lstmbt.progress import RichProgress
 from lstmbt.report import build_report
-from lstmbt.runs import list_runs
+from lstmbt.runs import list_runs, read_config_doc
 
 app = typer.Typer(
     add_completion=False,
@@ -80,6 +81,11 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
         values.update(load_config_file(config_file))
     values.update(given_values(options))
     config = config_from_mapping(values)
+    if config.universe is not None:
+        with _interruptible():
+            universe = run_universe(config, progress=RichProgress(), write=True)
+        _print_universe(universe)
+        return
     with _interruptible():
         result = run_study(config, progress=RichProgress(), write=True)
     out = console()
@@ -230,7 +236,35 @@ def resume(
     _resume(run_dir)
 
 
+def _print_universe(result) -> None:
+    out = console()
+    table = Table(title=f"Universe {result.universe}: each ticker against its buy-and-hold")
+    for col in ("Ticker", "Forecaster", "Span", "B&H Sharpe", "Sharpe", "ΔSharpe", "p", "p BH"):
+        table.add_column(col, justify="right")
+    for (ticker, name), r in result.table.iterrows():
+        table.add_row(
+            ticker,
+            name,
+            f"{r['test_start']} .. {r['test_end']}",
+            *(fmt2(_num(r[c])) for c in ("bh_sharpe", "sharpe", "diff", "diff_p", "diff_p_bh")),
+        )
+    out.print(table)
+    for ticker, why in result.skipped.items():
+        out.print(f"[yellow]skipped {ticker}:[/] {why}")
+    for line in result.verdict:
+        out.print(f"[bold]Verdict:[/] {line}")
+    out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
+
+
+def _num(value):
+    return None if value is None or value != value else float(value)
+
+
 def _resume(run_dir: str) -> None:
+    if "universe" in read_config_doc(run_dir):
+        with _interruptible():
+            _print_universe(resume_universe(run_dir, progress=RichProgress()))
+        return
     with _interruptible():
         result = resume_study(run_dir, progress=RichProgress())
     out = console()

@@ -19,8 +19,17 @@ from lstmbt.data.yahoo import load_yahoo
 from lstmbt.errors import ConfigError, DataError, did_you_mean
 
 SOURCES = ("sample", "yahoo", "auto")
-# arch.data modules shipping real daily OHLCV, 1999-01-04 .. 2018-12-31 (5,031 bars each).
-SAMPLE = {"^GSPC": "sp500", "^IXIC": "nasdaq"}
+# arch.data modules shipping real daily OHLCV, 1999-01-04 .. 2018-12-31 (5,031 bars each), and
+# the public-domain daily prices (from Quandl WIKI) that bokeh-sampledata ships: AAPL, IBM, MSFT
+# 2000-03 .. 2013-03 and GOOG 2004-08 .. 2013-03.
+SAMPLE = {
+    "^GSPC": "arch:sp500",
+    "^IXIC": "arch:nasdaq",
+    "AAPL": "bokeh",
+    "IBM": "bokeh",
+    "MSFT": "bokeh",
+    "GOOG": "bokeh",
+}
 _SAMPLE_ALIASES = {"SP500": "^GSPC", "GSPC": "^GSPC", "NASDAQ": "^IXIC", "IXIC": "^IXIC"}
 YAHOO_DEFAULT_START = pd.Timestamp("1990-01-01")
 
@@ -37,7 +46,8 @@ def is_csv_path(value: str) -> bool:
 
 
 def load_sample(ticker: str) -> pd.DataFrame:
-    """Real S&P 500 / NASDAQ daily OHLCV bundled with `arch` (works with no network)."""
+    """Real daily OHLCV that installs with our dependencies (works with no network): the S&P 500
+    and NASDAQ from `arch`, and AAPL, IBM, MSFT, GOOG from `bokeh-sampledata`."""
     key = _sample_ticker(ticker)
     if key is None:
         raise DataError(
@@ -46,11 +56,19 @@ def load_sample(ticker: str) -> pd.DataFrame:
         )
     import importlib
 
-    module = importlib.import_module(f"arch.data.{SAMPLE[key]}")
-    raw = module.load()
+    where = SAMPLE[key]
+    if where == "bokeh":
+        stocks = importlib.import_module("bokeh_sampledata.stocks").data
+        raw = stocks[stocks["ticker"] == key].set_index("date").drop(columns="ticker")
+        source = "sample:bokeh_sampledata.stocks (Quandl WIKI, public domain)"
+    else:
+        module = importlib.import_module(f"arch.data.{where.split(':')[1]}")
+        raw = module.load()
+        source = f"sample:arch.data.{where.split(':')[1]}"
     frame = standard_columns(raw, f"sample {key}")
-    frame.index = pd.DatetimeIndex(raw.index)
-    frame.attrs["source"] = f"sample:arch.data.{SAMPLE[key]}"
+    frame.index = pd.DatetimeIndex(raw.index).as_unit("ns")
+    frame.index.name = "date"
+    frame.attrs["source"] = source
     return frame
 
 

@@ -184,6 +184,8 @@ class TrainingPlan:
     together: frozenset[str] = frozenset()  # presets whose seeds train packed
     jobs: int = 1
     threads: int = 1
+    backend: str = "pool"  # pool | ray
+    ray_address: str | None = None
 
     def units(self) -> list[list[Task]]:
         return work_units(list(self.tasks), set(self.together))
@@ -219,7 +221,9 @@ def run_tasks(
     done = on_done or (lambda task, from_disk: None)
     results = TaskResults({}, {})
     todo = _reuse_saved(plan, store, results, done)
-    if plan.jobs <= 1 or len(todo) <= 1:
+    if plan.backend == "ray" and todo:
+        _run_ray(plan, todo, store, results, done, keep)
+    elif plan.jobs <= 1 or len(todo) <= 1:
         _run_serial(plan, todo, store, results, done, on_epoch_for, keep)
     else:
         _run_pool(plan, todo, store, results, done, keep)
@@ -303,3 +307,65 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
                 for fut in futures:
                     fut.cancel()
                 raise
+
+
+# --- Ray: arrays reach the workers through the object store; only the driver writes files ----
+def _fit_remote(
+    unit: list[Task], X: np.ndarray, y: np.ndarray, split: Split, params: dict, threads: int
+) -> list[tuple[Task, np.ndarray, bytes]]:
+    """One unit on a Ray worker: predictions and the fitted models (plain pickle bytes)."""
+    _runtime.tune_malloc()
+    fitted = _fit_unit(unit, X, y, split, params, threads)
+    return [
+        (task, preds, pickle.dumps(model))
+        for task, (model, preds) in zip(unit, fitted, strict=True)
+    ]
+
+
+def start_ray(address: str | None, cpus: int) -> bool:
+    """Connect to `address`, or start a local Ray instance with `cpus` CPUs; True if started."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = {"address": address} if address else {"num_cpus": cpus}
+    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
+    return True
+
+
+def _run_ray(plan, todo, store, results: TaskResults, done: OnDone, keep) -> None:
+    import ray
+
+    start_ray(plan.ray_address, plan.jobs)
+    fit = ray.remote(num_cpus=1)(_fit_remote)
+    arrays = {name: ray.put(np.ascontiguousarray(arr)) for name, arr in plan.X.items()}
+    y_ref = ray.put(plan.y)
+    pending = {
+        fit.remote(
+            unit,
+            arrays[unit[0].preset],
+            y_ref,
+            plan.split(unit[0]),
+            plan.params[unit[0].preset],
+            plan.threads,
+        ): missing
+        for unit, missing in todo
+    }
+    try:
+        while pending:
+            [ref], _ = ray.wait(list(pending), num_returns=1)
+            missing = pending.pop(ref)
+            for task, preds, blob in ray.get(ref):
+                if task not in missing:
+                    continue
+                model = pickle.loads(blob)
+                if store is not None:
+                    store.save(task, model, preds, plan.meta[task.preset])
+                if task in keep:
+                    results.models[task] = model
+                results.predictions[task] = preds
+                done(task, False)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise

@@ -100,6 +100,8 @@ def training_plan(
         together=together,
         jobs=jobs,
         threads=threads,
+        backend=config.backend,
+        ray_address=config.ray_address,
     )
 
 

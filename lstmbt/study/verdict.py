@@ -120,10 +120,24 @@ def _spa_sentence(m: Metrics) -> str:
 def _seed_sentence(m: Metrics, name: str) -> str:
     if name not in m.seed_scores.index.get_level_values(0):
         return ""
-    summary = m.seeds_summary().loc[name]
-    if summary["n_seeds"] <= 1 or summary["sharpe_mean"] is None:
+    sharpes = [_num(s) for s in m.seed_scores.loc[name, "sharpe"]]
+    if len(sharpes) <= 1:
         return ""
-    std = summary["sharpe_std"] or 0
-    return (
-        f"; across {int(summary['n_seeds'])} seeds Sharpe {summary['sharpe_mean']:.2f} ± {std:.2f}"
-    )
+    known = [s for s in sharpes if s is not None]
+    flat = len(sharpes) - len(known)
+    idle = f" ({flat} of {len(sharpes)} seeds never held a position)" if flat else ""
+    if not known:
+        return f"; none of its {len(sharpes)} seeds ever held a position"
+    summary = m.seeds_summary().loc[name]
+    mean, std = _num(summary["sharpe_mean"]), _num(summary["sharpe_std"])
+    spread = f" ± {std:.2f}" if std is not None else ""
+    return f"; across {len(sharpes)} seeds Sharpe {mean:.2f}{spread}{idle}"
+
+
+def _num(value) -> float | None:
+    """A finite float, or None (missing, NaN)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if x == x and abs(x) != float("inf") else None

@@ -1,0 +1,115 @@
+"""A universe study's landing page: the cross-ticker verdict, the pooled and per-ticker tables
+with raw and adjusted p-values, a figure of per-ticker Sharpe differences with intervals, the
+span each ticker covers, skipped tickers, and links to every ticker's own report."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lstmbt.metrics import fmt2
+from lstmbt.report.figures import save_figures, style
+
+
+def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
+    """Each (ticker, forecaster)'s Sharpe difference to buy-and-hold with its 95% interval."""
+    with style():
+        rows = table.reset_index()
+        fig = Figure(figsize=(10, 0.35 * len(rows) + 1.5))
+        ax = fig.subplots()
+        y = np.arange(len(rows))
+        diff = rows["diff"].astype(float).to_numpy()
+        lo = diff - rows["diff_ci_low"].astype(float).to_numpy()
+        hi = rows["diff_ci_high"].astype(float).to_numpy() - diff
+        ax.errorbar(diff, y, xerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o", capsize=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(
+            y, [f"{t} {f}" for t, f in zip(rows["ticker"], rows["forecaster"], strict=True)]
+        )
+        ax.invert_yaxis()
+        ax.set_xlabel("Sharpe ratio minus buy-and-hold's, after costs (95% bootstrap interval)")
+        ax.set_title("Per ticker: the strategy's Sharpe difference to buy-and-hold")
+        fig.tight_layout()
+    return fig
+
+
+def _pct(v) -> str:
+    return "-" if v is None or v != v else f"{v:.2f}"
+
+
+def write_universe_page(
+    run_dir: Path,
+    name: str,
+    table: pd.DataFrame,
+    pooled: pd.DataFrame,
+    verdict: tuple[str, ...],
+    skipped: dict[str, str],
+    links: dict[str, str],
+    trials: int,
+    notes: tuple[str, ...] = (),
+) -> Path:
+    """index.html of the universe run folder."""
+    files = save_figures(
+        {"sharpe_differences": sharpe_difference_figure(table)}, run_dir / "figures"
+    )
+    head = (
+        "<tr><th>Ticker</th><th>Forecaster</th><th>Span</th><th>B&amp;H Sharpe</th>"
+        "<th>Sharpe</th><th>ΔSharpe [95% CI]</th><th>p</th><th>p BH</th><th>p Holm</th>"
+        "<th>DM p</th><th>DM p BH</th><th>DM p Holm</th><th>Deflated Sharpe (ticker / "
+        "universe)</th></tr>"
+    )
+    body = []
+    for (ticker, forecaster), r in table.iterrows():
+        link = links.get(ticker)
+        cell = f'<a href="{html.escape(link)}">{html.escape(ticker)}</a>' if link else ticker
+        body.append(
+            f"<tr><th>{cell}</th><td>{html.escape(forecaster)}</td>"
+            f"<td>{r['test_start']} .. {r['test_end']}</td><td>{_pct(r['bh_sharpe'])}</td>"
+            f"<td>{_pct(r['sharpe'])}</td><td>{_pct(r['diff'])} [{_pct(r['diff_ci_low'])}, "
+            f"{_pct(r['diff_ci_high'])}]</td><td>{_pct(r['diff_p'])}</td>"
+            f"<td>{_pct(r['diff_p_bh'])}</td><td>{_pct(r['diff_p_holm'])}</td>"
+            f"<td>{_pct(r['dm_p'])}</td><td>{_pct(r['dm_p_bh'])}</td>"
+            f"<td>{_pct(r['dm_p_holm'])}</td><td>{_pct(r['dsr_ticker'])} / "
+            f"{_pct(r['dsr_universe'])}</td></tr>"
+        )
+    pooled_rows = "".join(
+        f"<tr><th>{html.escape(n)}</th><td>{fmt2(r['diff'])}</td><td>[{fmt2(r['ci_low'])}, "
+        f"{fmt2(r['ci_high'])}]</td><td>{fmt2(r['p_value'])}</td><td>{int(r['tickers'])}</td></tr>"
+        for n, r in pooled.iterrows()
+    )
+    skipped_html = (
+        "".join(f"<li>{html.escape(t)}: {html.escape(why)}</li>" for t, why in skipped.items())
+        or "<li>none</li>"
+    )
+    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in verdict)
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>lstmbt universe: {html.escape(name)}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;color:#222;padding:0 1rem}}
+table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0 1rem}}
+th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.9rem}}
+tr th:first-child{{text-align:left}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
+</style></head><body>
+<h1>Universe {html.escape(name)}: {len(links)} tickers</h1>
+<p class="meta">Each ticker is studied on its own calendar and out-of-sample span, against its
+own buy-and-hold with the same costs. {trials} (ticker, configuration) trials in all.</p>
+<h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
+<h2>Pooled across tickers</h2>
+<table id="pooled"><tr><th>Forecaster</th><th>Mean ΔSharpe</th><th>95% CI</th><th>p</th>
+<th>Tickers</th></tr>{pooled_rows}</table>
+<h2>Per ticker</h2><table id="tickers">{head}{"".join(body)}</table>
+<p class="meta">p: block-bootstrap p-value of the Sharpe difference to buy-and-hold; BH:
+Benjamini-Hochberg (false-discovery rate) and Holm (family-wise) adjusted over every row.</p>
+<figure><img src="{files["sharpe_differences"]}" alt="per-ticker Sharpe differences"></figure>
+<h2>Skipped tickers</h2><ul id="skipped">{skipped_html}</ul>
+<h2>Notes</h2><ul>{note_html}</ul>
+</body></html>
+"""
+    path = run_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
