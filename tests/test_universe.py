@@ -1,0 +1,207 @@
+"""Universe studies: the multiple-testing layer on known answers, a small end-to-end universe
+where only the planted predictable series survives FDR control, pool = Ray, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from lstmbt import RunConfig
+from lstmbt.api import resume_universe, run_universe
+from lstmbt.cli import main
+from lstmbt.data.universe import resolve_universe
+from lstmbt.errors import ConfigError
+from lstmbt.study.crosssection import benjamini_hochberg, holm, pooled_sharpe_difference
+from tests.conftest import yahoo_csv
+
+# --- the multiple-testing layer on synthetic inputs (fast) --------------------------------------
+
+
+def test_bh_and_holm_match_statsmodels_and_keep_nans():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 50):
+        p = rng.uniform(size=n) ** 2
+        np.testing.assert_allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
+        np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1])
+    p = np.array([0.01, np.nan, 0.04, 0.03])
+    assert np.isnan(benjamini_hochberg(p)[1]) and np.isnan(holm(p)[1])
+    np.testing.assert_allclose(benjamini_hochberg(p)[[0, 2, 3]], [0.03, 0.04, 0.04])
+
+
+def test_fdr_control_on_null_p_values_rejects_about_alpha_of_the_time():
+    rng = np.random.default_rng(4)
+    runs = [(benjamini_hochberg(rng.uniform(size=20)) < 0.05).any() for _ in range(400)]
+    assert np.mean(runs) < 0.08, "under the global null BH's family-wise rate is at most alpha"
+
+
+def _returns(n, seed, mu=0.0003, sd=0.01, start="2010-01-01"):
+    idx = pd.bdate_range(start, periods=n)
+    return pd.Series(np.random.default_rng(seed).normal(mu, sd, n), index=idx)
+
+
+def test_pooled_difference_of_copies_is_zero_and_a_planted_edge_is_found():
+    bench = {f"t{k}": _returns(750, k) for k in range(4)}
+    same = pooled_sharpe_difference(bench, bench, reps=300)
+    assert same["diff"] == 0 and same["p_value"] == 1.0 and same["tickers"] == 4
+    edge = {k: v + 0.002 for k, v in bench.items()}  # +50% a year on every ticker
+    found = pooled_sharpe_difference(edge, bench, reps=300)
+    assert found["diff"] > 1 and found["p_value"] < 0.01 and found["ci_low"] > 0
+    noise = {k: _returns(750, 100 + i) for i, k in enumerate(bench)}
+    null = pooled_sharpe_difference(noise, bench, reps=300)
+    assert null["ci_low"] < null["diff"] < null["ci_high"]
+
+
+def test_pooled_test_resamples_the_same_days_for_every_ticker():
+    """Two tickers with identical returns on overlapping spans: the pooled interval must be as
+    wide as one ticker's (perfectly correlated, nothing to average away)."""
+    a = _returns(600, 1)
+    s = a + 0.0005 * np.sign(np.random.default_rng(9).normal(size=600))
+    one = pooled_sharpe_difference({"a": s}, {"a": a}, reps=400, seed=1)
+    two = pooled_sharpe_difference({"a": s, "b": s}, {"a": a, "b": a}, reps=400, seed=1)
+    assert two["ci_high"] - two["ci_low"] == pytest.approx(one["ci_high"] - one["ci_low"])
+
+
+# --- universe input -------------------------------------------------------------------------------
+
+
+def test_universe_specs_and_their_errors(tmp_path):
+    sample = resolve_universe("sample")
+    assert [m.label for m in sample.members] == ["^GSPC", "^IXIC", "AAPL", "IBM", "MSFT", "GOOG"]
+    listing = tmp_path / "mine.txt"
+    listing.write_text("# my list\naapl\n\nIBM  # a comment\nAAPL\n")
+    assert [m.ticker for m in resolve_universe(str(listing), "yahoo").members] == ["AAPL", "IBM"]
+    with pytest.raises(ConfigError, match="Did you mean 'sample'"):
+        resolve_universe("sampel")
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        resolve_universe(str(tmp_path / "empty.txt"))
+    (tmp_path / "nocsv").mkdir()
+    with pytest.raises(ConfigError, match="holds no .csv files"):
+        resolve_universe(str(tmp_path / "nocsv"))
+
+
+def test_sample_stocks_keep_their_own_spans():
+    from lstmbt.data import load_one
+
+    aapl, goog, gspc = (load_one(t, "sample") for t in ("AAPL", "GOOG", "^GSPC"))
+    assert aapl.index[-1].year == 2013 and goog.index[0].year == 2004
+    assert gspc.index[-1].year == 2018 and aapl.attrs["source"].startswith("sample:bokeh")
+
+
+# --- a small end-to-end universe -----------------------------------------------------------------
+
+
+def _bars(sp500: pd.DataFrame, returns: np.ndarray) -> pd.DataFrame:
+    """Bars whose closes follow `returns` close to close, with the real S&P 500's overnight gaps
+    and intraday ranges (so the next open comes before the next day's move, as it does)."""
+    src = sp500.iloc[: len(returns) + 1]
+    close = 100 * np.cumprod(np.concatenate([[1.0], 1 + returns]))
+    gap = (src["open"] / src["close"].shift(1)).fillna(1.0).to_numpy()
+    open_ = np.concatenate([[close[0]], close[:-1]]) * gap
+    top = np.maximum(src["open"], src["close"]).to_numpy()
+    bottom = np.minimum(src["open"], src["close"]).to_numpy()
+    out = pd.DataFrame(index=src.index)
+    out["open"], out["close"] = open_, close
+    out["high"] = np.maximum(open_, close) * np.maximum(src["high"].to_numpy() / top, 1.0)
+    out["low"] = np.minimum(open_, close) * np.minimum(src["low"].to_numpy() / bottom, 1.0)
+    out["adj_close"] = out["close"]
+    out["volume"] = src["volume"].to_numpy()
+    return out[["open", "high", "low", "close", "adj_close", "volume"]]
+
+
+@pytest.fixture(scope="module")
+def universe_dir(sp500, tmp_path_factory):
+    """Three resampled random walks and one series with a planted next-day predictability."""
+    folder = tmp_path_factory.mktemp("universe")
+    real = sp500["adj_close"].pct_change().dropna().to_numpy()
+    real = real - real.mean()
+    n = 1500
+    for k in range(3):
+        draw = np.random.default_rng(10 + k).choice(real, n)
+        yahoo_csv(_bars(sp500, draw), folder / f"rw{k}.csv")
+    shocks = np.random.default_rng(20).choice(real, n)
+    planted = np.zeros(n)
+    for t in range(1, n):  # strong mean reversion: tomorrow undoes half of today
+        planted[t] = -0.5 * planted[t - 1] + shocks[t]
+    yahoo_csv(_bars(sp500, planted), folder / "planted.csv")
+    short = sp500.iloc[:25]
+    yahoo_csv(short, folder / "tiny.csv")  # too short for any split: skipped with a reason
+    return folder
+
+
+UNIVERSE = dict(
+    epochs=8,
+    hidden_size=8,
+    lr=0.01,
+    batch_size=128,
+    patience=3,
+    tearsheets=False,
+    device="cpu",
+    bootstrap_reps=300,
+    presets=("baseline",),
+    threshold=0.0,
+)
+
+
+def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_path):
+    config = RunConfig(universe=str(universe_dir), out=str(tmp_path), run_id="u", **UNIVERSE)
+    result = run_universe(config, write=True)
+    table = result.table.xs("baseline:lstm", level="forecaster")
+    assert "too few" in result.skipped["tiny"], result.skipped
+    assert table.loc["planted", "diff"] > 0 and table.loc["planted", "diff_p_bh"] < 0.05
+    for k in range(3):
+        assert not (table.loc[f"rw{k}", "diff"] > 0 and table.loc[f"rw{k}", "diff_p_bh"] < 0.05)
+    assert "1 after false-discovery-rate control" in result.verdict[0]
+    page = (tmp_path / "u" / "index.html").read_text()
+    assert 'href="tickers/planted/index.html"' in page and "Survivorship" in page
+    assert (tmp_path / "u" / "tickers" / "rw0" / "index.html").is_file()
+    doc = json.loads((tmp_path / "u" / "universe.json").read_text())
+    assert doc["skipped"] and len(doc["table"]) == 4
+
+
+def test_pool_and_ray_give_identical_files_and_a_resume_continues(universe_dir, tmp_path):
+    pytest.importorskip("ray")
+    small = tmp_path / "small"
+    small.mkdir()
+    for name in ("rw0.csv", "planted.csv"):
+        (small / name).write_bytes((universe_dir / name).read_bytes())
+    kw = dict(UNIVERSE, epochs=2, universe=str(small), walk_forward=True, refit_every=252, jobs=2)
+    pool = run_universe(RunConfig(out=str(tmp_path / "p"), run_id="u", **kw), write=True)
+    ray = run_universe(
+        RunConfig(out=str(tmp_path / "r"), run_id="u", backend="ray", **kw), write=True
+    )
+    files = ["universe.json"] + [
+        f"tickers/{t}/{f}"
+        for t in ("rw0", "planted")
+        for f in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json")
+    ]
+    for name in files:
+        a, b = (Path(r.run_dir) / name for r in (pool, ray))
+        assert a.read_bytes() == b.read_bytes(), name
+    # a universe cut after its first ticker resumes to the same files
+    cut = tmp_path / "p" / "u"
+    (cut / "universe.json").unlink()
+    import shutil
+
+    shutil.rmtree(cut / "tickers" / "rw0")
+    (cut / "tickers" / "planted" / "run.json").write_text('{"status": "interrupted"}')
+    again = resume_universe(cut)
+    assert (
+        json.loads((cut / "universe.json").read_text())["table"]
+        == json.loads((Path(ray.run_dir) / "universe.json").read_text())["table"]
+    )
+    assert set(again.tickers) == {"rw0", "planted"}
+
+
+def test_cli_universe_errors_are_one_line(tmp_path, capsys):
+    assert main(["run", "--universe", "sampel", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown universe 'sampel'" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "none").mkdir()
+    assert main(["run", "--universe", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "holds no .csv files" in capsys.readouterr().err
