@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import lstmbt  # noqa: E402,F401 - start-up settings (malloc tuning)
+from lstmbt import _runtime, run_study  # noqa: E402
 from lstmbt.data import load_one  # noqa: E402
 from lstmbt.features.returns import adjusted_ohlcv  # noqa: E402
 from lstmbt.models import LSTMForecaster, fit_seeds  # noqa: E402
@@ -255,7 +255,6 @@ def bench_backtests(px: pd.DataFrame):
 
 def bench_study():
     from lstmbt.config import RunConfig
-    from lstmbt.study.pipeline import run_study
 
     config = RunConfig(
         presets=("baseline", "lookback", "multifeature"),
@@ -267,8 +266,8 @@ def bench_study():
     result = run_study(config, write=False)
     return {
         "seconds": time.perf_counter() - t,
-        "folds": result.metrics["span"]["folds"],
-        "fits": 3 * 5 * result.metrics["span"]["folds"],
+        "folds": result.metrics.span.folds,
+        "fits": 3 * 5 * result.metrics.span.folds,
     }
 
 
@@ -276,6 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the end-to-end study")
     args = parser.parse_args()
+    _runtime.start()  # what the CLI does: malloc tuning (CPU training), quiet third parties
     print(
         f"lstmbt benchmarks  {time.strftime('%Y-%m-%d')}  {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__} "
