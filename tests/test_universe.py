@@ -205,3 +205,35 @@ def test_cli_universe_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "none").mkdir()
     assert main(["run", "--universe", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "holds no .csv files" in capsys.readouterr().err
+
+
+def test_no_look_ahead_in_a_universe_changing_one_tickers_prices_after_t(universe_dir, tmp_path):
+    from lstmbt.data import load_one
+    from tests.test_features import perturb_after
+
+    base_dir, moved_dir = tmp_path / "base", tmp_path / "moved"
+    for d in (base_dir, moved_dir):
+        d.mkdir()
+    planted = load_one(str(universe_dir / "planted.csv"), "sample")
+    t_pos = len(planted) - 150
+    t = planted.index[t_pos]
+    for name in ("rw1.csv", "planted.csv"):
+        (base_dir / name).write_bytes((universe_dir / name).read_bytes())
+    (moved_dir / "rw1.csv").write_bytes((universe_dir / "rw1.csv").read_bytes())
+    yahoo_csv(perturb_after(planted, t_pos, 5), moved_dir / "planted.csv")
+    kw = dict(UNIVERSE, epochs=1, bootstrap_reps=50, jobs=1)
+    base = run_universe(RunConfig(universe=str(base_dir), **kw))
+    moved = run_universe(RunConfig(universe=str(moved_dir), **kw))
+    for part in ("predictions", "positions", "returns"):
+        a, b = getattr(base.tickers["planted"], part), getattr(moved.tickers["planted"], part)
+        cols = [c for c in a.columns if c != "realised"]
+        pd.testing.assert_frame_equal(a.loc[:t, cols], b.loc[:t, cols], check_exact=True)
+        pd.testing.assert_frame_equal(
+            getattr(base.tickers["rw1"], part), getattr(moved.tickers["rw1"], part)
+        )
+    assert (
+        not base.tickers["planted"]
+        .returns.loc[t:]
+        .iloc[2:]
+        .equals(moved.tickers["planted"].returns.loc[t:].iloc[2:])
+    )
