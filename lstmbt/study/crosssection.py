@@ -18,37 +18,35 @@ from lstmbt.study.significance import sharpe, stationary_bootstrap_indices
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """BH adjusted p-values (step-up; NaN stays NaN)."""
-    p = np.asarray(p, float)
-    out = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    q = p[ok]
-    n = len(q)
-    if n == 0:
-        return out
-    order = np.argsort(q)
-    ranked = q[order] * n / np.arange(1, n + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty(n)
-    res[order] = np.minimum(adjusted, 1.0)
-    out[ok] = res
-    return out
+
+    def step_up(q: np.ndarray) -> np.ndarray:  # sorted p-values -> adjusted, same order
+        n = len(q)
+        return np.minimum(np.minimum.accumulate((q * n / np.arange(1, n + 1))[::-1])[::-1], 1.0)
+
+    return _adjusted(p, step_up)
 
 
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values (NaN stays NaN)."""
+
+    def step_down(q: np.ndarray) -> np.ndarray:
+        n = len(q)
+        return np.maximum.accumulate(np.minimum(q * (n - np.arange(n)), 1.0))
+
+    return _adjusted(p, step_down)
+
+
+def _adjusted(p: np.ndarray, rule) -> np.ndarray:
+    """Apply a rule on the sorted finite p-values and put them back in place."""
     p = np.asarray(p, float)
     out = np.full_like(p, np.nan)
     ok = np.isfinite(p)
-    q = p[ok]
-    n = len(q)
-    if n == 0:
-        return out
-    order = np.argsort(q)
-    ranked = q[order] * (n - np.arange(n))
-    adjusted = np.maximum.accumulate(np.minimum(ranked, 1.0))
-    res = np.empty(n)
-    res[order] = adjusted
-    out[ok] = res
+    if ok.any():
+        q = p[ok]
+        order = np.argsort(q)
+        res = np.empty(len(q))
+        res[order] = rule(q[order])
+        out[ok] = res
     return out
 
 
