@@ -27,6 +27,7 @@ from lstmbt.study.backtests import backtest_all
 from lstmbt.study.evaluation import evaluate
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
 from lstmbt.study.inputs import windows
+from lstmbt.study.pipeline import prediction_table
 
 RIDGE_LOOKBACK = 30
 RIDGE_REFIT = 252
@@ -150,14 +151,10 @@ def judge_forecasts(
     fc = Forecasts(eval_pos, main, {}, {BASELINE_FOLDS: folds}, {}, entries, tested)
     bt = backtest_all(config, data.ohlcv, dates, main, progress, given)
     metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier, sub.declared_trials, kind="judge")
-    realised = data.targets.loc[dates].to_numpy()[:, 0]
-    predictions = pd.DataFrame({"realised": realised}, index=dates)
-    for name in sub.table.columns:
-        predictions[name] = table[name].to_numpy()
-    for name in main:
-        if name not in predictions:
-            predictions[name] = main[name][:, 0]
-    predictions.index.name = "date"
+    # the submitted columns as given (empty where a date had none), then the baselines
+    given_columns = {name: table[name].to_numpy() for name in sub.table.columns}
+    baselines = {n: f[:, 0] for n, f in main.items() if n not in given_columns}
+    predictions = prediction_table(data, dates, {**given_columns, **baselines})
     return StudyResult(
         config=config,
         metrics=metrics,

@@ -8,6 +8,7 @@ evaluated span (the stitched test blocks) is the same for every model, baseline 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
@@ -20,6 +21,16 @@ from lstmbt.study.evaluation import evaluate
 from lstmbt.study.folds import FoldStore
 from lstmbt.study.forecasters import fit_forecasters
 from lstmbt.study.inputs import model_meta
+
+
+def prediction_table(
+    data: StudyData, dates: pd.DatetimeIndex, forecasts: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """predictions.csv: the realised next-day return beside every model's forecast, by date."""
+    realised = data.targets.loc[dates].to_numpy()[:, 0]
+    frame = pd.DataFrame({"realised": realised, **forecasts}, index=dates)
+    frame.index.name = "date"
+    return frame
 
 
 def compute_study(
@@ -37,12 +48,7 @@ def compute_study(
     bt = backtest_all(config, data.ohlcv, dates, fc.main, progress)
     progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
     metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier)
-    realised = data.targets.loc[dates].to_numpy()
-    predictions = pd.DataFrame(
-        {"realised": realised[:, 0], **{name: f[:, 0] for name, f in fc.main.items()}},
-        index=dates,
-    )
-    predictions.index.name = "date"
+    predictions = prediction_table(data, dates, {n: f[:, 0] for n, f in fc.main.items()})
     return StudyResult(
         config=config,
         metrics=metrics,
