@@ -62,7 +62,9 @@ def _obv_change(d: pd.DataFrame, n: int = 20) -> pd.Series:
 
 
 def _volume_z(d: pd.DataFrame, n: int = 20) -> pd.Series:
-    logv = np.log(d["volume"].where(d["volume"] > 0))
+    # a zero volume is a data error (NASDAQ's sample has two): carry the last known volume, a
+    # causal repair that leaves series without such days exactly as they were
+    logv = np.log(d["volume"].where(d["volume"] > 0).ffill())
     return (logv - logv.rolling(n).mean()) / logv.rolling(n).std()
 
 

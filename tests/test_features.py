@@ -190,3 +190,14 @@ def test_causality_on_random_price_paths(seed, t):
     moved = build_features(perturb_after(frame, t, seed), ALL_GROUPS).frame
     day = frame.index[t]
     pd.testing.assert_frame_equal(moved.loc[:day], full.loc[:day], check_exact=True)
+
+
+def test_zero_volume_days_do_not_end_the_volume_features(nasdaq):
+    """Regression: NASDAQ's sample has zero volume on 2015-05-12 and 2018-01-09; the volume
+    z-score turned NaN there and `multifeature` refused ^IXIC (so a universe skipped it)."""
+    assert (nasdaq["volume"] == 0).sum() == 2
+    fm = build_features(nasdaq, ("volume",), {}, ())
+    assert not fm.frame.isna().any().any() and fm.frame.index[-1] == nasdaq.index[-1]
+    day = nasdaq.index.get_loc(pd.Timestamp("2015-05-12"))
+    z = compute_group(adjusted_ohlcv(nasdaq), "volume")["volume_z_20"]
+    assert np.isfinite(z.iloc[day : day + 25]).all()
