@@ -128,7 +128,8 @@ def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
     assert "['a', 'b']" in out.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert doc["lookback"] == 10 and doc["params"]["num_layers"] == 2
+    assert doc["model"] == "lstm" and doc["state"]["lookback"] == 10
+    assert doc["params"]["num_layers"] == 2
     loaded, _ = load_forecaster(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X[500:]), expected)
 
