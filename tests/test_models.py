@@ -161,7 +161,7 @@ def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
     for name in ("baseline:lstm", "multifeature:lstm"):
         np.testing.assert_allclose(again[name], preds[name], rtol=1e-6, atol=1e-12)
         positions = result.positions[name].to_numpy()
-        np.testing.assert_array_equal(again[name.replace(":lstm", ":position")], positions)
+        np.testing.assert_array_equal(again[f"{name}:position"], positions)
     latest = forecast_from_run(result.run_dir, "baseline")
     assert len(latest) == 1 and latest.index[0] == pd.Timestamp("2018-12-31")
 
