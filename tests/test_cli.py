@@ -339,6 +339,11 @@ def test_a_user_forecaster_runs_through_walk_forward_seeds_resume_and_forecast(t
     assert len(list((run / "folds" / "lookback").glob("seed*/fold*/predictions.npy"))) == len(
         user_folds
     ), "the LSTM's folds keep their own place"
+    first = [
+        np.load(run / "folds" / "lookback" / "MyForecaster" / s / "fold000" / "predictions.npy")
+        for s in ("seed42", "seed43")
+    ]
+    assert not np.array_equal(*first), "each seed is its own model"
     saved = json.loads((run / "models" / "lookback" / "MyForecaster" / "model.json").read_text())
     assert saved["model"] == "tests.user_models:MyForecaster"
     # as if interrupted after all but the user model's last fold of one seed

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from lstmbt.config import RunConfig
 from lstmbt.errors import ConfigError
@@ -101,6 +102,18 @@ def test_gru_and_mlp_learn_a_noisy_linear_function_of_the_window(name):
     model.fit(X[:1000], y[:1000], X[1000:1200], y[1000:1200])
     pred = model.predict(X[1200:])[:, 0]
     assert np.corrcoef(pred, y[1200:, 0])[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "mlp"])
+def test_the_seed_sets_the_initial_weights(name):
+    X, y = windows()
+    nets = {}
+    for key, seed in (("a", 3), ("b", 3), ("c", 4)):
+        model = make(name, seed=seed)
+        model.prepare(X, y)  # scaling and the seeded initial net, before any training
+        nets[key] = [p.detach().clone() for p in model.net_.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(nets["a"], nets["b"], strict=True))
+    assert not all(torch.equal(a, c) for a, c in zip(nets["a"], nets["c"], strict=True))
 
 
 def test_gru_and_mlp_are_other_networks_than_the_lstm():
