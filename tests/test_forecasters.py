@@ -158,3 +158,21 @@ def test_a_bad_model_name_is_one_clear_error(models, match):
     with pytest.raises(ConfigError, match=match.replace("(", r"\(")) as info:
         RunConfig(models=models).validate()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cls", "match"),
+    [
+        ("Broken", "failed: ValueError: boom"),
+        ("FlatPredictions", r"predict returned shape \(\d+,\), expected \(\d+, 1\)"),
+    ],
+)
+def test_a_user_model_that_fails_in_the_study_is_one_line_naming_it(tiny, cls, match):
+    from lstmbt import run_study
+    from lstmbt.errors import LstmbtError
+
+    with pytest.raises(LstmbtError, match=match) as info:
+        run_study(tiny(models=f"tests.user_models:{cls}"), write=False)
+    assert f"model 'tests.user_models:{cls}' on preset 'baseline', seed 42, fold 0" in str(
+        info.value
+    )

@@ -44,3 +44,17 @@ class NoSave:
 
     def predict(self, X):
         return np.zeros((len(X), 1))
+
+
+class Broken(MyForecaster):
+    """Fails while fitting, as a user's model under development may."""
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        raise ValueError("boom")
+
+
+class FlatPredictions(MyForecaster):
+    """Predicts (samples,) instead of (samples, horizon)."""
+
+    def predict(self, X):
+        return super().predict(X)[:, 0]
