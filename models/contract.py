@@ -1,19 +1,6 @@
 """The forecaster contract every model shares (the LSTM, the GRU, the MLP, the baselines and a
-user's own class), and `ForecasterBase`, which gives a class all of it but `fit` and `predict`.
-
-A forecaster
-- takes its hyper-parameters as keyword arguments of `__init__` and stores them as they are;
-  `get_params()` returns them (JSON values: saved beside the model) and `set_params(**p)`
-  changes them. A model that draws random numbers takes a `seed`: the study sets it per seed;
-- `fit(X, y, X_val=None, y_val=None) -> self`: X is (samples, lookback, features) of raw
-  windows, y is (samples, horizon) of next-day simple returns; any scaling is fit on X and y
-  only (the validation windows may be used for early stopping, never for scaling);
-- `predict(X) -> (samples, horizon)`; before `fit` it raises an error saying to call fit;
-- `save(folder) -> dict` writes the fitted state (files of its own, never `model.json`) and
-  returns JSON facts to keep in `model.json`; `load(folder, state) -> self` restores them into
-  a model made with the saved params. `lstmbt.models.save_forecaster` / `load_forecaster`
-  record the model's type beside them, so a run's models reload as what they were.
-"""
+user's own class): `Forecaster`, and `ForecasterBase`, which gives a class all of it but `fit`
+and `predict`."""
 
 from __future__ import annotations
 
@@ -30,7 +17,22 @@ STATE_PICKLE = "state.pkl"  # ForecasterBase's fallback for fitted state that is
 
 @runtime_checkable
 class Forecaster(Protocol):
-    """What the study, `lstmbt forecast` and `resume` need of a model (see the module doc)."""
+    """What a study, `lstmbt resume` and `lstmbt forecast` need of a model.
+
+    - `__init__` takes the hyper-parameters as keyword arguments (each with a default) and
+      stores them as they are; `get_params()` returns them (JSON values: they are saved beside
+      the model) and `set_params(**params)` changes them and returns the model. A model that
+      draws random numbers takes a `seed`; the study sets it for each seed.
+    - `fit(X, y, X_val=None, y_val=None)` returns the model. X is (samples, lookback, features)
+      of raw windows, y is (samples, horizon) of next-day simple returns. Any scaling is fit on
+      X and y only; the validation windows may serve early stopping, never scaling.
+    - `predict(X)` returns (samples, horizon) forecasts; before `fit` it raises an error that
+      says to call fit.
+    - `save(folder)` writes the fitted state into `folder` (its own files, never `model.json`)
+      and returns JSON facts to keep in `model.json`; `load(folder, state)` restores them into a
+      model made with the saved params, and returns it. `save_forecaster`/`load_forecaster`
+      record the model's type beside them, so a run's models reload as what they were.
+    """
 
     def fit(
         self,
