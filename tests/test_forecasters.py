@@ -176,3 +176,26 @@ def test_a_user_model_that_fails_in_the_study_is_one_line_naming_it(tiny, cls, m
     assert f"model 'tests.user_models:{cls}' on preset 'baseline', seed 42, fold 0" in str(
         info.value
     )
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+        ),
+    ],
+)
+@pytest.mark.parametrize("name", ["gru", "mlp"])
+def test_gru_and_mlp_train_on_the_device_and_load_on_the_cpu(name, device, tmp_path):
+    X, y = windows()
+    model = make(name).set_params(device=device, num_layers=2, dropout=0.2)
+    model.fit(X[:200], y[:200], X[200:250], y[200:250])
+    assert next(model.net_.parameters()).device.type == device
+    pred = model.predict(X[250:])
+    save_forecaster(model, tmp_path / "m", {})
+    loaded, _ = load_forecaster(tmp_path / "m", device="cpu")
+    assert next(loaded.net_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(loaded.predict(X[250:]), pred, rtol=1e-4, atol=1e-6)
