@@ -1,5 +1,6 @@
 """Process-wide settings, applied only by the CLI and its worker processes (never on import):
-glibc malloc tuning for LSTM training, and quiet third-party loggers and warnings.
+glibc malloc tuning for LSTM training, quiet third-party loggers and warnings, and (the CLI
+only) the current folder on the import path for users' own forecaster classes.
 
 A notebook user who wants the faster CPU training calls `lstmbt._runtime.tune_malloc()` once
 (it changes how this process's allocator returns memory to the OS, nothing else).
@@ -11,6 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import sys
 import warnings
 
 _M_TRIM_THRESHOLD = -1
@@ -47,6 +49,15 @@ def quiet_third_parties() -> None:
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="quantstats")
     warnings.filterwarnings("ignore", message=".*findfont.*")
+
+
+def import_from_cwd() -> None:
+    """Let `--models package.module:Class` find a module in the current folder, as
+    `python -m` would (appended, so it never shadows an installed package). Spawned
+    training processes inherit the path."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
 
 
 def start() -> None:

@@ -26,6 +26,7 @@ from lstmbt.data import resolve_source
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
 from lstmbt.features.indicators import GROUPS
 from lstmbt.models.device import DEVICES, resolve_device
+from lstmbt.models.registry import TRAINED, check_forecaster_class, is_dotted_path, model_label
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,13 @@ class RunConfig:
         ("baseline",),
         "Model presets, comma-separated: baseline | lookback | multifeature.",
         flag="preset",
+        group="model",
+    )
+    models: tuple[str, ...] = option(
+        ("lstm",),
+        "Forecasters, comma-separated, each trained on every preset: "
+        + " | ".join(TRAINED)
+        + " | package.module:Class (your own class; see the README). Rows are <preset>:<model>.",
         group="model",
     )
     preset_options: dict[str, dict[str, Any]] = option(
@@ -255,6 +263,7 @@ class RunConfig:
         for name in self.presets:
             if name not in PRESETS:
                 raise unknown_choice("preset", name, PRESETS)
+        _check_models(self.models)
         for name, values in self.preset_options.items():
             if name not in self.presets:
                 raise ConfigError(
@@ -339,15 +348,20 @@ class RunConfig:
             out.append(dataclasses.replace(PRESETS[name], **changes))
         return out
 
-    def seeds_together(self, preset: ModelPreset, device_type: str) -> bool:
+    def seeds_together(self, preset: ModelPreset, device_type: str, model: str = "lstm") -> bool:
         """Train this preset's seeds packed into one network (models/seeds.py)? `auto` does
         where it was measured faster: on a GPU, and on CPU for one-step, one-layer LSTMs
-        (1.2-1.7x); on CPU from a 3-day window on it is slower than one process per seed."""
-        if self.seeds < 2 or self.seed_batching == "off":
+        (1.2-1.7x); on CPU from a 3-day window on it is slower than one process per seed.
+        Only the LSTM packs; every other model trains its seeds one by one."""
+        if model != "lstm" or self.seeds < 2 or self.seed_batching == "off":
             return False
         if self.seed_batching == "on":
             return True
         return device_type == "cuda" or (preset.lookback == 1 and preset.num_layers == 1)
+
+    def model_names(self) -> dict[str, str]:
+        """The chosen models: their row label (`<preset>:<label>`) -> the name given."""
+        return {model_label(name): name for name in self.models}
 
     def resources(self, n_tasks: int) -> tuple[int, int]:
         """(processes, torch threads per fit). Threads never depend on --jobs (see folds.fit_one):
@@ -485,6 +499,32 @@ def _check_range(name, value, lo, hi, text, *, low_open=False, high_open=False) 
     below = value < hi if high_open else value <= hi
     if not (math.isfinite(value) and above and below):
         raise ConfigError(f"--{_flag(name)} must be in {text}, got {value}.")
+
+
+def _check_models(names: tuple[str, ...]) -> None:
+    """Built-in names or importable classes that follow the forecaster contract, whose row
+    labels differ from each other and from the ridge baseline's."""
+    if not names:
+        raise ConfigError("no model chosen; use --models lstm (or gru, mlp, package.module:Class).")
+    labels: dict[str, str] = {}
+    for name in names:
+        if not is_dotted_path(name) and name not in TRAINED:
+            raise ConfigError(
+                f"unknown model {name!r}.{did_you_mean(name, TRAINED)} Choose from: "
+                f"{', '.join(TRAINED)}, or name your own class as package.module:ClassName."
+            )
+        try:
+            check_forecaster_class(name)
+        except ValueError as exc:
+            raise ConfigError(f"--models: {exc}") from None
+        label = model_label(name)
+        if label in labels or label == "ridge":
+            other = repr(labels[label]) if label in labels else "the ridge baseline"
+            raise ConfigError(
+                f"--models: {name!r} and {other} would both be named '<preset>:{label}'; "
+                "give the class another name."
+            )
+        labels[label] = name
 
 
 def _check_preset(p: ModelPreset) -> None:

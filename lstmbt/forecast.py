@@ -6,6 +6,7 @@ as when it was trained, checks the feature list matches, and applies the run's s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,15 @@ from lstmbt.features import build_features, make_windows
 from lstmbt.models import load_forecaster
 from lstmbt.runs import read_config
 from lstmbt.strategies import forecast_positions
-from lstmbt.study.forecasters import lstm_name
+from lstmbt.study.folds import model_dir
+from lstmbt.study.forecasters import forecaster_name
 from lstmbt.study.inputs import companion_label, companion_source
 
 
-def _seed_models(run_dir: Path, preset: str) -> list:
+def _seed_models(run_dir: Path, folder: str) -> list:
     """The latest fold's model of every seed (what the run's ensemble row averages)."""
-    seeds = sorted((run_dir / "folds" / preset).glob("seed*"))
+    root = run_dir / "folds" / folder  # also holds other models' folders (<preset>/<model>)
+    seeds = sorted(p for p in root.glob("seed*") if re.fullmatch(r"seed\d+", p.name))
     models = []
     for seed_dir in seeds:
         folds = sorted(seed_dir.glob("fold*"))
@@ -47,16 +50,23 @@ def forecast_from_run(
     source: str | None = None,
     end: str | None = None,
     days: int = 1,
+    model: str | None = None,
 ) -> pd.DataFrame:
     """Forecasts of the run's saved model(s) for the last `days` closes up to `end`.
 
-    Columns: one forecast per preset (`<preset>:lstm`, next-day return; the average of the
-    seeds' latest models, as in the run) and the position it implies for the next open under the
-    run's threshold and long/short rule.
+    Columns: per preset and model, its forecast (`<preset>:<model>`, next-day return; the
+    average of the seeds' latest models, as in the run) and the position it implies for the
+    next open under the run's threshold and long/short rule (`<preset>:<model>:position`).
+    `preset` and `model` (a row label: lstm, gru, mlp, a class name) choose only some.
     """
     run_dir = Path(run_dir)
     cfg = read_config(run_dir, device="auto")  # models load on any device
     names = [preset] if preset else list(cfg.presets)
+    labels = list(cfg.model_names())
+    if model is not None:
+        if model not in labels:
+            raise ConfigError(f"the run has no model {model!r}; it has {', '.join(labels)}.")
+        labels = [model]
     out = {}
     prices_cache: dict[str, pd.DataFrame] = {}
     src = source or cfg.source
@@ -67,15 +77,16 @@ def forecast_from_run(
             prices_cache[ticker] = load_one(ticker, use, cfg.start, end, None)
         return prices_cache[ticker]
 
-    for name in names:
-        folder = run_dir / "models" / name
+    for name, label in [(n, m) for n in names for m in labels]:
+        folder = run_dir / "models" / model_dir(name, label)
         if not (folder / "model.json").is_file():
             raise ConfigError(
-                f"the run has no saved model for preset {name!r}; it has "
+                f"the run has no saved model {forecaster_name(name, label)!r}; it has presets "
                 f"{sorted(p.name for p in (run_dir / 'models').glob('*'))}."
             )
-        model, meta = _load(folder)
-        members = _seed_models(run_dir, name) or [model]  # the run reports the seed ensemble
+        latest, meta = _load(folder)
+        # the run reports the seed ensemble
+        members = _seed_models(run_dir, model_dir(name, label)) or [latest]
         p = meta["preset"]
         target = prices(cfg.ticker, True)
         companions = {companion_label(c): prices(c, False) for c in p["companions"]}
@@ -85,16 +96,18 @@ def forecast_from_run(
                 f"the features built now ({len(fm.names)}) differ from those the model was "
                 f"trained on ({len(meta['feature_names'])}); use the same data source and tickers."
             )
-        W = make_windows(fm.frame.to_numpy(dtype=np.float64), model.lookback_)
-        dates = fm.frame.index[model.lookback_ - 1 :]
+        lookback = p["lookback"]
+        W = make_windows(fm.frame.to_numpy(dtype=np.float64), lookback)
+        dates = fm.frame.index[lookback - 1 :]
         if days > len(dates):
             raise DataError(f"only {len(dates)} dates have a full window; ask for fewer --days.")
         f = np.mean([m.predict(W[-days:]) for m in members], axis=0)
-        out[lstm_name(name)] = f[:, 0]
+        row = forecaster_name(name, label)
+        out[row] = f[:, 0]
         pos = forecast_positions(
             f, dates[-days:], cfg.signal_horizon, cfg.threshold, cfg.long_short
         )
-        out[f"{name}:position"] = pos.to_numpy()
+        out[f"{row}:position"] = pos.to_numpy()
     frame = pd.DataFrame(out, index=dates[-days:])
     frame.index.name = "date"
     return frame

@@ -200,7 +200,7 @@ class Metrics:
         Diebold-Mariano vs the random walk (squared and absolute loss),
         Pesaran-Timmermann, IC with interval, the lag check (lag_corr, echo)
     seed_scores
-        one row per (LSTM, seed): sharpe, total_return, rmse, hit_rate
+        one row per (trained forecaster, seed): sharpe, total_return, rmse, hit_rate
     folds
         one row per walk-forward fold: test_start, test_end, days
     fold_scores
@@ -237,6 +237,12 @@ class Metrics:
     def lstms(self) -> list[str]:
         """The LSTM rows (seed ensembles), one per preset."""
         return self.names(model="lstm")
+
+    @property
+    def forecasters(self) -> list[str]:
+        """The forecaster rows: a study's trained models (seed ensembles, one per preset and
+        model: lstm, gru, mlp, a user's class) or a judged run's submitted columns."""
+        return self.names(role="forecaster")
 
     def value(self, table: str, name: str, column: str) -> Any:
         """One cell as a JSON-ready value (NaN and missing -> None)."""
@@ -325,13 +331,13 @@ class Metrics:
     def _fold_doc(self, k: int) -> dict[str, Any]:
         row = {"fold": int(k), **{c: _clean(self.folds.at[k, c], c) for c in self.folds.columns}}
         scores = self.fold_scores.xs(k, level="fold") if len(self.fold_scores) else None
-        lstms = set(self.lstms)
+        forecasters = set(self.forecasters)
         for key in ("total_return", "rmse", "hit_rate"):
             row[key] = {}
             if scores is None:
                 continue
             for name in scores.index:
-                if key == "total_return" or name in lstms:
+                if key == "total_return" or name in forecasters:
                     row[key][name] = _clean(scores.at[name, key], key)
         return row
 

@@ -22,7 +22,7 @@ from lstmbt.config import RunConfig
 from lstmbt.errors import LstmbtError
 from lstmbt.features.build import FeatureMatrix
 from lstmbt.metrics import Metrics, format_cell
-from lstmbt.models import LSTMForecaster, Split, save_forecaster
+from lstmbt.models import Forecaster, Split, save_forecaster
 from lstmbt.progress import Progress
 from lstmbt.report import draw_report, report_figures, write_tearsheet
 from lstmbt.report.tearsheets import tearsheet_file
@@ -61,9 +61,11 @@ class StudyResult:
     orders
         Backtrader's fills
     models
-        the latest fold's trained LSTM per preset (first seed), ready to forecast
+        the latest fold's trained forecaster (first seed) per preset and model, ready to
+        forecast, keyed by its folder under models/: the preset for the LSTM,
+        `<preset>/<model>` for the others (gru, mlp, a user class)
     model_meta
-        what `lstmbt forecast` needs to rebuild each model's inputs
+        what `lstmbt forecast` needs to rebuild each model's inputs (same keys)
     folds
         the chronological split or walk-forward folds of each preset (row positions)
     data
@@ -78,7 +80,7 @@ class StudyResult:
     positions: pd.DataFrame
     returns: pd.DataFrame
     orders: pd.DataFrame
-    models: dict[str, LSTMForecaster] = field(default_factory=dict)
+    models: dict[str, Forecaster] = field(default_factory=dict)
     model_meta: dict[str, dict] = field(default_factory=dict)
     folds: dict[str, list[Split]] | None = None
     data: StudyData | None = None
@@ -86,7 +88,8 @@ class StudyResult:
 
     @property
     def verdict(self) -> tuple[str, ...]:
-        """Plain words per LSTM: does it beat buy-and-hold after costs, and how sure is that?"""
+        """Plain words per forecaster: does it beat buy-and-hold after costs, and how sure is
+        that?"""
         return self.metrics.verdict
 
     def summary(self) -> pd.DataFrame:
@@ -98,7 +101,7 @@ class StudyResult:
         forecast_time, rolling, distribution and lag_check."""
         m = self.metrics
         lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
-        return report_figures(self.returns, self.predictions, m.benchmark, m.lstms, lags)
+        return report_figures(self.returns, self.predictions, m.benchmark, m.forecasters, lags)
 
     def __repr__(self) -> str:
         m = self.metrics

@@ -18,7 +18,7 @@ from lstmbt.config import RunConfig, config_from_mapping
 from lstmbt.data import fingerprint
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.metrics import FORMAT, Metrics
-from lstmbt.models import Split, resolve_device
+from lstmbt.models import Split, model_label, resolve_device
 
 # options that change where or how fast a run goes, never what it computes
 _NOT_A_TRIAL = (
@@ -182,7 +182,8 @@ def _training_doc(cfg: RunConfig) -> dict:
     """Where the models train and which presets pack their seeds (both follow the machine
     under `auto`, and both change numbers within float tolerance)."""
     device = resolve_device(cfg.device).type
-    packed = [p.name for p in cfg.model_presets() if cfg.seeds_together(p, device)]
+    lstm = "lstm" in cfg.models  # only the LSTM packs its seeds
+    packed = [p.name for p in cfg.model_presets() if lstm and cfg.seeds_together(p, device)]
     return {"device": device, "seeds_packed": packed}
 
 
@@ -280,12 +281,15 @@ def _run_row(run_dir: Path) -> dict:
     row = {"run": run_dir.name, "status": read_status(run_dir)}
     cfg = read_config_doc(run_dir)["config"]
     row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
+    labels = [model_label(name) for name in cfg.get("models", ["lstm"])]
+    if labels != ["lstm"]:
+        row["presets"] += f" × {'+'.join(labels)}"
     row["walk_forward"] = cfg.get("walk_forward", False)
     if (run_dir / "metrics.json").is_file():
         m = read_metrics(run_dir)
         row["span"] = f"{m.span.test_start} .. {m.span.test_end}"
         row["bh_sharpe"] = m.value("strategy", m.benchmark, "sharpe")
-        sharpes = {n: m.value("strategy", n, "sharpe") for n in m.lstms}
+        sharpes = {n: m.value("strategy", n, "sharpe") for n in m.forecasters}
         best = max(sharpes, key=lambda n: -1e9 if sharpes[n] is None else sharpes[n], default=None)
         row["best"] = best
         row["best_sharpe"] = sharpes[best] if best else None

@@ -1,4 +1,5 @@
-"""Forecasters: LSTM variants and honest baselines with one contract, fit(X, y) -> self, predict(X).
+"""Forecasters: LSTM, GRU, MLP and honest baselines with one contract (models/contract.py):
+fit(X, y, X_val, y_val) -> self, predict(X), get/set_params, save/load.
 
 X is (samples, lookback, features) of raw (unscaled) features, y is (samples, horizon) of
 next-day simple returns. Each forecaster fits its own scaling on the training data it is given,
@@ -11,23 +12,47 @@ from lstmbt.models.baselines import (
     RidgeForecaster,
     ZeroForecaster,
 )
+from lstmbt.models.contract import Forecaster, ForecasterBase, check_xy
 from lstmbt.models.device import resolve_device
 from lstmbt.models.io import load_forecaster, save_forecaster
-from lstmbt.models.lstm import LSTMForecaster, LSTMNet
+from lstmbt.models.lstm import GRUForecaster, LSTMForecaster, LSTMNet
+from lstmbt.models.mlp import MLPForecaster, MLPNet
+from lstmbt.models.neural import TorchForecaster
+from lstmbt.models.registry import (
+    TRAINED,
+    ModelSpec,
+    check_forecaster_class,
+    forecaster_class,
+    model_label,
+    model_type,
+)
 from lstmbt.models.seeds import fit_seeds
 from lstmbt.models.split import Split, chronological_split
 
 __all__ = [
+    "TRAINED",
+    "Forecaster",
+    "ForecasterBase",
+    "GRUForecaster",
     "LSTMForecaster",
     "LSTMNet",
+    "MLPForecaster",
+    "MLPNet",
     "MeanForecaster",
+    "ModelSpec",
     "PersistenceForecaster",
     "RidgeForecaster",
     "Split",
+    "TorchForecaster",
     "ZeroForecaster",
+    "check_forecaster_class",
+    "check_xy",
     "chronological_split",
     "fit_seeds",
+    "forecaster_class",
     "load_forecaster",
+    "model_label",
+    "model_type",
     "resolve_device",
     "save_forecaster",
 ]

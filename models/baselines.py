@@ -1,13 +1,17 @@
-"""Honest forecast baselines on the same windows: random walk, training mean, persistence, ridge."""
+"""Honest forecast baselines on the same windows: random walk, training mean, persistence, ridge.
+
+They follow the forecaster contract (models/contract.py) through ForecasterBase: deterministic
+(no seed), their fitted state is numbers and arrays kept in model.json.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lstmbt.models.lstm import check_xy
+from lstmbt.models.contract import ForecasterBase, check_xy
 
 
-class ZeroForecaster:
+class ZeroForecaster(ForecasterBase):
     """Random walk: tomorrow's change is zero."""
 
     kind = "zero"
@@ -18,10 +22,11 @@ class ZeroForecaster:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        self.check_fitted()
         return np.zeros((len(X), self.horizon_))
 
 
-class MeanForecaster:
+class MeanForecaster(ForecasterBase):
     """The training window's mean daily return (a drift forecast)."""
 
     kind = "mean"
@@ -32,10 +37,11 @@ class MeanForecaster:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        self.check_fitted()
         return np.tile(self.mean_, (len(X), 1))
 
 
-class PersistenceForecaster:
+class PersistenceForecaster(ForecasterBase):
     """Yesterday's change again: reads the 1-day return feature at the window's last step."""
 
     kind = "persistence"
@@ -49,11 +55,12 @@ class PersistenceForecaster:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        self.check_fitted()
         last = X[:, -1, self.feature_index].astype(np.float64)
         return np.repeat(last[:, None], self.horizon_, axis=1)
 
 
-class RidgeForecaster:
+class RidgeForecaster(ForecasterBase):
     """Linear model on the flattened, standardised window (closed-form ridge with intercept)."""
 
     kind = "ridge"
@@ -74,5 +81,6 @@ class RidgeForecaster:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        self.check_fitted()
         Z = (X.reshape(len(X), -1).astype(np.float64) - self.mean_) / self.std_
         return Z @ self.coef_ + self.intercept_

@@ -1,7 +1,10 @@
-"""Save and reload a fitted LSTMForecaster with its scaling and whatever metadata the caller needs.
+"""Save and reload a fitted forecaster with its type, parameters, state and the caller's metadata.
 
-Layout of a model folder: `weights.pt` (state dict, loaded with weights_only=True) and
-`model.json` (hyper-parameters, scaler, shapes, and the caller's `meta`: feature list, config).
+A model folder holds `model.json` (format, the model's type: a built-in name such as "lstm" or
+"package.module:Class", its params, the state its `save` returned, and the caller's `meta`:
+feature list, config) and whatever files the model's `save` wrote (the neural forecasters:
+`weights.pt`, a state dict loaded with weights_only=True). Folders written before the type was
+recorded (format 2) hold an LSTM and still load as one.
 """
 
 from __future__ import annotations
@@ -11,68 +14,65 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from lstmbt.models.contract import Forecaster
+from lstmbt.models.registry import forecaster_class, model_type
 
-from lstmbt.models.lstm import LSTMForecaster, LSTMNet
+FORMAT = 3  # 3: the model's type and its own state; 2: an LSTM, its state at the top level
+_LEGACY_LSTM = 2
+_LEGACY_STATE = ("n_features", "lookback", "horizon", "x_mean", "x_std", "y_mean", "y_std")
 
-FORMAT = 2  # 2: one nn.LSTM per layer (dropout masks from a seeded generator)
 
-
-def save_forecaster(model: LSTMForecaster, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """Write the model folder (atomic per file) and return its path."""
-    if not hasattr(model, "net_"):
-        raise RuntimeError("cannot save an unfitted model; call fit() first.")
+def save_forecaster(model: Forecaster, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """Write the model folder (model.json last, atomically) and return its path."""
+    check_fitted = getattr(model, "check_fitted", None)
+    if check_fitted is not None:
+        check_fitted()  # before anything is written
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.net_.state_dict().items()}
-    tmp = folder / "weights.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / "weights.pt")
+    params = model.get_params()
+    state = model.save(folder)
     doc = {
         "format": FORMAT,
-        "params": model.get_params(),
-        "n_features": model.n_features_,
-        "lookback": model.lookback_,
-        "horizon": model.horizon_,
-        "x_mean": model.x_mean_.tolist(),
-        "x_std": model.x_std_.tolist(),
-        "y_mean": np.atleast_1d(model.y_mean_).tolist(),
-        "y_std": np.atleast_1d(model.y_std_).tolist(),
+        "model": model_type(model),
+        "params": params,
+        "state": state,
         "meta": meta,
     }
+    try:
+        text = json.dumps(doc, indent=2)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"cannot save {type(model).__name__}: its get_params() and save() must return "
+            f"JSON values (numbers, text, lists, dicts) ({exc})."
+        ) from None
     tmp = folder / "model.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.write_text(text)
     os.replace(tmp, folder / "model.json")
     return folder
 
 
-def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LSTMForecaster, dict]:
-    """The fitted forecaster and the caller's metadata saved with it."""
+def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[Forecaster, dict]:
+    """The fitted forecaster, of the type it was saved as, and the caller's metadata saved
+    with it. `device` applies to a model that has one (the neural forecasters)."""
     folder = Path(folder)
-    if not (folder / "model.json").is_file() or not (folder / "weights.pt").is_file():
-        raise ValueError(f"{str(folder)!r} is not a saved lstmbt model (model.json, weights.pt).")
+    if not (folder / "model.json").is_file():
+        raise ValueError(f"{str(folder)!r} is not a saved lstmbt model (no model.json).")
     doc = json.loads((folder / "model.json").read_text())
-    if doc.get("format") != FORMAT:
+    version = doc.get("format")
+    if version == FORMAT:
+        kind, state = doc["model"], doc["state"]
+    elif version == _LEGACY_LSTM:
+        kind, state = "lstm", {k: doc[k] for k in _LEGACY_STATE}
+    else:
         raise ValueError(
             f"{str(folder)!r} was saved by another lstmbt version (model format "
-            f"{doc.get('format')}, this one reads {FORMAT}); re-run the study to refit it."
+            f"{version}, this one reads {_LEGACY_LSTM} and {FORMAT}); re-run the study to "
+            "refit it."
         )
-    params = dict(doc["params"], device=device)
-    model = LSTMForecaster(**params)
-    model.n_features_, model.lookback_, model.horizon_ = (
-        doc["n_features"],
-        doc["lookback"],
-        doc["horizon"],
-    )
-    model.x_mean_, model.x_std_ = np.array(doc["x_mean"]), np.array(doc["x_std"])
-    model.y_mean_, model.y_std_ = np.array(doc["y_mean"]), np.array(doc["y_std"])
-    from lstmbt.models.device import resolve_device
-
-    model.net_ = LSTMNet(
-        model.n_features_, model.hidden_size, model.num_layers, model.dropout, model.horizon_
-    )
-    state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-    model.net_.load_state_dict(state)
-    model.net_.to(resolve_device(device)).eval()
+    cls = forecaster_class(kind)
+    params = dict(doc["params"])
+    if "device" in params:
+        params["device"] = device
+    model = cls(**params)
+    model.load(folder, state)
     return model, doc["meta"]

@@ -93,6 +93,8 @@ def fit_seeds(
 ) -> list[LSTMForecaster]:
     """One fitted LSTMForecaster per seed, trained together; each equals `fit` with that seed
     to float tolerance (same initial weights, batch order, dropout masks, early stopping)."""
+    if type(template) is not LSTMForecaster:
+        raise ValueError(f"seeds are packed for LSTMForecaster only, got {type(template).__name__}")
     if len(seeds) != len(set(seeds)):
         raise ValueError(f"seeds must be distinct, got {list(seeds)}")
     models = [LSTMForecaster(**{**template.get_params(), "seed": s}) for s in seeds]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,9 @@ def err(capsys) -> str:
         (["run", "--device", "tpu"], "unknown device"),
         (["run", "--commission", "5"], "fraction per side"),
         (["study", "--seed-batching", "maybe"], "unknown seed batching 'maybe'"),
+        (["run", "--models", "lstm,gur"], "unknown model 'gur'. Did you mean 'gru'?"),
+        (["run", "--models", "nosuchpkg.mod:Cls"], "cannot import 'nosuchpkg.mod'"),
+        (["run", "--models", "tests.user_models:NoSave"], "does not follow the forecaster"),
     ],
 )
 def test_bad_input_errors(capsys, tmp_path, args, match):
@@ -291,3 +295,71 @@ def test_repairs_are_one_yellow_line_and_a_report_note(capsys, tmp_path, sp500):
     assert "UserWarning" not in err
     notes = json.loads((tmp_path / "r" / "x" / "metrics.json").read_text())["notes"]
     assert any("sorted them" in n for n in notes)
+
+
+def test_a_user_forecaster_runs_through_walk_forward_seeds_resume_and_forecast(tmp_path):
+    """`lstmbt run --models lstm,tests.user_models:MyForecaster --walk-forward --seeds 2` from
+    the repository root, as a user runs the installed command (which finds the module in the
+    current folder); then `lstmbt resume` retrains only what was lost and `lstmbt forecast`
+    uses the user's saved models."""
+    import numpy as np
+    import pandas as pd
+
+    from lstmbt.forecast import forecast_from_run
+
+    root = Path(__file__).resolve().parents[1]
+    script = Path(sys.executable).parent / "lstmbt"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "lstmbt.cli"]
+    out, mine = tmp_path / "runs", "lookback:MyForecaster"
+    flags = [*TINY_FLAGS, "--preset", "lookback", "--lookback", "5", "--refit-every", "252"]
+    flags += ["--eval-frac", "0.4", "--bootstrap-reps", "100", "--no-tearsheets", "--jobs", "1"]
+    proc = subprocess.run(
+        [*command, "run", "--models", "lstm,tests.user_models:MyForecaster", "--walk-forward"]
+        + ["--seeds", "2", *flags, "--out", str(out), "--run-id", "u"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = out / "u"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["models"][mine] == {
+        "preset": "lookback",
+        "model": "MyForecaster",
+        "role": "forecaster",
+    }
+    assert mine in metrics["strategy"] and mine in metrics["forecast"]
+    assert metrics["seeds"][mine]["n_seeds"] == 2 and metrics["span"]["folds"] >= 2
+    assert any(v.startswith(f"{mine}: Sharpe") for v in metrics["verdict"])
+    spa = metrics["spa"]
+    assert mine in {*spa["tested"], *spa["merged"], *spa["left_out"]}, "SPA weighs it too"
+    user_folds = sorted((run / "folds" / "lookback" / "MyForecaster").rglob("predictions.npy"))
+    assert len(user_folds) == 2 * metrics["span"]["folds"]
+    assert len(list((run / "folds" / "lookback").glob("seed*/fold*/predictions.npy"))) == len(
+        user_folds
+    ), "the LSTM's folds keep their own place"
+    first = [
+        np.load(run / "folds" / "lookback" / "MyForecaster" / s / "fold000" / "predictions.npy")
+        for s in ("seed42", "seed43")
+    ]
+    assert not np.array_equal(*first), "each seed is its own model"
+    saved = json.loads((run / "models" / "lookback" / "MyForecaster" / "model.json").read_text())
+    assert saved["model"] == "tests.user_models:MyForecaster"
+    # as if interrupted after all but the user model's last fold of one seed
+    before = (run / "metrics.json").read_bytes()
+    user_folds[-1].unlink()
+    kept = {p: p.stat().st_mtime_ns for p in (run / "folds").rglob("predictions.npy")}
+    (run / "run.json").write_text(json.dumps({"status": "interrupted"}))
+    resumed = run_cli("resume", str(run), cwd=root)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items()), "finished folds were redone"
+    assert user_folds[-1].is_file() and (run / "metrics.json").read_bytes() == before
+    # the next-day forecast from the saved models is the run's seed ensemble
+    preds = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True)
+    end = f"{preds.index[-1]:%Y-%m-%d}"
+    again = forecast_from_run(run, days=5, end=end)
+    np.testing.assert_allclose(again[mine], preds[mine].iloc[-5:], rtol=1e-9, atol=1e-15)
+    shown = run_cli("forecast", str(run), "--model", "MyForecaster", "--end", end, cwd=root)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert f"{mine}:position" in shown.stdout.replace("\n", "")

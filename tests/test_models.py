@@ -128,7 +128,8 @@ def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
     assert "['a', 'b']" in out.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert doc["lookback"] == 10 and doc["params"]["num_layers"] == 2
+    assert doc["model"] == "lstm" and doc["state"]["lookback"] == 10
+    assert doc["params"]["num_layers"] == 2
     loaded, _ = load_forecaster(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X[500:]), expected)
 
@@ -160,7 +161,7 @@ def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
     for name in ("baseline:lstm", "multifeature:lstm"):
         np.testing.assert_allclose(again[name], preds[name], rtol=1e-6, atol=1e-12)
         positions = result.positions[name].to_numpy()
-        np.testing.assert_array_equal(again[name.replace(":lstm", ":position")], positions)
+        np.testing.assert_array_equal(again[f"{name}:position"], positions)
     latest = forecast_from_run(result.run_dir, "baseline")
     assert len(latest) == 1 and latest.index[0] == pd.Timestamp("2018-12-31")
 

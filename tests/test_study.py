@@ -198,3 +198,25 @@ def test_deflated_sharpe_counts_earlier_runs_on_the_same_data_but_not_reruns(tin
     assert f"and {len(t.earlier)} in 2 earlier runs on this data" in other.verdict[0]
     elsewhere = run_study(tiny(run_id="d", epochs=1, hidden_size=4, start="2013-01-01"), write=True)
     assert elsewhere.metrics.trials.earlier_runs == 0, "other data: other trials"
+
+
+def test_several_models_per_preset_train_in_processes_as_in_one_and_keep_their_own_folds(tiny):
+    """lstm, mlp and a user's class on one preset: every (model, seed, fold) is its own task
+    with its own folder, and the process pool (which imports the user's module) changes
+    nothing."""
+    models = ("lstm", "mlp", "tests.user_models:MyForecaster")
+    kw = dict(presets=("lookback",), lookback=5, seeds=2, models=models, **WF)
+    serial = run_study(tiny(jobs=1, run_id="serial", **kw), write=True)
+    parallel = run_study(tiny(jobs=2, **kw), write=False)
+    pd.testing.assert_frame_equal(parallel.predictions, serial.predictions, check_exact=True)
+    rows = ["lookback:lstm", "lookback:mlp", "lookback:MyForecaster"]
+    assert serial.metrics.forecasters == rows
+    assert set(serial.models) == set(parallel.models)
+    assert set(serial.models) == {"lookback", "lookback/mlp", "lookback/MyForecaster"}
+    folds = serial.run_dir / "folds" / "lookback"
+    n_folds = serial.metrics.span.folds
+    for where in (folds, folds / "mlp", folds / "MyForecaster"):
+        assert len(list(where.glob("seed4[23]/fold*/predictions.npy"))) == 2 * n_folds, where
+    scores = serial.metrics.seed_scores
+    assert [scores.loc[r].shape[0] for r in rows] == [2, 2, 2], "every seed of every model"
+    assert (serial.run_dir / "models" / "lookback" / "mlp" / "weights.pt").is_file()

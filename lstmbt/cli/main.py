@@ -92,7 +92,7 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     print_summary(result.metrics, out)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
     sheets = result.metrics.tearsheets
-    for name in [n for n in result.metrics.lstms if n in sheets]:
+    for name in [n for n in result.metrics.forecasters if n in sheets]:
         out.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheets[name]}")
     if len(sheets) > 1:
         out.print(f"({len(sheets)} tear-sheets in all, linked from index.html)")
@@ -275,14 +275,17 @@ def _resume(run_dir: str) -> None:
 @app.command()
 def forecast(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder (its models/ are used).")],
-    preset: Annotated[str | None, Opt(help="Only this preset's model.")] = None,
+    preset: Annotated[str | None, Opt(help="Only this preset's models.")] = None,
+    model: Annotated[
+        str | None, Opt(help="Only this model (lstm, gru, mlp or your class's name).")
+    ] = None,
     source: Annotated[str | None, Opt(help="Price source (default: the run's).")] = None,
     end: Annotated[str | None, Opt(help="Last close to use, YYYY-MM-DD (default: latest).")] = None,
     days: Annotated[int, Opt(help="How many of the latest closes to forecast.")] = 1,
     debug: Debug = False,
 ) -> None:
     """Forecast the next day with a run's saved model(s), without retraining."""
-    frame = forecast_from_run(run_dir, preset, source=source, end=end, days=days)
+    frame = forecast_from_run(run_dir, preset, source=source, end=end, days=days, model=model)
     table = Table(title="Forecast of the next day's return (%), decided at each close")
     table.add_column("Close of")
     for col in frame.columns:
@@ -353,6 +356,7 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; errors the user can fix are one red line and exit code 2."""
     _runtime.start()
+    _runtime.import_from_cwd()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     shown = warnings.showwarning

@@ -51,7 +51,7 @@ def runs_table(rows: list[dict], out_dir: str) -> Table:
         "Design",
         "Test span",
         "B&H Sharpe",
-        "Best LSTM",
+        "Best model",
         "Sharpe",
         "p ΔSharpe",
     ):

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from lstmbt.metrics import Metrics, fmt2, format_cell
+from lstmbt.models import model_label
 
 
 def _fig(figures: dict[str, str], key: str, alt: str) -> str:
@@ -18,21 +19,21 @@ def _fig(figures: dict[str, str], key: str, alt: str) -> str:
 def _fold_table(m: Metrics) -> str:
     if m.folds.empty:
         return "<p>No fold results.</p>"
-    lstms = m.lstms
+    shown = m.forecasters
     head = "".join(
         f"<th>{html.escape(h)}</th>"
         for h in (
             ["Fold", "Test span", "Days", "Buy & hold"]
-            + [f"{n} return" for n in lstms]
-            + [f"{n} hit rate" for n in lstms]
+            + [f"{n} return" for n in shown]
+            + [f"{n} hit rate" for n in shown]
         )
     )
     body = []
     for k, f in m.folds.iterrows():
         scores = m.fold_scores.xs(k, level="fold")
         cells = [str(k), f"{f['test_start']} .. {f['test_end']}", str(int(f["days"]))]
-        cells += [f"{scores.at[n, 'total_return']:+.1%}" for n in [m.benchmark, *lstms]]
-        cells += [_pct1(scores.at[n, "hit_rate"]) for n in lstms]
+        cells += [f"{scores.at[n, 'total_return']:+.1%}" for n in [m.benchmark, *shown]]
+        cells += [_pct1(scores.at[n, "hit_rate"]) for n in shown]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
@@ -161,6 +162,9 @@ def write_index(run_dir: Path, m: Metrics, cfg_doc: dict, figures: dict[str, str
         )
     else:
         title = ", ".join(cfg["presets"])
+        labels = [model_label(name) for name in cfg.get("models", ["lstm"])]
+        if labels != ["lstm"]:
+            title += f" × {', '.join(labels)}"
         design = (
             f"walk-forward, {span.folds} folds refit every {cfg['refit_every']} days "
             f"({cfg['window']} window)"

@@ -27,7 +27,7 @@ def draw_tearsheets(
     sheets: dict[str, str] = {}
     notes: list[str] = []
     bench = returns[m.benchmark]
-    for name in returns.columns:  # every strategy against buy-and-hold, LSTMs first
+    for name in returns.columns:  # every strategy against buy-and-hold, forecasters first
         if name == m.benchmark:
             continue
         progress.stage(f"QuantStats tear-sheet: {name} vs buy-and-hold")
@@ -66,7 +66,7 @@ def draw_report(
     m = dataclasses.replace(m, tearsheets=sheets, notes=tuple(notes))
     progress.stage("drawing figures")
     lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
-    figures = report_figures(returns, predictions, m.benchmark, m.lstms, lags)
+    figures = report_figures(returns, predictions, m.benchmark, m.forecasters, lags)
     files = save_figures(figures, run_dir / "figures")
     write_json(run_dir / "metrics.json", m.to_json())
     write_index(run_dir, m, cfg_doc, files)

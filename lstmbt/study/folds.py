@@ -1,16 +1,20 @@
-"""Training tasks (preset x seed x fold): run serially or in a process pool, saved for resume.
+"""Training tasks (preset x model x seed x fold): run serially or in a process pool, saved for
+resume.
 
-Each task fits one LSTM on its fold's training block (its own scaler inside) and predicts that
-fold's test block. Where seeds are trained together (models/seeds.py), the seeds of one preset
-and fold form one unit of work, always run whole, so its numbers never depend on what was
-already saved. A finished task is written to `folds/<preset>/seed<k>/fold<i>/` (model,
-scaler, predictions) before it counts as done, so an interrupted study resumes where it stopped
-and gives the same numbers: every task is seeded on its own and depends on nothing else.
+Each task fits one model (an LSTM, GRU, MLP or a user's forecaster) on its fold's training
+block (its own scaler inside) and predicts that fold's test block. Where an LSTM's seeds are
+trained together (models/seeds.py), the seeds of one preset and fold form one unit of work,
+always run whole, so its numbers never depend on what was already saved. A finished task is
+written to `folds/<preset>/seed<k>/fold<i>/` (the LSTM; other models under
+`folds/<preset>/<model>/seed<k>/fold<i>/`) before it counts as done, so an interrupted study
+resumes where it stopped and gives the same numbers: every task is seeded on its own and
+depends on nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import multiprocessing as mp
 import os
 import pickle
@@ -23,16 +27,35 @@ from pathlib import Path
 import numpy as np
 
 from lstmbt import _runtime
-from lstmbt.models import LSTMForecaster, Split, fit_seeds, load_forecaster, save_forecaster
+from lstmbt.errors import LstmbtError
+from lstmbt.models import (
+    TRAINED,
+    Forecaster,
+    ModelSpec,
+    Split,
+    fit_seeds,
+    load_forecaster,
+    save_forecaster,
+)
+
+DEFAULT_MODEL = "lstm"  # its folders keep the layout of runs made before --models
 
 
 @dataclass(frozen=True, order=True)
 class Task:
-    """One model fit: which preset, which seed, which walk-forward fold."""
+    """One model fit: which preset, which seed, which walk-forward fold, which model (its row
+    label: lstm, gru, mlp or a user class's name)."""
 
     preset: str
     seed: int
     fold: int
+    model: str = DEFAULT_MODEL
+
+
+def model_dir(preset: str, model: str) -> str:
+    """A (preset, model)'s folder under a run's folds/ and models/: the preset for the LSTM
+    (as before --models existed, so older runs resume), `<preset>/<model>` for the others."""
+    return preset if model == DEFAULT_MODEL else f"{preset}/{model}"
 
 
 class FoldStore:
@@ -42,13 +65,14 @@ class FoldStore:
         self.root = Path(root)
 
     def folder(self, task: Task) -> Path:
-        return self.root / task.preset / f"seed{task.seed}" / f"fold{task.fold:03d}"
+        folder = self.root / model_dir(task.preset, task.model)
+        return folder / f"seed{task.seed}" / f"fold{task.fold:03d}"
 
     def load(self, task: Task) -> np.ndarray | None:
         path = self.folder(task) / "predictions.npy"
         return np.load(path) if path.is_file() else None
 
-    def save(self, task: Task, model: LSTMForecaster, preds: np.ndarray, meta: dict) -> None:
+    def save(self, task: Task, model: Forecaster, preds: np.ndarray, meta: dict) -> None:
         folder = self.folder(task)
         save_forecaster(model, folder, meta)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
@@ -56,7 +80,7 @@ class FoldStore:
             np.save(handle, preds)
         os.replace(tmp, folder / "predictions.npy")  # the task counts as done only now
 
-    def load_model(self, task: Task) -> LSTMForecaster:
+    def load_model(self, task: Task) -> Forecaster:
         return load_forecaster(self.folder(task))[0]
 
 
@@ -78,28 +102,54 @@ def fit_one(
     X: np.ndarray,
     y: np.ndarray,
     split: Split,
-    params: dict,
+    spec: ModelSpec,
     on_epoch: Callable | None = None,
     threads: int = 1,
-) -> tuple[LSTMForecaster, np.ndarray]:
+) -> tuple[Forecaster, np.ndarray]:
     """Fit on the fold's train block (early stopping on its validation block), predict its test.
 
     `threads` is the torch thread count of this fit: float reductions depend on it, so it is fixed
     per task (never derived from --jobs) to keep results identical in serial and parallel runs.
     """
     with _torch_threads(threads):
-        model = LSTMForecaster(**{**params, "seed": task.seed})
-        model.fit(X[split.train], y[split.train], X[split.val], y[split.val], on_epoch=on_epoch)
-        return model, model.predict(X[split.test])
+        model = spec.make(task.seed)
+        progress = {}  # epoch progress, for the models whose fit reports it
+        if on_epoch is not None and "on_epoch" in inspect.signature(model.fit).parameters:
+            progress["on_epoch"] = on_epoch
+        if spec.name in TRAINED:
+            model.fit(X[split.train], y[split.train], X[split.val], y[split.val], **progress)
+            return model, model.predict(X[split.test])
+        return model, _user_fit_predict(model, task, spec, X, y, split, progress)
+
+
+def _user_fit_predict(
+    model, task: Task, spec: ModelSpec, X, y, split: Split, progress
+) -> np.ndarray:
+    """A user's model fit and asked for the test block: its failures and wrong shapes are
+    the user's to fix (one line; --debug shows the traceback), not a bug of lstmbt."""
+    where = f"model {spec.name!r} on preset {task.preset!r}, seed {task.seed}, fold {task.fold}"
+    try:
+        model.fit(X[split.train], y[split.train], X[split.val], y[split.val], **progress)
+        preds = np.asarray(model.predict(X[split.test]), dtype=np.float64)
+    except Exception as exc:
+        raise LstmbtError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
+    expected = (len(split.test), y.shape[1])
+    if preds.shape != expected:
+        raise LstmbtError(
+            f"{where}: predict returned shape {preds.shape}, expected {expected} "
+            "(samples, horizon)."
+        )
+    return preds
 
 
 def fit_group(
-    tasks: list[Task], X: np.ndarray, y: np.ndarray, split: Split, params: dict, threads: int = 1
-) -> list[tuple[LSTMForecaster, np.ndarray]]:
-    """The seeds of one preset and fold trained together; per task, its model and predictions."""
+    tasks: list[Task], X: np.ndarray, y: np.ndarray, split: Split, spec: ModelSpec, threads: int = 1
+) -> list[tuple[Forecaster, np.ndarray]]:
+    """The seeds of one preset and fold trained together (LSTM only); per task, its model and
+    predictions."""
     with _torch_threads(threads):
         models = fit_seeds(
-            LSTMForecaster(**params),
+            spec.make(tasks[0].seed),
             [t.seed for t in tasks],
             X[split.train],
             y[split.train],
@@ -110,21 +160,22 @@ def fit_group(
 
 
 def work_units(tasks: list[Task], together: set[str]) -> list[list[Task]]:
-    """Tasks grouped into units of work: all seeds of a (preset, fold) for presets in
-    `together`, else one task each. Order follows `tasks`."""
+    """Tasks grouped into units of work: all seeds of a (preset, model, fold) for the
+    (preset, model) pairs in `together`, else one task each. Order follows `tasks`."""
     units: dict[tuple, list[Task]] = {}
     for task in tasks:
-        key = (task.preset, task.fold) if task.preset in together else task
+        packed = (task.preset, task.model) in together
+        key = (task.preset, task.model, task.fold) if packed else task
         units.setdefault(key, []).append(task)
     return list(units.values())
 
 
 def _fit_unit(
-    unit: list[Task], X, y, split: Split, params: dict, threads: int, on_epoch=None
-) -> list[tuple[LSTMForecaster, np.ndarray]]:
+    unit: list[Task], X, y, split: Split, spec: ModelSpec, threads: int, on_epoch=None
+) -> list[tuple[Forecaster, np.ndarray]]:
     if len(unit) == 1:
-        return [fit_one(unit[0], X, y, split, params, on_epoch, threads=threads)]
-    return fit_group(unit, X, y, split, params, threads=threads)
+        return [fit_one(unit[0], X, y, split, spec, on_epoch, threads=threads)]
+    return fit_group(unit, X, y, split, spec, threads=threads)
 
 
 # --- process pool: arrays are shared through .npy files memory-mapped by each worker ---------
@@ -147,7 +198,7 @@ def _worker_array(name: str) -> np.ndarray:
 def _run_in_worker(
     unit: list[Task],
     split: Split,
-    params: dict,
+    spec: ModelSpec,
     store_root: str | None,
     meta: dict,
     threads: int,
@@ -159,7 +210,7 @@ def _run_in_worker(
     would pass torch tensors as shared-memory handles over a socket)."""
     X = np.asarray(_worker_array(f"X_{unit[0].preset}"))
     y = np.asarray(_worker_array("y"))
-    fitted = _fit_unit(unit, X, y, split, params, threads)
+    fitted = _fit_unit(unit, X, y, split, spec, threads)
     if store_root is not None:
         for task, (model, preds) in zip(unit, fitted, strict=True):
             if task in missing:
@@ -172,16 +223,17 @@ def _run_in_worker(
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """Everything the fits need: the tasks, each preset's windows, the targets, the folds, each
-    preset's LSTM options and saved-model metadata, and how to spread the work."""
+    """Everything the fits need: the tasks, each preset's windows, the targets, the folds, how
+    to make each (preset, model)'s forecaster, each preset's saved-model metadata, and how to
+    spread the work."""
 
     tasks: tuple[Task, ...]
     X: Mapping[str, np.ndarray]  # preset -> (dates, lookback, features)
     y: np.ndarray  # (dates, horizon)
     folds: Mapping[str, list[Split]]
-    params: Mapping[str, dict]
+    specs: Mapping[tuple[str, str], ModelSpec]  # (preset, model) -> what to make
     meta: Mapping[str, dict]
-    together: frozenset[str] = frozenset()  # presets whose seeds train packed
+    together: frozenset[tuple[str, str]] = frozenset()  # (preset, model)s whose seeds pack
     jobs: int = 1
     threads: int = 1
     backend: str = "pool"  # pool | ray
@@ -193,13 +245,16 @@ class TrainingPlan:
     def split(self, task: Task) -> Split:
         return self.folds[task.preset][task.fold]
 
+    def spec(self, task: Task) -> ModelSpec:
+        return self.specs[(task.preset, task.model)]
+
 
 @dataclass
 class TaskResults:
     """Each task's test-block predictions, and the models of the `keep` tasks trained here."""
 
     predictions: dict[Task, np.ndarray]
-    models: dict[Task, LSTMForecaster]
+    models: dict[Task, Forecaster]
 
 
 OnDone = Callable[[Task, bool], None]
@@ -256,7 +311,7 @@ def _run_serial(plan, todo, store, results: TaskResults, done: OnDone, on_epoch_
             plan.X[first.preset],
             plan.y,
             plan.split(first),
-            plan.params[first.preset],
+            plan.spec(first),
             plan.threads,
             on_epoch,
         )
@@ -286,7 +341,7 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
                     _run_in_worker,
                     unit,
                     plan.split(unit[0]),
-                    plan.params[unit[0].preset],
+                    plan.spec(unit[0]),
                     str(store.root) if store else None,
                     plan.meta[unit[0].preset],
                     plan.threads,

@@ -1,5 +1,6 @@
-"""Out-of-sample forecasts of every model: the LSTMs (preset x seed x fold, trained through
-study.folds) and the baselines on the same folds, stitched over the evaluated span.
+"""Out-of-sample forecasts of every model: the trained forecasters (preset x model x seed x
+fold: the LSTM, GRU, MLP or a user's class, trained through study.folds) and the baselines on
+the same folds, stitched over the evaluated span.
 
 Each model sees only its fold's training block; every forecast is for a block it never saw.
 Each series gets a row in the metrics' model catalogue (preset, model family, role), so no
@@ -16,8 +17,10 @@ from lstmbt.config import ModelPreset, RunConfig
 from lstmbt.features.returns import simple_returns
 from lstmbt.metrics import model_entry
 from lstmbt.models import (
-    LSTMForecaster,
+    TRAINED,
+    Forecaster,
     MeanForecaster,
+    ModelSpec,
     PersistenceForecaster,
     RidgeForecaster,
     Split,
@@ -25,7 +28,14 @@ from lstmbt.models import (
     resolve_device,
 )
 from lstmbt.progress import Progress
-from lstmbt.study.folds import FoldStore, Task, TrainingPlan, run_tasks, work_units
+from lstmbt.study.folds import (
+    FoldStore,
+    Task,
+    TrainingPlan,
+    model_dir,
+    run_tasks,
+    work_units,
+)
 from lstmbt.study.inputs import StudyData, model_meta, plan_folds, windows
 
 BASELINE_FOLDS = "_baselines"  # the folds of the shared one-step baselines (lookback 1)
@@ -36,16 +46,21 @@ class Forecasts:
     """Stitched out-of-sample forecasts (n_eval, horizon) and how they were made."""
 
     eval_pos: np.ndarray  # positions in data.dates of the evaluated decisions
-    main: dict[str, np.ndarray]  # reported forecasters: LSTM (seed ensemble), ridge, baselines
-    per_seed: dict[str, list[np.ndarray]]  # LSTM row name -> one forecast per seed
+    main: dict[str, np.ndarray]  # trained forecasters (seed ensembles), ridge, baselines
+    per_seed: dict[str, list[np.ndarray]]  # trained forecaster's row -> one forecast per seed
     folds: dict[str, list[Split]]
-    models: dict[str, LSTMForecaster]  # latest fold, first seed, per preset
+    models: dict[str, Forecaster]  # latest fold, first seed, by model_dir(preset, model)
     entries: list[dict]  # the model catalogue's rows, in the order of `main`
     tested: np.ndarray | None = None  # evaluated decisions the forecast tests use (None: all)
 
 
+def forecaster_name(preset: str, model: str) -> str:
+    """A trained forecaster's row: `<preset>:<model>` (model: lstm, gru, mlp, a class name)."""
+    return f"{preset}:{model}"
+
+
 def lstm_name(preset: str) -> str:
-    return f"{preset}:lstm"
+    return forecaster_name(preset, "lstm")
 
 
 def ridge_name(preset: str) -> str:
@@ -53,7 +68,7 @@ def ridge_name(preset: str) -> str:
 
 
 def lstm_params(config: RunConfig, p: ModelPreset) -> dict:
-    """The LSTMForecaster options of one preset."""
+    """The options of one preset's built-in neural forecasters (LSTM, GRU, MLP)."""
     return dict(
         hidden_size=p.hidden_size,
         num_layers=p.num_layers,
@@ -69,24 +84,34 @@ def lstm_params(config: RunConfig, p: ModelPreset) -> dict:
 def training_plan(
     config: RunConfig, data: StudyData, folds: dict[str, list[Split]], progress: Progress
 ) -> TrainingPlan:
-    """Every (preset, seed, fold) fit, with its windows and how the work is spread."""
+    """Every (preset, model, seed, fold) fit, with its windows and how the work is spread."""
     presets = config.model_presets()
+    models = config.model_names()
     X = {p.name: windows(data.features[p.name], p.lookback, data.dates) for p in presets}
     seeds = [config.seed + k for k in range(config.seeds)]
     tasks = tuple(
-        Task(p.name, s, k) for p in presets for s in seeds for k in range(len(folds[p.name]))
+        Task(p.name, s, k, m)
+        for p in presets
+        for m in models
+        for s in seeds
+        for k in range(len(folds[p.name]))
     )
     for p in presets:
         f0 = folds[p.name][0]
         progress.stage(
             f"{p.name}: {X[p.name].shape[2]} features x {p.lookback} days; "
-            f"{len(folds[p.name])} fold(s) x {len(seeds)} seed(s); first fold trains on "
+            f"{len(folds[p.name])} fold(s) x {len(seeds)} seed(s)"
+            + (f" x {len(models)} models" if len(models) > 1 else "")
+            + "; first fold trains on "
             f"{len(f0.train)}, validates on {len(f0.val)}, tests {len(f0.test)} days"
         )
     device = resolve_device(config.device).type
-    together = frozenset(p.name for p in presets if config.seeds_together(p, device))
+    together = frozenset(
+        (p.name, m) for p in presets for m in models if config.seeds_together(p, device, m)
+    )
     if together:
-        progress.stage(f"seeds trained together, packed in one network: {', '.join(together)}")
+        packed = ", ".join(forecaster_name(*pair) for pair in sorted(together))
+        progress.stage(f"seeds trained together, packed in one network: {packed}")
     jobs, threads = config.resources(len(work_units(list(tasks), set(together))))
     if jobs > 1:
         progress.stage(f"training {len(tasks)} models in {jobs} processes")
@@ -95,7 +120,11 @@ def training_plan(
         X=X,
         y=data.targets.loc[data.dates].to_numpy(dtype=np.float64),
         folds=folds,
-        params={p.name: lstm_params(config, p) for p in presets},
+        specs={
+            (p.name, m): ModelSpec(name, lstm_params(config, p) if name in TRAINED else {})
+            for p in presets
+            for m, name in models.items()
+        },
         meta={p.name: model_meta(config, p, data) for p in presets},
         together=together,
         jobs=jobs,
@@ -111,38 +140,47 @@ def fit_forecasters(
     progress: Progress | None = None,
     store: FoldStore | None = None,
 ) -> Forecasts:
-    """Every LSTM (preset x seed x fold) and every baseline, predicting only unseen blocks."""
+    """Every trained forecaster (preset x model x seed x fold) and every baseline, predicting
+    only unseen blocks."""
     progress = progress or Progress()
     n = len(data.dates)
     presets = config.model_presets()
     folds = {p.name: plan_folds(config, n, p.lookback) for p in presets}  # all checked first
     folds[BASELINE_FOLDS] = plan_folds(config, n, 1)
     plan = training_plan(config, data, folds, progress)
-    last = {p.name: Task(p.name, config.seed, len(folds[p.name]) - 1) for p in presets}
+    labels = list(config.model_names())
+    last = {
+        (p.name, m): Task(p.name, config.seed, len(folds[p.name]) - 1, m)
+        for p in presets
+        for m in labels
+    }
+    # epoch-by-epoch progress for a few fits of the built-in networks (they report epochs)
     few = plan.jobs == 1 and len(plan.tasks) <= len(presets)
+    few = few and all(name in TRAINED for name in config.models)
     with progress.tasks(len(plan.tasks), config.epochs if few else None) as (on_done, on_epoch):
         done = run_tasks(
             plan, store=store, on_done=on_done, on_epoch_for=on_epoch, keep=frozenset(last.values())
         )
     main: dict[str, np.ndarray] = {}
     per_seed: dict[str, list[np.ndarray]] = {}
-    models: dict[str, LSTMForecaster] = {}
+    models: dict[str, Forecaster] = {}
     entries: list[dict] = []
     for p in presets:
-        name = lstm_name(p.name)
-        per_seed[name] = [
-            np.concatenate(
-                [done.predictions[Task(p.name, s, k)] for k in range(len(folds[p.name]))]
-            )
-            for s in range(config.seed, config.seed + config.seeds)
-        ]
-        main[name] = np.mean(per_seed[name], axis=0)  # the seed ensemble
-        entries.append(model_entry(name, "lstm", "forecaster", p.name))
-        task = last[p.name]
-        if task in done.models:
-            models[p.name] = done.models[task]
-        elif store is not None:
-            models[p.name] = store.load_model(task)
+        for m in labels:
+            name = forecaster_name(p.name, m)
+            per_seed[name] = [
+                np.concatenate(
+                    [done.predictions[Task(p.name, s, k, m)] for k in range(len(folds[p.name]))]
+                )
+                for s in range(config.seed, config.seed + config.seeds)
+            ]
+            main[name] = np.mean(per_seed[name], axis=0)  # the seed ensemble
+            entries.append(model_entry(name, m, "forecaster", p.name))
+            task = last[(p.name, m)]
+            if task in done.models:
+                models[model_dir(p.name, m)] = done.models[task]
+            elif store is not None:
+                models[model_dir(p.name, m)] = store.load_model(task)
         main[ridge_name(p.name)] = _ridge(plan.X[p.name], plan.y, folds[p.name])
         entries.append(model_entry(ridge_name(p.name), "ridge", "baseline", p.name))
     for name, forecast in _shared_baselines(data, plan.y, folds[BASELINE_FOLDS]).items():

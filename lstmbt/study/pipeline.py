@@ -18,7 +18,7 @@ from lstmbt.results import StudyData, StudyResult
 from lstmbt.runs import EarlierTrials
 from lstmbt.study.backtests import backtest_all
 from lstmbt.study.evaluation import evaluate
-from lstmbt.study.folds import FoldStore
+from lstmbt.study.folds import FoldStore, model_dir
 from lstmbt.study.forecasters import fit_forecasters
 from lstmbt.study.inputs import model_meta
 
@@ -57,7 +57,11 @@ def compute_study(
         returns=bt.returns,
         orders=bt.orders,
         models=fc.models,
-        model_meta={p.name: model_meta(config, p, data) for p in config.model_presets()},
+        model_meta={
+            model_dir(p.name, m): model_meta(config, p, data)
+            for p in config.model_presets()
+            for m in config.model_names()
+        },
         folds=fc.folds,
         data=data,
     )
