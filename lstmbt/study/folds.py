@@ -366,11 +366,11 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
 
 # --- Ray: arrays reach the workers through the object store; only the driver writes files ----
 def _fit_remote(
-    unit: list[Task], X: np.ndarray, y: np.ndarray, split: Split, params: dict, threads: int
+    unit: list[Task], X: np.ndarray, y: np.ndarray, split: Split, spec: ModelSpec, threads: int
 ) -> list[tuple[Task, np.ndarray, bytes]]:
     """One unit on a Ray worker: predictions and the fitted models (plain pickle bytes)."""
     _runtime.tune_malloc()
-    fitted = _fit_unit(unit, X, y, split, params, threads)
+    fitted = _fit_unit(unit, X, y, split, spec, threads)
     return [
         (task, preds, pickle.dumps(model))
         for task, (model, preds) in zip(unit, fitted, strict=True)
@@ -401,7 +401,7 @@ def _run_ray(plan, todo, store, results: TaskResults, done: OnDone, keep) -> Non
             arrays[unit[0].preset],
             y_ref,
             plan.split(unit[0]),
-            plan.params[unit[0].preset],
+            plan.spec(unit[0]),
             plan.threads,
         ): missing
         for unit, missing in todo
