@@ -36,6 +36,9 @@ import pandas as pd
 from lstmbt.strategies.costs import CASH_BUFFER, Costs
 
 FIELDS = ("open", "high", "low", "close")
+# value the held names one by one (not as a dense days x assets product) when episodes hold
+# fewer than this share of the assets on average (measured: benchmarks/portfolio.py)
+SPARSE_BELOW = 0.25
 
 
 def price_panel(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -63,133 +66,227 @@ def price_panel(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return panel
 
 
-def rebalance_scale(u: np.ndarray, w: np.ndarray, costs: Costs) -> np.ndarray:
-    """Share x = E'/E of the equity left after one rebalance's costs, per column.
+def field_array(
+    prices: pd.DataFrame, field: str, index: pd.DatetimeIndex, tickers: list
+) -> np.ndarray:
+    """One field of a price panel as a (days, tickers) C-contiguous array on `index` (NaN
+    where a ticker has no bar); a clear error for tickers the panel lacks."""
+    if not isinstance(prices.columns, pd.MultiIndex) or field not in prices.columns.levels[0]:
+        raise ValueError(
+            f"prices must be a price panel with (field, ticker) columns and a {field!r} field; "
+            "see price_panel."
+        )
+    frame = prices[field]
+    if list(frame.columns) != tickers:
+        missing = [t for t in tickers if t not in set(frame.columns)]
+        if missing:
+            raise ValueError(f"the price panel lacks ticker(s) {missing}.")
+        frame = frame[tickers]
+    if not frame.index.equals(index):
+        frame = frame.reindex(index)
+    return np.ascontiguousarray(frame.to_numpy(np.float64))
 
-    `u`: (assets, events) weights held just before trading, marked at the opens; `w`:
-    (assets, events) target weights. Solves x + sum_i kappa(t_i) |t_i| = 1 with
-    t_i = w_i x - u_i exactly (Newton's method on a convex piecewise-linear function; each
-    step solves the linear piece of the current buy/sell pattern). Only tickers with u or w
-    nonzero enter, so the work grows with the names traded, not with the universe."""
+
+def rebalance_scale(u: np.ndarray, w: np.ndarray, costs: Costs) -> np.ndarray:
+    """Share x = E'/E of the equity left after each rebalance's costs.
+
+    `u`: (events, assets) weights held just before trading, marked at the opens; `w`:
+    (events, assets) target weights. Returns x per event; only tickers with u or w nonzero
+    enter (`_scale` does the work on those)."""
+    m, n_assets = u.shape
+    flat = np.flatnonzero((u != 0.0) | (w != 0.0))
+    starts = np.searchsorted(flat, np.arange(m + 1) * n_assets)
+    return _scale(np.take(u, flat), np.take(w, flat), starts, costs)
+
+
+def _segment_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of values[starts[i]:starts[i + 1]] for each i (0 for an empty segment)."""
+    if len(values) == 0:
+        return np.zeros(len(starts) - 1)
+    padded = np.empty(len(values) + 1)  # reduceat needs every start to be a valid index
+    padded[:-1] = values
+    padded[-1] = 0.0
+    sums = np.add.reduceat(padded, starts[:-1])
+    sums[starts[:-1] == starts[1:]] = 0.0  # reduceat gives values[start] for those
+    return sums
+
+
+def _scale(
+    u: np.ndarray,
+    w: np.ndarray,
+    starts: np.ndarray,
+    costs: Costs,
+    fixed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """`rebalance_scale` on flat entries (u, w) of the names traded, sorted by event, event
+    i's being [starts[i], starts[i + 1]).
+
+    Solves x + sum_i kappa(t_i) |t_i| = 1 with t_i = w_i x - u_i exactly: Newton's method on
+    a convex, increasing, piecewise-linear function, from x = 1; each step solves the linear
+    piece of the current buy/sell pattern, and a step that keeps the pattern is the root.
+    `fixed`: per-event sums of kappa u and kappa w over names left out of the entries
+    because their side cannot change with x (bought from nothing, see `twin_panel_returns`)."""
     s, c = costs.slippage, costs.commission
     buy_cost, sell_cost = (1.0 + s) * (1.0 + c) - 1.0, 1.0 - (1.0 - s) * (1.0 - c)
-    m = u.shape[1]
-    rows, cols = np.nonzero((u != 0.0) | (w != 0.0))
-    uf, wf = u[rows, cols], w[rows, cols]
-    x = np.ones(m)
+    both = buy_cost + sell_cost  # kappa = -sell_cost + both * (bought or not)
+    base_u, base_w = (0.0, 0.0) if fixed is None else fixed
+    base_u = 1.0 + base_u - sell_cost * _segment_sums(u, starts)
+    base_w = 1.0 + base_w - sell_cost * _segment_sums(w, starts)
+    counts = np.diff(starts)
+    t = w - u  # the pattern at x = 1
     buying = None
     for _ in range(100):  # converges in 2-3 steps; the cap only guards rounding ties
-        t = wf * x[cols] - uf
         now = t > 0.0
         if buying is not None and np.array_equal(now, buying):
-            break  # x is the root of the linear piece it lies on: exact
+            break
         buying = now
-        kappa = np.where(buying, buy_cost, -sell_cost)  # cost = kappa * t on either side
-        x = (1.0 + np.bincount(cols, kappa * uf, minlength=m)) / (
-            1.0 + np.bincount(cols, kappa * wf, minlength=m)
+        x = (base_u + both * _segment_sums(u * buying, starts)) / (
+            base_w + both * _segment_sums(w * buying, starts)
         )
+        t = w * np.repeat(x, counts) - u
     return x
 
 
 def _forward_fill(values: np.ndarray) -> np.ndarray:
-    """Along days (axis 1): NaN -> the last finite value; NaN before the first -> 0."""
+    """Along days (axis 0): NaN -> the last finite value; NaN before the first -> 0."""
     missing = np.isnan(values)
     if not missing.any():
         return values
-    days = np.where(missing, 0, np.arange(values.shape[1]))
-    np.maximum.accumulate(days, axis=1, out=days)
-    filled = np.take_along_axis(values, days, axis=1)
+    days = np.where(missing, 0, np.arange(values.shape[0])[:, None])
+    np.maximum.accumulate(days, axis=0, out=days)
+    filled = np.take_along_axis(values, days, axis=0)
     return np.nan_to_num(filled, nan=0.0, copy=False)
 
 
 def twin_panel_returns(
     open_: np.ndarray, close: np.ndarray, weights: np.ndarray, costs: Costs = Costs()
 ) -> np.ndarray:
-    """Daily portfolio returns (days,) of the twin on (assets, days) C-contiguous arrays; the
+    """Daily portfolio returns (days,) of the twin on (days, assets) C-contiguous arrays; the
     first day's return is 0. NaN prices mean no bar; `weights` must not trade a ticker on a
     day without a bar (`panel_returns` checks this).
 
-    How: an *episode* runs from one rebalance to the next. Per unit of the equity E'_e it
-    starts with, it holds cash 1 - sum(w) and a_i = w_i / open_i shares, so its value on any
-    of its days is v(d) = cash + sum_i a_i close_i(d): one gathered row per day, no
-    compounding. At the next rebalance the old episode is worth G = cash + sum_i a_i open_i
-    at the opens, the drifted weights are u = a * open / G, and x = `rebalance_scale(u, w)`;
-    that day's return is G x v_new(d) / v_old(d-1) - 1, every other day's v(d) / v(d-1) - 1.
+    How: an *episode* runs from one rebalance to the next. Per unit of the equity it starts
+    with, it holds cash 1 - sum(w) and a_i = w_i / open_i shares, so its value on any of its
+    days is v(d) = cash + sum_i a_i close_i(d): one gathered row per day, no compounding. At
+    the next rebalance the old episode is worth G = cash + sum_i a_i open_i at the opens, the
+    drifted weights are u = a * open / G, and x = `rebalance_scale(u, w)`; that day's return
+    is G x v_new(d) / v_old(d-1) - 1, every other day's v(d) / v(d-1) - 1. Per rebalance only
+    the names held before or after it are touched, so that work grows with the names traded.
     """
-    n_assets, n = weights.shape
+    n, n_assets = weights.shape
+    rets = np.zeros(n)
     if n < 2:
-        return np.zeros(n)
+        return rets
     # a rebalance on day d >= 1 wherever the held row (yesterday's decision) changes
     change = np.zeros(n, dtype=bool)
-    change[1] = bool(np.any(weights[:, 0] != 0.0))
+    change[1] = bool(np.any(weights[0] != 0.0))
     if n > 2:
-        np.any(weights[:, 1:-1] != weights[:, :-2], axis=0, out=change[2:])
+        np.any(weights[1:-1] != weights[:-2], axis=1, out=change[2:])
     days = np.flatnonzero(change)
-    target = weights[:, days - 1] * (1.0 - CASH_BUFFER)  # (assets, events)
-    opens = open_[:, days]
-    # episode 0 is the starting cash; episode e >= 1 starts on days[e - 1]
-    shares = np.zeros((n_assets, len(days) + 1))
-    np.divide(target, opens, out=shares[:, 1:], where=target != 0.0)
-    cash = np.empty(len(days) + 1)
-    cash[0] = 1.0
-    cash[1:] = 1.0 - target.sum(axis=0)
+    m = len(days)
+    if m == 0:
+        return rets
+    # the names held after each rebalance, as flat entries into (events, assets) arrays,
+    # sorted by event: event i's are [starts[i], starts[i + 1]); it starts episode i + 1
+    # (episode 0 is the starting cash)
+    target, opens = weights[days - 1], open_[days]
+    flat = np.flatnonzero(target != 0.0)
+    starts = np.searchsorted(flat, np.arange(m + 1) * n_assets)
+    w = np.take(target, flat) * (1.0 - CASH_BUFFER)
+    a = w / np.take(opens, flat)  # shares per unit of the episode's starting equity
+    cash = np.ones(m + 1)
+    cash[1:] -= _segment_sums(w, starts)
     episode = np.cumsum(change)
-    # value per unit of each day's episode's starting equity, at the close
-    value = np.einsum("ij,ij->j", np.take(shares, episode, axis=1), _forward_fill(close))
+    value = _episode_values(close, episode, flat, starts, a)
     value += cash[episode]
-    # drifted weights at each rebalance's opens (old episode), and the share kept after costs
-    held = shares[:, :-1] * np.nan_to_num(opens, nan=0.0)
-    growth = cash[:-1] + held.sum(axis=0)
-    held /= growth
-    kept = rebalance_scale(held, target, costs)
-    rets = np.empty(n)
-    rets[0] = 0.0
+    # at event i + 1 the names of event i are worth a * open: the old episode's growth G,
+    # drifted weights u and targets w (0 where sold out)
+    cut = starts[m - 1]
+    worth = a[:cut] * np.take(opens, flat[:cut] + n_assets)
+    growth = cash[:m].copy()
+    growth[1:] += _segment_sums(worth, starts[:m])
+    u_old = worth / np.repeat(growth[1:], np.diff(starts[:m]))
+    w_old = np.take(target, flat[:cut] + n_assets) * (1.0 - CASH_BUFFER)
+    # names bought from nothing (every name of the first event, and later ones the event
+    # before did not hold) buy at any x: their costs sum once, outside the iteration
+    bought = w.copy()
+    bought[starts[1] :] *= np.take(target, flat[starts[1] :] - n_assets) == 0.0
+    s_, c_ = costs.slippage, costs.commission
+    paid = ((1.0 + s_) * (1.0 + c_) - 1.0) * np.maximum(bought, 0.0)  # kappa * w: buys ...
+    paid -= (1.0 - (1.0 - s_) * (1.0 - c_)) * np.minimum(bought, 0.0)  # ... and short sales
+    fixed = (np.zeros(m), _segment_sums(paid, starts))
+    x = _scale(u_old, w_old, np.concatenate([[0], starts[:m]]), costs, fixed)
     np.divide(value[1:], value[:-1], out=rets[1:])
-    rets[days] *= growth * kept
+    rets[days] *= growth * x
     rets[1:] -= 1.0
     return rets
+
+
+def _episode_values(
+    close: np.ndarray, episode: np.ndarray, flat: np.ndarray, starts: np.ndarray, a: np.ndarray
+) -> np.ndarray:
+    """sum_i a_i close_i(d) over each day's episode's names (per unit of its equity).
+
+    Dense (a gathered (days, assets) row per day and one row-wise dot) when episodes hold
+    many of the assets; sparse (only the held names, k per day) when they hold few."""
+    n, n_assets = close.shape
+    m = len(starts) - 1
+    close = _forward_fill(close)  # a held ticker without a bar keeps its last close
+    per_episode = np.zeros(m + 1, dtype=np.int64)
+    per_episode[1:] = np.diff(starts)
+    per_day = per_episode[episode]
+    total = int(per_day.sum())
+    if total > n * n_assets * SPARSE_BELOW:
+        shares = np.zeros((m + 1) * n_assets)
+        shares[flat + n_assets] = a  # event i's names are episode i + 1's
+        rows = np.take(shares.reshape(m + 1, n_assets), episode, axis=0)
+        return np.einsum("ij,ij->i", rows, close)
+    # entry j of day d is name (j - start of d) of d's episode
+    day_start = np.cumsum(per_day) - per_day
+    entry = np.arange(total) - np.repeat(day_start - starts[np.maximum(episode - 1, 0)], per_day)
+    asset = np.take(flat, entry) % n_assets
+    day = np.repeat(np.arange(n), per_day)
+    held = np.take(a, entry) * np.take(close, day * n_assets + asset)
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_day, out=bounds[1:])
+    return _segment_sums(held, bounds)
 
 
 def _prepare(
     prices: pd.DataFrame, weights: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validated (assets, days) open, close and weight arrays on `weights.index`."""
+    """Validated (days, assets) open, close and weight arrays on `weights.index`."""
     if not isinstance(weights, pd.DataFrame):
         raise TypeError(f"weights must be a DataFrame (days x tickers), got {type(weights)}.")
     if not isinstance(weights.index, pd.DatetimeIndex) or not weights.index.is_unique:
         raise ValueError("weights need a DatetimeIndex of unique dates.")
     if not weights.index.is_monotonic_increasing:
         raise ValueError("weights' dates must be sorted (ascending).")
-    if not isinstance(prices.columns, pd.MultiIndex) or "open" not in prices.columns.levels[0]:
-        raise ValueError(
-            "prices must be a price panel with (field, ticker) columns; see price_panel."
-        )
     tickers = list(weights.columns)
-    missing = [t for t in tickers if t not in prices["open"].columns]
-    if missing:
-        raise ValueError(f"weights name ticker(s) {missing} that the price panel lacks.")
-    w = np.ascontiguousarray(weights.to_numpy(np.float64).T)
+    open_ = field_array(prices, "open", weights.index, tickers)
+    close = field_array(prices, "close", weights.index, tickers)
+    w = np.ascontiguousarray(weights.to_numpy(np.float64))
     if not np.isfinite(w).all():
         raise ValueError("weights must be finite (0 for a ticker not held).")
-    gross = np.abs(w).sum(axis=0)
+    gross = np.abs(w).sum(axis=1)
     if gross.max(initial=0.0) > 1.0 + 1e-9:
         day = weights.index[int(np.argmax(gross))].date()
         raise ValueError(
             f"weights on {day} sum to {gross.max():.6g} in absolute value; at most 1 (no leverage)."
         )
-    open_ = np.ascontiguousarray(prices["open"].reindex(weights.index)[tickers].to_numpy().T)
-    close = np.ascontiguousarray(prices["close"].reindex(weights.index)[tickers].to_numpy().T)
     bar = np.isfinite(open_) & np.isfinite(close)
+    if bar.all():
+        return open_, close, w
     # every ticker traded at a rebalance (held before or after it) needs a bar that day
     held = np.zeros_like(w)
-    held[:, 1:] = w[:, :-1]
+    held[1:] = w[:-1]
     before = np.zeros_like(w)
-    before[:, 1:] = held[:, :-1]
-    trade_days = np.flatnonzero((held != before).any(axis=0))
-    involved = (held[:, trade_days] != 0.0) | (before[:, trade_days] != 0.0)
-    bad = involved & ~bar[:, trade_days]
+    before[1:] = held[:-1]
+    trade_days = np.flatnonzero((held != before).any(axis=1))
+    involved = (held[trade_days] != 0.0) | (before[trade_days] != 0.0)
+    bad = involved & ~bar[trade_days]
     if bad.any():
-        i, j = np.argwhere(bad)[0]
+        j, i = np.argwhere(bad)[0]
         raise ValueError(
             f"the weights trade {tickers[i]} on {weights.index[trade_days[j]].date()}, where it "
             "has no bar; a ticker can only be traded on days it has prices (ranking_weights "

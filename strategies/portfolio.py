@@ -23,16 +23,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lstmbt.strategies.panel import field_array
+
 KINDS = ("long", "long-short")
 
 
 def _bars(prices: pd.DataFrame, index: pd.DatetimeIndex, tickers: list) -> np.ndarray:
     """(days, tickers) True where the price panel has a bar (finite open and close)."""
-    missing = [t for t in tickers if t not in prices["open"].columns]
-    if missing:
-        raise ValueError(f"forecasts name ticker(s) {missing} that the price panel lacks.")
-    open_ = prices["open"].reindex(index)[tickers].to_numpy(np.float64)
-    close = prices["close"].reindex(index)[tickers].to_numpy(np.float64)
+    open_ = field_array(prices, "open", index, tickers)
+    close = field_array(prices, "close", index, tickers)
     return np.isfinite(open_) & np.isfinite(close)
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from lstmbt.strategies.backtest import START_CASH, BacktestError, FractionalCommission
 from lstmbt.strategies.costs import CASH_BUFFER, Costs
-from lstmbt.strategies.panel import FIELDS, _prepare, rebalance_scale
+from lstmbt.strategies.panel import FIELDS, _prepare, field_array, rebalance_scale
 
 
 class TargetWeightsStrategy(bt.Strategy):
@@ -66,7 +66,7 @@ class TargetWeightsStrategy(bt.Strategy):
         w = np.asarray(target) * (1.0 - CASH_BUFFER)
         equity = self.broker.getcash() + float(size @ price)
         u = size * price / equity
-        kept = rebalance_scale(u[:, None], w[:, None], self.p.costs)[0]
+        kept = rebalance_scale(u[None, :], w[None, :], self.p.costs)[0]
         new = np.divide(w * equity * kept, price, out=np.zeros(n), where=w != 0.0)
         delta = new - size
         for i in np.flatnonzero(delta < 0.0):  # sells first: their cash pays for the buys
@@ -119,9 +119,11 @@ def run_portfolio_backtrader(
     `weights` is (days x tickers), e.g. from `ranking_weights`."""
     _prepare(prices, weights)  # the same checks as the twin, with the same messages
     index = weights.index
+    tickers = list(weights.columns)
+    fields = {f: field_array(prices, f, index, tickers) for f in FIELDS}
     feeds = {}
-    for ticker in weights.columns:
-        frame = pd.DataFrame({f: prices[f][ticker] for f in FIELDS}).reindex(index).dropna()
+    for i, ticker in enumerate(tickers):
+        frame = pd.DataFrame({f: v[:, i] for f, v in fields.items()}, index=index).dropna()
         if not frame.empty:  # a ticker with no bar in the span is never held (checked above)
             feeds[ticker] = frame.assign(volume=0.0, openinterest=0.0)
     held = weights[list(feeds)].shift(1, fill_value=0.0).to_numpy(np.float64)

@@ -228,16 +228,28 @@ def test_twin_equals_reference_on_random_windows(gappy, start, days, k, short, r
 
 def test_rebalance_scale_solves_the_cost_equation():
     rng = np.random.default_rng(0)
-    u = rng.dirichlet(np.ones(8), size=50).T * 0.9
-    w = np.where(rng.random((8, 50)) < 0.5, 0.0, 0.2)
-    w[:, :10] *= -1.0  # short targets too
+    u = rng.dirichlet(np.ones(8), size=50) * 0.9  # (events, assets)
+    w = np.where(rng.random((50, 8)) < 0.5, 0.0, 0.2)
+    w[:10] *= -1.0  # short targets too
     for costs in (Costs(0.0005, 0.0005), Costs(0.05, 0.09)):
         x = rebalance_scale(u, w, costs)
         kb = (1 + costs.slippage) * (1 + costs.commission) - 1
         ks = 1 - (1 - costs.slippage) * (1 - costs.commission)
-        t = w * x - u
-        paid = np.where(t > 0, kb * t, -ks * t).sum(axis=0)
+        t = w * x[:, None] - u
+        paid = np.where(t > 0, kb * t, -ks * t).sum(axis=1)
         np.testing.assert_allclose(x + paid, 1.0, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("k, kind", [(1, "long"), (3, "long"), (2, "long-short")])
+def test_dense_and_sparse_valuation_agree(gappy, monkeypatch, k, kind):
+    import lstmbt.strategies.panel as twin
+
+    weights = ranking_weights(momentum(gappy).loc["2010-06-01":"2012-12-31"], k, kind, gappy)
+    runs = []
+    for share in (0.0, 1.1):  # all dense, all sparse
+        monkeypatch.setattr(twin, "SPARSE_BELOW", share)
+        runs.append(panel_returns(gappy, weights, COSTS))
+    np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=1e-14)
 
 
 def test_ranking_holds_the_top_k_and_the_bottom_k():
