@@ -101,13 +101,10 @@ def rebalance_scale(u: np.ndarray, w: np.ndarray, costs: Costs) -> np.ndarray:
 
 def _segment_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums of values[starts[i]:starts[i + 1]] for each i (0 for an empty segment)."""
-    if len(values) == 0:
-        return np.zeros(len(starts) - 1)
-    padded = np.empty(len(values) + 1)  # reduceat needs every start to be a valid index
-    padded[:-1] = values
-    padded[-1] = 0.0
-    sums = np.add.reduceat(padded, starts[:-1])
-    sums[starts[:-1] == starts[1:]] = 0.0  # reduceat gives values[start] for those
+    sums = np.zeros(len(starts) - 1)
+    filled = starts[:-1] < starts[1:]
+    if filled.any():  # reduceat over the nonempty segments only: each runs to the next one
+        sums[filled] = np.add.reduceat(values, starts[:-1][filled])
     return sums
 
 
@@ -140,10 +137,12 @@ def _scale(
         if buying is not None and np.array_equal(now, buying):
             break
         buying = now
-        x = (base_u + both * _segment_sums(u * buying, starts)) / (
-            base_w + both * _segment_sums(w * buying, starts)
-        )
-        t = w * np.repeat(x, counts) - u
+        np.multiply(u, buying, out=t)  # (t is free until the next pattern)
+        x = base_u + both * _segment_sums(t, starts)
+        np.multiply(w, buying, out=t)
+        x /= base_w + both * _segment_sums(t, starts)
+        np.multiply(w, np.repeat(x, counts), out=t)
+        t -= u
     return x
 
 
@@ -189,7 +188,10 @@ def twin_panel_returns(
     # the names held after each rebalance, as flat entries into (events, assets) arrays,
     # sorted by event: event i's are [starts[i], starts[i + 1]); it starts episode i + 1
     # (episode 0 is the starting cash)
-    target, opens = weights[days - 1], open_[days]
+    if m == n - 1:  # every day from the second rebalances: views instead of gathered rows
+        target, opens = weights[:-1], open_[1:]
+    else:
+        target, opens = weights[days - 1], open_[days]
     flat = np.flatnonzero(target != 0.0)
     starts = np.searchsorted(flat, np.arange(m + 1) * n_assets)
     w = np.take(target, flat) * (1.0 - CASH_BUFFER)
@@ -207,15 +209,20 @@ def twin_panel_returns(
     growth[1:] += _segment_sums(worth, starts[:m])
     u_old = worth / np.repeat(growth[1:], np.diff(starts[:m]))
     w_old = np.take(target, flat[:cut] + n_assets) * (1.0 - CASH_BUFFER)
-    # names bought from nothing (every name of the first event, and later ones the event
-    # before did not hold) buy at any x: their costs sum once, outside the iteration
-    bought = w.copy()
-    bought[starts[1] :] *= np.take(target, flat[starts[1] :] - n_assets) == 0.0
+    # names bought from nothing buy at any x, so their costs are summed once, outside the
+    # iteration: every name's kappa * w if it were bought from nothing, less those of the
+    # names the event before held (which the iteration prices at their real trade)
     s_, c_ = costs.slippage, costs.commission
-    paid = ((1.0 + s_) * (1.0 + c_) - 1.0) * np.maximum(bought, 0.0)  # kappa * w: buys ...
-    paid -= (1.0 - (1.0 - s_) * (1.0 - c_)) * np.minimum(bought, 0.0)  # ... and short sales
-    fixed = (np.zeros(m), _segment_sums(paid, starts))
-    x = _scale(u_old, w_old, np.concatenate([[0], starts[:m]]), costs, fixed)
+    buy_cost, sell_cost = (1.0 + s_) * (1.0 + c_) - 1.0, 1.0 - (1.0 - s_) * (1.0 - c_)
+    old_starts = np.concatenate([[0], starts[:m]])  # event i's old names: event i - 1's
+
+    def from_nothing(weight: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        paid = buy_cost * np.maximum(weight, 0.0)
+        paid -= sell_cost * np.minimum(weight, 0.0)  # short sales
+        return _segment_sums(paid, bounds)
+
+    fixed = (np.zeros(m), from_nothing(w, starts) - from_nothing(w_old, old_starts))
+    x = _scale(u_old, w_old, old_starts, costs, fixed)
     np.divide(value[1:], value[:-1], out=rets[1:])
     rets[days] *= growth * x
     rets[1:] -= 1.0
