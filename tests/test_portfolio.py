@@ -196,6 +196,20 @@ def test_a_constant_ranking_trades_once(panel, kind):
     np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["long", "long-short"])
+def test_a_ranking_that_changes_every_day_rebalances_every_day(panel, kind):
+    index = panel.loc["2008-09-01":"2008-11-28"].index  # a crash: big daily moves
+    tickers = ["AAPL", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"]
+    turn = (np.arange(6)[None, :] + np.arange(len(index))[:, None]) % 6
+    weights = ranking_weights(pd.DataFrame(turn * 1.0, index=index, columns=tickers), 2, kind)
+    engine = run_portfolio_backtrader(panel, weights, COSTS)
+    twin = panel_returns(panel, weights, COSTS)
+    assert engine.rebalance_days.equals(index[1:])
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    ref = reference_loop(panel, weights, COSTS)
+    np.testing.assert_allclose(twin.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind, k", [("long", 1), ("long", 3), ("long-short", 2)])
 def test_more_costs_never_raise_the_total_return(panel, kind, k):
     for sign in (1.0, -1.0):  # momentum and its reversal: different trades, same property
