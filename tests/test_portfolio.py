@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from bokeh_sampledata.stocks import data as bokeh_stocks
+from bokeh_sampledata import stocks as bokeh_stocks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
@@ -36,8 +36,8 @@ def frames(sp500, nasdaq) -> dict[str, pd.DataFrame]:
     """Adjusted OHLC per ticker, each on its own calendar (GOOG from 2004, stocks to 2013)."""
     out = {}
     for ticker in ("AAPL", "GOOG", "IBM", "MSFT"):
-        rows = bokeh_stocks[bokeh_stocks["ticker"] == ticker]
-        rows = rows.set_index(pd.DatetimeIndex(rows["date"]).as_unit("ns"))
+        rows = pd.DataFrame(getattr(bokeh_stocks, ticker))  # a dict of columns per ticker
+        rows.index = pd.DatetimeIndex(pd.to_datetime(rows.pop("date")), name="date").as_unit("ns")
         out[ticker] = adjusted_ohlcv(rows)
     out["^GSPC"], out["^IXIC"] = adjusted_ohlcv(sp500), adjusted_ohlcv(nasdaq)
     return out
