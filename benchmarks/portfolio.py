@@ -1,6 +1,7 @@
 """Speed of the ranking-portfolio engines (issue 17), printed as ratios (never asserted).
 
-    python benchmarks/portfolio.py
+    python benchmarks/portfolio.py                 # the allocator as a library user has it
+    python benchmarks/portfolio.py --tuned-malloc  # as `lstmbt` commands run (_runtime)
 
 1. The panel twin (`strategies.panel.twin_panel_returns`, and `panel_returns` with its pandas
    wrapper and checks) vs plain numpy 2-D returns (held weights x open-to-open returns -
@@ -15,6 +16,7 @@ moves both alike.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -158,6 +160,16 @@ def bench_backtrader(panel: pd.DataFrame, k: int = 5, repeat: int = 2) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tuned-malloc",
+        action="store_true",
+        help="keep freed memory in the process first, as the CLI does (fewer page faults)",
+    )
+    if parser.parse_args().tuned_malloc:
+        from lstmbt._runtime import tune_malloc
+
+        print(f"glibc malloc tuned: {tune_malloc()}")
     print(
         f"lstmbt portfolio benchmarks  {time.strftime('%Y-%m-%d')}  {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}, "
