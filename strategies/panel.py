@@ -113,7 +113,7 @@ def _scale(
     w: np.ndarray,
     starts: np.ndarray,
     costs: Costs,
-    fixed: tuple[np.ndarray, np.ndarray] | None = None,
+    fixed: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """`rebalance_scale` on flat entries (u, w) of the names traded, sorted by event, event
     i's being [starts[i], starts[i + 1]).
@@ -121,14 +121,13 @@ def _scale(
     Solves x + sum_i kappa(t_i) |t_i| = 1 with t_i = w_i x - u_i exactly: Newton's method on
     a convex, increasing, piecewise-linear function, from x = 1; each step solves the linear
     piece of the current buy/sell pattern, and a step that keeps the pattern is the root.
-    `fixed`: per-event sums of kappa u and kappa w over names left out of the entries
-    because their side cannot change with x (bought from nothing, see `twin_panel_returns`)."""
+    `fixed`: per-event sums of kappa w over names left out of the entries because they are
+    bought from nothing (u = 0: their side cannot change with x; see `twin_panel_returns`)."""
     s, c = costs.slippage, costs.commission
     buy_cost, sell_cost = (1.0 + s) * (1.0 + c) - 1.0, 1.0 - (1.0 - s) * (1.0 - c)
     both = buy_cost + sell_cost  # kappa = -sell_cost + both * (bought or not)
-    base_u, base_w = (0.0, 0.0) if fixed is None else fixed
-    base_u = 1.0 + base_u - sell_cost * _segment_sums(u, starts)
-    base_w = 1.0 + base_w - sell_cost * _segment_sums(w, starts)
+    base_u = 1.0 - sell_cost * _segment_sums(u, starts)
+    base_w = 1.0 + fixed - sell_cost * _segment_sums(w, starts)
     counts = np.diff(starts)
     t = w - u  # the pattern at x = 1
     buying = None
@@ -221,7 +220,7 @@ def twin_panel_returns(
         paid -= sell_cost * np.minimum(weight, 0.0)  # short sales
         return _segment_sums(paid, bounds)
 
-    fixed = (np.zeros(m), from_nothing(w, starts) - from_nothing(w_old, old_starts))
+    fixed = from_nothing(w, starts) - from_nothing(w_old, old_starts)
     x = _scale(u_old, w_old, old_starts, costs, fixed)
     np.divide(value[1:], value[:-1], out=rets[1:])
     rets[days] *= growth * x

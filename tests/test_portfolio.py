@@ -196,6 +196,20 @@ def test_a_constant_ranking_trades_once(panel, kind):
     np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
 
 
+def test_going_to_cash_and_back_sells_and_buys_everything(panel):
+    index = panel.loc["2009-02-02":"2009-04-30"].index
+    weights = pd.DataFrame(0.0, index=index, columns=["AAPL", "IBM", "^GSPC"])
+    weights.iloc[5:20] = [0.5, 0.0, -0.5]
+    weights.iloc[30:50] = [0.25, 0.25, 0.5]  # cash in between, and at the end
+    engine = run_portfolio_backtrader(panel, weights, COSTS)
+    twin = panel_returns(panel, weights, COSTS)
+    assert engine.rebalance_days.equals(index[[6, 21, 31, 51]]) and engine.n_trades == 2 + 2 + 3 + 3
+    assert (twin.iloc[list(range(22, 31)) + list(range(52, len(index)))] == 0).all()
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    ref = reference_loop(panel, weights, COSTS)
+    np.testing.assert_allclose(twin.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind", ["long", "long-short"])
 def test_a_ranking_that_changes_every_day_rebalances_every_day(panel, kind):
     index = panel.loc["2008-09-01":"2008-11-28"].index  # a crash: big daily moves
