@@ -10,7 +10,8 @@ or its twin `panel_returns`, conventions in strategies/panel.py):
     panel_returns(panel, weights, costs), panel_returns(panel, bench, costs)
     rank_ic(forecasts, next_close_returns(panel))                    # forecast quality
 
-Tickers without a bar: the calendar is the union of the tickers' days, and a ticker can only be
+Tickers without a bar: the calendar is the forecasts' index (normally the union of the tickers'
+days; the engines run on the weights' index, which is its span), and a ticker can only be
 traded on a day it has a bar. So a ticker is ranked at the close of t only if its forecast is
 finite and it has bars on the next two days of the calendar (days past the calendar's end count
 as bars): then a new member can be bought at the next open, and a member dropped on the
