@@ -7,6 +7,14 @@ Backtrader engine used for reported results; `vectorised.py` is its numpy twin (
 
 from lstmbt.strategies.backtest import BacktestError, BacktestResult, run_backtrader
 from lstmbt.strategies.costs import Costs
+from lstmbt.strategies.panel import panel_returns, price_panel
+from lstmbt.strategies.portfolio import (
+    equal_weight_weights,
+    next_close_returns,
+    rank_ic,
+    ranking_weights,
+)
+from lstmbt.strategies.portfolio_backtest import PortfolioResult, run_portfolio_backtrader
 from lstmbt.strategies.signals import (
     buy_and_hold_positions,
     forecast_positions,
@@ -28,4 +36,12 @@ __all__ = [
     "run_backtrader",
     "signal_from_forecast",
     "vectorised_returns",
+    "PortfolioResult",
+    "equal_weight_weights",
+    "next_close_returns",
+    "panel_returns",
+    "price_panel",
+    "rank_ic",
+    "ranking_weights",
+    "run_portfolio_backtrader",
 ]

@@ -1,0 +1,391 @@
+"""Ranking portfolios: the multi-data Backtrader engine vs its panel twin vs an independent
+day-by-day loop, on real prices (AAPL, GOOG, IBM, MSFT from bokeh-sampledata, ^GSPC and ^IXIC
+from arch), with known answers. Positions are ranks of a causal signal (the past 20 days'
+return), so nothing here knows about models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from bokeh_sampledata import stocks as bokeh_stocks
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import spearmanr
+
+from lstmbt.features.returns import adjusted_ohlcv
+from lstmbt.strategies import (
+    BacktestError,
+    Costs,
+    equal_weight_weights,
+    next_close_returns,
+    panel_returns,
+    price_panel,
+    rank_ic,
+    ranking_weights,
+    run_portfolio_backtrader,
+)
+from lstmbt.strategies.costs import CASH_BUFFER
+from lstmbt.strategies.panel import rebalance_scale
+
+COSTS = Costs(commission=0.0005, slippage=0.0005)
+
+
+@pytest.fixture(scope="module")
+def frames(sp500, nasdaq) -> dict[str, pd.DataFrame]:
+    """Adjusted OHLC per ticker, each on its own calendar (GOOG from 2004, stocks to 2013)."""
+    out = {}
+    for ticker in ("AAPL", "GOOG", "IBM", "MSFT"):
+        rows = pd.DataFrame(getattr(bokeh_stocks, ticker))  # a dict of columns per ticker
+        rows.index = pd.DatetimeIndex(pd.to_datetime(rows.pop("date")), name="date").as_unit("ns")
+        out[ticker] = adjusted_ohlcv(rows)
+    out["^GSPC"], out["^IXIC"] = adjusted_ohlcv(sp500), adjusted_ohlcv(nasdaq)
+    return out
+
+
+@pytest.fixture(scope="module")
+def panel(frames) -> pd.DataFrame:
+    return price_panel(frames)
+
+
+@pytest.fixture(scope="module")
+def gappy(frames) -> pd.DataFrame:
+    """The same universe with 5% of AAPL's and ^IXIC's bars in 2011-2013 removed."""
+    rng = np.random.default_rng(7)
+    out = dict(frames)
+    for ticker in ("AAPL", "^IXIC"):
+        f = frames[ticker]
+        inside = np.flatnonzero((f.index >= "2011-01-01") & (f.index < "2013-06-01"))
+        drop = rng.choice(inside, size=len(inside) // 20, replace=False)
+        out[ticker] = f.drop(f.index[drop])
+    return price_panel(out)
+
+
+def momentum(panel: pd.DataFrame, days: int = 20) -> pd.DataFrame:
+    """Past `days` bars' return of each ticker on its own bars: known at the close."""
+    close = panel["close"]
+    cols = {
+        t: (c.dropna() / c.dropna().shift(days) - 1.0).reindex(close.index)
+        for t, c in close.items()
+    }
+    return pd.DataFrame(cols, index=close.index)
+
+
+def equity_after_costs(equity: float, before: list, goal: list, costs: Costs) -> float:
+    """By bisection: the equity E' whose trades (goal_i E' - before_i, in value) cost exactly
+    equity - E' (commission and slippage on each side)."""
+    buy = (1 + costs.slippage) * (1 + costs.commission) - 1
+    sell = 1 - (1 - costs.slippage) * (1 - costs.commission)
+
+    def paid(e):
+        trades = [g * e - b for g, b in zip(goal, before, strict=True)]
+        return sum(t * buy if t > 0 else -t * sell for t in trades)
+
+    lo, hi = 0.0, equity
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if mid + paid(mid) < equity else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def reference_loop(panel: pd.DataFrame, weights: pd.DataFrame, costs: Costs) -> pd.Series:
+    """Plain bookkeeping, one day at a time, in Python floats: when the held row changes,
+    find the post-cost equity by bisection, then sell and buy at the fill prices."""
+    s, c = costs.slippage, costs.commission
+    tickers = list(weights.columns)
+    opens = panel["open"].reindex(weights.index)[tickers].to_numpy()
+    closes = panel["close"].reindex(weights.index)[tickers].ffill().fillna(0.0).to_numpy()
+    w_all = weights.to_numpy()
+    cash, shares, held, prev, out = 1.0, [0.0] * len(tickers), [0.0] * len(tickers), 1.0, []
+    for d in range(len(weights)):
+        target = list(w_all[d - 1]) if d else [0.0] * len(tickers)
+        if target != held:
+            o = opens[d]
+            before = [q * o[i] if q != 0.0 else 0.0 for i, q in enumerate(shares)]
+            goal = [t * (1.0 - CASH_BUFFER) for t in target]
+            after = equity_after_costs(cash + sum(before), before, goal, costs)
+            new = [g * after / o[i] if g else 0.0 for i, g in enumerate(goal)]
+            for i in range(len(tickers)):
+                delta = new[i] - shares[i]
+                if delta < 0:
+                    cash += -delta * o[i] * (1 - s) * (1 - c)
+                elif delta > 0:
+                    cash -= delta * o[i] * (1 + s) * (1 + c)
+            shares, held = new, target
+        value = cash + sum(q * closes[d][i] for i, q in enumerate(shares))
+        out.append(value / prev - 1.0)
+        prev = value
+    return pd.Series(out, index=weights.index)
+
+
+def rebalances(weights: pd.DataFrame) -> int:
+    held = weights.shift(1, fill_value=0.0)
+    return int((held.diff().fillna(held) != 0).any(axis=1).sum())
+
+
+@pytest.mark.parametrize(
+    "kind, k, start, end, prices",
+    [
+        ("long", 2, "2004-05-01", "2005-03-01", "panel"),  # GOOG's history starts inside
+        ("long-short", 1, "2012-10-01", "2013-08-01", "panel"),  # the stocks' histories end
+        ("long", 3, "2012-01-01", "2013-01-01", "gappy"),  # bars missing here and there
+    ],
+)
+def test_backtrader_twin_and_reference_agree(request, kind, k, start, end, prices):
+    px = request.getfixturevalue(prices)
+    weights = ranking_weights(momentum(px).loc[start:end], k, kind, prices=px)
+    engine = run_portfolio_backtrader(px, weights, COSTS)  # raises on any unfilled order
+    twin = panel_returns(px, weights, COSTS)
+    ref = reference_loop(px, weights, COSTS)
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(twin.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-10)
+    assert len(engine.rebalance_days) == rebalances(weights) > 20
+    assert (engine.returns != 0).mean() > 0.9
+
+
+def test_benchmark_is_bought_once_and_held_through_ends_of_history(panel):
+    """Equal weight at the first open; the stocks' values freeze at their last close (2013-03-01)
+    while the indices go on."""
+    index = panel.loc["2012-11-01":"2013-06-28"].index
+    bench = equal_weight_weights(panel, index)
+    assert (bench.iloc[0] == 1 / 6).all()
+    engine = run_portfolio_backtrader(panel, bench, COSTS)
+    assert engine.n_trades == 6 and set(engine.orders["date"]) == {index[1].date()}
+    twin = panel_returns(panel, bench, COSTS)
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    later = panel.loc["2013-03-04":"2013-06-28"]
+    index_move = later["close"][["^GSPC", "^IXIC"]].pct_change().iloc[1:]
+    # after the stocks end only the indices move the value
+    assert np.corrcoef(twin.loc[later.index[1:]], index_move.sum(axis=1))[0, 1] > 0.999
+
+
+def test_holding_every_ticker_forever_is_the_benchmark_less_the_first_costs(panel):
+    """k = all six tickers, membership never changes: one trade at the first open, then a hand
+    computation: value = x (B + sum_i (1 - B)/6 close_i / open_i), x = 1 / (1 + kappa (1 - B))."""
+    forecasts = momentum(panel).loc["2006-01-01":"2006-12-31"]
+    weights = ranking_weights(forecasts, 6, prices=panel)
+    assert (weights == 1 / 6).all().all()
+    rets = panel_returns(panel, weights, COSTS)
+    day1 = weights.index[1]
+    kappa = (1 + COSTS.slippage) * (1 + COSTS.commission) - 1
+    x = 1 / (1 + kappa * (1 - CASH_BUFFER))
+    growth = panel["close"].loc[weights.index] / panel["open"].loc[day1]
+    hand = x * (CASH_BUFFER + (1 - CASH_BUFFER) / 6 * growth.sum(axis=1))
+    hand.iloc[0] = 1.0
+    np.testing.assert_allclose((1 + rets).cumprod(), hand, rtol=1e-12)
+    bench = equal_weight_weights(panel, weights.index)
+    np.testing.assert_allclose(rets, panel_returns(panel, bench, COSTS), rtol=0, atol=1e-15)
+    free = panel_returns(panel, weights, Costs(0.0, 0.0))
+    assert (1 + rets).prod() == pytest.approx(x * (1 + free).prod(), rel=1e-12)
+    engine = run_portfolio_backtrader(panel, weights, COSTS)
+    assert engine.n_trades == 6
+    np.testing.assert_allclose(engine.returns.to_numpy(), rets.to_numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["long", "long-short"])
+def test_a_constant_ranking_trades_once(panel, kind):
+    index = panel.loc["2007-01-01":"2007-06-30"].index
+    tickers = ["AAPL", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"]
+    forecasts = pd.DataFrame(np.tile(np.arange(6.0), (len(index), 1)), index=index, columns=tickers)
+    weights = ranking_weights(forecasts, 2, kind, prices=panel)
+    engine = run_portfolio_backtrader(panel, weights, COSTS)
+    traded = 2 if kind == "long" else 4
+    assert engine.n_trades == traded and engine.rebalance_days.equals(index[1:2])
+    assert set(engine.orders.loc[engine.orders["size"] > 0, "ticker"]) == {"^IXIC", "^GSPC"}
+    twin = panel_returns(panel, weights, COSTS)
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+
+
+def test_going_to_cash_and_back_sells_and_buys_everything(panel):
+    index = panel.loc["2009-02-02":"2009-04-30"].index
+    weights = pd.DataFrame(0.0, index=index, columns=["AAPL", "IBM", "^GSPC"])
+    weights.iloc[5:20] = [0.5, 0.0, -0.5]
+    weights.iloc[30:50] = [0.25, 0.25, 0.5]  # cash in between, and at the end
+    engine = run_portfolio_backtrader(panel, weights, COSTS)
+    twin = panel_returns(panel, weights, COSTS)
+    assert engine.rebalance_days.equals(index[[6, 21, 31, 51]]) and engine.n_trades == 2 + 2 + 3 + 3
+    assert (twin.iloc[list(range(22, 31)) + list(range(52, len(index)))] == 0).all()
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    ref = reference_loop(panel, weights, COSTS)
+    np.testing.assert_allclose(twin.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["long", "long-short"])
+def test_a_ranking_that_changes_every_day_rebalances_every_day(panel, kind):
+    index = panel.loc["2008-09-01":"2008-11-28"].index  # a crash: big daily moves
+    tickers = ["AAPL", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"]
+    turn = (np.arange(6)[None, :] + np.arange(len(index))[:, None]) % 6
+    weights = ranking_weights(pd.DataFrame(turn * 1.0, index=index, columns=tickers), 2, kind)
+    engine = run_portfolio_backtrader(panel, weights, COSTS)
+    twin = panel_returns(panel, weights, COSTS)
+    assert engine.rebalance_days.equals(index[1:])
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    ref = reference_loop(panel, weights, COSTS)
+    np.testing.assert_allclose(twin.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind, k", [("long", 1), ("long", 3), ("long-short", 2)])
+def test_more_costs_never_raise_the_total_return(panel, kind, k):
+    for sign in (1.0, -1.0):  # momentum and its reversal: different trades, same property
+        weights = ranking_weights(sign * momentum(panel).loc["2008-01-01":"2010-12-31"], k, kind)
+        totals = [
+            (1 + panel_returns(panel, weights, Costs(c, c))).prod()
+            for c in (0.0, 0.0005, 0.001, 0.002, 0.004)
+        ]
+        assert all(np.diff(totals) < 0), totals
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    start=st.integers(0, 1900),
+    days=st.integers(2, 120),
+    k=st.integers(1, 3),
+    short=st.booleans(),
+    reverse=st.booleans(),
+    cost=st.sampled_from([0.0, 0.0005, 0.003]),
+)
+def test_twin_equals_reference_on_random_windows(gappy, start, days, k, short, reverse, cost):
+    forecasts = momentum(gappy, 5).loc["2004-09-01":"2012-12-31"].iloc[start : start + days]
+    forecasts = -forecasts if reverse else forecasts
+    weights = ranking_weights(forecasts, k, "long-short" if short else "long", prices=gappy)
+    costs = Costs(cost, cost / 2)
+    np.testing.assert_allclose(
+        panel_returns(gappy, weights, costs), reference_loop(gappy, weights, costs), atol=1e-12
+    )
+
+
+def test_rebalance_scale_solves_the_cost_equation():
+    rng = np.random.default_rng(0)
+    u = rng.dirichlet(np.ones(8), size=50) * 0.9  # (events, assets)
+    w = np.where(rng.random((50, 8)) < 0.5, 0.0, 0.2)
+    w[:10] *= -1.0  # short targets too
+    for costs in (Costs(0.0005, 0.0005), Costs(0.05, 0.09)):
+        x = rebalance_scale(u, w, costs)
+        kb = (1 + costs.slippage) * (1 + costs.commission) - 1
+        ks = 1 - (1 - costs.slippage) * (1 - costs.commission)
+        t = w * x[:, None] - u
+        paid = np.where(t > 0, kb * t, -ks * t).sum(axis=1)
+        np.testing.assert_allclose(x + paid, 1.0, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("k, kind", [(1, "long"), (3, "long"), (2, "long-short")])
+def test_dense_and_sparse_valuation_agree(gappy, monkeypatch, k, kind):
+    import lstmbt.strategies.panel as twin
+
+    weights = ranking_weights(momentum(gappy).loc["2010-06-01":"2012-12-31"], k, kind, gappy)
+    runs = []
+    for share in (0.0, 1.1):  # all dense, all sparse
+        monkeypatch.setattr(twin, "SPARSE_BELOW", share)
+        runs.append(panel_returns(gappy, weights, COSTS))
+    np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=1e-14)
+
+
+def test_ranking_holds_the_top_k_and_the_bottom_k():
+    index = pd.date_range("2020-01-01", periods=4, freq="B")
+    f = pd.DataFrame(
+        [
+            [1.0, 5.0, 3.0, 2.0],
+            [4.0, 4.0, 1.0, 9.0],
+            [np.nan, 2.0, 1.0, np.nan],
+            [1.0, 2.0, 3.0, 4.0],
+        ],
+        index=index,
+        columns=list("abcd"),
+    )
+    long = ranking_weights(f, 2)
+    assert long.to_numpy().tolist() == [
+        [0, 0.5, 0.5, 0],
+        [0.5, 0, 0, 0.5],  # a tie (a = b = 4): the earlier column
+        [0, 0.5, 0.5, 0],
+        [0, 0, 0.5, 0.5],
+    ]
+    ls = ranking_weights(f, 1, "long-short")
+    assert ls.to_numpy().tolist() == [
+        [-0.5, 0.5, 0, 0],
+        [0, 0, -0.5, 0.5],
+        [0, 0.5, -0.5, 0],
+        [-0.5, 0, 0, 0.5],
+    ]
+    # inside the span, a day with fewer than k ranked holds what there is, the rest in cash
+    f.iloc[2, 2] = np.nan
+    assert ranking_weights(f, 2).iloc[2].tolist() == [0, 0.5, 0, 0]
+    assert ranking_weights(f, 1, "long-short").iloc[2].tolist() == [0, 0, 0, 0]
+    # the span: the first to the last day with k ranked
+    f.iloc[0, :3] = np.nan
+    assert ranking_weights(f, 2).index.equals(index[1:])
+    all_tied = pd.DataFrame(1.0, index=index, columns=list("abcd"))
+    tied = ranking_weights(all_tied, 2, "long-short")
+    assert (tied.abs().sum(axis=1) == 1.0).all() and (tied.sum(axis=1) == 0).all()
+
+
+def test_a_ticker_is_ranked_only_if_it_trades_the_next_two_days(gappy):
+    forecasts = momentum(gappy).loc["2011-02-01":"2012-12-31"]
+    weights = ranking_weights(forecasts, 5, prices=gappy)
+    bars = gappy["open"].reindex(weights.index).notna()
+    held = weights > 0
+    assert (held.shift(1).fillna(False) <= bars).all().all()  # bought on a bar
+    assert ((held.shift(1) & ~held).shift(1).fillna(False) <= bars).all().all()  # sold on one
+    assert (held.sum(axis=1) < 5).any()  # days with a gap hold fewer names
+    # the same weights without the bar rule ask for a trade on a missing bar
+    blind = ranking_weights(forecasts, 5)
+    with pytest.raises(ValueError, match="no bar"):
+        panel_returns(gappy, blind, COSTS)
+    with pytest.raises(ValueError, match="no bar"):
+        run_portfolio_backtrader(gappy, blind, COSTS)
+
+
+def test_rank_ic_is_the_daily_spearman_correlation(gappy):
+    forecasts = momentum(gappy).loc["2012-06-01":"2013-06-28"]
+    realised = next_close_returns(gappy)
+    ic = rank_ic(forecasts, realised)
+    for day in forecasts.index[::17]:
+        f, r = forecasts.loc[day], realised.loc[day]
+        ok = f.notna() & r.notna()
+        expected = spearmanr(f[ok], r[ok])[0] if ok.sum() >= 3 else np.nan
+        np.testing.assert_allclose(ic.loc[day], expected, atol=1e-12)
+    assert ic.loc["2013-03-05":].isna().all()  # only the two indices left: too few
+    assert ic.notna().sum() > 150
+
+
+def test_next_close_returns_use_each_tickers_own_next_bar(gappy):
+    realised = next_close_returns(gappy)["AAPL"]
+    own = gappy["close"]["AAPL"].dropna()
+    missing = gappy.index[(gappy.index > own.index[0]) & ~gappy.index.isin(own.index)]
+    before = own.index[own.index.searchsorted(missing[0]) - 1]  # the bar before a gap
+    after = own.index[own.index.searchsorted(missing[0])]  # and the bar after it
+    assert realised[before] == pytest.approx(own[after] / own[before] - 1, rel=1e-14)
+    assert realised[missing].isna().all() and np.isnan(realised[own.index[-1]])
+
+
+def test_rejected_orders_fail_the_run(panel, monkeypatch):
+    import lstmbt.strategies.portfolio_backtest as engine
+
+    monkeypatch.setattr(engine, "CASH_BUFFER", -0.01)  # buy 1% more than the cash allows
+    weights = equal_weight_weights(panel, panel.loc["2006-01-01":"2006-02-28"].index)
+    with pytest.raises(BacktestError, match="not filled.*Margin"):
+        run_portfolio_backtrader(panel, weights, COSTS)
+
+
+def test_bad_input_is_rejected_with_the_fix(panel):
+    index = panel.loc["2006-01-03":"2006-01-31"].index
+    f = momentum(panel).loc[index]
+    with pytest.raises(ValueError, match="kind must be"):
+        ranking_weights(f, 2, "short")
+    with pytest.raises(ValueError, match="positive integer"):
+        ranking_weights(f, 0)
+    with pytest.raises(ValueError, match="at least 7 tickers"):
+        ranking_weights(f, 7)
+    with pytest.raises(ValueError, match="no bar that day"):
+        ranking_weights(f.reindex(pd.date_range(index[0], index[-1])).ffill(), 2, prices=panel)
+    with pytest.raises(ValueError, match="at most 1"):
+        panel_returns(panel, ranking_weights(f, 2) * 2, COSTS)
+    with pytest.raises(ValueError, match="lacks"):
+        panel_returns(panel, ranking_weights(f, 2).rename(columns={"IBM": "XYZ"}), COSTS)
+    with pytest.raises(ValueError, match="non-positive"):
+        price_panel(
+            {
+                "A": pd.DataFrame(
+                    {c: [1.0, -1.0] for c in ("open", "high", "low", "close")}, index=index[:2]
+                )
+            }
+        )
