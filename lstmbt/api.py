@@ -13,16 +13,20 @@ import pandas as pd
 
 from lstmbt import runs
 from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.data import load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
 from lstmbt.errors import ConfigError, DataError
-from lstmbt.metrics import FORMAT
+from lstmbt.features.returns import adjusted_ohlcv
+from lstmbt.metrics import FORMAT, fmt2
 from lstmbt.progress import Progress
+from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
 from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import slug
 from lstmbt.study.folds import FoldStore, start_ray
 from lstmbt.study.inputs import prepare_data
 from lstmbt.study.pipeline import compute_study
+from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolio
 from lstmbt.study.universe import cross_section
 
 
@@ -150,6 +154,15 @@ def run_universe(
         cs = cross_section(
             studies, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
         )
+        progress.stage(f"ranking portfolios: top {config.top_k} ({config.portfolio})")
+        frames = _frames(config, universe, studies)
+        portfolios = {}
+        for name in cs.pooled.index:
+            made = ranking_portfolio(config, frames, studies, name)
+            if made is None:
+                progress.note(f"{name}: too few tickers for a top-{config.top_k} portfolio")
+            else:
+                portfolios[name] = made
         result = UniverseResult(
             config,
             universe.name,
@@ -158,13 +171,42 @@ def run_universe(
             cs.table,
             cs.pooled,
             cs.trials,
-            (*cs.verdict, SURVIVORSHIP),
+            (*cs.verdict, *_portfolio_verdict(portfolios, config), SURVIVORSHIP),
             run_dir,
+            portfolios,
         )
         if run_dir is not None:
             write_universe(result, run_dir)
             runs.write_status(run_dir, "complete")
         return result
+
+
+def _frames(config, universe, studies) -> dict:
+    """Each studied ticker's adjusted OHLCV (loaded again: results read back from disk hold
+    no prices)."""
+    out = {}
+    for member in universe.members:
+        if member.label in studies:
+            prices = load_one(member.ticker, member.source, config.start, config.end)
+            out[member.label] = adjusted_ohlcv(prices)
+    return out
+
+
+def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
+    lines = []
+    for name, p in portfolios.items():
+        m = p.metrics
+        diff, lo, hi, pval = (
+            m.loc[name, k] for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value")
+        )
+        lines.append(
+            f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe "
+            f"{fmt2(m.loc[name, 'sharpe'])} vs {fmt2(m.loc[EQUAL_WEIGHT, 'sharpe'])} for the "
+            f"universe bought equal-weight and held, difference {fmt2(diff)} "
+            f"[{fmt2(lo)}, {fmt2(hi)}] (bootstrap p = {fmt2(pval)}); mean daily rank IC "
+            f"{p.rank_ic.mean():+.3f} over {int(p.rank_ic.notna().sum())} days."
+        )
+    return lines
 
 
 def _study_members(config, universe, progress, run_dir):
@@ -213,8 +255,25 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
             "skipped": result.skipped,
             "table": json.loads(table.to_json(orient="records")),
             "pooled": json.loads(result.pooled.to_json(orient="index")),
+            "portfolios": {
+                name: {
+                    "metrics": json.loads(p.metrics.to_json(orient="index")),
+                    "rank_ic_mean": float(p.rank_ic.mean()),
+                    "trades": p.trades,
+                }
+                for name, p in result.portfolios.items()
+            },
         },
     )
+    sheets = {}
+    for name, p in result.portfolios.items():
+        p.returns.rename_axis("date").to_csv(
+            run_dir / f"portfolio_{slug(name.replace(':', '_'))}.csv", float_format="%.12g"
+        )
+        if result.config.tearsheets:
+            path = run_dir / tearsheet_file(f"portfolio_{name}")
+            write_tearsheet(p.returns[name], p.returns[EQUAL_WEIGHT], path, name, "Equal weight")
+            sheets[name] = path.name
     write_universe_page(
         run_dir,
         result.universe,
@@ -224,6 +283,8 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
         result.skipped,
         links,
         result.trials,
+        {name: (p.metrics, p.returns) for name, p in result.portfolios.items()},
+        sheets,
     )
 
 

@@ -78,6 +78,7 @@ _PRESET_ALIASES = {
 }
 WINDOWS = ("expanding", "rolling")
 BACKENDS = ("pool", "ray")
+PORTFOLIOS = ("long", "long-short")
 # the options a preset can be given on its own ([presets.NAME] in a config file, --set NAME.KEY=V)
 PRESET_KEYS = (
     "lookback",
@@ -237,6 +238,16 @@ class RunConfig:
     backend: str = option(
         "pool", "Where the training units run: pool (local processes) | ray.", group="universe"
     )
+    top_k: int = option(
+        2,
+        "Universe ranking portfolio: hold the k tickers with the highest forecast each day.",
+        group="universe",
+    )
+    portfolio: str = option(
+        "long",
+        "Universe ranking portfolio: long (top k) | long-short (top k long, bottom k short).",
+        group="universe",
+    )
     ray_address: str | None = option(
         None,
         "Ray cluster to use with --backend ray (default: start a local one).",
@@ -326,6 +337,10 @@ class RunConfig:
             raise ConfigError("--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).")
         if not 0.05 <= self.eval_frac <= 0.9:
             raise ConfigError(f"--eval-frac must be in [0.05, 0.9], got {self.eval_frac}.")
+        if self.top_k < 1:
+            raise ConfigError(f"--top-k must be at least 1, got {self.top_k}.")
+        if self.portfolio not in PORTFOLIOS:
+            raise unknown_choice("portfolio", self.portfolio, PORTFOLIOS)
         if self.backend not in BACKENDS:
             raise unknown_choice("backend", self.backend, BACKENDS)
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

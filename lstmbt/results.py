@@ -217,6 +217,7 @@ class UniverseResult:
               difference and DM), the deflated Sharpe per ticker and universe-wide
     pooled:   one row per forecaster: the average Sharpe difference over tickers with its
               bootstrap interval and p-value (the same days resampled for every ticker)
+    portfolios: forecaster -> its top-k ranking portfolio beside the equal-weight universe
     verdict:  plain words per forecaster, and the survivorship caveat
     """
 
@@ -229,6 +230,7 @@ class UniverseResult:
     trials: int
     verdict: tuple[str, ...]
     run_dir: Path | None = None
+    portfolios: dict = field(default_factory=dict)  # forecaster -> study.portfolio.Portfolio
 
     def summary(self) -> pd.DataFrame:
         """The per-ticker table (ticker x forecaster)."""

@@ -31,6 +31,8 @@ _NOT_A_TRIAL = (
     "device",
     "backend",
     "ray_address",
+    "top_k",
+    "portfolio",
 )
 
 

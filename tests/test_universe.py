@@ -162,6 +162,9 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     assert (tmp_path / "u" / "tickers" / "rw0" / "index.html").is_file()
     doc = json.loads((tmp_path / "u" / "universe.json").read_text())
     assert doc["skipped"] and len(doc["table"]) == 4
+    port = doc["portfolios"]["baseline:lstm"]["metrics"]
+    assert set(port) == {"baseline:lstm", "equal_weight"} and "Ranking portfolios" in page
+    assert any("top-2 long portfolio" in v for v in result.verdict)
 
 
 def test_pool_and_ray_give_identical_files_and_a_resume_continues(universe_dir, tmp_path):
@@ -221,7 +224,7 @@ def test_no_look_ahead_in_a_universe_changing_one_tickers_prices_after_t(univers
         (base_dir / name).write_bytes((universe_dir / name).read_bytes())
     (moved_dir / "rw1.csv").write_bytes((universe_dir / "rw1.csv").read_bytes())
     yahoo_csv(perturb_after(planted, t_pos, 5), moved_dir / "planted.csv")
-    kw = dict(UNIVERSE, epochs=1, bootstrap_reps=50, jobs=1)
+    kw = dict(UNIVERSE, epochs=1, bootstrap_reps=50, jobs=1, top_k=1)
     base = run_universe(RunConfig(universe=str(base_dir), **kw))
     moved = run_universe(RunConfig(universe=str(moved_dir), **kw))
     for part in ("predictions", "positions", "returns"):

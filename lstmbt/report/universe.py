@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstmbt.metrics import fmt2
-from lstmbt.report.figures import save_figures, style
+from lstmbt.report.figures import drawdown_figure, equity_figure, save_figures, style
 
 
 def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
@@ -50,12 +50,20 @@ def write_universe_page(
     skipped: dict[str, str],
     links: dict[str, str],
     trials: int,
+    portfolios: dict[str, tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+    sheets: dict[str, str] | None = None,
     notes: tuple[str, ...] = (),
 ) -> Path:
-    """index.html of the universe run folder."""
-    files = save_figures(
-        {"sharpe_differences": sharpe_difference_figure(table)}, run_dir / "figures"
-    )
+    """index.html of the universe run folder; `portfolios`: forecaster -> (metrics, returns)
+    of its ranking portfolio beside the equal-weight universe."""
+    portfolios, sheets = portfolios or {}, sheets or {}
+    figures = {"sharpe_differences": sharpe_difference_figure(table)}
+    for name, (_, returns) in portfolios.items():
+        key = "portfolio_" + "".join(c if c.isalnum() else "_" for c in name)
+        figures[key + "_equity"] = equity_figure(returns, returns.columns[-1], [name])
+        figures[key + "_drawdown"] = drawdown_figure(returns, returns.columns[-1], [name])
+    files = save_figures(figures, run_dir / "figures")
+    portfolio_html = _portfolio_section(portfolios, sheets, files)
     head = (
         "<tr><th>Ticker</th><th>Forecaster</th><th>Span</th><th>B&amp;H Sharpe</th>"
         "<th>Sharpe</th><th>ΔSharpe [95% CI]</th><th>p</th><th>p BH</th><th>p Holm</th>"
@@ -102,6 +110,7 @@ own buy-and-hold with the same costs. {trials} (ticker, configuration) trials in
 <h2>Pooled across tickers</h2>
 <table id="pooled"><tr><th>Forecaster</th><th>Mean ΔSharpe</th><th>95% CI</th><th>p</th>
 <th>Tickers</th></tr>{pooled_rows}</table>
+<h2>Ranking portfolios</h2>{portfolio_html}
 <h2>Per ticker</h2><table id="tickers">{head}{"".join(body)}</table>
 <p class="meta">p: block-bootstrap p-value of the Sharpe difference to buy-and-hold; BH:
 Benjamini-Hochberg (false-discovery rate) and Holm (family-wise) adjusted over every row.</p>
@@ -113,3 +122,31 @@ Benjamini-Hochberg (false-discovery rate) and Holm (family-wise) adjusted over e
     path = run_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _portfolio_section(portfolios, sheets: dict[str, str], files: dict[str, str]) -> str:
+    if not portfolios:
+        return "<p>No portfolio: too few tickers for the top k.</p>"
+    parts = []
+    cols = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "diff", "diff_p_value")
+    for name, (metrics, _) in portfolios.items():
+        head = "".join(f"<th>{c}</th>" for c in ("Strategy", *cols))
+        rows = "".join(
+            f"<tr><th>{html.escape(str(n))}</th>"
+            + "".join(f"<td>{_pct(r.get(c))}</td>" for c in cols)
+            + "</tr>"
+            for n, r in metrics.iterrows()
+        )
+        key = "portfolio_" + "".join(c if c.isalnum() else "_" for c in name)
+        sheet = (
+            f'<p><a href="{html.escape(sheets[name])}">QuantStats tear-sheet: {html.escape(name)}'
+            " portfolio vs equal weight</a></p>"
+            if name in sheets
+            else ""
+        )
+        parts.append(
+            f'<h3>{html.escape(name)}</h3><table class="portfolio">{head}{rows}</table>{sheet}'
+            f'<figure><img src="{files[key + "_equity"]}" alt="portfolio equity"></figure>'
+            f'<figure><img src="{files[key + "_drawdown"]}" alt="portfolio drawdown"></figure>'
+        )
+    return "".join(parts)
