@@ -63,7 +63,7 @@ def err(capsys) -> str:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["run", "--ticker", "AAPL"], "not in the offline sample"),
+        (["run", "--ticker", "TSLA"], "not in the offline sample"),
         (["run", "--preset", "basline"], "Did you mean 'baseline'"),
         (["run", "--start", "2018-10-01"], "too few"),
         (["run", "--start", "2019-10-01", "--end", "2018-01-01"], "after --end"),
@@ -130,7 +130,7 @@ def test_csv_run_end_to_end(capsys, tmp_path, sp500):
 
 
 def test_debug_flag_shows_the_traceback(tmp_path):
-    proc = run_cli("run", "--ticker", "AAPL", "--debug", "--out", str(tmp_path))
+    proc = run_cli("run", "--ticker", "TSLA", "--debug", "--out", str(tmp_path))
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 

@@ -39,7 +39,7 @@ def test_load_prices_aliases_and_dates():
 
 def test_unknown_sample_ticker_says_what_exists():
     with pytest.raises(DataError, match=r"not in the offline sample.*\^GSPC"):
-        load_one("AAPL", "sample")
+        load_one("TSLA", "sample")
 
 
 def test_unknown_source_suggests_a_fix():
