@@ -106,6 +106,12 @@ class RunConfig:
 
     ticker: str = option("^GSPC", "Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.", group="data")
     source: str = option("sample", "Price source: sample | yahoo | auto | PATH.csv.", group="data")
+    date_format: str | None = option(
+        None,
+        "strftime format of CSV date columns, e.g. %d/%m/%Y; needed only when dd/mm and mm/dd "
+        "cannot be told apart.",
+        group="data",
+    )
     start: str | None = option(None, "First date, YYYY-MM-DD.", group="data")
     end: str | None = option(None, "Last date, YYYY-MM-DD.", group="data")
     presets: tuple[str, ...] = option(

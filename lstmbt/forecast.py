@@ -64,7 +64,7 @@ def forecast_from_run(
     def prices(ticker: str, main: bool) -> pd.DataFrame:
         if ticker not in prices_cache:
             use = src if main else companion_source(src, ticker)
-            prices_cache[ticker] = load_one(ticker, use, cfg.start, end, None)
+            prices_cache[ticker] = load_one(ticker, use, cfg.start, end, None, cfg.date_format)
         return prices_cache[ticker]
 
     for name in names:

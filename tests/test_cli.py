@@ -6,10 +6,11 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from lstmbt.cli import main
-from tests.conftest import yahoo_csv
+from tests.conftest import YAHOO_NAMES, yahoo_csv
 
 TINY_FLAGS = ["--epochs", "1", "--hidden-size", "4", "--device", "cpu", "--start", "2014-01-01"]
 
@@ -291,3 +292,33 @@ def test_repairs_are_one_yellow_line_and_a_report_note(capsys, tmp_path, sp500):
     assert "UserWarning" not in err
     notes = json.loads((tmp_path / "r" / "x" / "metrics.json").read_text())["notes"]
     assert any("sorted them" in n for n in notes)
+
+
+def calendar_days_csv(frame, path) -> str:
+    """Real prices put on the 1st..12th of each month, every calendar day (weekends too, as crypto
+    trades), written day-first: dd/mm and mm/dd both parse, and neither gives weekdays in order."""
+    days = pd.date_range("2012-01-01", periods=800)
+    days = days[days.day <= 12][: len(frame)]
+    out = frame.iloc[: len(days)].copy()
+    out.index = days
+    out = out.rename(columns=YAHOO_NAMES)
+    out.index.name = "Date"
+    out.to_csv(path, date_format="%d/%m/%Y")
+    return str(path)
+
+
+def test_date_format_reads_every_csv_of_the_run(capsys, tmp_path, sp500, nasdaq):
+    """--date-format settles dates that cannot be told apart, for the target and a companion."""
+    target = calendar_days_csv(sp500.loc["2012":], tmp_path / "target.csv")
+    other = calendar_days_csv(nasdaq.loc["2012":], tmp_path / "other.csv")
+    flags = ["--source", target, "--with", other, "--epochs", "1", "--hidden-size", "4"]
+    flags += ["--device", "cpu", "--no-tearsheets", "--out", str(tmp_path / "r")]
+    assert main(["run", *flags]) == 2
+    assert "Pass --date-format '%d/%m/%Y' (day-first)" in err(capsys)
+    code = main(["run", *flags, "--date-format", "%d/%m/%Y", "--run-id", "dmy"])
+    assert code == 0, err(capsys)
+    run = tmp_path / "r" / "dmy"
+    assert json.loads((run / "config.json").read_text())["config"]["date_format"] == "%d/%m/%Y"
+    first = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True).index
+    assert (first.day <= 12).all() and first.is_monotonic_increasing
+    assert main(["forecast", str(run)]) == 0, err(capsys)  # the run's format, from config.json

@@ -57,7 +57,9 @@ def prepare_data(
         for i, ticker in enumerate(_tickers(config, presets)):
             source = config.source if i == 0 else companion_source(config.source, ticker)
             progress.stage(f"loading {ticker} ({source})")
-            prices[ticker] = load_one(ticker, source, config.start, config.end, cache)
+            prices[ticker] = load_one(
+                ticker, source, config.start, config.end, cache, config.date_format
+            )
     target = prices[config.ticker]
     notes = [n for frame in prices.values() for n in frame.attrs.get("notes", [])]
     ohlcv = adjusted_ohlcv(target)
