@@ -77,7 +77,7 @@ def forecast_from_run(
         model, meta = _load(folder)
         members = _seed_models(run_dir, name) or [model]  # the run reports the seed ensemble
         p = meta["preset"]
-        target = prices(cfg.ticker, True)
+        target = prices(cfg.label, True)
         companions = {companion_label(c): prices(c, False) for c in p["companions"]}
         fm = build_features(target, p["features"], companions, p["companion_features"])
         if fm.names != meta["feature_names"]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.config import RunConfig, config_from_mapping, ticker_label
 from lstmbt.data import fingerprint
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.metrics import FORMAT, Metrics
@@ -41,7 +41,7 @@ def new_run_dir(config: RunConfig) -> Path:
             )
         run_dir.mkdir()
         return run_dir
-    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.ticker)}-{'+'.join(config.presets)}"
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.label)}-{'+'.join(config.presets)}"
     for i in range(1000):
         run_dir = out / (stem if i == 0 else f"{stem}-{i + 1}")
         try:
@@ -217,7 +217,8 @@ def list_runs(out: str | Path) -> list[dict]:
 def _run_row(run_dir: Path) -> dict:
     row = {"run": run_dir.name, "status": read_status(run_dir)}
     cfg = read_config_doc(run_dir)["config"]
-    row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
+    row["ticker"] = ticker_label(cfg.get("ticker"), cfg.get("source", "sample"))
+    row["presets"] = "+".join(cfg["presets"])
     row["walk_forward"] = cfg.get("walk_forward", False)
     if (run_dir / "metrics.json").is_file():
         m = read_metrics(run_dir)

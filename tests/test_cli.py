@@ -322,3 +322,23 @@ def test_date_format_reads_every_csv_of_the_run(capsys, tmp_path, sp500, nasdaq)
     first = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True).index
     assert (first.day <= 12).all() and first.is_monotonic_increasing
     assert main(["forecast", str(run)]) == 0, err(capsys)  # the run's format, from config.json
+
+
+def test_a_csv_run_is_labelled_by_its_file_stem(capsys, tmp_path, sp500):
+    """Regression: a CSV source was reported as ^GSPC (the default ticker) everywhere."""
+    from lstmbt.config import RunConfig
+
+    path = yahoo_csv(sp500.loc["2012":], tmp_path / "spx_daily.csv")
+    out = tmp_path / "r"
+    assert main(["run", "--source", path, *TINY_FLAGS, "--no-tearsheets", "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    assert run.name.endswith("-spx_daily-baseline"), run.name
+    assert json.loads((run / "metrics.json").read_text())["span"]["ticker"] == "spx_daily"
+    assert "<h1>spx_daily: baseline</h1>" in (run / "index.html").read_text()
+    assert list(json.loads((run / "config.json").read_text())["data"]) == ["spx_daily"]
+    capsys.readouterr()
+    assert main(["runs", "--out", str(out)]) == 0
+    listing = capsys.readouterr().out
+    assert "spx_daily" in listing and "GSPC" not in listing
+    assert RunConfig().label == "^GSPC" and RunConfig(source="yahoo").label == "^GSPC"
+    assert RunConfig(source=path, ticker="SPX").label == "SPX"

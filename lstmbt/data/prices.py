@@ -36,6 +36,12 @@ def is_csv_path(value: str) -> bool:
     return str(value).lower().endswith((".csv", ".csv.gz", ".txt"))
 
 
+def csv_label(path: str) -> str:
+    """The name a CSV file's prices go by: its file name without suffixes ('data/spx.csv' ->
+    'spx')."""
+    return Path(path).name.split(".")[0]
+
+
 def load_sample(ticker: str) -> pd.DataFrame:
     """Real S&P 500 / NASDAQ daily OHLCV bundled with `arch` (works with no network)."""
     key = _sample_ticker(ticker)
