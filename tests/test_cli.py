@@ -79,6 +79,29 @@ def test_bad_input_errors(capsys, tmp_path, args, match):
     assert match in err(capsys)
 
 
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--threshold", "nan"], "error: --threshold must be a number, got nan."),
+        (["--threshold", "inf"], "error: --threshold must be a number >= 0, got inf."),
+        (["--slippage", "nan"], "error: --slippage must be a number, got nan."),
+        (["--lookback", "0"], "error: --lookback must be at least 1, got 0."),
+        (["--lookback", "-5"], "error: --lookback must be at least 1, got -5."),
+        (["--layers", "0"], "error: --layers must be at least 1, got 0."),
+        (
+            ["--preset", "lookback", "--set", "lookback.lookback=0"],
+            "error: preset 'lookback': lookback must be at least 1, got 0.",
+        ),
+    ],
+)
+def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags, line):
+    """Regression: --threshold nan was accepted (the model never traded), --lookback 0 failed
+    later than --lookback -5 with another message, --layers 0 surfaced torch's own error."""
+    assert main(["run", *flags, "--out", str(tmp_path)]) == 2
+    assert err(capsys) == line
+    assert not any(tmp_path.iterdir()), "no run folder for a config error"
+
+
 def test_cuda_asked_for_without_a_gpu_fails_before_any_work(capsys, tmp_path, monkeypatch):
     import torch
 
