@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -19,16 +21,24 @@ from lstmbt.models.lstm import LSTMForecaster, LSTMNet
 FORMAT = 2  # 2: one nn.LSTM per layer (dropout masks from a seeded generator)
 
 
+class ModelFileError(ValueError):
+    """A saved model file that cannot be used: `path` and what is wrong with it (`problem`)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{str(path)!r} {problem}; re-run the study to refit it.")
+        self.path, self.problem = path, problem
+
+
 def save_forecaster(model: LSTMForecaster, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """Write the model folder (atomic per file) and return its path."""
+    """Write the model folder durably and return its path: each file is written beside its
+    place, fsynced and renamed into place, then the folder is fsynced, so after a crash a file is
+    either whole or absent, and the files a caller writes next never land before these."""
     if not hasattr(model, "net_"):
         raise RuntimeError("cannot save an unfitted model; call fit() first.")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.net_.state_dict().items()}
-    tmp = folder / "weights.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / "weights.pt")
+    write_durably(folder / "weights.pt", lambda handle: torch.save(state, handle))
     doc = {
         "format": FORMAT,
         "params": model.get_params(),
@@ -41,10 +51,29 @@ def save_forecaster(model: LSTMForecaster, folder: str | os.PathLike, meta: dict
         "y_std": np.atleast_1d(model.y_std_).tolist(),
         "meta": meta,
     }
-    tmp = folder / "model.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, folder / "model.json")
+    text = json.dumps(doc, indent=2).encode()
+    write_durably(folder / "model.json", lambda handle: handle.write(text))
+    sync_folder(folder)
     return folder
+
+
+def write_durably(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """`write(handle)` into PATH.tmp, fsync it, rename it over `path` (atomic on POSIX)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder so the renames into it survive a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LSTMForecaster, dict]:
@@ -52,11 +81,15 @@ def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LST
     folder = Path(folder)
     if not (folder / "model.json").is_file() or not (folder / "weights.pt").is_file():
         raise ValueError(f"{str(folder)!r} is not a saved lstmbt model (model.json, weights.pt).")
-    doc = json.loads((folder / "model.json").read_text())
-    if doc.get("format") != FORMAT:
-        raise ValueError(
-            f"{str(folder)!r} was saved by another lstmbt version (model format "
-            f"{doc.get('format')}, this one reads {FORMAT}); re-run the study to refit it."
+    try:
+        doc = json.loads((folder / "model.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(folder / "model.json", f"is unreadable ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else None
+        raise ModelFileError(
+            folder,
+            f"was saved by another lstmbt version (model format {found}, this one reads {FORMAT})",
         )
     params = dict(doc["params"], device=device)
     model = LSTMForecaster(**params)
@@ -72,7 +105,13 @@ def load_forecaster(folder: str | os.PathLike, device: str = "cpu") -> tuple[LST
     model.net_ = LSTMNet(
         model.n_features_, model.hidden_size, model.num_layers, model.dropout, model.horizon_
     )
-    state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-    model.net_.load_state_dict(state)
+    try:
+        state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        model.net_.load_state_dict(state)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, KeyError, AttributeError) as exc:
+        why = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
+        raise ModelFileError(
+            folder / "weights.pt", f"is unreadable or does not fit model.json ({why})"
+        ) from None
     model.net_.to(resolve_device(device)).eval()
     return model, doc["meta"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +22,7 @@ import numpy as np
 
 from lstmbt import _runtime
 from lstmbt.models import LSTMForecaster, Split, fit_seeds, load_forecaster, save_forecaster
+from lstmbt.models.io import ModelFileError, sync_folder, write_durably
 
 
 @dataclass(frozen=True, order=True)
@@ -34,8 +34,17 @@ class Task:
     fold: int
 
 
+class UnusableFold(Exception):
+    """A saved fold file that cannot be reused; the message names it and says why."""
+
+
 class FoldStore:
-    """Finished tasks on disk: predictions.npy beside the saved model, written last."""
+    """Finished tasks on disk: predictions.npy beside the saved model, written last.
+
+    Every file is written durably (fsynced, renamed into place, folder fsynced; models/io.py), so
+    predictions.npy is never on disk before the model it came from. Before a saved task is
+    reused, `load` checks its files (a crash, a full disk or a copy can still leave them short).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -43,20 +52,63 @@ class FoldStore:
     def folder(self, task: Task) -> Path:
         return self.root / task.preset / f"seed{task.seed}" / f"fold{task.fold:03d}"
 
-    def load(self, task: Task) -> np.ndarray | None:
-        path = self.folder(task) / "predictions.npy"
-        return np.load(path) if path.is_file() else None
+    def load(
+        self, task: Task, shape: tuple[int, ...], inputs: tuple[int, int]
+    ) -> np.ndarray | None:
+        """The saved test-block predictions of a finished task (None when not finished).
+
+        `shape` is the fold's (test days, horizon); `inputs` the (lookback, features) its model
+        must read. Raises UnusableFold naming the file when any of its files cannot be reused.
+        """
+        folder = self.folder(task)
+        path = folder / "predictions.npy"
+        if not path.is_file():
+            return None
+        preds = _read_predictions(path)
+        if preds.shape != shape or preds.dtype != np.float64:
+            raise UnusableFold(
+                f"{str(path)!r} holds {preds.dtype} {preds.shape}, not the fold's float64 {shape}"
+            )
+        if not np.isfinite(preds).all():
+            raise UnusableFold(f"{str(path)!r} holds non-finite forecasts")
+        try:
+            model = load_forecaster(folder)[0]
+        except ModelFileError as exc:
+            raise UnusableFold(f"{str(exc.path)!r} {exc.problem}") from None
+        except (KeyError, TypeError, ValueError) as exc:  # model.json lacks or mistypes a field
+            why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+            raise UnusableFold(f"{str(folder / 'model.json')!r} is incomplete ({why})") from None
+        if (model.lookback_, model.n_features_) != inputs:
+            raise UnusableFold(
+                f"{str(folder / 'model.json')!r} reads {model.lookback_} days x "
+                f"{model.n_features_} features, not this run's {inputs[0]} x {inputs[1]}"
+            )
+        return preds
 
     def save(self, task: Task, model: LSTMForecaster, preds: np.ndarray, meta: dict) -> None:
         folder = self.folder(task)
-        save_forecaster(model, folder, meta)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, preds)
-        os.replace(tmp, folder / "predictions.npy")  # the task counts as done only now
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.tmp"):  # left by a writer that was stopped mid-file
+            stale.unlink(missing_ok=True)
+        save_forecaster(model, folder, meta)  # durable: fsynced files and folder
+        write_durably(folder / "predictions.npy", lambda handle: np.save(handle, preds))
+        sync_folder(folder)  # the task counts as done only now
 
     def load_model(self, task: Task) -> LSTMForecaster:
         return load_forecaster(self.folder(task))[0]
+
+
+def _read_predictions(path: Path) -> np.ndarray:
+    size = path.stat().st_size
+    if size == 0:
+        raise UnusableFold(f"{str(path)!r} is empty (0 bytes)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (EOFError, ValueError, OSError) as exc:
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise UnusableFold(
+            f"{str(path)!r} is truncated or not a .npy file ({size} bytes: {why})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -195,6 +247,9 @@ class TaskResults:
 OnDone = Callable[[Task, bool], None]
 
 
+Note = Callable[[str], None]
+
+
 def run_tasks(
     plan: TrainingPlan,
     *,
@@ -202,15 +257,18 @@ def run_tasks(
     on_done: OnDone | None = None,
     on_epoch_for: Callable[[Task], Callable | None] | None = None,
     keep: frozenset[Task] = frozenset(),
+    note: Note | None = None,
 ) -> TaskResults:
     """Predictions of every task; finished ones are read from `store`, the rest trained.
 
-    With plan.jobs > 1 the units run in a process pool. Results do not depend on `jobs`: a
-    unit's numbers depend only on its data, fold, seeds and `threads`.
+    Every saved task is checked before any training starts; one whose files cannot be reused
+    is trained again, with a `note` naming the file. With plan.jobs > 1 the units run in a
+    process pool. Results do not depend on `jobs`: a unit's numbers depend only on its data,
+    fold, seeds and `threads`.
     """
     done = on_done or (lambda task, from_disk: None)
     results = TaskResults({}, {})
-    todo = _reuse_saved(plan, store, results, done)
+    todo = _reuse_saved(plan, store, results, done, note or (lambda text: None))
     if plan.jobs <= 1 or len(todo) <= 1:
         _run_serial(plan, todo, store, results, done, on_epoch_for, keep)
     else:
@@ -219,12 +277,12 @@ def run_tasks(
 
 
 def _reuse_saved(
-    plan: TrainingPlan, store: FoldStore | None, results: TaskResults, done: OnDone
+    plan: TrainingPlan, store: FoldStore | None, results: TaskResults, done: OnDone, note: Note
 ) -> list[tuple[list[Task], list[Task]]]:
     """Take the saved predictions; return the units still to run with their unsaved tasks."""
     todo = []
     for unit in plan.units():
-        saved = {t: store.load(t) for t in unit} if store is not None else {}
+        saved = {t: _load_saved(plan, store, t, note) for t in unit} if store is not None else {}
         missing = [t for t in unit if saved.get(t) is None]
         for task in unit:
             if task not in missing:
@@ -233,6 +291,15 @@ def _reuse_saved(
         if missing:
             todo.append((unit, missing))
     return todo
+
+
+def _load_saved(plan: TrainingPlan, store: FoldStore, task: Task, note: Note) -> np.ndarray | None:
+    shape = (len(plan.split(task).test), plan.y.shape[1])
+    try:
+        return store.load(task, shape, plan.X[task.preset].shape[1:])
+    except UnusableFold as exc:
+        note(f"{exc}; that fold is trained again.")
+        return None
 
 
 def _run_serial(plan, todo, store, results: TaskResults, done: OnDone, on_epoch_for, keep):
