@@ -365,3 +365,20 @@ def test_a_csv_run_is_labelled_by_its_file_stem(capsys, tmp_path, sp500):
     assert "spx_daily" in listing and "GSPC" not in listing
     assert RunConfig().label == "^GSPC" and RunConfig(source="yahoo").label == "^GSPC"
     assert RunConfig(source=path, ticker="SPX").label == "SPX"
+
+
+def test_an_end_of_file_inside_a_command_is_an_error_not_an_abort(capsys, monkeypatch, tmp_path):
+    """Regression: typer turns an EOFError (a truncated file) into 'Aborted!', as for Ctrl-D."""
+    import importlib
+
+    cli = importlib.import_module("lstmbt.cli.main")  # the module, not lstmbt.cli's main()
+
+    def truncated(out):
+        raise EOFError("Ran out of input")
+
+    monkeypatch.setattr(cli, "list_runs", truncated)
+    assert main(["runs", "--out", str(tmp_path)]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "internal error (EOFError: Ran out of input). This is a bug in lstmbt, not in your input: "
+        "rerun with --debug for the traceback and report it."
+    ]

@@ -8,6 +8,7 @@ quiet third-party warnings) are applied here, never on `import lstmbt`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import sys
 import warnings
@@ -55,6 +56,29 @@ COMMANDS = {
         "Train several presets on the same split; compare with buy-and-hold and the baselines.",
     ),
 }
+
+
+class _EndOfFile(Exception):
+    """An EOFError raised inside a command (a file that ended early). Typer would print only
+    'Aborted!' for it, as for a user's Ctrl-D; main() reports it like any other error."""
+
+
+def _eof_is_an_error(command):
+    """Wrap a command so an EOFError reaches main() instead of becoming typer's 'Aborted!'."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except EOFError as exc:
+            raise _EndOfFile(str(exc)) from exc
+
+    return wrapper
+
+
+def _command(name: str | None = None):
+    """app.command, with EOFError kept an error (see _EndOfFile)."""
+    return lambda fn: app.command(name)(_eof_is_an_error(fn))
 
 
 @contextlib.contextmanager
@@ -122,10 +146,10 @@ def _make_run_command(name: str, defaults: dict[str, Any], doc: str):
 
 
 for _name, (_defaults, _doc) in COMMANDS.items():
-    app.command(_name)(_make_run_command(_name, _defaults, _doc))
+    _command(_name)(_make_run_command(_name, _defaults, _doc))
 
 
-@app.command()
+@_command()
 def resume(
     run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
     debug: Debug = False,
@@ -142,7 +166,7 @@ def _resume(run_dir: str) -> None:
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
-@app.command()
+@_command()
 def forecast(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder (its models/ are used).")],
     preset: Annotated[str | None, Opt(help="Only this preset's model.")] = None,
@@ -162,7 +186,7 @@ def forecast(
     console().print(table)
 
 
-@app.command()
+@_command()
 def report(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder.")],
     tearsheets: Annotated[
@@ -177,7 +201,7 @@ def report(
     out.print(f"\nReport: [bold]{Path(run_dir) / 'index.html'}[/]")
 
 
-@app.command()
+@_command()
 def runs(
     out: Annotated[str, Opt(help="Folder holding the runs.")] = "reports",
     debug: Debug = False,
@@ -190,7 +214,7 @@ def runs(
     console().print(runs_table(rows, out))
 
 
-@app.command()
+@_command()
 def presets() -> None:
     """List the model presets (the course's three exercises) and the feature groups."""
     out = console()
@@ -249,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - anything else is our bug, said so in one line
         if debug:
             raise
+        if isinstance(exc, _EndOfFile):
+            exc = exc.__cause__
         typer.secho(
             f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}). This is a bug in "
             "lstmbt, not in your input: rerun with --debug for the traceback and report it.",
