@@ -174,80 +174,128 @@ def test_two_fresh_processes_write_byte_identical_results(tmp_path):
     assert a["data"]["^GSPC"]["fingerprint"] and a["versions"]["torch"]
 
 
-# The CLI, run as `python -m lstmbt.cli` does, with one change: right after the second fold is
-# saved, training blocks until the test's SIGINT arrives. The signal thus always lands mid-study
-# with work left, however slow or loaded the machine (a timed signal raced the run's end).
-CTRL_C_AFTER_TWO_FOLDS = """
-import sys, time
+# The CLI, run as `python -m lstmbt.cli` does, with one change: once two folds are saved, every
+# process that saves a fold (the CLI itself, or each worker of `--jobs 2`) blocks right after it,
+# until the test's signal arrives. The signal thus always lands mid-study with work left, however
+# slow or loaded the machine (a timed signal raced the run's end). The hook sits at the top of a
+# script file, so spawned pool workers, which import the parent's main script, run it too; each
+# saving process writes its pid into the `ready` folder.
+HOLD_AFTER_TWO_FOLDS = """
+import os, sys, time
 from pathlib import Path
 import lstmbt.study.folds
-from lstmbt.cli import main
 
-ready, real_save, saved = Path(sys.argv[1]), lstmbt.study.folds.FoldStore.save, []
+ready, real_save = Path(sys.argv[1]), lstmbt.study.folds.FoldStore.save
 
-def save(self, *args, **kwargs):
-    real_save(self, *args, **kwargs)
-    saved.append(args[0])
-    if len(saved) == 2:
-        ready.touch()
-        time.sleep(300)  # the SIGINT lands here
-        raise SystemExit("test hook: no SIGINT came within 300 s")
+def save(self, task, *args, **kwargs):
+    real_save(self, task, *args, **kwargs)
+    (ready / f"saved-{task.preset}-{task.seed}-{task.fold}").write_text(str(os.getpid()))
+    if len(list(ready.glob("saved-*"))) >= 2:
+        (ready / "go").touch()
+        time.sleep(300)  # the signal lands here
+        raise SystemExit("test hook: no signal came within 300 s")
 
 lstmbt.study.folds.FoldStore.save = save
-sys.exit(main(sys.argv[2:]))
+
+if __name__ == "__main__":
+    from lstmbt.cli import main
+
+    sys.exit(main(sys.argv[2:]))
 """
+
+# 3 folds x 2 seeds of one preset: at least 3 tasks are left when the signal comes
+SIGNAL_STUDY = [
+    "study",
+    "--epochs",
+    "1",
+    "--hidden-size",
+    "4",
+    "--device",
+    "cpu",
+    "--start",
+    "2008-01-01",
+    "--lookback",
+    "5",
+    "--seeds",
+    "2",
+    "--preset",
+    "lookback",
+    "--refit-every",
+    "504",
+    "--bootstrap-reps",
+    "100",
+    "--no-tearsheets",
+]
+
+
+def start_held_at_two_folds(tmp_path, *args: str) -> tuple[subprocess.Popen, object, object]:
+    """Start the CLI with HOLD_AFTER_TWO_FOLDS; return once two folds are saved and the saving
+    process blocks: (process, the ready folder, its stderr file)."""
+    import time
+
+    ready, script, log = tmp_path / "ready", tmp_path / "held_cli.py", tmp_path / "stderr.txt"
+    ready.mkdir()
+    script.write_text(HOLD_AFTER_TWO_FOLDS)
+    with log.open("w") as err_file:  # a file, not a pipe: output can never block the child
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(ready), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+    deadline = time.monotonic() + 300
+    while not (ready / "go").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # polls for the child's own signal; the child waits for ours
+    if not (ready / "go").exists():
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the study ended or stalled before two folds:\n{log.read_text()[-2000:]}")
+    return proc, ready, log
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live processes whose parent is `pid` (from /proc), with their command lines."""
+    from pathlib import Path
+
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_text().replace("\0", " ")
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = cmdline
+    return found
+
+
+def alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until_gone(pids, seconds: float) -> set[int]:
+    """Those of `pids` still alive after up to `seconds` (polled)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {p for p in pids if alive(p)}
 
 
 def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     """A real SIGINT to the CLI in the middle of a walk-forward study, then `--resume`."""
     import signal
-    import time
 
-    out, ready = tmp_path / "runs", tmp_path / "two-folds-saved"
-    args = [
-        "study",
-        "--epochs",
-        "1",
-        "--hidden-size",
-        "4",
-        "--device",
-        "cpu",
-        "--start",
-        "2008-01-01",
-        "--lookback",
-        "5",
-        "--seeds",
-        "2",
-        "--preset",
-        "lookback",
-        "--refit-every",
-        "504",
-        "--jobs",
-        "1",
-        "--bootstrap-reps",
-        "100",
-        "--no-tearsheets",
-        "--out",
-        str(out),
-        "--run-id",
-        "cut",
-    ]  # 3 folds x 2 seeds: 4 tasks are left when the SIGINT comes
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as err_file:  # a file, not a pipe: output can never block the child
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CTRL_C_AFTER_TWO_FOLDS, str(ready), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-        )
-        deadline = time.monotonic() + 300
-        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not ready.exists():
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"the study ended or stalled before two folds:\n{log.read_text()[-2000:]}")
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+    out = tmp_path / "runs"
+    args = [*SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "cut"]
+    proc, ready, log = start_held_at_two_folds(tmp_path, *args)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
     stderr = log.read_text()
     assert proc.returncode == 130, stderr[-2000:]
     assert "lstmbt resume" in stderr and "Traceback" not in stderr
@@ -261,6 +309,9 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     assert all(p.stat().st_mtime_ns == t for p, t in done.items()), "finished folds were redone"
     assert len(list(folds.rglob("predictions.npy"))) > len(done), "resume trained the rest"
     assert (out / "cut" / "index.html").is_file()
+
+
+RESULT_FILES = ("predictions.csv", "returns.csv", "orders.csv", "metrics.json")
 
 
 def test_study_command_end_to_end(tmp_path):

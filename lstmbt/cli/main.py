@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from lstmbt import _runtime
-from lstmbt.api import resume_study, run_study
+from lstmbt.api import rebuild_report, resume_study, run_study
 from lstmbt.cli.options import given_values, run_parameters
 from lstmbt.cli.show import console, forecast_cell, print_summary, runs_table
 from lstmbt.config import PRESETS, config_from_mapping, load_config_file
@@ -27,7 +27,6 @@ from lstmbt.errors import LstmbtError
 from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
 from lstmbt.progress import RichProgress
-from lstmbt.report import build_report
 from lstmbt.runs import list_runs
 
 app = typer.Typer(
@@ -194,8 +193,9 @@ def report(
     ] = True,
     debug: Debug = False,
 ) -> None:
-    """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files."""
-    metrics = build_report(run_dir, RichProgress(), tearsheets=tearsheets)
+    """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files; the run
+    is then complete (run.json says so)."""
+    metrics = rebuild_report(run_dir, RichProgress(), tearsheets=tearsheets)
     out = console()
     print_summary(metrics, out)
     out.print(f"\nReport: [bold]{Path(run_dir) / 'index.html'}[/]")
@@ -241,7 +241,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    """The message and any notes (e.g. 'run marked failed; ... lstmbt resume DIR') in one line."""
+    notes = "; ".join(getattr(exc, "__notes__", []))
+    return " ".join(f"{exc}{f' ({notes})' if notes else ''}".split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        typer.secho(f"error: {exc.strerror or _one_line(exc)}{where}", fg="red", err=True)
+        notes = "; ".join(getattr(exc, "__notes__", []))
+        text = f"{exc.strerror}{where}{f'; {notes}' if notes else ''}" if exc.strerror else None
+        typer.secho(f"error: {text or _one_line(exc)}", fg="red", err=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - anything else is our bug, said so in one line
         if debug:
