@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -314,6 +315,55 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
 RESULT_FILES = ("predictions.csv", "returns.csv", "orders.csv", "metrics.json")
 
 
+def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, capsys):
+    """Regression: SIGTERM (timeout, CI cancel, docker stop) killed the CLI without a word, left
+    run.json "running" and orphaned the pool's workers, which kept writing fold files. Now it is
+    handled like Ctrl-C: workers stopped, run interrupted, resume hint, exit 143; a second resume
+    meanwhile is refused; resuming gives the files of an uninterrupted run."""
+    import signal
+    import socket
+
+    out = tmp_path / "runs"
+    cut = out / "cut"
+    proc, ready, log = start_held_at_two_folds(
+        tmp_path, *SIGNAL_STUDY, "--jobs", "2", "--out", str(out), "--run-id", "cut"
+    )
+    children = children_of(proc.pid)
+    try:
+        workers = {p for p, cmd in children.items() if "multiprocessing.spawn" in cmd}
+        helpers = set(children) - workers  # multiprocessing's resource tracker
+        savers = {int(p.read_text()) for p in ready.glob("saved-*")}
+        assert len(workers) == 2 and savers <= workers, (savers, children)
+        capsys.readouterr()
+        assert main(["resume", str(cut)]) == 2  # this process, while the run holds its folder
+        assert err(capsys) == (
+            f"error: '{cut}' is in use by another lstmbt process (pid {proc.pid} on "
+            f"{socket.gethostname()}); wait for it to finish or stop it, then try again."
+        )
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:  # a failed check leaves no held process behind either
+        for pid in (proc.pid, *children):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    stderr = log.read_text()
+    assert proc.returncode == 143, stderr[-2000:]
+    assert f"Continue with: lstmbt resume {cut}" in stderr and "Traceback" not in stderr
+    left = {pid for pid in workers if alive(pid)}  # stopped and joined before the CLI exits
+    assert not left, f"workers still alive after the run ended: {left}"
+    assert not wait_until_gone(helpers, 60), "the resource tracker outlived the run"
+    assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
+    saved = len(list((cut / "folds").rglob("predictions.npy")))
+    assert 2 <= saved < 6, saved
+    assert main(["resume", str(cut)]) == 0
+    assert json.loads((cut / "run.json").read_text())["status"] == "complete"
+    whole = [*SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "whole"]
+    assert main(whole) == 0  # one process: --jobs never changes a number
+    for name in RESULT_FILES:
+        assert (cut / name).read_bytes() == (out / "whole" / name).read_bytes(), name
+
+
 def test_study_command_end_to_end(tmp_path):
     proc = run_cli(
         "study",
@@ -433,3 +483,17 @@ def test_an_end_of_file_inside_a_command_is_an_error_not_an_abort(capsys, monkey
         "internal error (EOFError: Ran out of input). This is a bug in lstmbt, not in your input: "
         "rerun with --debug for the traceback and report it."
     ]
+
+
+def test_the_sigterm_handler_is_the_clis_for_one_command_only(monkeypatch, tmp_path):
+    """Installed by main() for the command it runs, then put back: importing lstmbt or calling
+    run_study never changes how the caller's process answers SIGTERM."""
+    import importlib
+    import signal
+
+    cli = importlib.import_module("lstmbt.cli.main")
+    before = signal.getsignal(signal.SIGTERM)
+    during = []
+    monkeypatch.setattr(cli, "list_runs", lambda out: during.append(signal.getsignal(15)) or [])
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    assert during == [cli._on_sigterm] and signal.getsignal(signal.SIGTERM) is before

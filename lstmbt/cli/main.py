@@ -1,8 +1,10 @@
 """Command line: `lstmbt run | study | compare | resume | forecast | report | runs | presets`.
 
 Errors the user can fix are one red line and exit 2; anything else is reported as a bug in
-one line that says how to see the traceback (--debug). Process-wide settings (malloc tuning,
-quiet third-party warnings) are applied here, never on `import lstmbt`.
+one line that says how to see the traceback (--debug). Ctrl-C and SIGTERM stop a run the same
+way (its state saved, the resume command printed; exit 130 and 143). Process-wide settings
+(malloc tuning, quiet third-party warnings, the SIGTERM handler) are applied here, never on
+`import lstmbt`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,14 +85,50 @@ def _command(name: str | None = None):
     return lambda fn: app.command(name)(_eof_is_an_error(fn))
 
 
+_STOPPED_BY: list[int] = []  # the signal that stopped this command (SIGTERM), if one did
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, CI cancel, docker stop, systemd), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Stop the command as Ctrl-C would (the run saves its state and says how to resume); a
+    second SIGTERM while that happens is ignored, so the clean-up is not cut short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _STOPPED_BY.append(signum)
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_like_ctrl_c() -> Iterator[None]:
+    """The CLI's SIGTERM handler, installed for one main() and then put back (never on import
+    and never by the library: a notebook or service keeps its own)."""
+    _STOPPED_BY.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    before = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _exit_code(code: int) -> int:
+    """130 after Ctrl-C, 143 after SIGTERM (128 + the signal), else `code`."""
+    return 128 + _STOPPED_BY[0] if _STOPPED_BY else code
+
+
 @contextlib.contextmanager
 def _interruptible():
-    """Ctrl-C: say what was kept and how to continue, exit 130 (typer would swallow the message)."""
+    """Ctrl-C or SIGTERM: say what was kept and how to continue, exit 130 or 143 (typer would
+    swallow the message)."""
     try:
         yield
     except KeyboardInterrupt as exc:
         typer.secho(str(exc) or "interrupted", fg="red", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(_exit_code(130)) from None
 
 
 def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
@@ -255,12 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:
         warnings.showwarning = _show_warning
     try:
-        app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
+        with _sigterm_like_ctrl_c():
+            app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return _exit_code(code) if code == 130 else code
     except KeyboardInterrupt as exc:
         typer.secho(str(exc) or "interrupted", fg="red", err=True)
-        return 130
+        return _exit_code(130)
     except LstmbtError as exc:
         if debug:
             raise

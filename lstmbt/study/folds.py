@@ -356,6 +356,25 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone) -> None:
                             results.predictions[task] = preds
                             done(task, False)
             except BaseException:
-                for fut in futures:
-                    fut.cancel()
+                _stop_workers(pool)
                 raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (Ctrl-C, SIGTERM, an error): a stopped study leaves no process
+    behind that still writes fold files. The pool then fails the units not run (their futures
+    are not cancelled first: Python 3.11's pool raises on a cancelled future when it breaks). A
+    fold a worker was writing stays unfinished (predictions.npy is written last) and is trained
+    again on resume."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython 3.11-3.13
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join(10)
+        if proc.is_alive():  # SIGTERM ignored: SIGKILL
+            proc.kill()
+            proc.join()
