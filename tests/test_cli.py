@@ -94,6 +94,15 @@ def test_bad_input_errors(capsys, tmp_path, args, match):
             "error: preset 'lookback': lookback must be at least 1, got 0.",
         ),
     ],
+    ids=[
+        "threshold-nan",
+        "threshold-inf",
+        "slippage-nan",
+        "lookback-0",
+        "lookback-negative",
+        "layers-0",
+        "preset-lookback-0",
+    ],
 )
 def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags, line):
     """Regression: --threshold nan was accepted (the model never traded), --lookback 0 failed
@@ -101,6 +110,74 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
     assert main(["run", *flags, "--out", str(tmp_path)]) == 2
     assert err(capsys) == line
     assert not any(tmp_path.iterdir()), "no run folder for a config error"
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--preset", ""], "no preset chosen; use --preset baseline (see `lstmbt presets`)."),
+        (
+            ["--set", "lookback.lookback=60"],
+            "settings for preset 'lookback', which is not among the chosen presets (baseline); "
+            "add it with --preset or drop its settings.",
+        ),
+        (
+            ["--set", "baseline.lookbak=3"],
+            "unknown setting 'lookbak' for preset 'baseline'. Did you mean 'lookback'? A preset "
+            "takes: lookback, features, companions, companion_features, hidden_size, num_layers, "
+            "dropout.",
+        ),
+        (
+            ["--set", "lookback60"],
+            "--set 'lookback60': write PRESET.KEY=VALUE, e.g. --set lookback.lookback=60.",
+        ),
+        (["--lookback", "3000"], "--lookback 3000 is implausibly long; use <= 2000."),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5."),
+        (["--signal-horizon", "3"], "--signal-horizon must be 1 or h, got '3'."),
+        (["--val-frac", "0.6"], "--val-frac and --test-frac must each be in (0, 0.5)."),
+        (["--eval-frac", "0.95"], "--eval-frac must be in [0.05, 0.9], got 0.95."),
+        (
+            ["--walk-forward", "--window", "rolling"],
+            "--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).",
+        ),
+        (["--run-id", "a/b"], "--run-id 'a/b': use letters, digits, '.', '_' or '-'."),
+        (["--seeds", "0"], "--seeds must be at least 1, got 0."),
+    ],
+    ids=[
+        "no-preset",
+        "set-unchosen-preset",
+        "set-unknown-key",
+        "set-malformed",
+        "lookback-3000",
+        "dropout-1.5",
+        "signal-horizon-3",
+        "val-frac-0.6",
+        "eval-frac-0.95",
+        "rolling-without-train-size",
+        "run-id-slash",
+        "seeds-0",
+    ],
+)
+def test_bad_options_are_one_line_before_any_work(capsys, tmp_path, flags, line):
+    assert main(["run", *flags, "--out", str(tmp_path)]) == 2
+    assert err(capsys) == f"error: {line}"
+    assert not any(tmp_path.iterdir()), "no run folder for a config error"
+
+
+def test_a_config_value_of_the_wrong_type_is_named(capsys, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('epochs = "3"\n')
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert err(capsys) == "error: --epochs must be a whole number, got '3'."
+
+
+def test_resume_report_and_forecast_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+    for command in ("resume", "forecast"):
+        assert main([command, str(tmp_path)]) == 2
+        assert err(capsys) == f"error: '{tmp_path}' is not an lstmbt run folder (no config.json)."
+    assert main(["report", str(tmp_path)]) == 2
+    assert err(capsys).startswith(f"error: '{tmp_path}' has no metrics.json; it is not a finished")
+    assert not any(tmp_path.iterdir()), "nothing is written into a folder that is not a run"
 
 
 def test_cuda_asked_for_without_a_gpu_fails_before_any_work(capsys, tmp_path, monkeypatch):
