@@ -164,11 +164,21 @@ def test_bad_options_are_one_line_before_any_work(capsys, tmp_path, flags, line)
     assert not any(tmp_path.iterdir()), "no run folder for a config error"
 
 
-def test_a_config_value_of_the_wrong_type_is_named(capsys, tmp_path):
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('epochs = "3"\n', "--epochs must be a whole number, got '3'."),
+        ("epochs = \n", "config file '{path}' is malformed: "),  # then the TOML parser's words
+        (None, "config file '{path}' does not exist."),
+    ],
+    ids=["wrong-type", "malformed", "missing"],
+)
+def test_config_file_errors(capsys, tmp_path, text, line):
     cfg = tmp_path / "run.toml"
-    cfg.write_text('epochs = "3"\n')
+    if text is not None:
+        cfg.write_text(text)
     assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
-    assert err(capsys) == "error: --epochs must be a whole number, got '3'."
+    assert err(capsys).startswith(f"error: {line.format(path=cfg)}")
 
 
 def test_resume_report_and_forecast_of_a_folder_that_is_not_a_run(capsys, tmp_path):
