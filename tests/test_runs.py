@@ -237,3 +237,12 @@ def test_runs_lists_every_state_and_survives_one_corrupt_run(finished, tmp_path,
     listing = capsys.readouterr().out
     for word in ("complete", "interrupted", "unreadable", "is corrupt"):
         assert word in listing
+
+
+def test_forecast_names_a_truncated_model_file(copy, capsys):
+    weights = copy / "models" / "baseline" / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["forecast", str(copy)]) == 2
+    line = err(capsys)
+    assert line.startswith(f"error: '{weights}' is unreadable or does not fit model.json (")
+    assert line.endswith("); re-run the study to refit it.")
