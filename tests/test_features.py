@@ -190,3 +190,14 @@ def test_causality_on_random_price_paths(seed, t):
     moved = build_features(perturb_after(frame, t, seed), ALL_GROUPS).frame
     day = frame.index[t]
     pd.testing.assert_frame_equal(moved.loc[:day], full.loc[:day], check_exact=True)
+
+
+def test_a_companion_gap_longer_than_five_days_is_an_error_naming_the_day(sp500, nasdaq):
+    gap = nasdaq.loc["2005"].drop(nasdaq.loc["2005-03-01":"2005-03-14"].index)
+    with pytest.raises(
+        ValueError,
+        match=r"features \['\^IXIC:ret_1', .*\] are missing on 2005-03-08 after the warm-up "
+        r"\(a companion gap longer than 5 days\?\)\. Shorten the date range or drop that "
+        r"companion\.",
+    ):
+        build_features(sp500.loc["2005"], ["close_change"], {"^IXIC": gap})
