@@ -19,7 +19,14 @@ import pytest
 from lstmbt import Interrupted, run_study, runs
 from lstmbt.cli import main
 from tests.conftest import yahoo_csv
-from tests.test_cli import SIGNAL_STUDY, err, start_held_at_two_folds
+from tests.test_cli import (
+    SIGNAL_STUDY,
+    alive,
+    children_of,
+    err,
+    start_held_at_two_folds,
+    wait_until_gone,
+)
 
 WF = dict(walk_forward=True, refit_every=252, eval_frac=0.4, start="2010-01-01", bootstrap_reps=200)
 
@@ -110,23 +117,32 @@ def test_a_run_that_fails_after_saving_folds_is_marked_failed_and_resumes(
     assert runs.read_status(run_dir) == "complete"
 
 
-def test_a_killed_run_is_stale_and_says_how_to_resume(tmp_path):
-    """SIGKILL leaves run.json "running"; its pid, host and heartbeat show it is stale."""
+def test_a_killed_run_is_stale_its_workers_die_with_it_and_it_says_how_to_resume(tmp_path):
+    """SIGKILL leaves run.json "running"; its pid, host and heartbeat show it is stale. Its pool
+    workers die with it (they used to go on writing fold files into the folder)."""
     out = tmp_path / "runs"
     proc, _, _ = start_held_at_two_folds(
-        tmp_path, *SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "killed"
+        tmp_path, *SIGNAL_STUDY, "--jobs", "2", "--out", str(out), "--run-id", "killed"
     )
-    doc = json.loads((out / "killed" / "run.json").read_text())
-    assert doc["status"] == "running" and doc["pid"] == proc.pid
-    assert doc["host"] == socket.gethostname() and doc["heartbeat"]
-    assert runs.read_status(out / "killed") == "running"  # alive: not stale
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    workers = set(children_of(proc.pid))
+    try:
+        doc = json.loads((out / "killed" / "run.json").read_text())
+        assert doc["status"] == "running" and doc["pid"] == proc.pid
+        assert doc["host"] == socket.gethostname() and doc["heartbeat"]
+        assert runs.read_status(out / "killed") == "running"  # alive: not stale
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not wait_until_gone(workers, 60), "orphans outlived the killed run"
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
     (row,) = runs.list_runs(out)
     assert row["status"] == "stale"
+    folds = runs.saved_folds(out / "killed")
     assert row["note"] == (
         f"its process (pid {proc.pid} on {socket.gethostname()}) stopped without a word "
-        f"(killed?); 2 folds saved: lstmbt resume {out / 'killed'}"
+        f"(killed?); {folds} folds saved: lstmbt resume {out / 'killed'}"
     )
 
 

@@ -11,7 +11,10 @@ and gives the same numbers: every task is seeded on its own and depends on nothi
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
+import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -182,10 +185,22 @@ def _fit_unit(
 _WORKER: dict = {}
 
 
-def _init_worker(array_dir: str) -> None:
+def _init_worker(array_dir: str, parent: int) -> None:
+    _follow_the_parent(parent)
     _runtime.tune_malloc()
     _WORKER["dir"] = Path(array_dir)
     _WORKER["arrays"] = {}
+
+
+def _follow_the_parent(parent: int) -> None:
+    """A worker stops when the study does, never on its own: Ctrl-C reaches the study's process,
+    which ends its workers (_stop_workers), and on Linux a worker is killed when that process dies,
+    even by SIGKILL, so no orphan keeps writing fold files into a run folder."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux only)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
 
 
 def _worker_array(name: str) -> np.ndarray:
@@ -334,7 +349,7 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone) -> None:
         np.save(Path(tmp) / "y.npy", plan.y)
         ctx = mp.get_context("spawn")  # fork after torch's OpenMP start-up can hang
         with ProcessPoolExecutor(
-            plan.jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp,)
+            plan.jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp, os.getpid())
         ) as pool:
             futures = {
                 pool.submit(
