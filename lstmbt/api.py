@@ -70,38 +70,49 @@ def run_study(
     fresh = resume_dir is None
     run_dir = runs.new_run_dir(config) if fresh else Path(resume_dir)
     with runs.locked(run_dir):
+        return _study_in_folder(config, prices, progress, run_dir, fresh)
+
+
+def _study_in_folder(
+    config: RunConfig,
+    prices: dict[str, pd.DataFrame] | None,
+    progress: Progress,
+    run_dir: Path,
+    fresh: bool,
+) -> StudyResult:
+    """The study in its locked folder, with run.json kept true: a new run owns run.json from the
+    start, a resume once its data is checked (one refused earlier leaves run.json as it was)."""
+    if fresh:
+        runs.write_status(run_dir, "running")
+    beat = _Heartbeat(progress, run_dir, active=fresh)
+    try:
+        data = prepare_data(config, prices, beat)
         if fresh:
+            runs.write_config(run_dir, config, data.prices)
+        else:
+            runs.check_resume_data(run_dir, data.prices)
             runs.write_status(run_dir, "running")
-        beat = _Heartbeat(progress, run_dir, active=fresh)  # a resume owns run.json once its
-        owned = fresh  # data is checked
-        try:
-            data = prepare_data(config, prices, beat)
-            if fresh:
-                runs.write_config(run_dir, config, data.prices)
-            else:
-                runs.check_resume_data(run_dir, data.prices)
-                runs.write_status(run_dir, "running")
-                owned = beat.active = True
-            for note in data.notes:
-                progress.note(note)
-            # libraries imported lazily on the way (arch's bootstrap pulls in statsmodels) add
-            # process-wide warning filters; catch_warnings puts the caller's filters back
-            with warnings.catch_warnings():
-                result = compute_study(config, data, beat, FoldStore(run_dir / "folds"))
-                result = write_run(result, run_dir, beat, tearsheets=config.tearsheets)
-            runs.write_status(run_dir, "complete")
-            return dataclasses.replace(result, run_dir=run_dir)
-        except KeyboardInterrupt:
-            if fresh and not (run_dir / "config.json").is_file():
-                shutil.rmtree(run_dir, ignore_errors=True)  # nothing a resume could use
-                raise Interrupted(None) from None
-            if owned:
-                runs.write_status(run_dir, "interrupted")
-            raise Interrupted(run_dir) from None
-        except Exception as exc:
-            if owned:  # a resume refused before it began leaves run.json as it was
-                _record_failure(run_dir, exc, fresh)
-            raise
+            beat.active = True
+        for note in data.notes:
+            progress.note(note)
+        # libraries imported lazily on the way (arch's bootstrap pulls in statsmodels) add
+        # process-wide warning filters; catch_warnings puts the caller's filters back
+        with warnings.catch_warnings():
+            result = compute_study(config, data, beat, FoldStore(run_dir / "folds"))
+            result = write_run(result, run_dir, beat, tearsheets=config.tearsheets)
+        runs.write_status(run_dir, "complete")
+        return dataclasses.replace(result, run_dir=run_dir)
+    except KeyboardInterrupt:
+        if fresh and not (run_dir / "config.json").is_file():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing a resume could use
+            raise Interrupted(None) from None
+        if beat.active:
+            runs.write_status(run_dir, "interrupted")
+        raise Interrupted(run_dir) from None
+    except Exception as exc:
+        if beat.active:
+            _record_failure(run_dir, exc, fresh)
+        raise
 
 
 def _record_failure(run_dir: Path, exc: Exception, fresh: bool) -> None:
@@ -125,7 +136,8 @@ def _record_failure(run_dir: Path, exc: Exception, fresh: bool) -> None:
 
 
 class _Heartbeat(Progress):
-    """Progress that also refreshes run.json's heartbeat at each stage and finished fold."""
+    """Progress that also refreshes run.json's heartbeat at each stage and finished fold, once
+    `active` (the run owns run.json)."""
 
     def __init__(self, inner: Progress, run_dir: Path, active: bool = True) -> None:
         self.inner, self.run_dir, self.active = inner, run_dir, active
