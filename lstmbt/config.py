@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lstmbt.data import resolve_source
+from lstmbt.data import csv_label, is_csv_path, resolve_source
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
 from lstmbt.features.indicators import GROUPS
 from lstmbt.models.device import DEVICES, resolve_device
@@ -79,6 +79,7 @@ _PRESET_ALIASES = {
 WINDOWS = ("expanding", "rolling")
 BACKENDS = ("pool", "ray")
 PORTFOLIOS = ("long", "long-short")
+DEFAULT_TICKER = "^GSPC"
 # the options a preset can be given on its own ([presets.NAME] in a config file, --set NAME.KEY=V)
 PRESET_KEYS = (
     "lookback",
@@ -91,9 +92,17 @@ PRESET_KEYS = (
 )
 
 
-def option(default: Any, help: str, *, flag: str | None = None, group: str = "run") -> Any:
-    """A RunConfig field carrying its one description (and CLI flag where it is not the name)."""
-    meta = {"help": help, "flag": flag, "group": group}
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    group: str = "run",
+    default_text: str | None = None,
+) -> Any:
+    """A RunConfig field carrying its one description (and CLI flag where it is not the name;
+    `default_text` says what a None default means)."""
+    meta = {"help": help, "flag": flag, "group": group, "default_text": default_text}
     if isinstance(default, dict):
         return field(default_factory=dict, metadata=meta)
     return field(default=default, metadata=meta)
@@ -108,8 +117,19 @@ class RunConfig:
     expected (`presets="baseline,lookback"`).
     """
 
-    ticker: str = option("^GSPC", "Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL.", group="data")
+    ticker: str | None = option(
+        None,
+        "Ticker to trade, e.g. ^GSPC, ^IXIC, AAPL; with a CSV source, the name it is reported by.",
+        group="data",
+        default_text=f"{DEFAULT_TICKER}; a CSV source: its file name",
+    )
     source: str = option("sample", "Price source: sample | yahoo | auto | PATH.csv.", group="data")
+    date_format: str | None = option(
+        None,
+        "strftime format of CSV date columns, e.g. %d/%m/%Y; needed only when dd/mm and mm/dd "
+        "cannot be told apart.",
+        group="data",
+    )
     start: str | None = option(None, "First date, YYYY-MM-DD.", group="data")
     end: str | None = option(None, "Last date, YYYY-MM-DD.", group="data")
     presets: tuple[str, ...] = option(
@@ -351,6 +371,11 @@ class RunConfig:
             raise ConfigError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' or '-'.")
         return self
 
+    @property
+    def label(self) -> str:
+        """The traded ticker's name in folder names, reports and metrics (see `ticker_label`)."""
+        return ticker_label(self.ticker, self.source)
+
     def model_presets(self) -> list[ModelPreset]:
         """The chosen presets: preset defaults, then the global options, then the preset's own."""
         out = []
@@ -389,6 +414,14 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (config.json); `config_from_mapping` reads it back."""
         return dataclasses.asdict(self)
+
+
+def ticker_label(ticker: str | None, source: str) -> str:
+    """--ticker when given; else a CSV source's file name ('spx.csv' -> 'spx'), else ^GSPC.
+    The one place a run's target gets its name (config.json keeps --ticker as given)."""
+    if ticker:
+        return ticker
+    return csv_label(source) if is_csv_path(source) else DEFAULT_TICKER
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}

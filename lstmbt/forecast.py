@@ -74,7 +74,7 @@ def forecast_from_run(
     def prices(ticker: str, main: bool) -> pd.DataFrame:
         if ticker not in prices_cache:
             use = src if main else companion_source(src, ticker)
-            prices_cache[ticker] = load_one(ticker, use, cfg.start, end, None)
+            prices_cache[ticker] = load_one(ticker, use, cfg.start, end, None, cfg.date_format)
         return prices_cache[ticker]
 
     for name, label in [(n, m) for n in names for m in labels]:
@@ -88,7 +88,7 @@ def forecast_from_run(
         # the run reports the seed ensemble
         members = _seed_models(run_dir, model_dir(name, label)) or [latest]
         p = meta["preset"]
-        target = prices(cfg.ticker, True)
+        target = prices(cfg.label, True)
         companions = {companion_label(c): prices(c, False) for c in p["companions"]}
         fm = build_features(target, p["features"], companions, p["companion_features"])
         if fm.names != meta["feature_names"]:

@@ -37,7 +37,10 @@ class RichProgress(Progress):
         self.console.print(f"[bold cyan]>[/] {message}")
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]  note:[/] {message}")
+        """One line however long (a file path in it is never wrapped or read as markup)."""
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]  note:[/] {escape(message)}", soft_wrap=True)
 
     def tasks(self, total: int, epochs: int | None):
         """One bar per model when there are few fits; one bar over all fits otherwise."""

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import re
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.config import RunConfig, config_from_mapping, ticker_label
 from lstmbt.data import fingerprint
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.metrics import FORMAT, Metrics
@@ -100,7 +104,7 @@ def new_run_dir(config: RunConfig, label: str | None = None) -> Path:
         run_dir.mkdir()
         return run_dir
     what = label or "+".join(config.presets)
-    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.ticker)}-{what}"
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.label)}-{what}"
     for i in range(1000):
         run_dir = out / (stem if i == 0 else f"{stem}-{i + 1}")
         try:
@@ -111,17 +115,134 @@ def new_run_dir(config: RunConfig, label: str | None = None) -> Path:
     raise ConfigError(f"could not create a new run folder under {str(out)!r}.")
 
 
-def write_status(run_dir: Path, status: str) -> None:
-    """run.json: running | interrupted | complete (an interrupted run can be resumed)."""
-    write_json(
-        run_dir / "run.json",
-        {"status": status, "updated": datetime.now().isoformat(timespec="seconds")},
-    )
+STATUSES = ("running", "interrupted", "failed", "complete")  # run.json; "stale" is derived
+STALE_AFTER = timedelta(hours=6)  # a heartbeat this old, from another host, means stale
+_LOCK = ".lock"
+_RESULTS = ("metrics.json", "predictions.csv", "returns.csv", "models", "index.html")
+
+
+def write_status(run_dir: Path, status: str, **extra: str) -> None:
+    """run.json: the status (`STATUSES`), who writes it (pid, host) and a heartbeat, plus
+    `extra` (a failed run's error and hint). A "running" run whose process is gone is stale."""
+    now = datetime.now().isoformat(timespec="seconds")
+    doc = {
+        "status": status,
+        "updated": now,
+        "heartbeat": now,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        **extra,
+    }
+    write_json(Path(run_dir) / "run.json", doc)
+
+
+def heartbeat(run_dir: Path) -> None:
+    """Say the run's process is still at work (each stage and finished fold). Best effort: a
+    full disk stops the run elsewhere, never here."""
+    with contextlib.suppress(OSError, ValueError):
+        doc = read_run(run_dir)
+        doc["heartbeat"] = datetime.now().isoformat(timespec="seconds")
+        write_json(Path(run_dir) / "run.json", doc)
+
+
+def read_run(run_dir: Path) -> dict:
+    """run.json as saved ({} when there is none)."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LstmbtError(f"{str(path)!r} is corrupt ({exc}).") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
+        raise LstmbtError(f"{str(path)!r} has no status.")
+    return doc
 
 
 def read_status(run_dir: Path) -> str:
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text())["status"] if path.is_file() else "unknown"
+    """running | interrupted | failed | complete, or "stale" for a "running" run whose process
+    is gone (pid dead on this host, or no heartbeat for STALE_AFTER from another host);
+    "unknown" without run.json."""
+    doc = read_run(run_dir)
+    if not doc:
+        return "unknown"
+    return "stale" if _stale(doc) else doc["status"]
+
+
+def _stale(doc: dict) -> bool:
+    if doc.get("status") != "running":
+        return False
+    if doc.get("host") == socket.gethostname() and isinstance(doc.get("pid"), int):
+        return not _alive(doc["pid"])
+    try:
+        beat = datetime.fromisoformat(doc.get("heartbeat") or doc["updated"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    return datetime.now() - beat > STALE_AFTER
+
+
+def _alive(pid: int) -> bool:
+    """Is process `pid` running (a zombie, killed but not yet reaped, is not)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill()
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class RunInUse(LstmbtError):
+    """Another process holds the run folder (a run or resume in progress)."""
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's exclusive lock (fcntl.flock on `.lock`) or raise RunInUse: two
+    processes never train, write or redraw one run at once. The lock dies with its process."""
+    run_dir = Path(run_dir)
+    try:
+        handle = open(run_dir / _LOCK, "a+")  # noqa: SIM115 - held until the block ends
+    except FileNotFoundError:
+        raise ConfigError(f"{str(run_dir)!r} does not exist.") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInUse(
+                f"{str(run_dir)!r} is in use by another lstmbt process{_holder(run_dir)}; wait "
+                "for it to finish or stop it, then try again."
+            ) from None
+        handle.truncate(0)  # say who holds it, for the message above
+        handle.write(f"{os.getpid()} {socket.gethostname()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(run_dir: Path) -> str:
+    """' (pid N on HOST)': who holds the lock, as its holder wrote it."""
+    try:
+        pid, host = (Path(run_dir) / _LOCK).read_text().split()
+    except (OSError, ValueError):
+        return ""
+    return f" (pid {pid} on {host})"
+
+
+def saved_folds(run_dir: Path) -> int:
+    """How many finished folds a run folder holds (what resume would reuse)."""
+    return sum(1 for _ in (Path(run_dir) / "folds").rglob("predictions.npy"))
+
+
+def holds_work(run_dir: Path) -> bool:
+    """Does the folder hold anything beyond run.json and config.json (folds, results)?"""
+    return saved_folds(run_dir) > 0 or any((Path(run_dir) / n).exists() for n in _RESULTS)
 
 
 def data_doc(prices: dict[str, pd.DataFrame]) -> dict:
@@ -258,11 +379,13 @@ def write_json(path: Path, doc: object) -> None:
 
 
 def list_runs(out: str | Path) -> list[dict]:
-    """Headline numbers of every run folder under `out`, newest first. A folder whose files
-    cannot be read is listed with the reason instead of failing the whole listing."""
+    """Headline numbers of every run folder under `out`, newest first, with its status: an
+    unfinished run (interrupted, failed, stale) says what happened and what to do instead of a
+    span. A folder whose files cannot be read is listed with the reason instead of failing the
+    whole listing."""
     rows = []
-    runs = [p for p in Path(out).glob("*/") if (p / "config.json").is_file()]
-    for run_dir in sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True):
+    runs = [p for p in Path(out).glob("*/") if _marker(p) is not None]
+    for run_dir in sorted(runs, key=lambda p: _marker(p).stat().st_mtime, reverse=True):
         try:
             rows.append(_run_row(run_dir))
         except (LstmbtError, KeyError, TypeError, ValueError) as exc:
@@ -279,15 +402,30 @@ def list_runs(out: str | Path) -> list[dict]:
     return rows
 
 
+def _marker(run_dir: Path) -> Path | None:
+    """config.json (or, for a run stopped before writing it, run.json); None: not a run."""
+    for name in ("config.json", "run.json"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    return None
+
+
 def _run_row(run_dir: Path) -> dict:
-    row = {"run": run_dir.name, "status": read_status(run_dir)}
+    status = read_status(run_dir)
+    row = {"run": run_dir.name, "status": status}
+    if not (run_dir / "config.json").is_file():
+        note = "stopped before its configuration was saved; nothing to resume, delete it"
+        return {**row, "ticker": "-", "presets": "-", "walk_forward": False, "note": note}
     cfg = read_config_doc(run_dir)["config"]
-    row["ticker"], row["presets"] = cfg["ticker"], "+".join(cfg["presets"])
+    row["ticker"] = ticker_label(cfg.get("ticker"), cfg.get("source", "sample"))
+    row["presets"] = "+".join(cfg["presets"])
     labels = [model_label(name) for name in cfg.get("models", ["lstm"])]
     if labels != ["lstm"]:
         row["presets"] += f" × {'+'.join(labels)}"
     row["walk_forward"] = cfg.get("walk_forward", False)
-    if (run_dir / "metrics.json").is_file():
+    if status not in ("complete", "unknown"):
+        row["note"] = _status_note(run_dir, status)
+    if status in ("complete", "unknown") and (run_dir / "metrics.json").is_file():
         m = read_metrics(run_dir)
         row["span"] = f"{m.span.test_start} .. {m.span.test_end}"
         row["bh_sharpe"] = m.value("strategy", m.benchmark, "sharpe")
@@ -297,3 +435,22 @@ def _run_row(run_dir: Path) -> dict:
         row["best_sharpe"] = sharpes[best] if best else None
         row["best_p"] = m.value("strategy_tests", best, "diff_p_value") if best else None
     return row
+
+
+def _status_note(run_dir: Path, status: str) -> str:
+    """What an unfinished run's row says: what happened and how to go on."""
+    doc = read_run(run_dir)
+    resume = f"lstmbt resume {run_dir}"
+    if status == "failed":
+        return f"{doc.get('error', 'failed')} ({doc.get('hint', resume)})"
+    if status == "stale":
+        who = f"pid {doc.get('pid', '?')} on {doc.get('host', '?')}"
+        return (
+            f"its process ({who}) stopped without a word (killed?); "
+            f"{saved_folds(run_dir)} folds saved: {resume}"
+        )
+    if status == "interrupted":
+        return f"{saved_folds(run_dir)} folds saved: {resume}"
+    if status == "running":
+        return f"in progress (pid {doc.get('pid', '?')} on {doc.get('host', '?')})"
+    return status

@@ -16,6 +16,7 @@ from torch import nn
 
 from lstmbt.models.contract import ForecasterBase, check_xy
 from lstmbt.models.device import resolve_device
+from lstmbt.models.files import write_durably
 from lstmbt.models.training import LOSSES, EpochCallback, TrainResult, train_regressor
 
 WEIGHTS = "weights.pt"
@@ -165,9 +166,7 @@ class TorchForecaster(ForecasterBase):
     def save(self, folder: Path) -> dict[str, Any]:
         self.check_fitted()
         state = {k: v.detach().cpu() for k, v in self.net_.state_dict().items()}
-        tmp = Path(folder) / f"{WEIGHTS}.tmp"
-        torch.save(state, tmp)
-        tmp.replace(Path(folder) / WEIGHTS)
+        write_durably(Path(folder) / WEIGHTS, lambda handle: torch.save(state, handle))
         return {
             "n_features": self.n_features_,
             "lookback": self.lookback_,

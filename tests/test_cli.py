@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lstmbt.cli import main
-from tests.conftest import yahoo_csv
+from tests.conftest import YAHOO_NAMES, yahoo_csv
 
 TINY_FLAGS = ["--epochs", "1", "--hidden-size", "4", "--device", "cpu", "--start", "2014-01-01"]
 
@@ -80,6 +82,116 @@ def err(capsys) -> str:
 def test_bad_input_errors(capsys, tmp_path, args, match):
     assert main([*args, "--out", str(tmp_path)]) == 2
     assert match in err(capsys)
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--threshold", "nan"], "error: --threshold must be a number, got nan."),
+        (["--threshold", "inf"], "error: --threshold must be a number >= 0, got inf."),
+        (["--slippage", "nan"], "error: --slippage must be a number, got nan."),
+        (["--lookback", "0"], "error: --lookback must be at least 1, got 0."),
+        (["--lookback", "-5"], "error: --lookback must be at least 1, got -5."),
+        (["--layers", "0"], "error: --layers must be at least 1, got 0."),
+        (
+            ["--preset", "lookback", "--set", "lookback.lookback=0"],
+            "error: preset 'lookback': lookback must be at least 1, got 0.",
+        ),
+    ],
+    ids=[
+        "threshold-nan",
+        "threshold-inf",
+        "slippage-nan",
+        "lookback-0",
+        "lookback-negative",
+        "layers-0",
+        "preset-lookback-0",
+    ],
+)
+def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags, line):
+    """Regression: --threshold nan was accepted (the model never traded), --lookback 0 failed
+    later than --lookback -5 with another message, --layers 0 surfaced torch's own error."""
+    assert main(["run", *flags, "--out", str(tmp_path)]) == 2
+    assert err(capsys) == line
+    assert not any(tmp_path.iterdir()), "no run folder for a config error"
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--preset", ""], "no preset chosen; use --preset baseline (see `lstmbt presets`)."),
+        (
+            ["--set", "lookback.lookback=60"],
+            "settings for preset 'lookback', which is not among the chosen presets (baseline); "
+            "add it with --preset or drop its settings.",
+        ),
+        (
+            ["--set", "baseline.lookbak=3"],
+            "unknown setting 'lookbak' for preset 'baseline'. Did you mean 'lookback'? A preset "
+            "takes: lookback, features, companions, companion_features, hidden_size, num_layers, "
+            "dropout.",
+        ),
+        (
+            ["--set", "lookback60"],
+            "--set 'lookback60': write PRESET.KEY=VALUE, e.g. --set lookback.lookback=60.",
+        ),
+        (["--lookback", "3000"], "--lookback 3000 is implausibly long; use <= 2000."),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5."),
+        (["--signal-horizon", "3"], "--signal-horizon must be 1 or h, got '3'."),
+        (["--val-frac", "0.6"], "--val-frac and --test-frac must each be in (0, 0.5)."),
+        (["--eval-frac", "0.95"], "--eval-frac must be in [0.05, 0.9], got 0.95."),
+        (
+            ["--walk-forward", "--window", "rolling"],
+            "--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).",
+        ),
+        (["--run-id", "a/b"], "--run-id 'a/b': use letters, digits, '.', '_' or '-'."),
+        (["--seeds", "0"], "--seeds must be at least 1, got 0."),
+    ],
+    ids=[
+        "no-preset",
+        "set-unchosen-preset",
+        "set-unknown-key",
+        "set-malformed",
+        "lookback-3000",
+        "dropout-1.5",
+        "signal-horizon-3",
+        "val-frac-0.6",
+        "eval-frac-0.95",
+        "rolling-without-train-size",
+        "run-id-slash",
+        "seeds-0",
+    ],
+)
+def test_bad_options_are_one_line_before_any_work(capsys, tmp_path, flags, line):
+    assert main(["run", *flags, "--out", str(tmp_path)]) == 2
+    assert err(capsys) == f"error: {line}"
+    assert not any(tmp_path.iterdir()), "no run folder for a config error"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('epochs = "3"\n', "--epochs must be a whole number, got '3'."),
+        ("epochs = \n", "config file '{path}' is malformed: "),  # then the TOML parser's words
+        (None, "config file '{path}' does not exist."),
+    ],
+    ids=["wrong-type", "malformed", "missing"],
+)
+def test_config_file_errors(capsys, tmp_path, text, line):
+    cfg = tmp_path / "run.toml"
+    if text is not None:
+        cfg.write_text(text)
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert err(capsys).startswith(f"error: {line.format(path=cfg)}")
+
+
+def test_resume_report_and_forecast_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+    for command in ("resume", "forecast"):
+        assert main([command, str(tmp_path)]) == 2
+        assert err(capsys) == f"error: '{tmp_path}' is not an lstmbt run folder (no config.json)."
+    assert main(["report", str(tmp_path)]) == 2
+    assert err(capsys).startswith(f"error: '{tmp_path}' has no metrics.json; it is not a finished")
+    assert not any(tmp_path.iterdir()), "nothing is written into a folder that is not a run"
 
 
 def test_cuda_asked_for_without_a_gpu_fails_before_any_work(capsys, tmp_path, monkeypatch):
@@ -154,80 +266,128 @@ def test_two_fresh_processes_write_byte_identical_results(tmp_path):
     assert a["data"]["^GSPC"]["fingerprint"] and a["versions"]["torch"]
 
 
-# The CLI, run as `python -m lstmbt.cli` does, with one change: right after the second fold is
-# saved, training blocks until the test's SIGINT arrives. The signal thus always lands mid-study
-# with work left, however slow or loaded the machine (a timed signal raced the run's end).
-CTRL_C_AFTER_TWO_FOLDS = """
-import sys, time
+# The CLI, run as `python -m lstmbt.cli` does, with one change: once two folds are saved, every
+# process that saves a fold (the CLI itself, or each worker of `--jobs 2`) blocks right after it,
+# until the test's signal arrives. The signal thus always lands mid-study with work left, however
+# slow or loaded the machine (a timed signal raced the run's end). The hook sits at the top of a
+# script file, so spawned pool workers, which import the parent's main script, run it too; each
+# saving process writes its pid into the `ready` folder.
+HOLD_AFTER_TWO_FOLDS = """
+import os, sys, time
 from pathlib import Path
 import lstmbt.study.folds
-from lstmbt.cli import main
 
-ready, real_save, saved = Path(sys.argv[1]), lstmbt.study.folds.FoldStore.save, []
+ready, real_save = Path(sys.argv[1]), lstmbt.study.folds.FoldStore.save
 
-def save(self, *args, **kwargs):
-    real_save(self, *args, **kwargs)
-    saved.append(args[0])
-    if len(saved) == 2:
-        ready.touch()
-        time.sleep(300)  # the SIGINT lands here
-        raise SystemExit("test hook: no SIGINT came within 300 s")
+def save(self, task, *args, **kwargs):
+    real_save(self, task, *args, **kwargs)
+    (ready / f"saved-{task.preset}-{task.seed}-{task.fold}").write_text(str(os.getpid()))
+    if len(list(ready.glob("saved-*"))) >= 2:
+        (ready / "go").touch()
+        time.sleep(300)  # the signal lands here
+        raise SystemExit("test hook: no signal came within 300 s")
 
 lstmbt.study.folds.FoldStore.save = save
-sys.exit(main(sys.argv[2:]))
+
+if __name__ == "__main__":
+    from lstmbt.cli import main
+
+    sys.exit(main(sys.argv[2:]))
 """
+
+# 3 folds x 2 seeds of one preset: at least 3 tasks are left when the signal comes
+SIGNAL_STUDY = [
+    "study",
+    "--epochs",
+    "1",
+    "--hidden-size",
+    "4",
+    "--device",
+    "cpu",
+    "--start",
+    "2008-01-01",
+    "--lookback",
+    "5",
+    "--seeds",
+    "2",
+    "--preset",
+    "lookback",
+    "--refit-every",
+    "504",
+    "--bootstrap-reps",
+    "100",
+    "--no-tearsheets",
+]
+
+
+def start_held_at_two_folds(tmp_path, *args: str) -> tuple[subprocess.Popen, object, object]:
+    """Start the CLI with HOLD_AFTER_TWO_FOLDS; return once two folds are saved and the saving
+    process blocks: (process, the ready folder, its stderr file)."""
+    import time
+
+    ready, script, log = tmp_path / "ready", tmp_path / "held_cli.py", tmp_path / "stderr.txt"
+    ready.mkdir()
+    script.write_text(HOLD_AFTER_TWO_FOLDS)
+    with log.open("w") as err_file:  # a file, not a pipe: output can never block the child
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(ready), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+    deadline = time.monotonic() + 300
+    while not (ready / "go").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # polls for the child's own signal; the child waits for ours
+    if not (ready / "go").exists():
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the study ended or stalled before two folds:\n{log.read_text()[-2000:]}")
+    return proc, ready, log
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live processes whose parent is `pid` (from /proc), with their command lines."""
+    from pathlib import Path
+
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_text().replace("\0", " ")
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = cmdline
+    return found
+
+
+def alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until_gone(pids, seconds: float) -> set[int]:
+    """Those of `pids` still alive after up to `seconds` (polled)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {p for p in pids if alive(p)}
 
 
 def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     """A real SIGINT to the CLI in the middle of a walk-forward study, then `--resume`."""
     import signal
-    import time
 
-    out, ready = tmp_path / "runs", tmp_path / "two-folds-saved"
-    args = [
-        "study",
-        "--epochs",
-        "1",
-        "--hidden-size",
-        "4",
-        "--device",
-        "cpu",
-        "--start",
-        "2008-01-01",
-        "--lookback",
-        "5",
-        "--seeds",
-        "2",
-        "--preset",
-        "lookback",
-        "--refit-every",
-        "504",
-        "--jobs",
-        "1",
-        "--bootstrap-reps",
-        "100",
-        "--no-tearsheets",
-        "--out",
-        str(out),
-        "--run-id",
-        "cut",
-    ]  # 3 folds x 2 seeds: 4 tasks are left when the SIGINT comes
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as err_file:  # a file, not a pipe: output can never block the child
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CTRL_C_AFTER_TWO_FOLDS, str(ready), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-        )
-        deadline = time.monotonic() + 300
-        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not ready.exists():
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"the study ended or stalled before two folds:\n{log.read_text()[-2000:]}")
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+    out = tmp_path / "runs"
+    args = [*SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "cut"]
+    proc, ready, log = start_held_at_two_folds(tmp_path, *args)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
     stderr = log.read_text()
     assert proc.returncode == 130, stderr[-2000:]
     assert "lstmbt resume" in stderr and "Traceback" not in stderr
@@ -241,6 +401,58 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     assert all(p.stat().st_mtime_ns == t for p, t in done.items()), "finished folds were redone"
     assert len(list(folds.rglob("predictions.npy"))) > len(done), "resume trained the rest"
     assert (out / "cut" / "index.html").is_file()
+
+
+RESULT_FILES = ("predictions.csv", "returns.csv", "orders.csv", "metrics.json")
+
+
+def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, capsys):
+    """Regression: SIGTERM (timeout, CI cancel, docker stop) killed the CLI without a word, left
+    run.json "running" and orphaned the pool's workers, which kept writing fold files. Now it is
+    handled like Ctrl-C: workers stopped, run interrupted, resume hint, exit 143; a second resume
+    meanwhile is refused; resuming gives the files of an uninterrupted run."""
+    import signal
+    import socket
+
+    out = tmp_path / "runs"
+    cut = out / "cut"
+    proc, ready, log = start_held_at_two_folds(
+        tmp_path, *SIGNAL_STUDY, "--jobs", "2", "--out", str(out), "--run-id", "cut"
+    )
+    children = children_of(proc.pid)
+    try:
+        workers = {p for p, cmd in children.items() if "multiprocessing.spawn" in cmd}
+        helpers = set(children) - workers  # multiprocessing's resource tracker
+        savers = {int(p.read_text()) for p in ready.glob("saved-*")}
+        assert len(workers) == 2 and savers <= workers, (savers, children)
+        capsys.readouterr()
+        assert main(["resume", str(cut)]) == 2  # this process, while the run holds its folder
+        assert err(capsys) == (
+            f"error: '{cut}' is in use by another lstmbt process (pid {proc.pid} on "
+            f"{socket.gethostname()}); wait for it to finish or stop it, then try again."
+        )
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:  # a failed check leaves no held process behind either
+        for pid in (proc.pid, *children):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    stderr = log.read_text()
+    assert proc.returncode == 143, stderr[-2000:]
+    assert f"Continue with: lstmbt resume {cut}" in stderr and "Traceback" not in stderr
+    left = {pid for pid in workers if alive(pid)}  # stopped and joined before the CLI exits
+    assert not left, f"workers still alive after the run ended: {left}"
+    assert not wait_until_gone(helpers, 60), "the resource tracker outlived the run"
+    assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
+    saved = len(list((cut / "folds").rglob("predictions.npy")))
+    assert 2 <= saved < 6, saved
+    assert main(["resume", str(cut)]) == 0
+    assert json.loads((cut / "run.json").read_text())["status"] == "complete"
+    whole = [*SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "whole"]
+    assert main(whole) == 0  # one process: --jobs never changes a number
+    for name in RESULT_FILES:
+        assert (cut / name).read_bytes() == (out / "whole" / name).read_bytes(), name
 
 
 def test_study_command_end_to_end(tmp_path):
@@ -363,3 +575,84 @@ def test_a_user_forecaster_runs_through_walk_forward_seeds_resume_and_forecast(t
     shown = run_cli("forecast", str(run), "--model", "MyForecaster", "--end", end, cwd=root)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert f"{mine}:position" in shown.stdout.replace("\n", "")
+
+
+def calendar_days_csv(frame, path) -> str:
+    """Real prices put on the 1st..12th of each month, every calendar day (weekends too, as crypto
+    trades), written day-first: dd/mm and mm/dd both parse, and neither gives weekdays in order."""
+    days = pd.date_range("2012-01-01", periods=800)
+    days = days[days.day <= 12][: len(frame)]
+    out = frame.iloc[: len(days)].copy()
+    out.index = days
+    out = out.rename(columns=YAHOO_NAMES)
+    out.index.name = "Date"
+    out.to_csv(path, date_format="%d/%m/%Y")
+    return str(path)
+
+
+def test_date_format_reads_every_csv_of_the_run(capsys, tmp_path, sp500, nasdaq):
+    """--date-format settles dates that cannot be told apart, for the target and a companion."""
+    target = calendar_days_csv(sp500.loc["2012":], tmp_path / "target.csv")
+    other = calendar_days_csv(nasdaq.loc["2012":], tmp_path / "other.csv")
+    flags = ["--source", target, "--with", other, "--epochs", "1", "--hidden-size", "4"]
+    flags += ["--device", "cpu", "--no-tearsheets", "--out", str(tmp_path / "r")]
+    assert main(["run", *flags]) == 2
+    assert "Pass --date-format '%d/%m/%Y' (day-first)" in err(capsys)
+    code = main(["run", *flags, "--date-format", "%d/%m/%Y", "--run-id", "dmy"])
+    assert code == 0, err(capsys)
+    run = tmp_path / "r" / "dmy"
+    assert json.loads((run / "config.json").read_text())["config"]["date_format"] == "%d/%m/%Y"
+    first = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True).index
+    assert (first.day <= 12).all() and first.is_monotonic_increasing
+    assert main(["forecast", str(run)]) == 0, err(capsys)  # the run's format, from config.json
+
+
+def test_a_csv_run_is_labelled_by_its_file_stem(capsys, tmp_path, sp500):
+    """Regression: a CSV source was reported as ^GSPC (the default ticker) everywhere."""
+    from lstmbt.config import RunConfig
+
+    path = yahoo_csv(sp500.loc["2012":], tmp_path / "spx_daily.csv")
+    out = tmp_path / "r"
+    assert main(["run", "--source", path, *TINY_FLAGS, "--no-tearsheets", "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    assert run.name.endswith("-spx_daily-baseline"), run.name
+    assert json.loads((run / "metrics.json").read_text())["span"]["ticker"] == "spx_daily"
+    assert "<h1>spx_daily: baseline</h1>" in (run / "index.html").read_text()
+    assert list(json.loads((run / "config.json").read_text())["data"]) == ["spx_daily"]
+    capsys.readouterr()
+    assert main(["runs", "--out", str(out)]) == 0
+    listing = capsys.readouterr().out
+    assert "spx_daily" in listing and "GSPC" not in listing
+    assert RunConfig().label == "^GSPC" and RunConfig(source="yahoo").label == "^GSPC"
+    assert RunConfig(source=path, ticker="SPX").label == "SPX"
+
+
+def test_an_end_of_file_inside_a_command_is_an_error_not_an_abort(capsys, monkeypatch, tmp_path):
+    """Regression: typer turns an EOFError (a truncated file) into 'Aborted!', as for Ctrl-D."""
+    import importlib
+
+    cli = importlib.import_module("lstmbt.cli.main")  # the module, not lstmbt.cli's main()
+
+    def truncated(out):
+        raise EOFError("Ran out of input")
+
+    monkeypatch.setattr(cli, "list_runs", truncated)
+    assert main(["runs", "--out", str(tmp_path)]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "internal error (EOFError: Ran out of input). This is a bug in lstmbt, not in your input: "
+        "rerun with --debug for the traceback and report it."
+    ]
+
+
+def test_the_sigterm_handler_is_the_clis_for_one_command_only(monkeypatch, tmp_path):
+    """Installed by main() for the command it runs, then put back: importing lstmbt or calling
+    run_study never changes how the caller's process answers SIGTERM."""
+    import importlib
+    import signal
+
+    cli = importlib.import_module("lstmbt.cli.main")
+    before = signal.getsignal(signal.SIGTERM)
+    during = []
+    monkeypatch.setattr(cli, "list_runs", lambda out: during.append(signal.getsignal(15)) or [])
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    assert during == [cli._on_sigterm] and signal.getsignal(signal.SIGTERM) is before

@@ -199,6 +199,15 @@ def test_non_positive_prices(sp500, value):
         validate_prices(frame, "x")
 
 
+def test_high_below_low_and_negative_volume_are_errors(sp500):
+    with pytest.raises(
+        DataError, match="x: high below low on 1999-01-04; the columns may be swapped"
+    ):
+        validate_prices(sp500.iloc[:5].assign(high=0.5), "x")
+    with pytest.raises(DataError, match="x: negative volume. Check the volume column."):
+        validate_prices(sp500.iloc[:5].assign(volume=-1.0), "x")
+
+
 def test_timezone_aware_index_becomes_naive(sp500):
     frame = sp500.iloc[:20].copy()
     frame.index = frame.index.tz_localize("America/New_York")

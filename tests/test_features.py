@@ -201,3 +201,14 @@ def test_zero_volume_days_do_not_end_the_volume_features(nasdaq):
     day = nasdaq.index.get_loc(pd.Timestamp("2015-05-12"))
     z = compute_group(adjusted_ohlcv(nasdaq), "volume")["volume_z_20"]
     assert np.isfinite(z.iloc[day : day + 25]).all()
+
+
+def test_a_companion_gap_longer_than_five_days_is_an_error_naming_the_day(sp500, nasdaq):
+    gap = nasdaq.loc["2005"].drop(nasdaq.loc["2005-03-01":"2005-03-14"].index)
+    with pytest.raises(
+        ValueError,
+        match=r"features \['\^IXIC:ret_1', .*\] are missing on 2005-03-08 after the warm-up "
+        r"\(a companion gap longer than 5 days\?\)\. Shorten the date range or drop that "
+        r"companion\.",
+    ):
+        build_features(sp500.loc["2005"], ["close_change"], {"^IXIC": gap})

@@ -220,3 +220,111 @@ def test_several_models_per_preset_train_in_processes_as_in_one_and_keep_their_o
     scores = serial.metrics.seed_scores
     assert [scores.loc[r].shape[0] for r in rows] == [2, 2, 2], "every seed of every model"
     assert (serial.run_dir / "models" / "lookback" / "mlp" / "weights.pt").is_file()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished 3-fold walk-forward run, copied by each test that damages it."""
+    from lstmbt.config import RunConfig
+    from tests.conftest import TINY
+
+    out = tmp_path_factory.mktemp("finished")
+    cfg = RunConfig(**{**TINY, **WF}, presets=("baseline",), out=str(out), run_id="full")
+    return run_study(cfg, write=True).run_dir
+
+
+def _half(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+FOLD = "folds/baseline/seed42/fold001"
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "why"),
+    [
+        ("predictions.npy", lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
+        ("predictions.npy", _half, "is truncated or not a .npy file"),
+        (
+            "predictions.npy",
+            lambda p: np.save(p, np.zeros((3, 1))),
+            "holds float64 (3, 1), not the fold's float64 (252, 1)",
+        ),
+        ("weights.pt", _half, "is unreadable or does not fit model.json"),
+        ("weights.pt", lambda p: p.write_bytes(b""), "is unreadable or does not fit model.json"),
+        ("model.json", lambda p: p.write_text('{"format": 2, "par'), "is unreadable"),
+    ],
+    ids=["empty-npy", "truncated-npy", "wrong-shape-npy", "truncated-pt", "empty-pt", "bad-json"],
+)
+def test_resume_retrains_a_fold_whose_files_cannot_be_reused(
+    finished_run, tmp_path, capsys, monkeypatch, name, damage, why
+):
+    """Regression: a zero-length predictions.npy (what a crash could leave) made `resume` print
+    only 'Aborted.'; a bad weights.pt surfaced without its path after the other folds ran. Every
+    saved fold is now checked before any training; a bad one is named and trained again."""
+    import shutil
+
+    from lstmbt.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy)
+    (copy / "folds/baseline/seed42/fold000/predictions.npy").unlink()  # trained again anyway
+    damage(copy / FOLD / name)
+    events = []
+    real_fit = folds_mod.fit_one
+    monkeypatch.setattr(
+        folds_mod, "fit_one", lambda task, *a, **k: events.append(task) or real_fit(task, *a, **k)
+    )
+    real_note = folds_mod._load_saved
+
+    def load_saved(plan, store, task, note):
+        return real_note(plan, store, task, lambda text: events.append(text) or note(text))
+
+    monkeypatch.setattr(folds_mod, "_load_saved", load_saved)
+    assert main(["resume", str(copy)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "trained again" in line]
+    assert len(notes) == 1 and notes[0].startswith(f"  note: '{copy / FOLD / name}' {why}"), notes
+    assert notes[0].endswith("; that fold is trained again.")
+    assert isinstance(events[0], str) and [e.fold for e in events[1:]] == [0, 1], events
+    for file in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (copy / file).read_bytes() == (finished_run / file).read_bytes(), file
+
+
+def test_fold_files_are_fsynced_before_the_fold_counts_as_done(tmp_path, monkeypatch):
+    """Regression: fold files were renamed into place without an fsync, so a crash could leave a
+    zero-length predictions.npy beside a model that never reached the disk. Each file must be
+    fsynced before its rename, and the folder (the model's renames) before predictions.npy's."""
+    import os
+
+    from lstmbt.models import LSTMForecaster
+    from lstmbt.study.folds import FoldStore, Task
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3, 1)), rng.normal(size=(64, 1))
+    model = LSTMForecaster(hidden_size=4, epochs=1, device="cpu").fit(X, y, X, y)
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store = FoldStore(tmp_path / "folds")
+    store.save(Task("p", 42, 0), model, model.predict(X[:5]), {})
+    folder = str(store.folder(Task("p", 42, 0)).resolve())
+    order = [e[0] + ":" + e[1].replace(folder, "") for e in events]
+    assert order == [
+        "fsync:/weights.pt.tmp",
+        "replace:/weights.pt",
+        "fsync:/model.json.tmp",
+        "replace:/model.json",
+        "fsync:",  # the model's renames are on disk ...
+        "fsync:/predictions.npy.tmp",
+        "replace:/predictions.npy",  # ... before the task counts as done
+        "fsync:",
+    ], order

@@ -1,16 +1,22 @@
 """Command line: `lstmbt run | study | compare | resume | forecast | report | runs | presets`.
 
 Errors the user can fix are one red line and exit 2; anything else is reported as a bug in
-one line that says how to see the traceback (--debug). Process-wide settings (malloc tuning,
-quiet third-party warnings) are applied here, never on `import lstmbt`.
+one line that says how to see the traceback (--debug). Ctrl-C and SIGTERM stop a run the same
+way (its state saved, the resume command printed; exit 130 and 143). Process-wide settings
+(malloc tuning, quiet third-party warnings, the SIGTERM handler) are applied here, never on
+`import lstmbt`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +24,7 @@ import typer
 from rich.table import Table
 
 from lstmbt import _runtime
-from lstmbt.api import resume_study, resume_universe, run_study, run_universe
+from lstmbt.api import rebuild_report, resume_study, resume_universe, run_study, run_universe
 from lstmbt.cli.options import given_values, run_parameters
 from lstmbt.cli.show import console, forecast_cell, print_summary, runs_table
 from lstmbt.config import PRESETS, config_from_mapping, load_config_file
@@ -28,7 +34,6 @@ from lstmbt.forecast import forecast_from_run
 from lstmbt.judge import judge
 from lstmbt.metrics import fmt2
 from lstmbt.progress import RichProgress
-from lstmbt.report import build_report
 from lstmbt.runs import list_runs, read_config_doc
 
 app = typer.Typer(
@@ -59,14 +64,73 @@ COMMANDS = {
 }
 
 
+class _EndOfFile(Exception):
+    """An EOFError raised inside a command (a file that ended early). Typer would print only
+    'Aborted!' for it, as for a user's Ctrl-D; main() reports it like any other error."""
+
+
+def _eof_is_an_error(command):
+    """Wrap a command so an EOFError reaches main() instead of becoming typer's 'Aborted!'."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except EOFError as exc:
+            raise _EndOfFile(str(exc)) from exc
+
+    return wrapper
+
+
+def _command(name: str | None = None):
+    """app.command, with EOFError kept an error (see _EndOfFile)."""
+    return lambda fn: app.command(name)(_eof_is_an_error(fn))
+
+
+_STOPPED_BY: list[int] = []  # the signal that stopped this command (SIGTERM), if one did
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, CI cancel, docker stop, systemd), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Stop the command as Ctrl-C would (the run saves its state and says how to resume); a
+    second SIGTERM while that happens is ignored, so the clean-up is not cut short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _STOPPED_BY.append(signum)
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_like_ctrl_c() -> Iterator[None]:
+    """The CLI's SIGTERM handler, installed for one main() and then put back (never on import
+    and never by the library: a notebook or service keeps its own)."""
+    _STOPPED_BY.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    before = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _exit_code(code: int) -> int:
+    """130 after Ctrl-C, 143 after SIGTERM (128 + the signal), else `code`."""
+    return 128 + _STOPPED_BY[0] if _STOPPED_BY else code
+
+
 @contextlib.contextmanager
 def _interruptible():
-    """Ctrl-C: say what was kept and how to continue, exit 130 (typer would swallow the message)."""
+    """Ctrl-C or SIGTERM: say what was kept and how to continue, exit 130 or 143 (typer would
+    swallow the message)."""
     try:
         yield
     except KeyboardInterrupt as exc:
         typer.secho(str(exc) or "interrupted", fg="red", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(_exit_code(130)) from None
 
 
 def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
@@ -129,7 +193,7 @@ def _make_run_command(name: str, defaults: dict[str, Any], doc: str):
 
 
 for _name, (_defaults, _doc) in COMMANDS.items():
-    app.command(_name)(_make_run_command(_name, _defaults, _doc))
+    _command(_name)(_make_run_command(_name, _defaults, _doc))
 
 
 # the run options that mean something for a judged forecast
@@ -224,10 +288,10 @@ def _make_judge_command():
     return command
 
 
-app.command("judge")(_make_judge_command())
+_command("judge")(_make_judge_command())
 
 
-@app.command()
+@_command()
 def resume(
     run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
     debug: Debug = False,
@@ -272,7 +336,7 @@ def _resume(run_dir: str) -> None:
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
-@app.command()
+@_command()
 def forecast(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder (its models/ are used).")],
     preset: Annotated[str | None, Opt(help="Only this preset's models.")] = None,
@@ -295,7 +359,7 @@ def forecast(
     console().print(table)
 
 
-@app.command()
+@_command()
 def report(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder.")],
     tearsheets: Annotated[
@@ -303,14 +367,15 @@ def report(
     ] = True,
     debug: Debug = False,
 ) -> None:
-    """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files."""
-    metrics = build_report(run_dir, RichProgress(), tearsheets=tearsheets)
+    """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files; the run
+    is then complete (run.json says so)."""
+    metrics = rebuild_report(run_dir, RichProgress(), tearsheets=tearsheets)
     out = console()
     print_summary(metrics, out)
     out.print(f"\nReport: [bold]{Path(run_dir) / 'index.html'}[/]")
 
 
-@app.command()
+@_command()
 def runs(
     out: Annotated[str, Opt(help="Folder holding the runs.")] = "reports",
     debug: Debug = False,
@@ -323,7 +388,7 @@ def runs(
     console().print(runs_table(rows, out))
 
 
-@app.command()
+@_command()
 def presets() -> None:
     """List the model presets (the course's three exercises) and the feature groups."""
     out = console()
@@ -350,7 +415,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    """The message and any notes (e.g. 'run marked failed; ... lstmbt resume DIR') in one line."""
+    notes = "; ".join(getattr(exc, "__notes__", []))
+    return " ".join(f"{exc}{f' ({notes})' if notes else ''}".split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,12 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:
         warnings.showwarning = _show_warning
     try:
-        app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
+        with _sigterm_like_ctrl_c():
+            app(args=args, prog_name="lstmbt")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return _exit_code(code) if code == 130 else code
     except KeyboardInterrupt as exc:
         typer.secho(str(exc) or "interrupted", fg="red", err=True)
-        return 130
+        return _exit_code(130)
     except LstmbtError as exc:
         if debug:
             raise
@@ -378,11 +447,15 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        typer.secho(f"error: {exc.strerror or _one_line(exc)}{where}", fg="red", err=True)
+        notes = "; ".join(getattr(exc, "__notes__", []))
+        text = f"{exc.strerror}{where}{f'; {notes}' if notes else ''}" if exc.strerror else None
+        typer.secho(f"error: {text or _one_line(exc)}", fg="red", err=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - anything else is our bug, said so in one line
         if debug:
             raise
+        if isinstance(exc, _EndOfFile):
+            exc = exc.__cause__
         typer.secho(
             f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}). This is a bug in "
             "lstmbt, not in your input: rerun with --debug for the traceback and report it.",

@@ -26,7 +26,8 @@ def _cli_type(name: str) -> Any:
 def show_default(value: Any, name: str) -> str:
     """The default as a user would type it."""
     if value is None:
-        return "each preset's own" if name in PRESET_KEYS else "none"
+        shown = FIELDS[name].metadata.get("default_text")
+        return shown or ("each preset's own" if name in PRESET_KEYS else "none")
     if isinstance(value, bool):
         flag = FIELDS[name].metadata.get("flag") or name.replace("_", "-")
         on, _, off = flag.partition("/--")

@@ -10,6 +10,7 @@ from lstmbt.data.csv import drop_exact_duplicates, read_csv_prices, read_dated_c
 from lstmbt.data.prices import (
     SAMPLE,
     SOURCES,
+    csv_label,
     fingerprint,
     is_csv_path,
     load_one,
@@ -25,6 +26,7 @@ __all__ = [
     "SAMPLE",
     "SOURCES",
     "PriceCache",
+    "csv_label",
     "fingerprint",
     "is_csv_path",
     "load_one",

@@ -45,6 +45,12 @@ def is_csv_path(value: str) -> bool:
     return str(value).lower().endswith((".csv", ".csv.gz", ".txt"))
 
 
+def csv_label(path: str) -> str:
+    """The name a CSV file's prices go by: its file name without suffixes ('data/spx.csv' ->
+    'spx')."""
+    return Path(path).name.split(".")[0]
+
+
 def load_sample(ticker: str) -> pd.DataFrame:
     """Real daily OHLCV that installs with our dependencies (works with no network): the S&P 500
     and NASDAQ from `arch`, and AAPL, IBM, MSFT, GOOG from `bokeh-sampledata`."""

@@ -182,7 +182,7 @@ tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:60
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
 #verdict li{{margin-bottom:.4rem}}
 </style></head><body>
-<h1>{html.escape(cfg["ticker"])}: {html.escape(title)}</h1>
+<h1>{html.escape(m.span.ticker)}: {html.escape(title)}</h1>
 <p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
 ({span.test_days} trading days), {html.escape(design)}. Costs per side: commission
 {cfg["commission"]:.4%}, slippage {cfg["slippage"]:.4%}. A signal known at the close of t is

@@ -315,7 +315,7 @@ def _span(
     kind: str = "study",
 ) -> Span:
     return Span(
-        ticker=config.ticker,
+        ticker=config.label,
         test_start=f"{returns.index[0]:%Y-%m-%d}",
         test_end=f"{returns.index[-1]:%Y-%m-%d}",
         test_days=len(returns),

@@ -14,10 +14,12 @@ depends on nothing else.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import inspect
 import multiprocessing as mp
 import os
 import pickle
+import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +39,7 @@ from lstmbt.models import (
     load_forecaster,
     save_forecaster,
 )
+from lstmbt.models.io import ModelFileError, sync_folder, write_durably
 
 DEFAULT_MODEL = "lstm"  # its folders keep the layout of runs made before --models
 
@@ -58,8 +61,17 @@ def model_dir(preset: str, model: str) -> str:
     return preset if model == DEFAULT_MODEL else f"{preset}/{model}"
 
 
+class UnusableFold(Exception):
+    """A saved fold file that cannot be reused; the message names it and says why."""
+
+
 class FoldStore:
-    """Finished tasks on disk: predictions.npy beside the saved model, written last."""
+    """Finished tasks on disk: predictions.npy beside the saved model, written last.
+
+    Every file is written durably (fsynced, renamed into place, folder fsynced; models/io.py), so
+    predictions.npy is never on disk before the model it came from. Before a saved task is
+    reused, `load` checks its files (a crash, a full disk or a copy can still leave them short).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -68,20 +80,63 @@ class FoldStore:
         folder = self.root / model_dir(task.preset, task.model)
         return folder / f"seed{task.seed}" / f"fold{task.fold:03d}"
 
-    def load(self, task: Task) -> np.ndarray | None:
-        path = self.folder(task) / "predictions.npy"
-        return np.load(path) if path.is_file() else None
+    def load(
+        self, task: Task, shape: tuple[int, ...], inputs: tuple[int, int]
+    ) -> np.ndarray | None:
+        """The saved test-block predictions of a finished task (None when not finished).
+
+        `shape` is the fold's (test days, horizon); `inputs` the (lookback, features) its model
+        must read. Raises UnusableFold naming the file when any of its files cannot be reused.
+        """
+        folder = self.folder(task)
+        path = folder / "predictions.npy"
+        if not path.is_file():
+            return None
+        preds = _read_predictions(path)
+        if preds.shape != shape or preds.dtype != np.float64:
+            raise UnusableFold(
+                f"{str(path)!r} holds {preds.dtype} {preds.shape}, not the fold's float64 {shape}"
+            )
+        if not np.isfinite(preds).all():
+            raise UnusableFold(f"{str(path)!r} holds non-finite forecasts")
+        try:
+            model = load_forecaster(folder)[0]
+        except ModelFileError as exc:
+            raise UnusableFold(f"{str(exc.path)!r} {exc.problem}") from None
+        except (KeyError, TypeError, ValueError) as exc:  # model.json lacks or mistypes a field
+            why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+            raise UnusableFold(f"{str(folder / 'model.json')!r} is incomplete ({why})") from None
+        if (model.lookback_, model.n_features_) != inputs:
+            raise UnusableFold(
+                f"{str(folder / 'model.json')!r} reads {model.lookback_} days x "
+                f"{model.n_features_} features, not this run's {inputs[0]} x {inputs[1]}"
+            )
+        return preds
 
     def save(self, task: Task, model: Forecaster, preds: np.ndarray, meta: dict) -> None:
         folder = self.folder(task)
-        save_forecaster(model, folder, meta)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, preds)
-        os.replace(tmp, folder / "predictions.npy")  # the task counts as done only now
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.tmp"):  # left by a writer that was stopped mid-file
+            stale.unlink(missing_ok=True)
+        save_forecaster(model, folder, meta)  # durable: fsynced files and folder
+        write_durably(folder / "predictions.npy", lambda handle: np.save(handle, preds))
+        sync_folder(folder)  # the task counts as done only now
 
     def load_model(self, task: Task) -> Forecaster:
         return load_forecaster(self.folder(task))[0]
+
+
+def _read_predictions(path: Path) -> np.ndarray:
+    size = path.stat().st_size
+    if size == 0:
+        raise UnusableFold(f"{str(path)!r} is empty (0 bytes)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (EOFError, ValueError, OSError) as exc:
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise UnusableFold(
+            f"{str(path)!r} is truncated or not a .npy file ({size} bytes: {why})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -182,10 +237,22 @@ def _fit_unit(
 _WORKER: dict = {}
 
 
-def _init_worker(array_dir: str) -> None:
+def _init_worker(array_dir: str, parent: int) -> None:
+    _follow_the_parent(parent)
     _runtime.tune_malloc()
     _WORKER["dir"] = Path(array_dir)
     _WORKER["arrays"] = {}
+
+
+def _follow_the_parent(parent: int) -> None:
+    """A worker stops when the study does, never on its own: Ctrl-C reaches the study's process,
+    which ends its workers (_stop_workers), and on Linux a worker is killed when that process dies,
+    even by SIGKILL, so no orphan keeps writing fold files into a run folder."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux only)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
 
 
 def _worker_array(name: str) -> np.ndarray:
@@ -260,6 +327,9 @@ class TaskResults:
 OnDone = Callable[[Task, bool], None]
 
 
+Note = Callable[[str], None]
+
+
 def run_tasks(
     plan: TrainingPlan,
     *,
@@ -267,15 +337,18 @@ def run_tasks(
     on_done: OnDone | None = None,
     on_epoch_for: Callable[[Task], Callable | None] | None = None,
     keep: frozenset[Task] = frozenset(),
+    note: Note | None = None,
 ) -> TaskResults:
     """Predictions of every task; finished ones are read from `store`, the rest trained.
 
-    With plan.jobs > 1 the units run in a process pool. Results do not depend on `jobs`: a
-    unit's numbers depend only on its data, fold, seeds and `threads`.
+    Every saved task is checked before any training starts; one whose files cannot be reused
+    is trained again, with a `note` naming the file. With plan.jobs > 1 the units run in a
+    process pool. Results do not depend on `jobs`: a unit's numbers depend only on its data,
+    fold, seeds and `threads`.
     """
     done = on_done or (lambda task, from_disk: None)
     results = TaskResults({}, {})
-    todo = _reuse_saved(plan, store, results, done)
+    todo = _reuse_saved(plan, store, results, done, note or (lambda text: None))
     if plan.backend == "ray" and todo:
         _run_ray(plan, todo, store, results, done, keep)
     elif plan.jobs <= 1 or len(todo) <= 1:
@@ -286,12 +359,12 @@ def run_tasks(
 
 
 def _reuse_saved(
-    plan: TrainingPlan, store: FoldStore | None, results: TaskResults, done: OnDone
+    plan: TrainingPlan, store: FoldStore | None, results: TaskResults, done: OnDone, note: Note
 ) -> list[tuple[list[Task], list[Task]]]:
     """Take the saved predictions; return the units still to run with their unsaved tasks."""
     todo = []
     for unit in plan.units():
-        saved = {t: store.load(t) for t in unit} if store is not None else {}
+        saved = {t: _load_saved(plan, store, t, note) for t in unit} if store is not None else {}
         missing = [t for t in unit if saved.get(t) is None]
         for task in unit:
             if task not in missing:
@@ -300,6 +373,15 @@ def _reuse_saved(
         if missing:
             todo.append((unit, missing))
     return todo
+
+
+def _load_saved(plan: TrainingPlan, store: FoldStore, task: Task, note: Note) -> np.ndarray | None:
+    shape = (len(plan.split(task).test), plan.y.shape[1])
+    try:
+        return store.load(task, shape, plan.X[task.preset].shape[1:])
+    except UnusableFold as exc:
+        note(f"{exc}; that fold is trained again.")
+        return None
 
 
 def _run_serial(plan, todo, store, results: TaskResults, done: OnDone, on_epoch_for, keep):
@@ -334,7 +416,7 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
         np.save(Path(tmp) / "y.npy", plan.y)
         ctx = mp.get_context("spawn")  # fork after torch's OpenMP start-up can hang
         with ProcessPoolExecutor(
-            plan.jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp,)
+            plan.jobs, mp_context=ctx, initializer=_init_worker, initargs=(tmp, os.getpid())
         ) as pool:
             futures = {
                 pool.submit(
@@ -359,8 +441,7 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
                                 results.models[task] = pickle.loads(model)
                             done(task, False)
             except BaseException:
-                for fut in futures:
-                    fut.cancel()
+                _stop_workers(pool)
                 raise
 
 
@@ -424,3 +505,23 @@ def _run_ray(plan, todo, store, results: TaskResults, done: OnDone, keep) -> Non
         for ref in pending:
             ray.cancel(ref, force=True)
         raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (Ctrl-C, SIGTERM, an error): a stopped study leaves no process
+    behind that still writes fold files. The pool then fails the units not run (their futures
+    are not cancelled first: Python 3.11's pool raises on a cancelled future when it breaks). A
+    fold a worker was writing stays unfinished (predictions.npy is written last) and is trained
+    again on resume."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython 3.11-3.13
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join(10)
+        if proc.is_alive():  # SIGTERM ignored: SIGKILL
+            proc.kill()
+            proc.join()

@@ -159,7 +159,12 @@ def fit_forecasters(
     few = few and all(name in TRAINED for name in config.models)
     with progress.tasks(len(plan.tasks), config.epochs if few else None) as (on_done, on_epoch):
         done = run_tasks(
-            plan, store=store, on_done=on_done, on_epoch_for=on_epoch, keep=frozenset(last.values())
+            plan,
+            store=store,
+            on_done=on_done,
+            on_epoch_for=on_epoch,
+            keep=frozenset(last.values()),
+            note=progress.note,
         )
     main: dict[str, np.ndarray] = {}
     per_seed: dict[str, list[np.ndarray]] = {}

@@ -7,13 +7,11 @@ the data its test block reads, so no model or scaler sees what it will be scored
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from lstmbt.config import ModelPreset, RunConfig
-from lstmbt.data import PriceCache, is_csv_path, load_one
+from lstmbt.data import PriceCache, csv_label, is_csv_path, load_one
 from lstmbt.errors import DataError
 from lstmbt.features import build_features, forward_returns, make_windows
 from lstmbt.features.build import FeatureMatrix
@@ -25,7 +23,7 @@ from lstmbt.results import StudyData
 
 
 def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:
-    names = [config.ticker]
+    names = [config.label]
     for p in presets:
         names += [c for c in p.companions if c not in names]
     return names
@@ -33,7 +31,7 @@ def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:
 
 def companion_label(ticker: str) -> str:
     """A companion's column prefix: the ticker, or a CSV file's stem."""
-    return Path(ticker).name.split(".")[0] if is_csv_path(ticker) else ticker
+    return csv_label(ticker) if is_csv_path(ticker) else ticker
 
 
 def companion_source(source: str, ticker: str) -> str:
@@ -57,8 +55,10 @@ def prepare_data(
         for i, ticker in enumerate(_tickers(config, presets)):
             source = config.source if i == 0 else companion_source(config.source, ticker)
             progress.stage(f"loading {ticker} ({source})")
-            prices[ticker] = load_one(ticker, source, config.start, config.end, cache)
-    target = prices[config.ticker]
+            prices[ticker] = load_one(
+                ticker, source, config.start, config.end, cache, config.date_format
+            )
+    target = prices[config.label]
     notes = [n for frame in prices.values() for n in frame.attrs.get("notes", [])]
     ohlcv = adjusted_ohlcv(target)
     targets = forward_returns(target["adj_close"], config.horizon)
@@ -127,6 +127,6 @@ def model_meta(config: RunConfig, preset: ModelPreset, data: StudyData) -> dict:
     return {
         "preset": preset.__dict__,
         "feature_names": data.features[preset.name].names,
-        "ticker": config.ticker,
+        "ticker": config.label,
         "horizon": config.horizon,
     }
