@@ -60,9 +60,9 @@ def _run(config, prices, progress, write, resume_dir) -> StudyResult:
         runs.write_status(run_dir, "running")
     data = prepare_data(config, prices, progress)
     if resume_dir is not None:
-        runs.check_resume_data(run_dir, data.prices)
+        runs.check_resume_data(run_dir, data.prices, data.cash_rate)
     elif run_dir is not None:
-        runs.write_config(run_dir, config, data.prices)
+        runs.write_config(run_dir, config, data.prices, cash=data.cash_rate)
     for note in data.notes:
         progress.note(note)
     store = FoldStore(run_dir / "folds") if run_dir is not None else None
