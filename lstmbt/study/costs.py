@@ -84,7 +84,12 @@ def analyse_costs(
 
     def run(c: Costs, cols: list[str] | None = None) -> pd.DataFrame:
         pos = positions if cols is None else positions[cols]
-        return vectorised_returns(ohlcv, pos, c, cash_rate=rate).iloc[1:]
+        try:
+            return vectorised_returns(ohlcv, pos, c, cash_rate=rate).iloc[1:]
+        except ValueError:  # a strategy ruined by the cost: it cannot pay the minimum fee
+            if pos.shape[1] == 1:
+                return pd.DataFrame(np.nan, index=pos.index[1:], columns=pos.columns)
+            return pd.concat([run(c, [col]) for col in pos.columns], axis=1)
 
     rfv = rf.to_numpy(dtype=np.float64)
     turnover = daily_turnover(positions)
@@ -147,9 +152,13 @@ def _breakeven(name, bench, net, grid, turnover, rf, pair, costs, idx) -> dict:
         return {**empty, "breakeven": "identical", "breakeven_return": "identical"}
 
     def sharpe_gap(frame: pd.DataFrame) -> float:
+        if frame[name].isna().any():  # ruined at this cost: behind buy-and-hold
+            return -math.inf
         return _sharpe(frame[name], rf) - _sharpe(frame[bench], rf)
 
     def return_gap(frame: pd.DataFrame) -> float:
+        if frame[name].isna().any():
+            return -math.inf
         total = (1 + frame[[name, bench]]).prod()
         return float(total[name] - total[bench])
 
@@ -182,10 +191,13 @@ def _root(values: list[float], gap, pair, costs: Costs) -> tuple[str, float | No
         return "beyond", None
     hi = int(below[0])
     lo_bps, hi_bps = float(SEARCH_BPS[hi - 1]), float(SEARCH_BPS[hi])
-    if not np.isfinite(values[hi]):
-        return "crosses", hi_bps
-    root = brentq(lambda bps: gap(pair(at_cost(costs, bps))), lo_bps, hi_bps, xtol=1e-4, rtol=1e-10)
-    return "crosses", float(root)
+    at = lambda bps: gap(pair(at_cost(costs, bps)))  # noqa: E731
+    if np.isfinite(values[hi]):
+        return "crosses", float(brentq(at, lo_bps, hi_bps, xtol=1e-4, rtol=1e-10))
+    for _ in range(20):  # ruined at hi_bps (no finite gap): bisect
+        mid = (lo_bps + hi_bps) / 2
+        lo_bps, hi_bps = (mid, hi_bps) if at(mid) > 0 else (lo_bps, mid)
+    return "crosses", (lo_bps + hi_bps) / 2
 
 
 def _approx_breakeven(r0: np.ndarray, tau: np.ndarray, idx: np.ndarray) -> np.ndarray:
