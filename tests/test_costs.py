@@ -190,6 +190,14 @@ def test_gross_net_turnover_and_what_costs_take(judged):
     flips = np.abs(np.diff(np.concatenate([[0.0], judged.positions["edge"].to_numpy()[:-1]])))
     assert m.value("strategy", "edge", "turnover") == pytest.approx(flips.sum() * 252 / days)
     assert m.value("strategy", "same", "cost_share") is None  # no edge over buy-and-hold
+    # "edge" beats buy-and-hold before costs: costs eat (gross edge - net edge) / gross edge
+    gross_edge = m.value("strategy", "edge", "gross_sharpe") - m.value(
+        "strategy", "buy_and_hold", "gross_sharpe"
+    )
+    net_edge = m.value("strategy", "edge", "sharpe") - m.value("strategy", "buy_and_hold", "sharpe")
+    assert gross_edge > 0 > net_edge
+    share = m.value("strategy", "edge", "cost_share")
+    assert share == pytest.approx((gross_edge - net_edge) / gross_edge) and share > 1
     page = (judged.run_dir / "index.html").read_text()
     assert (judged.run_dir / "figures" / "cost_sweep.png").is_file()
     assert "costs model a fund tracking it" in page and "excess returns over" in page

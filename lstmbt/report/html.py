@@ -246,7 +246,7 @@ table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0
 th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.92rem}}
 tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
-#verdict li{{margin-bottom:.4rem}}
+#verdict li{{margin-bottom:.4rem}} td{{white-space:nowrap}}
 </style></head><body>
 <h1>{html.escape(cfg["ticker"])}: {html.escape(title)}</h1>
 <p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
@@ -266,10 +266,11 @@ direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
 <h2>Costs</h2>{_costs_table(m)}
 <p class="meta">Gross: no commission, slippage, spread, minimum fee or borrowing fee (interest
 on cash stays). Turnover: value traded a year, in multiples of equity. Cost drag: mean return a
-year that costs take. Share of the gross edge eaten: the strategy's extra cost drag over
-buy-and-hold's, as a share of its gross edge over buy-and-hold (mean return a year; "-" where
-it has none). Break-even: the per-side cost rate, in place of commission, slippage and
-spread for every strategy and buy-and-hold alike, at which the strategy's Sharpe ratio (or
+year that costs take. Share of the gross edge eaten: how much of the strategy's gross Sharpe
+edge over buy-and-hold (its Sharpe ratio minus buy-and-hold's, before costs) costs take ("-"
+where it has none; above 100%: costs more than erase it). Break-even: the per-side cost
+rate, in place of commission, slippage and spread for every strategy and buy-and-hold alike,
+at which the strategy's Sharpe ratio (or
 total return) falls to buy-and-hold's, from the exact engine; the interval is a block
 bootstrap of an approximation (returns minus cost × turnover).</p>
 {_fig(figures, "cost_sweep", "Sharpe ratio of every strategy against the cost per side")}

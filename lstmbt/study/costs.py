@@ -118,19 +118,25 @@ def _sharpe(r: pd.Series, rf: np.ndarray) -> float:
 
 
 def _cost_columns(net, gross, turnover, rf, benchmark) -> pd.DataFrame:
-    """turnover (a year), gross_return, gross_sharpe, cost_drag (a year) and cost_share: the
-    share of the gross edge over buy-and-hold (mean return a year) that costs take."""
+    """turnover (a year), gross_return, gross_sharpe, cost_drag (mean return a year that costs
+    take) and cost_share: the share of the gross Sharpe edge over buy-and-hold that costs eat,
+    (gross edge - net edge) / gross edge, where a strategy's edge is its Sharpe ratio minus
+    buy-and-hold's (none without a gross edge)."""
     drag = (gross.mean() - net.mean()) * TRADING_DAYS
-    edge = (gross.mean() - gross[benchmark].mean()) * TRADING_DAYS
+    drag = drag.where(drag.abs() > 1e-12, 0.0)  # float noise of a strategy that never trades
+    sharpe_gross = {name: _sharpe(gross[name], rf) for name in net.columns}
+    sharpe_net = {name: _sharpe(net[name], rf) for name in net.columns}
     rows = {}
     for name in net.columns:
         share = None
-        if name != benchmark and edge[name] > 0:
-            share = finite_or_none((drag[name] - drag[benchmark]) / edge[name])
+        edge = sharpe_gross[name] - sharpe_gross[benchmark]
+        if name != benchmark and edge > 0:
+            kept = sharpe_net[name] - sharpe_net[benchmark]
+            share = finite_or_none((edge - kept) / edge)
         rows[name] = {
             "turnover": float(turnover[name].mean() * TRADING_DAYS),
             "gross_return": finite_or_none(float((1 + gross[name]).prod() - 1)),
-            "gross_sharpe": finite_or_none(_sharpe(gross[name], rf)),
+            "gross_sharpe": finite_or_none(sharpe_gross[name]),
             "cost_drag": finite_or_none(float(drag[name])),
             "cost_share": share,
         }
