@@ -36,6 +36,7 @@ from lstmbt.strategies import Costs, positions_from_forecast, run_backtrader, ve
 from lstmbt.strategies.vectorised import twin_returns  # noqa: E402
 
 COSTS = Costs()
+EVERY_COST = Costs(half_spread=0.0002, min_fee=1.0, borrow_fee=0.01)  # + 3% a year on cash
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -223,6 +224,13 @@ def bench_backtests(px: pd.DataFrame):
     out["twin_pandas"] = n / best_of(lambda: vectorised_returns(px, pos, COSTS), 50)
     out["twin"] = n / best_of(lambda: twin_returns(o, c, p[None, :], COSTS), 200)
     out["numpy"] = n / best_of(lambda: numpy_plain(o, c, p, 0.001), 200)
+    daily = np.full(n, 0.03 / 252)
+    daily[0] = 0.0
+    no_min = Costs(half_spread=0.0002, borrow_fee=0.01)
+    out["twin_accruing"] = n / best_of(lambda: twin_returns(o, c, p[None, :], no_min, daily), 100)
+    out["twin_every_cost"] = n / best_of(
+        lambda: twin_returns(o, c, p[None, :], EVERY_COST, daily), 20
+    )
     out["many"] = []
     for label, phi, threshold in (
         ("random, like ridge", None, 0.3),
@@ -326,6 +334,10 @@ def main() -> None:
         f"{bt['numpy'] / bt['twin']:.1f}x slower than plain numpy)"
     )
     print(f"  twin, pandas in and out:    {bt['twin_pandas']:>14,.0f} bars/s")
+    print(
+        f"  twin, interest on cash and a borrowing fee: {bt['twin_accruing']:>14,.0f} bars/s"
+        f"; with a minimum fee too: {bt['twin_every_cost']:>12,.0f} bars/s"
+    )
     print(f"  plain numpy (no sizing):    {bt['numpy']:>14,.0f} bars/s")
     print("  200 series at once, bars/s:")
     for row in bt["many"]:

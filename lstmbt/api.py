@@ -101,9 +101,9 @@ def _study_in_folder(
     try:
         data = prepare_data(config, prices, beat)
         if fresh:
-            runs.write_config(run_dir, config, data.prices)
+            runs.write_config(run_dir, config, data.prices, cash=data.cash_rate)
         else:
-            runs.check_resume_data(run_dir, data.prices)
+            runs.check_resume_data(run_dir, data.prices, data.cash_rate)
             runs.write_status(run_dir, "running")
             beat.active = True
         for note in data.notes:
@@ -295,9 +295,24 @@ def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
             f"{fmt2(m.loc[name, 'sharpe'])} vs {fmt2(m.loc[EQUAL_WEIGHT, 'sharpe'])} for the "
             f"universe bought equal-weight and held, difference {fmt2(diff)} "
             f"[{fmt2(lo)}, {fmt2(hi)}] (bootstrap p = {fmt2(pval)}); mean daily rank IC "
-            f"{p.rank_ic.mean():+.3f} over {int(p.rank_ic.notna().sum())} days."
+            f"{p.rank_ic.mean():+.3f} over {int(p.rank_ic.notna().sum())} days"
+            + _portfolio_costs(config)
+            + "."
         )
     return lines
+
+
+def _portfolio_costs(config: RunConfig) -> str:
+    """The portfolio engine charges commission and slippage; say so when a run sets more."""
+    more = [name for name in ("half_spread", "min_fee", "borrow_fee") if getattr(config, name, 0)]
+    if getattr(config, "cash_rate", "0") not in ("0", 0, 0.0, "0.0"):
+        more.append("cash_rate")
+    if not more:
+        return ""
+    return (
+        f" (the portfolio engine charges commission and slippage only, not {', '.join(more)}: "
+        "its comparison with equal weight is on those costs)"
+    )
 
 
 def _study_members(config, universe, progress, run_dir):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmbt.data import csv_label, is_csv_path, resolve_source
+from lstmbt.data.rates import parse_cash_rate
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
 from lstmbt.features.indicators import GROUPS
 from lstmbt.models.device import DEVICES, resolve_device
@@ -195,6 +196,31 @@ class RunConfig:
         0.0005, "Commission per side, a fraction (0.0005 = 5 bps).", group="strategy"
     )
     slippage: float = option(0.0005, "Slippage per side, a fraction.", group="strategy")
+    half_spread: float = option(
+        0.0, "Half the bid-ask spread, paid per side as a fraction of the price.", group="strategy"
+    )
+    min_fee: float = option(
+        0.0,
+        "Minimum commission per order (each part of a reversal), in the currency of --capital.",
+        group="strategy",
+    )
+    capital: float = option(
+        100_000.0, "Starting capital, in the currency of --min-fee.", group="strategy"
+    )
+    borrow_fee: float = option(
+        0.0,
+        "Borrowing fee of short positions, an annual fraction of their value (0.01 = 1% a "
+        "year), accrued per trading day at /252.",
+        group="strategy",
+    )
+    cash_rate: str = option(
+        "0",
+        "Interest on cash: 0, a constant annual fraction (0.02 = 2% a year) or risk-free (the "
+        "monthly one-month T-bill rate of the Fama-French data in arch, 1926-07 to 2018-11, "
+        "carried forward at most 2 months); accrued per trading day at /252. Sharpe ratios "
+        "are measured over it.",
+        group="strategy",
+    )
     val_frac: float = option(0.15, "Validation fraction of the calendar.", group="evaluation")
     test_frac: float = option(
         0.15, "Test (out-of-sample) fraction of one chronological split.", group="evaluation"
@@ -281,6 +307,8 @@ class RunConfig:
                 value = _preset_options(value)
             elif f.name in _TUPLES and value is not None:
                 value = _as_tuple(value)
+            elif f.name == "cash_rate" and isinstance(value, (int, float)):
+                value = "0" if value == 0 else repr(float(value))  # a number given in Python
             object.__setattr__(self, f.name, value)
 
     def validate(self) -> RunConfig:
@@ -339,12 +367,7 @@ class RunConfig:
         for p in self.model_presets():
             _check_preset(p)
         _check_range("lr", self.lr, 0, 1, "(0, 1)", low_open=True, high_open=True)
-        for name in ("commission", "slippage"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and 0 <= value < 0.1):
-                raise ConfigError(
-                    f"--{name} is a fraction per side (5 bps = 0.0005), got {value}; use [0, 0.1)."
-                )
+        self._check_costs()
         if not (math.isfinite(self.threshold) and self.threshold >= 0):
             raise ConfigError(f"--threshold must be a number >= 0, got {self.threshold}.")
         if not (0 < self.val_frac < 0.5 and 0 < self.test_frac < 0.5):
@@ -375,6 +398,31 @@ class RunConfig:
     def label(self) -> str:
         """The traded ticker's name in folder names, reports and metrics (see `ticker_label`)."""
         return ticker_label(self.ticker, self.source)
+
+    def _check_costs(self) -> None:
+        for name in ("commission", "slippage", "half_spread"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value < 0.1):
+                raise ConfigError(
+                    f"--{_flag(name)} is a fraction per side (5 bps = 0.0005), got {value}; "
+                    "use [0, 0.1)."
+                )
+        if not (math.isfinite(self.capital) and self.capital > 0):
+            raise ConfigError(f"--capital must be a positive amount, got {self.capital}.")
+        if not (math.isfinite(self.min_fee) and 0 <= self.min_fee < 0.01 * self.capital):
+            raise ConfigError(
+                f"--min-fee must be >= 0 and below 1% of --capital ({self.capital:g}), got "
+                f"{self.min_fee}."
+            )
+        if not (math.isfinite(self.borrow_fee) and 0 <= self.borrow_fee < 1):
+            raise ConfigError(
+                f"--borrow-fee is an annual fraction (0.01 = 1% a year), got {self.borrow_fee}; "
+                "use [0, 1)."
+            )
+        try:
+            parse_cash_rate(self.cash_rate)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def model_presets(self) -> list[ModelPreset]:
         """The chosen presets: preset defaults, then the global options, then the preset's own."""

@@ -19,7 +19,21 @@ from lstmbt.results import StudyResult, write_run
 from lstmbt.study.judged import Submission, judge_data, judge_forecasts
 
 # settings a run's predictions.csv brings along from its config.json (the rest are the caller's)
-FROM_RUN = ("ticker", "source", "start", "end", "threshold", "long_short", "commission", "slippage")
+FROM_RUN = (
+    "ticker",
+    "source",
+    "start",
+    "end",
+    "threshold",
+    "long_short",
+    "commission",
+    "slippage",
+    "half_spread",
+    "min_fee",
+    "capital",
+    "borrow_fee",
+    "cash_rate",
+)
 
 
 def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
@@ -68,7 +82,7 @@ def judge(
             )
         sub = Submission(_checked(table, positions, config), positions, trials)
         frame = _prices(config, prices, date_format)
-        data = judge_data(frame, config.ticker)
+        data = judge_data(frame, config.ticker, config.cash_rate)
         run_dir = None
         if write:
             run_dir = runs.new_run_dir(config, label="judge")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from lstmbt.errors import LstmbtError
 
-FORMAT = 2  # of metrics.json and config.json; files without a number are format 1
+FORMAT = 3  # of metrics.json and config.json; files without a number are format 1
 ROLES = ("forecaster", "baseline", "strategy", "benchmark")
 BENCHMARK = "buy_and_hold"
 
@@ -33,6 +33,11 @@ STRATEGY_COLUMNS = (
     "days",
     "exposure",
     "trades",
+    "turnover",
+    "gross_return",
+    "gross_sharpe",
+    "cost_drag",
+    "cost_share",
 )
 FORECAST_COLUMNS = ("rmse", "mae", "hit_rate", "ic", "r2_vs_zero", "n")
 SEED_KEYS = ("sharpe", "total_return", "rmse", "hit_rate")
@@ -51,9 +56,11 @@ COLUMNS = [
     ("forecast", "ic", "IC", "{:+.3f}"),
     ("forecast", "r2_vs_zero", "R² vs RW", "{:+.4f}"),
     ("strategy_tests", "diff_p_value", "p ΔSharpe", "{:.2f}"),
+    ("strategy_tests", "breakeven_bps", "Break-even", "{}"),
     ("forecast_tests", "dm_p", "DM p", "{:.2f}"),
     ("forecast_tests", "pt_p", "PT p", "{:.2f}"),
 ]
+BREAKEVEN_MAX_BPS = 100  # where the search for a break-even cost stops (study/costs.py)
 
 
 def fmt2(value: float | None) -> str:
@@ -65,10 +72,24 @@ def format_cell(header: str, value: object) -> str:
     """One comparison-table cell, rendered the same way in the terminal and the HTML report."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if isinstance(value, str):  # already in words (the break-even cost)
+        return value
     fmt = next(f for _, _, h, f in COLUMNS if h == header)
     if fmt == "{:d}":
         return f"{int(value):d}"
     return fmt.format(value)
+
+
+def breakeven_text(status: str | None, bps: float | None) -> str:
+    """A break-even cost in words: '3.2 bps', 'none' (trails buy-and-hold even at zero cost),
+    '> 100 bps' (still ahead there), 'none (= B&H)' (it is buy-and-hold), '-' (not computed)."""
+    if status == "crosses" and bps is not None and bps == bps:
+        return f"{bps:.1f} bps"
+    return {
+        "trails": "none",
+        "beyond": f"> {BREAKEVEN_MAX_BPS} bps",
+        "identical": "none (= B&H)",
+    }.get(status or "", "-")
 
 
 def model_entry(name: str, model: str, role: str, preset: str | None = None) -> dict[str, Any]:
@@ -116,6 +137,13 @@ class Span:
     seeds: int
     costs_per_side: dict[str, float]
     kind: str = "study"  # "study": models trained here; "judge": forecasts brought by the user
+    costs: dict[str, float] = field(default_factory=dict)  # min_fee, capital, borrow_fee
+    cash_rate: str = "none"  # the interest on cash (Sharpe ratios are measured over it)
+
+    @property
+    def cost_bps(self) -> float:
+        """The run's proportional cost per side in bps: commission + slippage + half-spread."""
+        return sum(self.costs_per_side.values()) * 1e4
 
 
 @dataclass(frozen=True)
@@ -190,12 +218,14 @@ class Metrics:
         strategy, benchmark) of every evaluated series
     strategy
         total_return, cagr, sharpe, sortino, volatility, max_drawdown, days,
-        exposure, trades (every backtested strategy, the benchmark included)
+        exposure, trades, turnover, gross_return, gross_sharpe, cost_drag,
+        cost_share (every backtested strategy, the benchmark included)
     forecast
         rmse, mae, hit_rate, ic, r2_vs_zero, n (every forecaster and baseline)
     strategy_tests
         sharpe with its bootstrap interval, the difference to the benchmark with
-        interval and p-value, the deflated Sharpe (dsr, dsr_sr0_annual, dsr_n_trials)
+        interval and p-value, the deflated Sharpe (dsr, dsr_sr0_annual, dsr_n_trials),
+        the break-even cost (breakeven, breakeven_bps with its interval, ...)
     forecast_tests
         Diebold-Mariano vs the random walk (squared and absolute loss),
         Pesaran-Timmermann, IC with interval, the lag check (lag_corr, echo)
@@ -205,6 +235,9 @@ class Metrics:
         one row per walk-forward fold: test_start, test_end, days
     fold_scores
         one row per (fold, name): total_return, rmse, hit_rate
+    cost_sweep
+        index bps (one per-side cost rate); one column per strategy: its Sharpe ratio
+        over the cash rate at that cost
     """
 
     benchmark: str
@@ -222,6 +255,7 @@ class Metrics:
     verdict: tuple[str, ...] = ()
     tearsheets: dict[str, str] = field(default_factory=dict)
     trials: Trials = field(default_factory=Trials)
+    cost_sweep: pd.DataFrame = field(default_factory=lambda: _sweep_table({}, []))
 
     # --- views -------------------------------------------------------------------------------
     def names(self, model: str | None = None, role: str | None = None) -> list[str]:
@@ -269,6 +303,10 @@ class Metrics:
             name: {header: self.value(table, name, key) for table, key, header, _ in COLUMNS}
             for name in names
         }
+        for name in names:
+            if name != self.benchmark:
+                status = self.value("strategy_tests", name, "breakeven")
+                rows[name]["Break-even"] = breakeven_text(status, rows[name]["Break-even"])
         return pd.DataFrame.from_dict(rows, orient="index")
 
     # --- metrics.json ------------------------------------------------------------------------
@@ -296,6 +334,10 @@ class Metrics:
         doc["notes"] = list(self.notes)
         doc["verdict"] = list(self.verdict)
         doc["tearsheets"] = dict(self.tearsheets)
+        doc["cost_sweep"] = {
+            "bps": [float(b) for b in self.cost_sweep.index],
+            "sharpe": {c: [_clean(v) for v in self.cost_sweep[c]] for c in self.cost_sweep},
+        }
         return doc
 
     def _forecast_test_doc(self, name: str) -> dict[str, Any]:
@@ -326,6 +368,16 @@ class Metrics:
             "sr0_annual": v["dsr_sr0_annual"],
             "n_trials": v["dsr_n_trials"],
         }
+        if name != self.benchmark:
+            out["breakeven"] = {
+                "sharpe": v.get("breakeven"),
+                "bps": v.get("breakeven_bps"),
+                "ci_low": v.get("breakeven_low"),
+                "ci_high": v.get("breakeven_high"),
+                "approx_bps": v.get("breakeven_approx_bps"),
+                "total_return": v.get("breakeven_return"),
+                "total_return_bps": v.get("breakeven_return_bps"),
+            }
         return out
 
     def _fold_doc(self, k: int) -> dict[str, Any]:
@@ -361,7 +413,15 @@ class Metrics:
         st_rows = {}
         for name, t in doc.get("strategy_tests", {}).items():
             dsr = t.get("dsr") or {}
+            be = t.get("breakeven") or {}
             st_rows[name] = {
+                "breakeven": be.get("sharpe"),
+                "breakeven_bps": be.get("bps"),
+                "breakeven_low": be.get("ci_low"),
+                "breakeven_high": be.get("ci_high"),
+                "breakeven_approx_bps": be.get("approx_bps"),
+                "breakeven_return": be.get("total_return"),
+                "breakeven_return_bps": be.get("total_return_bps"),
                 **{k: t.get(k) for k in ("sharpe", "ci_low", "ci_high")},
                 **{
                     k: t.get(k)
@@ -387,6 +447,7 @@ class Metrics:
                 seed_rows.append(
                     {"name": name, "seed": k, **{key: s[key]["values"][k] for key in SEED_KEYS}}
                 )
+        sweep = doc.get("cost_sweep", {})
         fold_rows, score_rows = [], []
         for f in doc.get("folds", []):
             fold_rows.append({c: f[c] for c in ("fold", "test_start", "test_end", "days")})
@@ -416,6 +477,7 @@ class Metrics:
             verdict=tuple(doc.get("verdict", [])),
             tearsheets=dict(doc.get("tearsheets", {})),
             trials=Trials.from_dict(doc.get("trials", {})),
+            cost_sweep=_sweep_table(sweep.get("sharpe", {}), sweep.get("bps", [])),
         )
 
 
@@ -431,6 +493,13 @@ STRATEGY_TEST_COLUMNS = (
     "dsr",
     "dsr_sr0_annual",
     "dsr_n_trials",
+    "breakeven",
+    "breakeven_bps",
+    "breakeven_low",
+    "breakeven_high",
+    "breakeven_approx_bps",
+    "breakeven_return",
+    "breakeven_return_bps",
 )
 FORECAST_TEST_COLUMNS = (
     "dm_stat",
@@ -502,6 +571,16 @@ def seed_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def fold_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["fold", "test_start", "test_end", "days"])
     return frame.set_index("fold")
+
+
+def _sweep_table(sharpes: Mapping[str, list], bps: list[float]) -> pd.DataFrame:
+    """The cost sweep: index bps per side, one column of Sharpe ratios per strategy."""
+    frame = pd.DataFrame(
+        {n: [np.nan if v is None else v for v in vals] for n, vals in sharpes.items()},
+        index=pd.Index(np.asarray(bps, dtype=np.float64), name="bps"),
+        dtype=np.float64,
+    )
+    return frame
 
 
 def fold_score_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstmbt.config import RunConfig
+from lstmbt.data.rates import CashRate
 from lstmbt.errors import LstmbtError
 from lstmbt.features.build import FeatureMatrix
 from lstmbt.metrics import Metrics, format_cell
@@ -42,6 +43,7 @@ class StudyData:
     features: dict[str, FeatureMatrix]
     dates: pd.DatetimeIndex  # decision dates every model can forecast, with known targets
     notes: list[str] = field(default_factory=list)
+    cash_rate: CashRate | None = None  # interest on cash per date of ohlcv (None: none)
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,18 @@ class StudyResult:
 
     def figures(self) -> dict[str, Figure]:
         """The report's figures as matplotlib Figures: equity, drawdown, scatter,
-        forecast_time, rolling, distribution and lag_check."""
+        forecast_time, rolling, distribution, lag_check and cost_sweep."""
         m = self.metrics
         lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
-        return report_figures(self.returns, self.predictions, m.benchmark, m.forecasters, lags)
+        return report_figures(
+            self.returns,
+            self.predictions,
+            m.benchmark,
+            m.forecasters,
+            lags,
+            m.cost_sweep,
+            m.span.cost_bps,
+        )
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -167,7 +177,7 @@ def write_run(
     progress.stage(f"writing report to {run_dir}")
     cfg, data = result.config, result.data
     if cfg is not None and data is not None:
-        write_config(run_dir, cfg, data.prices, data.dates, result.folds, extra)
+        write_config(run_dir, cfg, data.prices, data.dates, result.folds, extra, data.cash_rate)
     result.predictions.to_csv(run_dir / "predictions.csv", float_format="%.10g")
     result.positions.rename_axis("date").to_csv(run_dir / "positions.csv", float_format="%g")
     result.returns.rename_axis("date").to_csv(run_dir / "returns.csv", float_format="%.12g")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from lstmbt.config import RunConfig, config_from_mapping, ticker_label
 from lstmbt.data import fingerprint
+from lstmbt.data.rates import CashRate
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.metrics import FORMAT, Metrics
 from lstmbt.models import Split, model_label, resolve_device
@@ -266,8 +267,10 @@ def write_config(
     dates: pd.DatetimeIndex | None = None,
     folds: dict[str, list[Split]] | None = None,
     extra: dict | None = None,
+    cash: CashRate | None = None,
 ) -> None:
-    """config.json: everything needed to reproduce or resume the run (`extra`: more sections)."""
+    """config.json: everything needed to reproduce or resume the run (`extra`: more sections;
+    `cash`: the interest on cash, whose source and fingerprint `resume` checks)."""
     doc = {
         "format": FORMAT,
         "config": cfg.to_dict(),
@@ -278,6 +281,8 @@ def write_config(
         "data": data_doc(prices),
         **(extra or {}),
     }
+    if cash is not None:
+        doc["cash_rate"] = cash.to_dict()
     if folds is not None and dates is not None:
         doc["splits"] = {
             name: [
@@ -349,15 +354,25 @@ def read_metrics(run_dir: str | Path) -> Metrics:
     return Metrics.from_json(doc, str(path))
 
 
-def check_resume_data(run_dir: Path, prices: dict[str, pd.DataFrame]) -> None:
-    """Refuse to resume on data that differs from what the run started with."""
-    saved = read_config_doc(run_dir).get("data", {})
-    for ticker, doc in data_doc(prices).items():
-        if saved.get(ticker, {}).get("fingerprint") != doc["fingerprint"]:
+def check_resume_data(
+    run_dir: Path, prices: dict[str, pd.DataFrame], cash: CashRate | None = None
+) -> None:
+    """Refuse to resume on data (prices, or the cash rates) that differ from what the run
+    started with."""
+    doc = read_config_doc(run_dir)
+    saved = doc.get("data", {})
+    for ticker, frame_doc in data_doc(prices).items():
+        if saved.get(ticker, {}).get("fingerprint") != frame_doc["fingerprint"]:
             raise LstmbtError(
                 f"the prices of {ticker} differ from those the run started with; resuming would "
                 "mix two data sets. Start a new run instead."
             )
+    rate = doc.get("cash_rate")
+    if rate is not None and cash is not None and rate.get("fingerprint") != cash.fingerprint():
+        raise LstmbtError(
+            f"the cash rates ({cash.source}) differ from those the run started with "
+            f"({rate.get('source')}); resuming would mix two. Start a new run instead."
+        )
 
 
 def versions() -> dict[str, str]:

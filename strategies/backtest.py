@@ -1,10 +1,11 @@
 """Backtrader engine: a target-position strategy with cheat-on-open fills and fractional sizing.
 
 The strategy gets the position decided at each close and trades at the next day's open, sized for
-that open's fill price (with slippage and commission), only when the target changes. Any
-rejected, margin-called or cancelled order fails the run: a silently skipped trade is a wrong
-number. Indicators are never computed in Backtrader (its `collections.Iterable` use breaks on
-Python >= 3.10), only in `features/`.
+that open's fill price (with slippage, half-spread and commission, at least the minimum fee),
+only when the target changes. Interest on cash and the borrowing fee of shorts accrue at each
+close, after the day's fills (`AccruingBroker`). Any rejected, margin-called or cancelled order
+fails the run: a silently skipped trade is a wrong number. Indicators are never computed in
+Backtrader (its `collections.Iterable` use breaks on Python >= 3.10), only in `features/`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.costs import CASH_BUFFER, Costs
-
-START_CASH = 100_000.0
+from lstmbt.strategies.costs import CASH_BUFFER, TRADING_DAYS, Costs, daily_cash_rates
 
 
 class BacktestError(RuntimeError):
@@ -25,23 +24,71 @@ class BacktestError(RuntimeError):
 
 
 class FractionalCommission(bt.CommInfoBase):
-    """Percentage commission on traded value, stock-like, fractional share sizes allowed."""
+    """Percentage commission on traded value with a minimum per order (currency), stock-like,
+    fractional share sizes allowed."""
 
-    params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_PERC), ("percabs", True))
+    params = (
+        ("stocklike", True),
+        ("commtype", bt.CommInfoBase.COMM_PERC),
+        ("percabs", True),
+        ("min_fee", 0.0),
+    )
 
     def getsize(self, price: float, cash: float) -> float:
         return self.p.leverage * (cash / price)
 
+    def _getcommission(self, size: float, price: float, pseudoexec: bool) -> float:
+        fee = abs(size) * self.p.commission * price
+        return max(fee, self.p.min_fee) if self.p.min_fee > 0 else fee
+
+
+class AccruingBroker(bt.brokers.BackBroker):
+    """Backtrader's broker, plus one cash adjustment at each close after the day's fills:
+    `accrue()` (interest on cash, less the borrowing fee of a short), set by the strategy."""
+
+    accrue = None
+
+    def next(self) -> None:
+        super().next()
+        amount = self.accrue() if self.accrue is not None else 0.0
+        if amount:
+            self.cash += amount
+            self._get_value()  # the day's value (what TimeReturn reads) includes it
+
 
 class TargetPositionStrategy(bt.Strategy):
-    """Holds `held[date]` (in {-1, 0, 1}) from that date's open; trades only on changes."""
+    """Holds `held[date]` (in {-1, 0, 1}) from that date's open; trades only on changes.
 
-    params = (("held", None), ("slippage", 0.0), ("commission", 0.0))
+    `daily[date]`: that day's interest rate on cash; `borrow`: the daily borrowing fee of a
+    short, a fraction of its value at the close. Short-sale proceeds earn nothing."""
+
+    params = (
+        ("held", None),
+        ("slippage", 0.0),
+        ("commission", 0.0),
+        ("min_fee", 0.0),
+        ("daily", None),
+        ("borrow", 0.0),
+    )
 
     def __init__(self) -> None:
         self.current = 0.0
+        self.proceeds = 0.0  # gross proceeds of the open short sale (they earn no interest)
         self.fills: list[dict] = []
         self.failed: list[str] = []
+
+    def start(self) -> None:
+        if isinstance(self.broker, AccruingBroker):
+            self.broker.accrue = self.accrual
+
+    def accrual(self) -> float:
+        """Interest on the cash beyond the short-sale proceeds, less the borrowing fee."""
+        rate = self.p.daily.get(self.data.datetime.date(0), 0.0) if self.p.daily else 0.0
+        amount = rate * (self.broker.getcash() - self.proceeds)
+        size = self.position.size
+        if size < 0:
+            amount -= self.p.borrow * (-size) * self.data.close[0]
+        return amount
 
     def next_open(self) -> None:
         # In next_open the new bar is loaded but len(self) does not count it yet: look the
@@ -52,22 +99,32 @@ class TargetPositionStrategy(bt.Strategy):
             return
         size = self.position.size
         cash = self.broker.getcash()
-        o, s, c = self.data.open[0], self.p.slippage, self.p.commission
+        o, s, c, m = self.data.open[0], self.p.slippage, self.p.commission, self.p.min_fee
+        # equity: what closing the position at this open would leave (Backtrader charges the
+        # closing and the opening part of a reversal separately, each at least the minimum)
         if size > 0:
             p = o * (1.0 - s)
-            equity = cash + size * p - size * p * c
+            equity = cash + size * p - max(size * p * c, m)
         elif size < 0:
             p = o * (1.0 + s)
-            equity = cash - (-size) * p - (-size) * p * c
+            equity = cash - (-size) * p - max((-size) * p * c, m)
         else:
             equity = cash
         if target > 0:
             p = o * (1.0 + s)
             new = equity * (1.0 - CASH_BUFFER) / (p * (1.0 + c))
+            if m > 0 and new * p * c < m:  # the minimum fee binds: buy less, keep cash >= 0
+                new = (equity * (1.0 - CASH_BUFFER) - m) / p
+                if new <= 0:
+                    raise BacktestError(
+                        f"equity of {equity:.2f} on {day} cannot pay the minimum fee of "
+                        f"{m}; use a larger capital."
+                    )
         elif target < 0:
             new = -equity / (o * (1.0 - s))
         else:
             new = 0.0
+        self.proceeds = -new * o * (1.0 - s) if new < 0 else 0.0
         delta = new - size
         if delta > 0:
             self.buy(size=delta)
@@ -105,9 +162,15 @@ class BacktestResult:
 
 
 def run_backtrader(
-    prices: pd.DataFrame, positions: pd.Series, costs: Costs = Costs(), name: str = "strategy"
+    prices: pd.DataFrame,
+    positions: pd.Series,
+    costs: Costs = Costs(),
+    name: str = "strategy",
+    cash_rate: float | pd.Series = 0.0,
 ) -> BacktestResult:
-    """Run the target-position strategy over `positions.index` on adjusted OHLC `prices`."""
+    """Run the target-position strategy over `positions.index` on adjusted OHLC `prices`,
+    starting with `costs.capital` in cash; `cash_rate`: the annual interest rate on cash, a
+    constant or one per position date."""
     px = prices.reindex(positions.index)[["open", "high", "low", "close"]]
     if px.isna().any().any():
         raise ValueError("prices must cover every position date.")
@@ -117,19 +180,34 @@ def run_backtrader(
     held = positions.shift(1, fill_value=0.0)
     held_by_day = {ts.date(): float(v) for ts, v in held.items()}
 
+    daily = daily_cash_rates(cash_rate, positions.index)
+    daily_by_day = (
+        {ts.date(): float(v) for ts, v in zip(positions.index, daily, strict=True)}
+        if daily is not None
+        else None
+    )
+    accrues = daily is not None or costs.borrow_fee > 0
+
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True)
+    if accrues:  # (otherwise Backtrader's own broker: today's numbers, bit for bit)
+        cerebro.setbroker(AccruingBroker())
     cerebro.adddata(bt.feeds.PandasData(dataname=feed_frame), name=name)
-    cerebro.broker.setcash(START_CASH)
-    cerebro.broker.addcommissioninfo(FractionalCommission(commission=costs.commission))
+    cerebro.broker.setcash(costs.capital)
+    cerebro.broker.addcommissioninfo(
+        FractionalCommission(commission=costs.commission, min_fee=costs.min_fee)
+    )
     # slip_out: slip even when open*(1+s) leaves the bar's range, so fills match the twin.
     cerebro.broker.set_slippage_perc(
-        costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
+        costs.price_move, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
     )
     cerebro.addstrategy(
         TargetPositionStrategy,
         held=held_by_day,
-        slippage=costs.slippage,
+        slippage=costs.price_move,
         commission=costs.commission,
+        min_fee=costs.min_fee,
+        daily=daily_by_day,
+        borrow=costs.borrow_fee / TRADING_DAYS,
     )
     cerebro.addanalyzer(bt.analyzers.TimeReturn, timeframe=bt.TimeFrame.Days, _name="daily")
     strat = cerebro.run()[0]

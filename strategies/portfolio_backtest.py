@@ -18,7 +18,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.backtest import START_CASH, BacktestError, FractionalCommission
+from lstmbt.strategies.backtest import BacktestError, FractionalCommission
 from lstmbt.strategies.costs import CASH_BUFFER, Costs
 from lstmbt.strategies.panel import FIELDS, _prepare, field_array, rebalance_scale
 
@@ -132,7 +132,7 @@ def run_portfolio_backtrader(
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True)
     for ticker, feed in feeds.items():
         cerebro.adddata(bt.feeds.PandasData(dataname=feed), name=str(ticker))
-    cerebro.broker.setcash(START_CASH)
+    cerebro.broker.setcash(costs.capital)
     cerebro.broker.addcommissioninfo(FractionalCommission(commission=costs.commission))
     # slip_out: slip even when open*(1+s) leaves the bar's range, so fills match the twin.
     cerebro.broker.set_slippage_perc(
@@ -150,6 +150,6 @@ def run_portfolio_backtrader(
     values = values.reindex(index)
     if values.isna().any():
         raise BacktestError(f"{name}: Backtrader produced no value for some dates.")
-    rets = values.pct_change().fillna(values.iloc[0] / START_CASH - 1.0).rename(name)
+    rets = values.pct_change().fillna(values.iloc[0] / costs.capital - 1.0).rename(name)
     orders = pd.DataFrame(strat.fills, columns=["date", "ticker", "size", "price", "commission"])
     return PortfolioResult(rets, orders)

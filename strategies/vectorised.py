@@ -4,13 +4,21 @@ Conventions shared with strategies/backtest.py (and pinned by a parity test):
 - `positions[t]` in {-1, 0, 1} is decided at the close of t and held from the open of t+1;
   the first day starts flat and the last decision is never executed.
 - Trades happen only when the held position changes, at that day's open, buying at
-  open*(1+slippage) and selling at open*(1-slippage), paying `commission` on traded value.
-- A long entry invests all equity less CASH_BUFFER; a short entry sells equity/price shares.
+  open*(1+m) and selling at open*(1-m) with m = slippage + half-spread, paying `commission` on
+  traded value (at least `min_fee` per order, in currency against `capital`).
+- A long entry invests all equity less CASH_BUFFER (less where the minimum fee binds); a short
+  entry sells equity/price shares.
+- At each close, after the fills: interest on the cash beyond the short-sale proceeds, less
+  the borrowing fee on the short's value (costs.py).
 - Daily returns are close-to-close changes of portfolio value (cash + shares * close).
 Works on one series or many at once (one column per series, all on the same prices).
 
 Speed: sizing and cash are computed once per *episode* (a run of days holding one position),
-not per day, so only a few passes over the day-by-series array remain (see benchmarks/).
+not per day, so only a few passes over the day-by-series array remain (see benchmarks/). With
+interest or a borrowing fee, cash inside an episode grows with the cumulative interest factor
+G (one array for all series), so each day still needs only its episode's constants; a minimum
+fee makes each trade depend on the equity level, so those episodes are sized one trade round
+at a time (all series at once).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.costs import CASH_BUFFER, Costs
+from lstmbt.strategies.costs import CASH_BUFFER, TRADING_DAYS, Costs, daily_cash_rates
 
 
 def held_positions(positions: np.ndarray) -> np.ndarray:
@@ -31,12 +39,17 @@ def held_positions(positions: np.ndarray) -> np.ndarray:
 
 
 def twin_returns(
-    open_: np.ndarray, close: np.ndarray, positions: np.ndarray, costs: Costs = Costs()
+    open_: np.ndarray,
+    close: np.ndarray,
+    positions: np.ndarray,
+    costs: Costs = Costs(),
+    daily: np.ndarray | None = None,
 ) -> np.ndarray:
     """Daily returns of the twin on arrays; the first day's return is 0.
 
     `open_`, `close`: (days,) prices; `positions`: (series, days) C-contiguous decisions in
-    {-1, 0, 1}. Returns (series, days).
+    {-1, 0, 1}; `daily`: (days,) interest rate on cash per day (`daily_cash_rates`), None for
+    none. Returns (series, days).
 
     How: an *episode* is a run of days holding one position, entered at the open o_e of its
     first day. Per unit of equity brought into it, it holds `cash` and x = H / o_e signed
@@ -65,6 +78,8 @@ def twin_returns(
     side = np.take(positions, flat - 1)  # held = the previous day's decision ...
     side[first] = 0.0  # ... and flat on each series' first day
     code = (side + 1.0).astype(np.intp)
+    if daily is not None or costs.borrow_fee > 0 or costs.min_fee > 0:
+        return _accruing(open_, close, start, flat, first, day, side, code, costs, daily)
     cash, exit_gain, hold, level = np.take(_per_side(costs), code, axis=1)  # 4 rows
     o = np.take(open_, day)
     # start days: 1 + return = (old episode's value at this open after costs) * (new episode's
@@ -93,7 +108,7 @@ def _per_side(costs: Costs) -> np.ndarray:
     open; level = cash / H (inf when flat). Entry buys at open*(1+s), sells short at
     open*(1-s); a long keeps CASH_BUFFER and pays commission c from equity (the engine's
     sizing), so it holds (1-B)/(1+c) of value; a short sells one unit of value."""
-    s, c = costs.slippage, costs.commission
+    s, c = costs.price_move, costs.commission
     side = np.array([-1.0, 0.0, 1.0])
     value = np.array([-1.0, 0.0, (1.0 - CASH_BUFFER) / (1.0 + c)])  # signed value bought
     cash = (1.0 - value) - np.abs(value) * c
@@ -106,10 +121,128 @@ def _per_side(costs: Costs) -> np.ndarray:
     return table
 
 
+def _accruing(open_, close, start, flat, first, day, side, code, costs, daily) -> np.ndarray:
+    """The twin with interest on cash, a borrowing fee or a minimum fee (see `twin_returns`).
+
+    Per unit of the equity E brought into an episode, it holds x shares, the short-sale
+    proceeds P (earning nothing) and interest-bearing cash K. With G the cumulative interest
+    factor and S the running sum of close / G, K at the close of day t is
+    G_t * (k - beta * S_t), where k and beta = borrow * |x| (shorts only) are constants of the
+    episode, so the value per unit of E is v_t = G_t * (k - beta * S_t) + P + x * close_t. A
+    day's return is v_t / v_{t-1} - 1, times E_j / E_{j-1} on the day episode j starts (the
+    old episode's liquidation value at that open, per unit of its own E).
+    """
+    m, n = start.shape
+    G = np.ones(n) if daily is None else np.cumprod(1.0 + daily)
+    g_prev = np.concatenate([[1.0], G[:-1]])
+    borrow = costs.borrow_fee / TRADING_DAYS
+    S = np.cumsum(close / G) if borrow > 0 else None
+    if costs.min_fee > 0:
+        x, proceeds, k, beta, liquidation = _sized_with_min_fee(
+            open_, close, first, day, side, costs, G, S
+        )
+    else:
+        cash, exit_gain, hold, _ = np.take(_per_side(costs), code, axis=1)
+        o = np.take(open_, day)
+        x = hold / o
+        proceeds = np.where(side < 0, 1.0, 0.0)  # a short sells one unit of value
+        k = (cash - proceeds) / np.take(g_prev, day)
+        beta = borrow * np.maximum(-x, 0.0)
+        if S is not None:
+            k += beta * np.take(S, day - 1)  # (day 0 never holds a short)
+        # the old episode's liquidation value at the new one's open, per unit of its own E
+        b = day[1:] - 1
+        s_b = None if S is None else np.take(S, b)
+        c_b = np.take(close, b)
+        liquidation = _value(k[:-1], beta[:-1], proceeds[:-1], x[:-1], np.take(G, b), s_b, c_b)
+        liquidation += exit_gain[:-1] * (o[1:] / o[:-1]) - x[:-1] * c_b
+    episode = np.cumsum(start.ravel().view(np.uint8), dtype=np.int64)
+    episode -= 1
+    per_day = [np.take(a, episode).reshape(m, n) for a in (k, beta, proceeds, x)]
+    v = _value(*per_day, G, S, close)
+    rets = np.empty((m, n))
+    np.divide(v[:, 1:], v[:, :-1], out=rets[:, 1:])
+    rets.ravel()[flat[1:]] *= liquidation
+    rets -= 1.0
+    rets[:, 0] = 0.0  # each series' first day (its slot above held another series' ratio)
+    return rets
+
+
+def _value(k, beta, proceeds, x, g, s_, close) -> np.ndarray:
+    """Value per unit of an episode's E at a close (see `_accruing`): G * (k - beta * S) +
+    P + x * close, from the episode's constants and that day's G, S (None: no fee), close."""
+    cash = k if s_ is None else k - beta * s_
+    return g * cash + proceeds + x * close
+
+
+def _sized_with_min_fee(open_, close, first, day, side, costs, G, S):
+    """Per-episode constants (x, proceeds, k, beta per unit of E) and liquidation ratios when
+    a minimum fee makes each trade depend on the equity level: one trade at a time, in the
+    engine's own bookkeeping (the closing and the opening part of a trade each pay at least
+    the minimum fee). Plain floats: a few microseconds per trade, where numpy calls on one
+    number each would cost ten times that."""
+    s, c, fee_min = costs.price_move, costs.commission, costs.min_fee
+    borrow = costs.borrow_fee / TRADING_DAYS
+    n_ep = len(day)
+    x, proceeds, k, beta = ([0.0] * n_ep for _ in range(4))
+    liquidation = [1.0] * n_ep
+    days, sides = day.tolist(), side.tolist()
+    opens, g, cum = open_.tolist(), G.tolist(), None if S is None else S.tolist()
+    starts = set(first.tolist())
+    e_old = costs.capital
+    for j in range(n_ep):
+        if j in starts:  # each series starts flat on day 0 with E = capital, all in cash
+            k[j], e_old = 1.0, costs.capital
+            continue
+        i, before = j - 1, days[j] - 1
+        held = k[i] if cum is None else k[i] - beta[i] * cum[before]
+        cash = (g[before] * held + proceeds[i]) * e_old  # cash at the open, before the trade
+        shares = x[i] * e_old
+        o = opens[days[j]]
+        if shares > 0:
+            p = o * (1.0 - s)
+            E = cash + shares * p - max(shares * p * c, fee_min)
+        elif shares < 0:
+            p = o * (1.0 + s)
+            E = cash + shares * p - max(-shares * p * c, fee_min)
+        else:
+            E = cash
+        if sides[j] > 0:
+            p = o * (1.0 + s)
+            new = E * (1.0 - CASH_BUFFER) / (p * (1.0 + c))
+            if new * p * c < fee_min:
+                new = (E * (1.0 - CASH_BUFFER) - fee_min) / p
+                if new <= 0:
+                    raise ValueError(
+                        f"equity cannot pay the minimum fee of {fee_min}; use a larger capital."
+                    )
+        elif sides[j] < 0:
+            p = o * (1.0 - s)
+            new = -E / p
+        else:
+            new = 0.0
+        cash_after = E - new * p - max(abs(new) * p * c, fee_min) if new else E
+        short_proceeds = -new * p if new < 0 else 0.0
+        x[j], proceeds[j] = new / E, short_proceeds / E
+        beta[j] = borrow * -x[j] if new < 0 else 0.0
+        k[j] = (cash_after - short_proceeds) / E / g[before]
+        if cum is not None:
+            k[j] += beta[j] * cum[before]
+        liquidation[j] = E / e_old
+        e_old = E
+    # liquidation[j] for j >= 1 belongs to the day episode j starts (as in `_accruing`)
+    arrays = (np.array(a) for a in (x, proceeds, k, beta, liquidation[1:]))
+    return tuple(arrays)
+
+
 def vectorised_returns(
-    prices: pd.DataFrame, positions: pd.Series | pd.DataFrame, costs: Costs = Costs()
+    prices: pd.DataFrame,
+    positions: pd.Series | pd.DataFrame,
+    costs: Costs = Costs(),
+    cash_rate: float | pd.Series = 0.0,
 ) -> pd.Series | pd.DataFrame:
-    """Daily strategy returns on `positions.index` from adjusted open/close in `prices`."""
+    """Daily strategy returns on `positions.index` from adjusted open/close in `prices`;
+    `cash_rate`: the annual interest rate on cash, a constant or one per position date."""
     px = prices if prices.index.equals(positions.index) else prices.reindex(positions.index)
     open_ = px["open"].to_numpy(np.float64)
     close = px["close"].to_numpy(np.float64)
@@ -120,7 +253,7 @@ def vectorised_returns(
         raise ValueError("positions must be -1, 0 or +1.")
     # (series, days), C-contiguous: a DataFrame's values are column blocks, so .T is no copy
     grid = np.ascontiguousarray(pos.T) if pos.ndim == 2 else pos[None, :]
-    rets = twin_returns(open_, close, grid, costs)
+    rets = twin_returns(open_, close, grid, costs, daily_cash_rates(cash_rate, positions.index))
     if isinstance(positions, pd.DataFrame):
         return pd.DataFrame(rets.T, index=positions.index, columns=positions.columns, copy=False)
     return pd.Series(rets[0], index=positions.index, name="returns")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,27 +25,41 @@ from lstmbt.strategies.costs import CASH_BUFFER
 COSTS = Costs(commission=0.0005, slippage=0.0005)
 
 
-def reference_loop(px: pd.DataFrame, positions: pd.Series, costs: Costs) -> pd.Series:
-    """Plain bookkeeping, one day at a time: decide at close t, trade at open t+1."""
-    s, c = costs.slippage, costs.commission
-    cash, shares, prev_value, out = 1.0, 0.0, 1.0, []
-    target_prev = 0.0
+def reference_loop(
+    px: pd.DataFrame, positions: pd.Series, costs: Costs, cash_rate: float | pd.Series = 0.0
+) -> pd.Series:
+    """Plain bookkeeping, one day at a time: decide at close t, trade at open t+1 (closing and
+    opening parts each pay at least the minimum fee); at each close from day 1 on, interest on
+    the cash beyond the short-sale proceeds, less the borrowing fee on the short's value."""
+    s, c, m = costs.slippage + costs.half_spread, costs.commission, costs.min_fee
+    rate = pd.Series(cash_rate, index=positions.index) if np.isscalar(cash_rate) else cash_rate
+    cash, shares, proceeds, held = costs.capital, 0.0, 0.0, 0.0
+    prev_value, out = costs.capital, []
     for i, day in enumerate(positions.index):
         target = positions.iloc[i - 1] if i > 0 else 0.0
         o, close = px.at[day, "open"], px.at[day, "close"]
-        if target != target_prev:
-            if shares > 0:
-                cash += shares * o * (1 - s) * (1 - c)
-            elif shares < 0:
-                cash -= -shares * o * (1 + s) * (1 + c)
-            shares = 0.0
+        if target != held:
+            if shares != 0:  # close at the open
+                p = o * (1 - s) if shares > 0 else o * (1 + s)
+                cash += shares * p - max(abs(shares) * p * c, m)
             if target > 0:
-                shares = cash * (1 - CASH_BUFFER) / (o * (1 + s) * (1 + c))
-                cash -= shares * o * (1 + s) * (1 + c)
+                p = o * (1 + s)
+                shares = cash * (1 - CASH_BUFFER) / (p * (1 + c))
+                if shares * p * c < m:
+                    shares = (cash * (1 - CASH_BUFFER) - m) / p
             elif target < 0:
-                shares = -cash / (o * (1 - s))
-                cash += -shares * o * (1 - s) * (1 - c)
-            target_prev = target
+                p = o * (1 - s)
+                shares = -cash / p
+            else:
+                shares = 0.0
+            if shares != 0:
+                cash -= shares * p + max(abs(shares) * p * c, m)
+            proceeds = -shares * p if shares < 0 else 0.0
+            held = target
+        if i > 0:
+            cash += rate.iloc[i] / 252 * (cash - proceeds)
+            if shares < 0:
+                cash -= costs.borrow_fee / 252 * -shares * close
         value = cash + shares * close
         out.append(value / prev_value - 1.0)
         prev_value = value
@@ -170,3 +186,165 @@ def test_bad_positions_are_rejected(px):
         positions_from_forecast(pd.Series([0.1, np.nan], index=index[:2]))
     with pytest.raises(ValueError, match="fraction"):
         Costs(commission=5)
+
+
+# --- the cost model: spread, minimum fee, borrowing fee, interest on cash -------------------
+
+EVERY_COST = Costs(
+    commission=0.0005,
+    slippage=0.0005,
+    half_spread=0.0002,
+    min_fee=30.0,
+    capital=100_000.0,
+    borrow_fee=0.03,
+)
+# as the engine was before the cost model grew (commit a36f542): sha256[:16] of the returns of
+# Backtrader, of the twin, and of the fills (size, price, commission) on px.index[2000:3200]
+BEFORE = {
+    "long_flat": ("5cfd29a32891ebdf", "8a02268182b7baa6", "5628059f59831772"),
+    "long_short": ("8d592d25fa10f48a", "0fc02b39bcb3e7ba", "404aaa13828f6d0f"),
+    "buy_and_hold": ("9776f30a9750e205", "5843fe925f12d074", "230223aed1d43c24"),
+    "ma_crossover": ("521080548042c707", "c26f0cdee0d8aa21", "20e18a02b0a3a6d0"),
+}
+
+
+def _digest(values) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+def _positions(px, kind, index):
+    if kind == "buy_and_hold":
+        return buy_and_hold_positions(index)
+    if kind == "ma_crossover":
+        return ma_crossover_positions(px["close"], index)
+    return random_positions(index, 1, allow_short=kind == "long_short")
+
+
+def rates(index, low=0.01, high=0.06):
+    """A cash rate moving from `low` to `high` a year over `index`."""
+    return pd.Series(np.linspace(low, high, len(index)), index=index)
+
+
+@pytest.mark.parametrize("kind", list(BEFORE))
+def test_with_the_new_costs_at_zero_every_number_is_the_same_bit_for_bit(px, kind):
+    index = px.index[2000:3200]
+    pos = _positions(px, kind, index)
+    engine = run_backtrader(px, pos, COSTS, cash_rate=0.0)
+    twin = vectorised_returns(px, pos, COSTS, cash_rate=0.0)
+    fills = engine.orders[["size", "price", "commission"]].to_numpy()
+    assert (_digest(engine.returns), _digest(twin), _digest(fills)) == BEFORE[kind]
+
+
+@pytest.mark.parametrize("kind", ["long_flat", "long_short", "buy_and_hold", "ma_crossover"])
+def test_every_cost_on_backtrader_twin_and_reference_agree(px, kind):
+    index = px.index[2000:3200]
+    pos = _positions(px, kind, index)
+    engine = run_backtrader(px, pos, EVERY_COST, cash_rate=rates(index))
+    twin = vectorised_returns(px, pos, EVERY_COST, cash_rate=rates(index))
+    ref = reference_loop(px, pos, EVERY_COST, rates(index))
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(engine.returns.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-10)
+    # every cost did something: the minimum fee bound on some fills, cash earned interest
+    if kind in ("long_flat", "long_short"):  # (the others trade too rarely to lose so much)
+        assert (engine.orders["commission"] == EVERY_COST.min_fee).any()
+    assert not np.allclose(twin, vectorised_returns(px, pos, COSTS), atol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    short=st.booleans(),
+    start=st.integers(0, 4500),
+    commission=st.sampled_from([0.0, 0.0005, 0.003]),
+    slippage=st.sampled_from([0.0, 0.0005]),
+    half_spread=st.sampled_from([0.0, 0.0001, 0.001]),
+    min_fee=st.sampled_from([0.0, 1e-5, 3e-4]),  # of the capital
+    capital=st.sampled_from([10_000.0, 100_000.0, 1e6]),
+    borrow_fee=st.sampled_from([0.0, 0.005, 0.1]),
+    cash_rate=st.sampled_from([0.0, 0.02, "moving"]),
+)
+def test_engines_agree_for_any_costs(
+    px, seed, short, start, commission, slippage, half_spread, min_fee, capital, borrow_fee,
+    cash_rate,
+):  # fmt: skip
+    index = px.index[start : start + 500]
+    pos = random_positions(index, seed, short, threshold=0.5)
+    costs = Costs(commission, slippage, half_spread, min_fee * capital, capital, borrow_fee)
+    rate = rates(index, -0.001, 0.08) if cash_rate == "moving" else cash_rate
+    engine = run_backtrader(px, pos, costs, cash_rate=rate)
+    twin = vectorised_returns(px, pos, costs, cash_rate=rate)
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(twin, reference_loop(px, pos, costs, rate), rtol=0, atol=1e-12)
+
+
+def test_a_strategy_that_stays_in_cash_earns_exactly_the_cash_rate(px):
+    index = px.index[3000:3300]
+    flat = pd.Series(0.0, index=index)
+    annual = rates(index)
+    for rets in (
+        run_backtrader(px, flat, EVERY_COST, cash_rate=annual).returns,
+        vectorised_returns(px, flat, EVERY_COST, cash_rate=annual),
+    ):
+        assert rets.iloc[0] == 0.0  # the first decision's close: nothing is held yet
+        np.testing.assert_allclose(rets.iloc[1:], annual.iloc[1:] / 252, rtol=0, atol=1e-15)
+
+
+def test_short_sale_proceeds_earn_nothing_and_shorts_pay_the_borrowing_fee():
+    """Prices that never move: a short's equity E (not the 2E of cash it holds with the
+    proceeds) earns the cash rate, and it pays the borrowing fee on the shares' value, E."""
+    index = pd.bdate_range("2020-01-01", periods=30)
+    still = pd.DataFrame(100.0, index=index, columns=["open", "high", "low", "close"])
+    short = pd.Series(-1.0, index=index)
+    for engine in (
+        lambda c, r: run_backtrader(still, short, c, cash_rate=r).returns,
+        lambda c, r: vectorised_returns(still, short, c, cash_rate=r),
+    ):
+        earning = engine(Costs(0.0, 0.0), 0.05)
+        np.testing.assert_allclose(earning.iloc[1:], 0.05 / 252, rtol=0, atol=1e-15)
+        paying = engine(Costs(0.0, 0.0, borrow_fee=0.02), 0.0)
+        days = np.arange(1, len(index))
+        value = (1 + paying.iloc[1:]).cumprod()
+        np.testing.assert_allclose(value, 1 - days * 0.02 / 252, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), short=st.booleans(), start=st.integers(0, 4500))
+def test_doubling_every_cost_never_raises_the_total_return(px, seed, short, start):
+    index = px.index[start : start + 500]
+    pos = random_positions(index, seed, short, threshold=0.3)
+    once = Costs(0.0005, 0.0005, 0.0002, 10.0, 100_000.0, 0.02)
+    twice = Costs(0.001, 0.001, 0.0004, 20.0, 100_000.0, 0.04)
+    for p in (pos, buy_and_hold_positions(index)):
+        total = [(1 + vectorised_returns(px, p, c, cash_rate=0.03)).prod() for c in (once, twice)]
+        assert total[1] <= total[0]
+
+
+def test_twin_with_costs_many_series_at_once_equals_one_by_one(px):
+    index = px.index[1000:1500]
+    frame = pd.DataFrame({f"s{i}": random_positions(index, i, i % 2 == 0) for i in range(5)})
+    for costs in (EVERY_COST, Costs(borrow_fee=0.02)):
+        together = vectorised_returns(px, frame, costs, cash_rate=rates(index))
+        for col in frame:
+            alone = vectorised_returns(px, frame[col], costs, cash_rate=rates(index))
+            np.testing.assert_allclose(together[col], alone, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (dict(half_spread=-0.001), "half_spread"),
+        (dict(borrow_fee=-0.01), "borrow_fee"),
+        (dict(min_fee=-1.0), "min_fee"),
+        (dict(min_fee=5_000.0), "1% of the capital"),
+        (dict(capital=0.0), "capital"),
+    ],
+)
+def test_bad_costs_are_refused(values, match):
+    with pytest.raises(ValueError, match=match):
+        Costs(**values)
+
+
+def test_a_cash_rate_that_misses_a_date_is_refused(px):
+    index = px.index[:20]
+    with pytest.raises(ValueError, match="cover every position date"):
+        vectorised_returns(px, pd.Series(0.0, index=index), COSTS, cash_rate=rates(index[:10]))

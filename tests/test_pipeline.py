@@ -83,6 +83,14 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
         eval_frac=0.4,
         lookback=5,
         bootstrap_reps=50,
+        # every cost on: interest and fees accrue from what is known at each close (shorts in
+        # one design only: the scrambled future can ruin a short, and ruin stops a run that
+        # pays a minimum fee)
+        long_short=not walk_forward,
+        cash_rate="risk-free",
+        half_spread=0.0002,
+        min_fee=5.0,
+        borrow_fee=0.02,
     )
     base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
     test_days = base.returns.index
@@ -174,6 +182,9 @@ def test_earlier_reports_are_never_overwritten(tiny):
         (dict(presets=("nope",)), ConfigError, "unknown preset"),
         (dict(source="yahooo"), ConfigError, "Did you mean 'yahoo'"),
         (dict(commission=5.0), ConfigError, "fraction per side"),
+        (dict(cash_rate="-0.01"), ConfigError, "--cash-rate must be >= 0"),
+        (dict(borrow_fee=-0.01), ConfigError, "--borrow-fee is an annual fraction"),
+        (dict(half_spread=0.5), ConfigError, "--half-spread is a fraction per side"),
     ],
 )
 def test_bad_runs_fail_before_training_with_a_clear_error(tiny, changes, error, match):

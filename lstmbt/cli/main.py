@@ -28,13 +28,13 @@ from lstmbt.api import rebuild_report, resume_study, resume_universe, run_study,
 from lstmbt.cli.options import given_values, run_parameters
 from lstmbt.cli.show import console, forecast_cell, print_summary, runs_table
 from lstmbt.config import PRESETS, config_from_mapping, load_config_file
-from lstmbt.errors import LstmbtError
+from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
 from lstmbt.judge import judge
 from lstmbt.metrics import fmt2
 from lstmbt.progress import RichProgress
-from lstmbt.runs import list_runs, read_config_doc
+from lstmbt.runs import list_runs, read_config, read_config_doc
 
 app = typer.Typer(
     add_completion=False,
@@ -49,6 +49,7 @@ STUDY_DEFAULTS = {
     "presets": ("baseline", "lookback", "multifeature"),
     "walk_forward": True,
     "seeds": 5,
+    "cash_rate": "risk-free",
 }
 COMMANDS = {
     "run": ({}, "Train, forecast out of sample, backtest after costs and write the report."),
@@ -138,6 +139,7 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     config_file, resume = options.pop("config", None), options.pop("resume", None)
     options.pop("debug", None)
     if resume is not None:
+        _refuse_changed_options(resume, given_values(options))
         _resume(resume)
         return
     values: dict[str, Any] = dict(defaults)
@@ -160,6 +162,24 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
         out.print(f"Tear-sheet ({name} vs buy-and-hold): {result.run_dir / sheets[name]}")
     if len(sheets) > 1:
         out.print(f"({len(sheets)} tear-sheets in all, linked from index.html)")
+
+
+def _refuse_changed_options(run_dir: str, given: dict[str, Any]) -> None:
+    """`--resume` continues a run with the options it started with (config.json): a flag that
+    would change one (a new --cash-rate, say) is refused rather than silently ignored."""
+    if not given:
+        return
+    saved = read_config(run_dir)
+    asked = config_from_mapping({**saved.to_dict(), **given, "run_id": None})
+    changed = [k for k in given if getattr(asked, k) != getattr(saved, k)]
+    if changed:
+        shown = ", ".join(
+            f"--{k.replace('_', '-')} (the run's: {getattr(saved, k)})" for k in changed
+        )
+        raise ConfigError(
+            f"--resume continues {run_dir} with the options it started with; {shown} would "
+            "change them. Start a new run instead."
+        )
 
 
 def _make_run_command(name: str, defaults: dict[str, Any], doc: str):
@@ -206,6 +226,11 @@ JUDGE_OPTIONS = (
     "long_short",
     "commission",
     "slippage",
+    "half_spread",
+    "min_fee",
+    "capital",
+    "borrow_fee",
+    "cash_rate",
     "seed",
     "bootstrap_reps",
     "block_size",

@@ -197,14 +197,44 @@ def lag_figure(corr_by_lag: dict[str, list[float | None]]) -> Figure:
     return fig
 
 
+def cost_sweep_figure(
+    sweep: pd.DataFrame, benchmark: str, highlight: Sequence[str], paid_bps: float | None = None
+) -> Figure:
+    """Each strategy's Sharpe ratio (over the cash rate) against one per-side cost rate paid
+    by it and buy-and-hold alike; buy-and-hold black, `highlight` bold, the run's own cost
+    dashed. Where a line crosses buy-and-hold's is that strategy's break-even cost."""
+    with style():
+        fig, (ax,) = _figure(10, 4.2)
+        for col in sweep.columns:
+            bold = col == benchmark or col in highlight
+            ax.plot(
+                sweep.index,
+                sweep[col],
+                lw=2.2 if col == benchmark else (1.6 if bold else 0.9),
+                color="black" if col == benchmark else None,
+                alpha=1 if bold else 0.6,
+                label=col,
+            )
+        if paid_bps is not None:
+            ax.axvline(paid_bps, color="grey", ls="--", lw=1, label="this run's cost")
+        ax.set_xlabel("cost per side (bps), for every strategy and buy-and-hold alike")
+        ax.set_ylabel("Sharpe ratio over the cash rate")
+        ax.set_title("Cost sweep: where each strategy's line crosses buy-and-hold's, its edge ends")
+        ax.legend(fontsize=8, ncol=3)
+        fig.tight_layout()
+    return fig
+
+
 def report_figures(
     returns: pd.DataFrame,
     preds: pd.DataFrame,
     benchmark: str,
     lstms: Sequence[str],
     corr_by_lag: dict[str, list[float | None]],
+    sweep: pd.DataFrame | None = None,
+    paid_bps: float | None = None,
 ) -> dict[str, Figure]:
-    """Every figure of index.html, keyed by its file stem."""
+    """Every figure of index.html, keyed by its file stem (`cost_sweep` with a sweep)."""
     shown = [c for c in lstms if c in preds.columns] or [
         c for c in preds.columns if c != "realised"
     ][:1]
@@ -218,6 +248,8 @@ def report_figures(
     }
     if corr_by_lag:
         figures["lag_check"] = lag_figure(corr_by_lag)
+    if sweep is not None and not sweep.empty:
+        figures["cost_sweep"] = cost_sweep_figure(sweep, benchmark, lstms, paid_bps)
     return figures
 
 

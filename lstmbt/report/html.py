@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from lstmbt.metrics import Metrics, fmt2, format_cell
+from lstmbt.metrics import Metrics, breakeven_text, fmt2, format_cell
 from lstmbt.models import model_label
 
 
@@ -109,6 +109,76 @@ def _seed_table(m: Metrics) -> str:
     )
 
 
+def _costs_table(m: Metrics) -> str:
+    """What costs take from each strategy: turnover, gross against net, the break-even cost."""
+    if "turnover" not in m.strategy.columns or m.strategy["turnover"].isna().all():
+        return "<p>No cost analysis in this run (written before lstmbt computed one).</p>"
+    head = (
+        "<tr><th>Strategy</th><th>Turnover a year</th><th>Gross return</th><th>Net return</th>"
+        "<th>Gross Sharpe</th><th>Net Sharpe</th><th>Cost drag a year</th>"
+        "<th>Share of the gross edge eaten</th><th>Break-even (Sharpe) [95% CI]</th>"
+        "<th>Break-even (total return)</th></tr>"
+    )
+    names = [m.benchmark] + [n for n in m.strategy.index if n != m.benchmark]
+    rows = []
+    for name in names:
+        v = {c: m.value("strategy", name, c) for c in m.strategy.columns}
+        t = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
+        be, be_ret = "-", "-"
+        if name != m.benchmark:
+            be = breakeven_text(t.get("breakeven"), t.get("breakeven_bps"))
+            if t.get("breakeven_low") is not None:
+                be += f" [{t['breakeven_low']:.1f}, {t['breakeven_high']:.1f}]"
+            be_ret = breakeven_text(t.get("breakeven_return"), t.get("breakeven_return_bps"))
+        cells = [
+            _fmt(v["turnover"], "{:.1f}×"),
+            _fmt(v["gross_return"], "{:+.1%}"),
+            _fmt(v["total_return"], "{:+.1%}"),
+            _fmt(v["gross_sharpe"], "{:.2f}"),
+            _fmt(v["sharpe"], "{:.2f}"),
+            _fmt(v["cost_drag"], "{:.2%}"),
+            _fmt(v["cost_share"], "{:.0%}"),
+            html.escape(be),
+            html.escape(be_ret),
+        ]
+        cls = ' class="bench"' if name == m.benchmark else ""
+        rows.append(
+            f"<tr{cls}><th>{html.escape(name)}</th>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    return f'<table id="costs">{head}{"".join(rows)}</table>'
+
+
+def _fmt(value, fmt: str) -> str:
+    return "-" if value is None or value != value else fmt.format(value)
+
+
+def _costs_words(m: Metrics, cfg: dict) -> str:
+    """The costs a run paid and what its Sharpe ratios are measured over, in words."""
+    per_side = m.span.costs_per_side
+    other = m.span.costs or {}
+    text = (
+        f"Costs per side: commission {per_side.get('commission', 0):.4%}, slippage "
+        f"{per_side.get('slippage', 0):.4%}, half-spread {per_side.get('half_spread', 0):.4%}"
+    )
+    if other.get("min_fee"):
+        text += f"; at least {other['min_fee']:g} per order on a capital of {other['capital']:,.0f}"
+    if other.get("borrow_fee"):
+        text += f"; shorts pay {other['borrow_fee']:.2%} a year to borrow"
+    text += (
+        f". Cash earns {m.span.cash_rate} (interest and fees accrue per trading day at "
+        "annual / 252; short-sale proceeds earn nothing). Sharpe ratios, of every strategy "
+        "and of buy-and-hold alike, are on excess returns over that cash rate."
+    )
+    if str(cfg.get("ticker", "")).startswith("^"):
+        text += (
+            f" {cfg['ticker']} is an index: the costs model a fund tracking it, traded at the "
+            "index's prices."
+        )
+    return text
+
+
 def comparison_html(m: Metrics) -> str:
     """The comparison table (benchmark first) as an HTML table, formatted as in the terminal."""
     table = m.comparison()
@@ -180,22 +250,34 @@ table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0
 th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.92rem}}
 tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
-#verdict li{{margin-bottom:.4rem}}
+#verdict li{{margin-bottom:.4rem}} td{{white-space:nowrap}}
 </style></head><body>
 <h1>{html.escape(m.span.ticker)}: {html.escape(title)}</h1>
 <p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
-({span.test_days} trading days), {html.escape(design)}. Costs per side: commission
-{cfg["commission"]:.4%}, slippage {cfg["slippage"]:.4%}. A signal known at the close of t is
-traded at the open of t+1.
+({span.test_days} trading days), {html.escape(design)}. {html.escape(_costs_words(m, cfg))}
+A signal known at the close of t is traded at the open of t+1.
 Run <code>{html.escape(run_dir.name)}</code>.</p>
 <h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
 <h2>Comparison (after costs, same span)</h2>
 {comparison_html(m)}
 <p class="meta">p ΔSharpe: block-bootstrap p-value of the Sharpe difference to buy-and-hold.
+Break-even: the cost per side, paid by the strategy and buy-and-hold alike, above which its
+Sharpe ratio would no longer beat buy-and-hold's ("none": it does not even before costs).
 DM p: Diebold-Mariano against the random walk (squared loss). PT p: Pesaran-Timmermann test of
 direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
 {_fig(figures, "equity", "cumulative returns of every strategy and buy-and-hold")}
 {_fig(figures, "drawdown", "drawdowns")}
+<h2>Costs</h2>{_costs_table(m)}
+<p class="meta">Gross: no commission, slippage, spread, minimum fee or borrowing fee (interest
+on cash stays). Turnover: value traded a year, in multiples of equity. Cost drag: mean return a
+year that costs take. Share of the gross edge eaten: how much of the strategy's gross Sharpe
+edge over buy-and-hold (its Sharpe ratio minus buy-and-hold's, before costs) costs take ("-"
+where it has none; above 100%: costs more than erase it). Break-even: the per-side cost
+rate, in place of commission, slippage and spread for every strategy and buy-and-hold alike,
+at which the strategy's Sharpe ratio (or
+total return) falls to buy-and-hold's, from the exact engine; the interval is a block
+bootstrap of an approximation (returns minus cost × turnover).</p>
+{_fig(figures, "cost_sweep", "Sharpe ratio of every strategy against the cost per side")}
 <h2>Significance</h2>{_significance_table(m)}
 {_seed_table(m)}
 <h2>Forecast diagnostics</h2>

@@ -66,7 +66,9 @@ def draw_report(
     m = dataclasses.replace(m, tearsheets=sheets, notes=tuple(notes))
     progress.stage("drawing figures")
     lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
-    figures = report_figures(returns, predictions, m.benchmark, m.forecasters, lags)
+    figures = report_figures(
+        returns, predictions, m.benchmark, m.forecasters, lags, m.cost_sweep, m.span.cost_bps
+    )
     files = save_figures(figures, run_dir / "figures")
     write_json(run_dir / "metrics.json", m.to_json())
     write_index(run_dir, m, cfg_doc, files)

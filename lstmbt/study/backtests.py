@@ -1,5 +1,6 @@
 """Every strategy through Backtrader, checked against the vectorised twin: forecasts become
-positions decided at each close and traded at the next open, with the same costs for all."""
+positions decided at each close and traded at the next open, with the same costs (and the
+same interest on cash) for all."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
+from lstmbt.data.rates import CashRate
 from lstmbt.metrics import BENCHMARK, model_entry
 from lstmbt.progress import Progress
 from lstmbt.strategies import (
@@ -28,7 +30,9 @@ PARITY_TOL = 1e-9
 @dataclass(frozen=True)
 class Backtests:
     """Positions decided each close, daily after-cost returns, fills, and per strategy the
-    number of trades and the position held each return day."""
+    number of trades and the position held each return day; `cash_rate`: the interest a day
+    in cash earns, each return day (what Sharpe ratios are measured over); `annual_rate`:
+    the annual cash rate on each position date (None: none), as the engines were given it."""
 
     positions: pd.DataFrame
     returns: pd.DataFrame
@@ -36,10 +40,26 @@ class Backtests:
     trades: dict[str, int]
     held: dict[str, pd.Series]
     entries: list[dict]  # catalogue rows of the strategies that are not forecasts
+    cash_rate: pd.Series | None = None
+    annual_rate: pd.Series | None = None
+
+    @property
+    def rf(self) -> pd.Series:
+        """The daily cash rate on the return days (zeros when cash earns nothing)."""
+        if self.cash_rate is None:
+            return pd.Series(0.0, index=self.returns.index, name="cash_rate")
+        return self.cash_rate
 
 
 def costs_of(config: RunConfig) -> Costs:
-    return Costs(commission=config.commission, slippage=config.slippage)
+    return Costs(
+        commission=config.commission,
+        slippage=config.slippage,
+        half_spread=config.half_spread,
+        min_fee=config.min_fee,
+        capital=config.capital,
+        borrow_fee=config.borrow_fee,
+    )
 
 
 def strategy_positions(
@@ -77,19 +97,23 @@ def backtest_all(
     forecasts: dict[str, np.ndarray],
     progress: Progress | None = None,
     given: dict[str, pd.Series] | None = None,
+    cash: CashRate | None = None,
 ) -> Backtests:
-    """Positions, daily returns and fills of every strategy, run through Backtrader.
+    """Positions, daily returns and fills of every strategy, run through Backtrader, with the
+    interest on cash of `cash` (none when None).
 
     Each run is also computed by the vectorised twin; a disagreement fails the run.
     """
     progress = progress or Progress()
     costs = costs_of(config)
+    annual = None if cash is None or cash.is_zero else cash.annual.reindex(dates)
+    rate = 0.0 if annual is None else annual
     positions, entries = strategy_positions(config, ohlcv, dates, forecasts, progress, given)
     progress.stage(f"backtesting {len(positions)} strategies in Backtrader ({len(dates)} days)")
     returns, orders, trades, held = {}, [], {}, {}
     for name, pos in positions.items():
-        res = run_backtrader(ohlcv, pos, costs, name=name)
-        twin = vectorised_returns(ohlcv, pos, costs)
+        res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate)
+        twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate)
         gap = float(np.max(np.abs(res.returns.to_numpy() - twin.to_numpy())))
         if gap > PARITY_TOL:
             raise BacktestError(
@@ -101,11 +125,14 @@ def backtest_all(
         orders.append(res.orders.assign(strategy=name))
         held[name] = pd.Series(held_positions(pos.to_numpy()), index=pos.index).iloc[1:]
         trades[name] = res.n_trades
+    returns = pd.DataFrame(returns)
     return Backtests(
         pd.DataFrame(positions),
-        pd.DataFrame(returns),
+        returns,
         pd.concat(orders, ignore_index=True),
         trades,
         held,
         entries,
+        None if annual is None else (annual.reindex(returns.index) / 252.0).rename("cash_rate"),
+        annual,
     )

@@ -1,6 +1,7 @@
-"""Out-of-sample forecast metrics and after-cost strategy metrics (annualised with 252 days),
-their significance tests, and the study's typed Metrics (a pure function of the forecasts and
-backtests; the verdict is a pure function of the Metrics)."""
+"""Out-of-sample forecast metrics and after-cost strategy metrics (annualised with 252 days;
+Sharpe and Sortino ratios on excess returns over the cash rate), their significance tests,
+what costs take (lstmbt/study/costs.py), and the study's typed Metrics (a pure function of the
+forecasts and backtests; the verdict is a pure function of the Metrics)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from lstmbt.metrics import (
 from lstmbt.runs import EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
+from lstmbt.study.costs import analyse_costs
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
 from lstmbt.study.inputs import StudyData
 from lstmbt.study.leaks import leak_check
@@ -72,19 +74,26 @@ def forecast_metrics(forecast: np.ndarray, realised: np.ndarray) -> dict[str, fl
 
 
 def strategy_metrics(
-    returns: pd.Series, positions_held: pd.Series | None = None, n_trades: int | None = None
+    returns: pd.Series,
+    positions_held: pd.Series | None = None,
+    n_trades: int | None = None,
+    cash_rate: np.ndarray | None = None,
 ) -> dict[str, float | int | None]:
-    """Total return, CAGR, Sharpe, Sortino, volatility, max drawdown, exposure, trades."""
+    """Total return, CAGR, Sharpe, Sortino, volatility, max drawdown, exposure, trades.
+
+    Sharpe and Sortino ratios are on the excess returns over `cash_rate` (the daily interest
+    on cash, each day; none: zero)."""
     r = returns.to_numpy(dtype=np.float64)
     n = len(r)
+    x = r if cash_rate is None else r - cash_rate  # excess returns
     equity = np.cumprod(1.0 + r)
     total = equity[-1] - 1.0 if n else math.nan
     years = n / TRADING_DAYS
     cagr = equity[-1] ** (1.0 / years) - 1.0 if n and equity[-1] > 0 else math.nan
     sd = np.std(r, ddof=1) if n > 1 else math.nan
-    sharpe_ratio = float(sharpe(r)) if n > 1 else math.nan
-    downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)) if n else math.nan
-    sortino = np.mean(r) / downside * math.sqrt(TRADING_DAYS) if n and downside > 0 else math.nan
+    sharpe_ratio = float(sharpe(x)) if n > 1 else math.nan
+    downside = np.sqrt(np.mean(np.minimum(x, 0.0) ** 2)) if n else math.nan
+    sortino = np.mean(x) / downside * math.sqrt(TRADING_DAYS) if n and downside > 0 else math.nan
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))
     max_dd = float(np.min(np.concatenate([[1.0], equity]) / peak - 1.0))
     out = {
@@ -119,26 +128,42 @@ def evaluate(
     dates = data.dates[fc.eval_pos]
     realised = data.targets.loc[dates].to_numpy()[:, 0]
     forecast, forecast_tests = forecast_tables(config, data, fc, dates, realised)
+    rf = bt.rf
+    excess = bt.returns.sub(rf, axis=0)  # Sharpe ratios are measured over the cash rate
     strategy = pd.DataFrame.from_dict(
         {
-            name: strategy_metrics(bt.returns[name], bt.held[name], bt.trades[name])
+            name: strategy_metrics(bt.returns[name], bt.held[name], bt.trades[name], rf.to_numpy())
             for name in bt.returns.columns
         },
         orient="index",
     )
-    seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised)
+    costs = analyse_costs(
+        data.ohlcv,
+        bt.positions,
+        bt.returns,
+        rf,
+        bt.annual_rate,
+        costs_of(config),
+        benchmark,
+        reps=config.bootstrap_reps,
+        block=config.block_size,
+        seed=config.seed,
+    )
+    strategy = strategy.join(costs.columns)
+    seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised, bt)
     earlier = earlier or EarlierTrials()
-    this_run = trial_sharpes(seed_returns, bt.returns, set(fc.per_seed))
+    this_run = trial_sharpes(seed_returns, excess, set(fc.per_seed))
     trials = Trials(
         tuple(float(s) for s in this_run), earlier.sharpes, earlier.runs, declared_trials
     )
     tests = strategy_test_table(
         config,
-        bt.returns,
+        excess,
         benchmark,
         np.array([*trials.this_run, *trials.earlier]),
         declared_trials,
     )
+    tests = tests.join(costs.breakeven)
     spa = Spa.from_dict(
         spa_test(
             bt.returns,
@@ -161,10 +186,22 @@ def evaluate(
         seed_scores=seed_scores,
         folds=folds,
         fold_scores=fold_scores,
-        notes=tuple(data.notes),
+        notes=tuple(data.notes) + _cost_notes(config),
         trials=trials,
+        cost_sweep=costs.sweep,
     )
     return dataclasses.replace(metrics, verdict=verdict(metrics))
+
+
+def _cost_notes(config: RunConfig) -> tuple[str, ...]:
+    """What the costs model, where that needs saying."""
+    if not config.label.startswith("^"):
+        return ()
+    return (
+        f"{config.ticker} is an index, which cannot be traded itself: the costs (commission, "
+        "slippage, spread, fees) and the interest on cash model a fund that tracks it, traded "
+        "at the index's prices",
+    )
 
 
 def forecast_tables(
@@ -202,7 +239,7 @@ def forecast_tables(
 def trial_sharpes(seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[str]) -> np.ndarray:
     """Annualised Sharpe ratios of every configuration tried: each LSTM seed and every other
     strategy, counting configurations with identical returns once (an always-long baseline is
-    buy-and-hold again, not a second trial)."""
+    buy-and-hold again, not a second trial). Both frames hold excess returns over cash."""
     others = returns[[c for c in returns.columns if c not in lstms]]
     both = others if seed_returns.empty else pd.concat([seed_returns, others], axis=1)
     trials = distinct_trials(both)
@@ -216,11 +253,14 @@ def seed_score_table(
     fc: Forecasts,
     dates: pd.DatetimeIndex,
     realised: np.ndarray,
+    bt: Backtests,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every seed's strategy scored with the vectorised twin (the same engine rules as
-    Backtrader) and its forecast scored on its own: one row per (LSTM, seed), and the seeds'
-    daily returns (one column per seed)."""
+    """Every seed's strategy scored with the vectorised twin (the same engine rules, costs and
+    interest on cash as Backtrader) and its forecast scored on its own: one row per (LSTM,
+    seed), and the seeds' daily excess returns over cash (one column per seed)."""
     costs = costs_of(config)
+    rate = 0.0 if bt.annual_rate is None else bt.annual_rate
+    rf = bt.rf
     rows, returns = [], {}
     for name, runs in fc.per_seed.items():
         pos = pd.DataFrame(
@@ -231,10 +271,11 @@ def seed_score_table(
                 for k, f in enumerate(runs)
             }
         )
-        rets = vectorised_returns(data.ohlcv, pos, costs).iloc[1:]
+        rets = vectorised_returns(data.ohlcv, pos, costs, cash_rate=rate).iloc[1:]
         for k, (col, f) in enumerate(zip(rets.columns, runs, strict=True)):
-            returns[f"{name} seed {k}"] = rets[col]
-            s, m = strategy_metrics(rets[col]), forecast_metrics(f[:, 0], realised)
+            returns[f"{name} seed {k}"] = rets[col] - rf
+            s = strategy_metrics(rets[col], cash_rate=rf.to_numpy())
+            m = forecast_metrics(f[:, 0], realised)
             rows.append(
                 {
                     "name": name,
@@ -256,7 +297,8 @@ def strategy_test_table(
     extra_trials: int = 0,
 ) -> pd.DataFrame:
     """Bootstrap Sharpe intervals, the difference to the benchmark, and the deflated Sharpe
-    over every configuration tried (`trial_sharpes`, annualised)."""
+    over every configuration tried (`trial_sharpes`, annualised); `returns`: excess returns
+    over the cash rate."""
     boot = bootstrap_sharpe(
         returns, benchmark, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
     )
@@ -324,8 +366,18 @@ def _span(
         walk_forward=config.walk_forward,
         folds=len(fc.folds[BASELINE_FOLDS]),
         seeds=config.seeds,
-        costs_per_side={"commission": config.commission, "slippage": config.slippage},
+        costs_per_side={
+            "commission": config.commission,
+            "slippage": config.slippage,
+            "half_spread": config.half_spread,
+        },
         kind=kind,
+        costs={
+            "min_fee": config.min_fee,
+            "capital": config.capital,
+            "borrow_fee": config.borrow_fee,
+        },
+        cash_rate=data.cash_rate.source if data.cash_rate is not None else "none",
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
+from lstmbt.data.rates import cash_rate
 from lstmbt.errors import DataError
 from lstmbt.features import build_features
 from lstmbt.features.returns import adjusted_ohlcv, forward_returns, simple_returns
@@ -44,13 +45,23 @@ class Submission:
     declared_trials: int = 0  # variants the user tried before (counted by the deflated Sharpe)
 
 
-def judge_data(prices: pd.DataFrame, ticker: str) -> StudyData:
-    """The traded series' targets and the ridge baseline's inputs, on one decision calendar."""
+def judge_data(prices: pd.DataFrame, ticker: str, cash: str = "0") -> StudyData:
+    """The traded series' targets and the ridge baseline's inputs, on one decision calendar,
+    and the interest on cash (`cash`: a --cash-rate value) on it."""
     ohlcv = adjusted_ohlcv(prices)
     targets = forward_returns(prices["adj_close"], 1)
     fm = build_features(prices, ("close_change",), {}, ())
     dates = targets.dropna().index.intersection(fm.frame.index[RIDGE_LOOKBACK - 1 :])
-    return StudyData({ticker: prices}, ohlcv, targets, {"ridge": fm}, pd.DatetimeIndex(dates), [])
+    rate = cash_rate(cash, ohlcv.index)
+    return StudyData(
+        {ticker: prices},
+        ohlcv,
+        targets,
+        {"ridge": fm},
+        pd.DatetimeIndex(dates),
+        list(rate.notes),
+        rate,
+    )
 
 
 def span_of(sub: Submission, data: StudyData, progress: Progress) -> pd.DatetimeIndex:
@@ -149,7 +160,7 @@ def judge_forecasts(
         entries.append(model_entry("ridge", "ridge", "baseline"))
     entries += [model_entry(n, n, "baseline") for n in ("random_walk", "persistence")]
     fc = Forecasts(eval_pos, main, {}, {BASELINE_FOLDS: folds}, {}, entries, tested)
-    bt = backtest_all(config, data.ohlcv, dates, main, progress, given)
+    bt = backtest_all(config, data.ohlcv, dates, main, progress, given, data.cash_rate)
     metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier, sub.declared_trials, kind="judge")
     # the submitted columns as given (empty where a date had none), then the baselines
     given_columns = {name: table[name].to_numpy() for name in sub.table.columns}

@@ -17,6 +17,7 @@ TRADING_DAYS = 252
 EULER_GAMMA = 0.5772156649015329
 EQUAL_TOL = 1e-12  # daily returns closer than this on every day are the same strategy
 MIN_DIFFERENT_DAYS = 20  # a strategy differing from the benchmark on fewer days is not tested
+ZERO_VOL = 1e-12  # daily standard deviation below which returns are constant (float noise)
 
 
 def finite_or_none(x: float | None) -> float | None:
@@ -148,11 +149,14 @@ def lag_check(forecast: pd.Series, known_returns: pd.Series, lags: int = 5) -> d
 
 
 def sharpe(returns: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Annualised Sharpe ratio along `axis` (zero risk-free rate); NaN where volatility is zero."""
+    """Annualised Sharpe ratio along `axis` of returns (excess returns over the cash rate,
+    where the caller has subtracted it); NaN where the volatility is zero. A daily standard
+    deviation below ZERO_VOL is float rounding, not risk (cash earning exactly the cash
+    rate leaves excess returns of ~1e-19), and counts as zero."""
     mu = returns.mean(axis=axis)
     sd = returns.std(axis=axis, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd > 0, mu / sd * math.sqrt(TRADING_DAYS), np.nan)
+        return np.where(sd > ZERO_VOL, mu / sd * math.sqrt(TRADING_DAYS), np.nan)
 
 
 def stationary_bootstrap_indices(n: int, reps: int, block: float, seed: int) -> np.ndarray:
@@ -317,7 +321,7 @@ def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> floa
     r = np.asarray(returns, float)
     n = len(r)
     sd = r.std(ddof=1)
-    if n < 10 or not sd > 0:
+    if n < 10 or not sd > ZERO_VOL:
         return None
     sr = r.mean() / sd
     skew = stats.skew(r)

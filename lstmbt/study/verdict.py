@@ -6,7 +6,7 @@ probability that the strategy is better; every sentence here is worded with that
 
 from __future__ import annotations
 
-from lstmbt.metrics import Metrics, fmt2
+from lstmbt.metrics import BREAKEVEN_MAX_BPS, Metrics, fmt2
 
 
 def verdict(metrics: Metrics) -> tuple[str, ...]:
@@ -31,6 +31,7 @@ def _one(m: Metrics, name: str) -> str:
         f"{_pct(m.value('strategy', bench, 'total_return'))})"
     )
     text += _sharpe_difference(m, name, sharpe, bench_sharpe)
+    text += _breakeven_sentence(m, name)
     text += _spa_sentence(m)
     dsr = m.value("strategy_tests", name, "dsr")
     if dsr is not None:
@@ -96,6 +97,37 @@ def _sharpe_difference(m: Metrics, name: str, sharpe, bench_sharpe) -> str:
     if p < 0.05:
         return f"; its Sharpe ratio is significantly lower at 5% ({test})"
     return f"; the difference is not significant at 5%, so it could be luck ({test})"
+
+
+def _breakeven_sentence(m: Metrics, name: str) -> str:
+    """Where the edge over buy-and-hold would vanish, as one per-side cost for both."""
+    status = m.value("strategy_tests", name, "breakeven")
+    if status == "identical":
+        return (
+            "; it returns exactly what buy-and-hold does, so there is no break-even cost "
+            "(no cost level separates them)"
+        )
+    if status == "trails":
+        return (
+            "; its Sharpe ratio trails buy-and-hold's even with no trading costs, so no cost "
+            "level makes it win (no break-even cost)"
+        )
+    low = m.value("strategy_tests", name, "breakeven_low")
+    high = m.value("strategy_tests", name, "breakeven_high")
+    interval = f" (95% bootstrap interval {low:.1f} to {high:.1f})" if low is not None else ""
+    if status == "beyond":
+        return (
+            f"; its edge over buy-and-hold would survive even {BREAKEVEN_MAX_BPS} bps per side "
+            f"of trading costs{interval}"
+        )
+    bps = m.value("strategy_tests", name, "breakeven_bps")
+    if status == "crosses" and bps is not None:
+        return (
+            f"; before trading costs its Sharpe ratio beats buy-and-hold's, and the edge would "
+            f"vanish above {bps:.1f} bps per side{interval}; this run pays "
+            f"{m.span.cost_bps:.1f}"
+        )
+    return ""
 
 
 def _spa_sentence(m: Metrics) -> str:
