@@ -82,7 +82,7 @@ def judge(
             )
         sub = Submission(_checked(table, positions, config), positions, trials)
         frame = _prices(config, prices, date_format)
-        data = judge_data(frame, config.ticker, config.cash_rate)
+        data = judge_data(frame, config.label, config.cash_rate)
         run_dir = None
         if write:
             run_dir = runs.new_run_dir(config, label="judge")
@@ -158,7 +158,7 @@ def _prices(config: RunConfig, prices: pd.DataFrame | None, date_format) -> pd.D
     if prices is None:
         cache = PriceCache(config.cache_dir) if config.cache_dir else None
         kwargs = {"date_format": date_format} if date_format else {}
-        return load_one(config.ticker, config.source, config.start, config.end, cache, **kwargs)
+        return load_one(config.label, config.source, config.start, config.end, cache, **kwargs)
     if isinstance(prices, dict):
-        prices = prices[config.ticker]
-    return validate_prices(prices, config.ticker)
+        prices = prices[config.label]
+    return validate_prices(prices, config.label)

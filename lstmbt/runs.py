@@ -57,7 +57,7 @@ def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTr
     out = Path(cfg.out)
     if not out.is_dir():
         return EarlierTrials()
-    target = fingerprint(prices[cfg.ticker])
+    target = fingerprint(next(iter(prices.values())))  # the traded series comes first
     mine = _trial_key(cfg.to_dict())
     sharpes: list[float] = []
     runs = 0
@@ -66,7 +66,7 @@ def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTr
             doc = read_config_doc(run_dir)
             if read_status(run_dir) != "complete" or _trial_key(doc["config"]) == mine:
                 continue
-            if doc["data"].get(doc["config"]["ticker"], {}).get("fingerprint") != target:
+            if next(iter(doc["data"].values()), {}).get("fingerprint") != target:
                 continue
             trials = json.loads((run_dir / "metrics.json").read_text()).get("trials", {})
         except (LstmbtError, KeyError, TypeError, ValueError, OSError):

@@ -198,7 +198,7 @@ def _cost_notes(config: RunConfig) -> tuple[str, ...]:
     if not config.label.startswith("^"):
         return ()
     return (
-        f"{config.ticker} is an index, which cannot be traded itself: the costs (commission, "
+        f"{config.label} is an index, which cannot be traded itself: the costs (commission, "
         "slippage, spread, fees) and the interest on cash model a fund that tracks it, traded "
         "at the index's prices",
     )
