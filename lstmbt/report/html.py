@@ -171,9 +171,9 @@ def _costs_words(m: Metrics, cfg: dict) -> str:
         "annual / 252; short-sale proceeds earn nothing). Sharpe ratios, of every strategy "
         "and of buy-and-hold alike, are on excess returns over that cash rate."
     )
-    if str(cfg.get("ticker", "")).startswith("^"):
+    if m.span.ticker.startswith("^"):
         text += (
-            f" {cfg['ticker']} is an index: the costs model a fund tracking it, traded at the "
+            f" {m.span.ticker} is an index: the costs model a fund tracking it, traded at the "
             "index's prices."
         )
     return text
