@@ -106,10 +106,11 @@ class FoldStore:
         except (KeyError, TypeError, ValueError) as exc:  # model.json lacks or mistypes a field
             why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
             raise UnusableFold(f"{str(folder / 'model.json')!r} is incomplete ({why})") from None
-        if (model.lookback_, model.n_features_) != inputs:
+        shape = (getattr(model, "lookback_", None), getattr(model, "n_features_", None))
+        if None not in shape and shape != inputs:  # a user's model need not say its inputs
             raise UnusableFold(
-                f"{str(folder / 'model.json')!r} reads {model.lookback_} days x "
-                f"{model.n_features_} features, not this run's {inputs[0]} x {inputs[1]}"
+                f"{str(folder / 'model.json')!r} reads {shape[0]} days x "
+                f"{shape[1]} features, not this run's {inputs[0]} x {inputs[1]}"
             )
         return preds
 
