@@ -31,7 +31,7 @@ from lstmbt.config import PRESETS, config_from_mapping, load_config_file
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
-from lstmbt.judge import judge
+from lstmbt.judge import FROM_RUN, judge
 from lstmbt.metrics import fmt2
 from lstmbt.progress import RichProgress
 from lstmbt.runs import list_runs, read_config, read_config_doc
@@ -216,21 +216,10 @@ for _name, (_defaults, _doc) in COMMANDS.items():
     _command(_name)(_make_run_command(_name, _defaults, _doc))
 
 
-# the run options that mean something for a judged forecast
+# the run options that mean something for a judged forecast: those a run's predictions.csv
+# brings along, and how the judging itself runs
 JUDGE_OPTIONS = (
-    "ticker",
-    "source",
-    "start",
-    "end",
-    "threshold",
-    "long_short",
-    "commission",
-    "slippage",
-    "half_spread",
-    "min_fee",
-    "capital",
-    "borrow_fee",
-    "cash_rate",
+    *FROM_RUN,
     "seed",
     "bootstrap_reps",
     "block_size",
