@@ -30,8 +30,6 @@ from lstmbt.report.tearsheets import tearsheet_file
 from lstmbt.report.universe import sharpe_difference_figure
 from lstmbt.runs import read_config, read_config_doc, read_metrics, write_config, write_json
 
-ARTIFACTS = ("predictions.csv", "positions.csv", "returns.csv", "orders.csv")
-
 
 @dataclass(frozen=True)
 class StudyData:

@@ -35,12 +35,13 @@ def cross_section(
     trial_sharpes = np.array(
         [s for r in studies.values() for s in r.metrics.trials.this_run], dtype=float
     )
+    per_period = trial_sharpes / np.sqrt(TRADING_DAYS)
     rows = []
     for label, r in studies.items():
         m = r.metrics
         for name in m.names(role="forecaster"):
             st = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
-            dsr = deflated_sharpe(r.returns[name].to_numpy(), trial_sharpes / np.sqrt(TRADING_DAYS))
+            dsr = deflated_sharpe(r.returns[name].to_numpy(), per_period)
             rows.append(
                 {
                     "ticker": label,
