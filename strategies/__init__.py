@@ -1,6 +1,7 @@
 """Strategies: forecast -> target position -> next-open execution with costs.
 
-Strategies read a precomputed position series; they never hold a model. `backtest.py` is the
+Strategies read a precomputed position series (-1, 0, +1, or fractional target weights traded
+with a rebalance band: `rebalance.py`); they never hold a model. `backtest.py` is the
 Backtrader engine used for reported results; `vectorised.py` is its numpy twin (same numbers,
 ~8000x faster) for sweeps and for a parity check on every run. Nothing here imports `lstmbt`.
 """
@@ -17,10 +18,13 @@ from lstmbt.strategies.portfolio import (
 from lstmbt.strategies.portfolio_backtest import PortfolioResult, run_portfolio_backtrader
 from lstmbt.strategies.signals import (
     buy_and_hold_positions,
+    ewma_volatility,
+    fit_vol_scale,
     forecast_positions,
     ma_crossover_positions,
     positions_from_forecast,
     signal_from_forecast,
+    vol_target_weights,
 )
 from lstmbt.strategies.vectorised import held_positions, vectorised_returns
 
@@ -29,6 +33,8 @@ __all__ = [
     "BacktestResult",
     "Costs",
     "buy_and_hold_positions",
+    "ewma_volatility",
+    "fit_vol_scale",
     "forecast_positions",
     "held_positions",
     "ma_crossover_positions",
@@ -44,4 +50,5 @@ __all__ = [
     "rank_ic",
     "ranking_weights",
     "run_portfolio_backtrader",
+    "vol_target_weights",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.strategies.costs import CASH_BUFFER, TRADING_DAYS, Costs, daily_cash_rates
+from lstmbt.strategies.rebalance import check_positions, rebalance
 
 
 class BacktestError(RuntimeError):
@@ -57,7 +58,9 @@ class AccruingBroker(bt.brokers.BackBroker):
 
 
 class TargetPositionStrategy(bt.Strategy):
-    """Holds `held[date]` (in {-1, 0, 1}) from that date's open; trades only on changes.
+    """Holds `held[date]` (in {-1, 0, 1}) from that date's open; trades only on changes. With
+    a rebalance `band`, `held[date]` is a fractional target weight instead, traded as
+    `rebalance.rebalance` says (only when it is more than `band` from the drifted weight).
 
     `daily[date]`: that day's interest rate on cash; `borrow`: the daily borrowing fee of a
     short, a fraction of its value at the close. Short-sale proceeds earn nothing."""
@@ -69,6 +72,8 @@ class TargetPositionStrategy(bt.Strategy):
         ("min_fee", 0.0),
         ("daily", None),
         ("borrow", 0.0),
+        ("band", None),
+        ("costs", None),
     )
 
     def __init__(self) -> None:
@@ -95,6 +100,9 @@ class TargetPositionStrategy(bt.Strategy):
         # target up by date, never by bar number.
         day = self.data.datetime.date(0)
         target = float(self.p.held.get(day, 0.0))
+        if self.p.band is not None:
+            self._rebalance(target)
+            return
         if target == self.current:
             return
         size = self.position.size
@@ -132,6 +140,31 @@ class TargetPositionStrategy(bt.Strategy):
             self.sell(size=-delta)
         self.current = target
 
+    def _rebalance(self, target: float) -> None:
+        order = rebalance(
+            self.broker.getcash(),
+            self.position.size,
+            self.proceeds,
+            self.data.open[0],
+            target,
+            self.p.band,
+            self.p.costs,
+        )
+        if order is None:
+            return
+        self.proceeds = order.proceeds
+        held, parts = self.position.size, [order.shares]
+        if held * order.shares < 0 and abs(order.shares) > abs(held):
+            # through zero: close, then open, as two orders (one order's closed + opened
+            # parts need not add up to its size in floats, and Backtrader would then leave
+            # a remainder of 1e-14 shares pending: a "Partial" fill and a margin call)
+            parts = [-held, order.shares + held]
+        for shares in parts:
+            if shares > 0:
+                self.buy(size=shares)
+            else:
+                self.sell(size=-shares)
+
     def notify_order(self, order: bt.Order) -> None:
         if order.status == order.Completed:
             self.fills.append(
@@ -167,15 +200,17 @@ def run_backtrader(
     costs: Costs = Costs(),
     name: str = "strategy",
     cash_rate: float | pd.Series = 0.0,
+    band: float | None = None,
 ) -> BacktestResult:
     """Run the target-position strategy over `positions.index` on adjusted OHLC `prices`,
     starting with `costs.capital` in cash; `cash_rate`: the annual interest rate on cash, a
-    constant or one per position date."""
+    constant or one per position date. Positions are -1, 0 or +1, traded when they change;
+    with a rebalance `band` in [0, 1) they are fractional target weights (strategies/
+    rebalance.py)."""
     px = prices.reindex(positions.index)[["open", "high", "low", "close"]]
     if px.isna().any().any():
         raise ValueError("prices must cover every position date.")
-    if not np.isin(positions.to_numpy(), (-1.0, 0.0, 1.0)).all():
-        raise ValueError("positions must be -1, 0 or +1.")
+    check_positions(positions.to_numpy(dtype=np.float64), band)
     feed_frame = px.assign(volume=0.0, openinterest=0.0)
     held = positions.shift(1, fill_value=0.0)
     held_by_day = {ts.date(): float(v) for ts, v in held.items()}
@@ -208,6 +243,8 @@ def run_backtrader(
         min_fee=costs.min_fee,
         daily=daily_by_day,
         borrow=costs.borrow_fee / TRADING_DAYS,
+        band=band,
+        costs=costs,
     )
     cerebro.addanalyzer(bt.analyzers.TimeReturn, timeframe=bt.TimeFrame.Days, _name="daily")
     strat = cerebro.run()[0]

@@ -54,3 +54,50 @@ def ma_crossover_positions(
     if pos.isna().any():
         raise ValueError("the moving-average crossover needs price history covering every date.")
     return pos.rename("position")
+
+
+# --- sized positions: weights from the forecast's strength ----------------------------------
+
+
+def ewma_volatility(close: pd.Series, halflife: float = 20.0, min_periods: int = 20) -> pd.Series:
+    """Daily volatility predicted at each close: the square root of an exponentially weighted
+    mean of squared close-to-close returns up to and including that close (known when the
+    position is decided); NaN until `min_periods` returns are in."""
+    if not halflife > 0:
+        raise ValueError(f"halflife must be > 0 days, got {halflife}")
+    r = close.pct_change()
+    return np.sqrt((r * r).ewm(halflife=halflife, min_periods=min_periods).mean()).rename("vol")
+
+
+def fit_vol_scale(
+    forecast: np.ndarray, vol: np.ndarray, realised: np.ndarray, vol_target: float
+) -> float:
+    """The scale k at which weights k * forecast / vol would have had `vol_target` annual
+    volatility (of weight x realised next-day return) on the rows given: a fold's training
+    block, never the block it trades. 0 when those weights would not have moved at all."""
+    if not vol_target > 0:
+        raise ValueError(f"the volatility target must be > 0 (0.10 = 10% a year), got {vol_target}")
+    f, v, r = (np.asarray(a, dtype=np.float64) for a in (forecast, vol, realised))
+    ok = np.isfinite(f) & np.isfinite(v) & (v > 0) & np.isfinite(r)
+    pnl = f[ok] / v[ok] * r[ok]
+    sd = float(np.std(pnl, ddof=1)) * np.sqrt(252) if ok.sum() > 1 else 0.0
+    return vol_target / sd if sd > 0 else 0.0
+
+
+def vol_target_weights(
+    forecast: pd.Series,
+    vol: pd.Series,
+    scale: float,
+    leverage: float = 1.0,
+    allow_short: bool = False,
+) -> pd.Series:
+    """Target weight = scale * forecast / predicted volatility, capped at `leverage` (and at 0
+    from below unless shorts are allowed)."""
+    if not leverage > 0:
+        raise ValueError(f"leverage must be > 0, got {leverage}")
+    v = vol.reindex(forecast.index).to_numpy(dtype=np.float64)
+    if not (np.isfinite(v) & (v > 0)).all():
+        raise ValueError("the predicted volatility must be known and > 0 on every decision date.")
+    w = scale * forecast.to_numpy(dtype=np.float64) / v
+    w = np.clip(w, -leverage if allow_short else 0.0, leverage)
+    return pd.Series(w, index=forecast.index, name="weight")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.strategies.costs import CASH_BUFFER, TRADING_DAYS, Costs, daily_cash_rates
+from lstmbt.strategies.rebalance import check_positions, rebalance
 
 
 def held_positions(positions: np.ndarray) -> np.ndarray:
@@ -235,25 +236,66 @@ def _sized_with_min_fee(open_, close, first, day, side, costs, G, S):
     return tuple(arrays)
 
 
+def rebalanced_returns(
+    open_: np.ndarray,
+    close: np.ndarray,
+    weights: np.ndarray,
+    costs: Costs,
+    daily: np.ndarray | None,
+    band: float,
+) -> np.ndarray:
+    """The twin for fractional target weights (series, days): a trade depends on the weight
+    held when it comes, which depends on every earlier trade, so this is a day-by-day loop in
+    plain floats (microseconds a day) with `rebalance.rebalance`, the engine's own rule."""
+    m, n = weights.shape
+    o, c = open_.tolist(), close.tolist()
+    rate = [0.0] * n if daily is None else daily.tolist()
+    borrow = costs.borrow_fee / TRADING_DAYS
+    out = np.zeros((m, n))
+    for i in range(m):
+        w = weights[i].tolist()
+        cash, shares, proceeds, prev = costs.capital, 0.0, 0.0, costs.capital
+        row = out[i]
+        for t in range(1, n):
+            order = rebalance(cash, shares, proceeds, o[t], w[t - 1], band, costs)
+            if order is not None:
+                cash -= order.shares * order.price + order.fee
+                shares += order.shares
+                proceeds = order.proceeds
+            cash += rate[t] * (cash - proceeds)
+            if shares < 0:
+                cash -= borrow * -shares * c[t]
+            value = cash + shares * c[t]
+            row[t] = value / prev - 1.0
+            prev = value
+    return out
+
+
 def vectorised_returns(
     prices: pd.DataFrame,
     positions: pd.Series | pd.DataFrame,
     costs: Costs = Costs(),
     cash_rate: float | pd.Series = 0.0,
+    band: float | None = None,
 ) -> pd.Series | pd.DataFrame:
     """Daily strategy returns on `positions.index` from adjusted open/close in `prices`;
-    `cash_rate`: the annual interest rate on cash, a constant or one per position date."""
+    `cash_rate`: the annual interest rate on cash, a constant or one per position date.
+    Positions are -1, 0 or +1, traded when they change; with a rebalance `band` in [0, 1)
+    they are fractional target weights (strategies/rebalance.py)."""
     px = prices if prices.index.equals(positions.index) else prices.reindex(positions.index)
     open_ = px["open"].to_numpy(np.float64)
     close = px["close"].to_numpy(np.float64)
     if not np.isfinite(open_.sum() + close.sum()):  # one pass each; NaN or inf anywhere
         raise ValueError("prices must cover every position date (finite open and close).")
     pos = positions.to_numpy(dtype=np.float64)
-    if not (np.sign(pos) == pos).all():  # exactly -1, 0 or +1 (NaN fails too)
-        raise ValueError("positions must be -1, 0 or +1.")
+    check_positions(pos, band)
     # (series, days), C-contiguous: a DataFrame's values are column blocks, so .T is no copy
     grid = np.ascontiguousarray(pos.T) if pos.ndim == 2 else pos[None, :]
-    rets = twin_returns(open_, close, grid, costs, daily_cash_rates(cash_rate, positions.index))
+    daily = daily_cash_rates(cash_rate, positions.index)
+    if band is None:
+        rets = twin_returns(open_, close, grid, costs, daily)
+    else:
+        rets = rebalanced_returns(open_, close, grid, costs, daily, band)
     if isinstance(positions, pd.DataFrame):
         return pd.DataFrame(rets.T, index=positions.index, columns=positions.columns, copy=False)
     return pd.Series(rets[0], index=positions.index, name="returns")

@@ -348,3 +348,123 @@ def test_a_cash_rate_that_misses_a_date_is_refused(px):
     index = px.index[:20]
     with pytest.raises(ValueError, match="cover every position date"):
         vectorised_returns(px, pd.Series(0.0, index=index), COSTS, cash_rate=rates(index[:10]))
+
+
+# --- fractional target weights with a rebalance band ------------------------------------------
+
+
+def weight_loop(px, weights, costs, cash_rate, band):
+    """Plain bookkeeping for target weights: at each open, the weight held (value over equity
+    at the open) has drifted; trade to the target when it is more than `band` away, buying
+    no more than leaves CASH_BUFFER of equity in cash after costs."""
+    s, c, m = costs.slippage + costs.half_spread, costs.commission, costs.min_fee
+    rate = pd.Series(cash_rate, index=weights.index) if np.isscalar(cash_rate) else cash_rate
+
+    def fee(trade, held, price):
+        closing = min(abs(trade), abs(held)) if trade * held < 0 else 0.0
+        opening = abs(trade) - closing
+        return (max(closing * price * c, m) if closing else 0.0) + (
+            max(opening * price * c, m) if opening else 0.0
+        )
+
+    cash, shares, proceeds, prev, out = costs.capital, 0.0, 0.0, costs.capital, [0.0]
+    for i in range(1, len(weights)):
+        day = weights.index[i]
+        o, close, target = px.at[day, "open"], px.at[day, "close"], weights.iloc[i - 1]
+        equity = cash + shares * o
+        trade = target * equity / o - shares
+        if abs(target - shares * o / equity) > band:
+            p = o * (1 + s) if trade > 0 else o * (1 - s)
+            if trade > 0:
+                room = cash - CASH_BUFFER * equity
+                trade = min(trade, room / (p * (1 + c)))
+                if trade * p + fee(trade, shares, p) > room:
+                    trade = (room - fee(trade, shares, p)) / p
+            if abs(trade) * o > 1e-9 * equity and (trade > 0 or target * equity / o < shares):
+                new = shares + trade
+                if new >= 0:
+                    proceeds = 0.0
+                elif shares >= 0:
+                    proceeds = -new * p
+                elif new < shares:
+                    proceeds += (shares - new) * p
+                else:
+                    proceeds *= new / shares
+                cash -= trade * p + fee(trade, shares, p)
+                shares = new
+        cash += rate.iloc[i] / 252 * (cash - proceeds)
+        if shares < 0:
+            cash -= costs.borrow_fee / 252 * -shares * close
+        value = cash + shares * close
+        out.append(value / prev - 1.0)
+        prev = value
+    return pd.Series(out, index=weights.index)
+
+
+def random_weights(index, seed, low, high=1.0):
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    raw = lfilter([1.0], [1.0, -0.9], rng.normal(size=len(index))) * 0.4
+    return pd.Series(np.clip(raw, low, high), index=index)
+
+
+@pytest.mark.parametrize("low", [0.0, -1.5], ids=["long_only", "long_short"])
+@pytest.mark.parametrize("band", [0.0, 0.1])
+def test_weights_every_cost_on_backtrader_twin_and_reference_agree(px, low, band):
+    index = px.index[2000:2600]
+    w = random_weights(index, 1, low)
+    engine = run_backtrader(px, w, EVERY_COST, cash_rate=rates(index), band=band)
+    twin = vectorised_returns(px, w, EVERY_COST, rates(index), band=band)
+    ref = weight_loop(px, w, EVERY_COST, rates(index), band)
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(twin.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-12)
+    assert engine.n_trades > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    low=st.sampled_from([0.0, -1.0, -2.0]),
+    start=st.integers(0, 4500),
+    band=st.sampled_from([0.0, 0.02, 0.25, 0.9]),
+    commission=st.sampled_from([0.0, 0.0005, 0.003]),
+    half_spread=st.sampled_from([0.0, 0.001]),
+    min_fee=st.sampled_from([0.0, 1e-5, 3e-4]),  # of the capital
+    borrow_fee=st.sampled_from([0.0, 0.1]),
+    cash_rate=st.sampled_from([0.0, "moving"]),
+)
+def test_weight_engines_agree_for_any_costs_and_band(
+    px, seed, low, start, band, commission, half_spread, min_fee, borrow_fee, cash_rate
+):
+    index = px.index[start : start + 500]
+    w = random_weights(index, seed, low)
+    costs = Costs(commission, 0.0005, half_spread, min_fee * 1e5, 1e5, borrow_fee)
+    rate = rates(index, -0.001, 0.08) if cash_rate == "moving" else cash_rate
+    engine = run_backtrader(px, w, costs, cash_rate=rate, band=band)
+    twin = vectorised_returns(px, w, costs, rate, band=band)
+    np.testing.assert_allclose(engine.returns.to_numpy(), twin.to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(twin, weight_loop(px, w, costs, rate, band), rtol=0, atol=1e-12)
+
+
+def test_a_band_trades_only_when_the_drift_leaves_it(px):
+    index = px.index[3000:3250]
+    half = pd.Series(0.5, index=index)
+    daily = run_backtrader(px, half, Costs(), band=0.0)
+    assert daily.n_trades > 200  # every day's drift is traded back to 50%
+    wide = run_backtrader(px, half, Costs(), band=0.4)
+    assert wide.n_trades == 1  # 50% is bought once and never drifts 40 points away
+    full = run_backtrader(px, pd.Series(1.0, index=index), Costs(), band=0.0)
+    assert full.n_trades == 1  # fully invested: no cash left to buy the drift with
+    held = run_backtrader(px, half, Costs(), band=0.02)  # 2011: moves of 8% and more
+    assert 1 < held.n_trades < daily.n_trades / 10 and (held.orders["size"].cumsum() > 0).all()
+
+
+def test_bad_weights_or_band_are_refused(px):
+    index = px.index[:10]
+    with pytest.raises(ValueError, match="rebalance band must be in"):
+        vectorised_returns(px, pd.Series(0.5, index=index), COSTS, band=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        run_backtrader(px, pd.Series(np.nan, index=index), COSTS, band=0.1)
+    with pytest.raises(ValueError, match="or weights with a rebalance band"):
+        vectorised_returns(px, pd.Series(0.5, index=index), COSTS)
