@@ -78,7 +78,10 @@ def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTr
 
 
 def _trial_key(config: dict) -> str:
-    return json.dumps({k: v for k, v in config.items() if k not in _NOT_A_TRIAL}, sort_keys=True)
+    """The settings that make a configuration; an option a run's lstmbt did not have yet
+    takes its default (which is what that run used: no cash rate, no half-spread...)."""
+    full = {**RunConfig().to_dict(), **config}
+    return json.dumps({k: v for k, v in full.items() if k not in _NOT_A_TRIAL}, sort_keys=True)
 
 
 def slug(text: str) -> str:

@@ -244,3 +244,14 @@ def test_the_rate_is_recorded_and_resume_refuses_new_rates(tiny, monkeypatch, ca
     monkeypatch.undo()
     assert main(["run", "--resume", str(run.run_dir), "--cash-rate", "0.05"]) == 2
     assert "--cash-rate (the run's: risk-free) would change them" in capsys.readouterr().err
+
+
+def test_a_run_from_before_the_cost_options_is_the_same_trial_as_its_rerun_now():
+    """An earlier run's config.json lacks --cash-rate and friends; it used their defaults, so
+    rerunning its settings today is not a new trial for the deflated Sharpe ratio."""
+    from lstmbt.runs import _trial_key
+
+    now = RunConfig(seeds=2).to_dict()
+    before = {k: v for k, v in now.items() if k not in ("half_spread", "cash_rate", "min_fee")}
+    assert _trial_key(before) == _trial_key(now)
+    assert _trial_key(before) != _trial_key(RunConfig(seeds=2, cash_rate="0.02").to_dict())

@@ -186,7 +186,10 @@ def comparison_html(m: Metrics) -> str:
     body = []
     for name, row in table.iterrows():
         cls = ' class="bench"' if name == m.benchmark else ""
-        cells = "".join(f"<td>{format_cell(h, v)}</td>" for h, v in row.items())
+        cells = "".join(
+            f"<td{' class=nowrap' if h == 'Break-even' else ''}>{format_cell(h, v)}</td>"
+            for h, v in row.items()
+        )
         body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}</tr>")
     return (
         f'<table id="comparison"><thead><tr>{head}</tr></thead>'
@@ -247,10 +250,10 @@ def write_index(run_dir: Path, m: Metrics, cfg_doc: dict, figures: dict[str, str
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:76rem;color:#222;padding:0 1rem}}
 table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0 1rem}}
-th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.92rem}}
+th,td{{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right;font-size:.92rem}}
 tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
-#verdict li{{margin-bottom:.4rem}} td{{white-space:nowrap}}
+#verdict li{{margin-bottom:.4rem}} td.nowrap{{white-space:nowrap}}
 </style></head><body>
 <h1>{html.escape(m.span.ticker)}: {html.escape(title)}</h1>
 <p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
