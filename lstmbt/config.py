@@ -80,6 +80,7 @@ _PRESET_ALIASES = {
 WINDOWS = ("expanding", "rolling")
 BACKENDS = ("pool", "ray")
 PORTFOLIOS = ("long", "long-short")
+SIZINGS = ("sign", "vol-target")
 DEFAULT_TICKER = "^GSPC"
 # the options a preset can be given on its own ([presets.NAME] in a config file, --set NAME.KEY=V)
 PRESET_KEYS = (
@@ -219,6 +220,32 @@ class RunConfig:
         "monthly one-month T-bill rate of the Fama-French data in arch, 1926-07 to 2018-11, "
         "carried forward at most 2 months); accrued per trading day at /252. Sharpe ratios "
         "are measured over it.",
+        group="strategy",
+    )
+    sizing: str = option(
+        "sign",
+        "Position rule: sign (all in, out or short on the forecast's sign) | vol-target (also "
+        "trade every forecast sized by its strength: weight = k x forecast / EWMA volatility, "
+        "k fit on each fold's training block to hit --vol-target, capped at --leverage; each "
+        "sized rule is one more strategy in the tables, SPA and the deflated Sharpe).",
+        group="strategy",
+    )
+    vol_target: float = option(
+        0.10,
+        "Sizing vol-target: the annual volatility the weights are scaled to on each fold's "
+        "training block (0.10 = 10% a year).",
+        group="strategy",
+    )
+    leverage: float = option(
+        1.0,
+        "Sizing vol-target: the largest weight, a fraction of equity in (0, 1] (longs are "
+        "never bought on margin).",
+        group="strategy",
+    )
+    rebalance_band: float = option(
+        0.05,
+        "Sizing vol-target: trade only when the target weight differs from the drifted held "
+        "weight by more than this, in [0, 1).",
         group="strategy",
     )
     val_frac: float = option(0.15, "Validation fraction of the calendar.", group="evaluation")
@@ -368,6 +395,7 @@ class RunConfig:
             _check_preset(p)
         _check_range("lr", self.lr, 0, 1, "(0, 1)", low_open=True, high_open=True)
         self._check_costs()
+        self._check_sizing()
         if not (math.isfinite(self.threshold) and self.threshold >= 0):
             raise ConfigError(f"--threshold must be a number >= 0, got {self.threshold}.")
         if not (0 < self.val_frac < 0.5 and 0 < self.test_frac < 0.5):
@@ -423,6 +451,25 @@ class RunConfig:
             parse_cash_rate(self.cash_rate)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+    def _check_sizing(self) -> None:
+        if self.sizing not in SIZINGS:
+            raise unknown_choice("sizing", self.sizing, SIZINGS)
+        if not (math.isfinite(self.vol_target) and 0 < self.vol_target <= 2):
+            raise ConfigError(
+                f"--vol-target is an annual volatility (0.10 = 10% a year), got "
+                f"{self.vol_target}; use (0, 2]."
+            )
+        if not (math.isfinite(self.leverage) and 0 < self.leverage <= 1):
+            raise ConfigError(
+                f"--leverage is the largest weight, a fraction of equity, got {self.leverage}; "
+                "use (0, 1] (the engines never buy on margin)."
+            )
+        if not (math.isfinite(self.rebalance_band) and 0 <= self.rebalance_band < 1):
+            raise ConfigError(
+                f"--rebalance-band is a difference of weights, got {self.rebalance_band}; "
+                "use [0, 1)."
+            )
 
     def model_presets(self) -> list[ModelPreset]:
         """The chosen presets: preset defaults, then the global options, then the preset's own."""

@@ -76,6 +76,13 @@ def judge(
     with warnings.catch_warnings():  # the caller's warning filters stay as they were
         table, config = _submission(forecasts, config, date_format)
         config = config.validate()
+        if config.sizing != "sign":
+            raise ConfigError(
+                f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
+                "its scale on each fold's training block, which a submitted forecast does not "
+                "have. Use sizing 'sign', or run the model through `lstmbt run --sizing "
+                f"{config.sizing}`."
+            )
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
             raise ConfigError(
                 f"--trials counts earlier variants: a whole number >= 0, got {trials!r}."

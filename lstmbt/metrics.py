@@ -92,6 +92,15 @@ def breakeven_text(status: str | None, bps: float | None) -> str:
     }.get(status or "", "-")
 
 
+SIZED = "@sized"  # the row of a forecast traded with --sizing vol-target
+
+
+def sized_name(name: str) -> str:
+    """The row of `name`'s forecast traded by strength (--sizing vol-target) beside its sign
+    rule: `<name>@sized`."""
+    return f"{name}{SIZED}"
+
+
 def model_entry(name: str, model: str, role: str, preset: str | None = None) -> dict[str, Any]:
     """One row of `Metrics.models`."""
     assert role in ROLES, role

@@ -26,7 +26,7 @@ from lstmbt.strategies.signals import (
     signal_from_forecast,
     vol_target_weights,
 )
-from lstmbt.strategies.vectorised import held_positions, vectorised_returns
+from lstmbt.strategies.vectorised import held_positions, rebalanced_turnover, vectorised_returns
 
 __all__ = [
     "BacktestError",
@@ -51,4 +51,5 @@ __all__ = [
     "ranking_weights",
     "run_portfolio_backtrader",
     "vol_target_weights",
+    "rebalanced_turnover",
 ]

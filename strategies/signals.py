@@ -87,12 +87,12 @@ def fit_vol_scale(
 def vol_target_weights(
     forecast: pd.Series,
     vol: pd.Series,
-    scale: float,
+    scale: float | np.ndarray,
     leverage: float = 1.0,
     allow_short: bool = False,
 ) -> pd.Series:
     """Target weight = scale * forecast / predicted volatility, capped at `leverage` (and at 0
-    from below unless shorts are allowed)."""
+    from below unless shorts are allowed); `scale`: one number, or one per date (a fold's)."""
     if not leverage > 0:
         raise ValueError(f"leverage must be > 0, got {leverage}")
     v = vol.reindex(forecast.index).to_numpy(dtype=np.float64)

@@ -247,18 +247,33 @@ def rebalanced_returns(
     """The twin for fractional target weights (series, days): a trade depends on the weight
     held when it comes, which depends on every earlier trade, so this is a day-by-day loop in
     plain floats (microseconds a day) with `rebalance.rebalance`, the engine's own rule."""
+    return rebalanced_paths(open_, close, weights, costs, daily, band)[0]
+
+
+def rebalanced_paths(
+    open_: np.ndarray,
+    close: np.ndarray,
+    weights: np.ndarray,
+    costs: Costs,
+    daily: np.ndarray | None,
+    band: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rebalanced_returns` and, each day, the value traded at the open over the equity at
+    that open (the turnover the band and the drift leave, not the targets' changes)."""
     m, n = weights.shape
     o, c = open_.tolist(), close.tolist()
     rate = [0.0] * n if daily is None else daily.tolist()
     borrow = costs.borrow_fee / TRADING_DAYS
     out = np.zeros((m, n))
+    traded = np.zeros((m, n))
     for i in range(m):
         w = weights[i].tolist()
         cash, shares, proceeds, prev = costs.capital, 0.0, 0.0, costs.capital
-        row = out[i]
+        row, turn = out[i], traded[i]
         for t in range(1, n):
             order = rebalance(cash, shares, proceeds, o[t], w[t - 1], band, costs)
             if order is not None:
+                turn[t] = abs(order.shares) * o[t] / (cash + shares * o[t])
                 cash -= order.shares * order.price + order.fee
                 shares += order.shares
                 proceeds = order.proceeds
@@ -268,7 +283,7 @@ def rebalanced_returns(
             value = cash + shares * c[t]
             row[t] = value / prev - 1.0
             prev = value
-    return out
+    return out, traded
 
 
 def vectorised_returns(
@@ -299,3 +314,26 @@ def vectorised_returns(
     if isinstance(positions, pd.DataFrame):
         return pd.DataFrame(rets.T, index=positions.index, columns=positions.columns, copy=False)
     return pd.Series(rets[0], index=positions.index, name="returns")
+
+
+def rebalanced_turnover(
+    prices: pd.DataFrame,
+    weights: pd.Series,
+    costs: Costs = Costs(),
+    cash_rate: float | pd.Series = 0.0,
+    band: float = 0.0,
+) -> pd.Series:
+    """Value traded at each open over the equity at that open, for target `weights` traded
+    with a rebalance `band` (what `vectorised_returns(..., band=band)` trades)."""
+    px = prices.reindex(weights.index)
+    w = weights.to_numpy(dtype=np.float64)
+    check_positions(w, band)
+    _, traded = rebalanced_paths(
+        px["open"].to_numpy(np.float64),
+        px["close"].to_numpy(np.float64),
+        w[None, :],
+        costs,
+        daily_cash_rates(cash_rate, weights.index),
+        band,
+    )
+    return pd.Series(traded[0], index=weights.index, name="turnover")

@@ -91,8 +91,13 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
         half_spread=0.0002,
         min_fee=5.0,
         borrow_fee=0.02,
+        # sized positions too: weights from the EWMA volatility at each close, scales fit on
+        # each fold's training block, traded with a rebalance band
+        sizing="vol-target",
+        rebalance_band=0.02,
     )
     base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
+    assert {"baseline:lstm@sized", "multifeature:mlp@sized"} <= set(base.positions.columns)
     test_days = base.returns.index
     t = test_days[len(test_days) // 2]
     pos = sp500.index.get_loc(t)

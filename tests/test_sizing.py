@@ -50,3 +50,134 @@ def test_weights_are_forecast_over_volatility_capped_and_long_only_unless_shorti
         vol_target_weights(forecast, vol.iloc[:2], scale=1.0)
     with pytest.raises(ValueError, match="leverage must be > 0"):
         vol_target_weights(forecast, vol, scale=1.0, leverage=0.0)
+
+
+# --- the study: sized rows beside the sign rule --------------------------------------------
+
+SIZED_RUN = dict(
+    epochs=1,
+    hidden_size=4,
+    batch_size=512,
+    patience=1,
+    tearsheets=False,
+    device="cpu",
+    jobs=1,
+    start="2012-01-01",
+    presets=("baseline",),
+    walk_forward=True,
+    refit_every=252,
+    eval_frac=0.3,
+    bootstrap_reps=100,
+    cash_rate="risk-free",
+)
+
+
+@pytest.fixture(scope="module")
+def sign_and_sized():
+    """One small walk-forward study with the sign rule only, and the same with sizing."""
+    from lstmbt import run_study
+    from lstmbt.config import RunConfig
+
+    sign = run_study(RunConfig(**SIZED_RUN), write=False)
+    sized = run_study(RunConfig(**SIZED_RUN, sizing="vol-target", rebalance_band=0.02), write=False)
+    return sign, sized
+
+
+def test_a_constant_forecast_sized_is_volatility_targeting_fit_on_each_training_block(
+    sign_and_sized,
+):
+    """train_mean forecasts its training block's mean return, a constant c > 0 per fold (up
+    markets here), in and out of sample; sized, its weight is then k c / vol_t with k fit on
+    the training block, which is vol_target / (sqrt(252) sd_train(r / vol)) / vol_t whatever c
+    is: a known answer computed here from the prices alone."""
+    from lstmbt.study.sizing import predicted_volatility
+
+    _, result = sign_and_sized
+    data = result.data
+    vol = predicted_volatility(data.ohlcv["close"], data.dates).to_numpy()
+    realised = data.targets.loc[data.dates].to_numpy()[:, 0]
+    weights = result.positions["train_mean@sized"]
+    folds = result.folds["_baselines"]
+    assert len(folds) >= 2
+    for f in folds:
+        assert realised[f.train].mean() > 0  # the sign the known answer needs
+        ok = np.isfinite(vol[f.train])
+        sd = np.std(realised[f.train][ok] / vol[f.train][ok], ddof=1) * np.sqrt(252)
+        expected = np.minimum(0.10 / sd / vol[f.test], 1.0)
+        got = weights.loc[data.dates[f.test]].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-9)
+    assert 0.3 < weights.mean() < 1.0 and weights.min() > 0  # scaled, not all in
+
+
+def test_sized_rules_are_more_strategies_trials_and_spa_columns(sign_and_sized):
+    sign, sized = sign_and_sized
+    rows = [n for n in sized.metrics.strategy.index if n.endswith("@sized")]
+    # every forecast that moves is sized (the random walk's zeros have nothing to size)
+    assert set(rows) == {
+        "baseline:lstm@sized",
+        "baseline:ridge@sized",
+        "train_mean@sized",
+        "persistence@sized",
+    }
+    assert (sized.metrics.models.loc[rows, "role"] == "strategy").all()
+    # the sign rule's numbers are untouched by the sized rows beside them
+    pd.testing.assert_frame_equal(
+        sized.returns[sign.returns.columns], sign.returns, check_exact=True
+    )
+    # each sized rule is a trial in the deflated Sharpe and a column of SPA
+    assert len(sized.metrics.trials.this_run) == len(sign.metrics.trials.this_run) + len(rows)
+    assert sized.metrics.spa.n_strategies == sign.metrics.spa.n_strategies + len(rows)
+    dsr_trials = sized.metrics.strategy_tests["dsr_n_trials"]
+    assert (dsr_trials > sign.metrics.strategy_tests["dsr_n_trials"].max()).all()
+    # weights stay in [0, leverage] (long-only), and the verdict speaks of the sized rule
+    w = sized.positions[rows]
+    assert (w >= 0).all().all() and (w <= 1).all().all() and (w.nunique() > 10).all()
+    assert "sized by its strength" in sized.metrics.verdict[0]
+    # costs are measured on what the engine trades: the band leaves fewer trades than days
+    turnover = sized.metrics.value("strategy", "train_mean@sized", "turnover")
+    assert 0 < turnover < 252 * 0.1
+    assert sized.metrics.value("strategy", "train_mean@sized", "trades") < len(sized.returns)
+
+
+def test_the_sized_turnover_is_what_the_engine_trades(sp500):
+    """Alternating between half invested and flat every day with no band trades about half
+    the equity each day; a band of 0.6 never trades at all."""
+    from lstmbt.strategies import Costs, rebalanced_turnover, run_backtrader
+
+    px = adjusted_ohlcv(sp500)
+    index = px.index[3000:3100]
+    w = pd.Series(np.tile([0.5, 0.0], 50), index=index)
+    turn = rebalanced_turnover(px, w, Costs(), 0.0, 0.0)
+    assert turn.iloc[0] == 0 and turn.iloc[1:].between(0.45, 0.55).all()
+    assert rebalanced_turnover(px, w, Costs(), 0.0, 0.6).eq(0).all()
+    assert run_backtrader(px, w, Costs(), band=0.0).n_trades == 99
+
+
+def test_judge_refuses_sizing_with_one_line(sp500):
+    from lstmbt.config import RunConfig
+    from lstmbt.errors import ConfigError
+    from lstmbt.judge import judge
+
+    forecast = pd.Series(0.001, index=sp500.index[-300:-1], name="mine")
+    with pytest.raises(ConfigError, match="judge trades submitted forecasts by their sign"):
+        judge(forecast, sp500, config=RunConfig(sizing="vol-target"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sizing", "kelly"], "unknown sizing 'kelly'. Choose from: sign, vol-target."),
+        (["--vol-target", "0"], "--vol-target is an annual volatility (0.10 = 10% a year), got 0"),
+        (["--vol-target", "nan"], "--vol-target must be a number, got nan."),
+        (["--leverage", "2"], "--leverage is the largest weight, a fraction of equity, got 2"),
+        (["--rebalance-band", "1"], "--rebalance-band is a difference of weights, got 1"),
+        (["--rebalance-band", "-0.1"], "--rebalance-band is a difference of weights, got -0.1"),
+    ],
+    ids=["sizing", "vol-target", "vol-target-nan", "leverage", "band-1", "band-negative"],
+)
+def test_bad_sizing_values_are_one_line_before_any_work(capsys, args, message):
+    from lstmbt.cli import main
+
+    assert main(["run", "--sizing", "vol-target", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in " ".join(err.split()), err

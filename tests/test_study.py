@@ -70,13 +70,18 @@ def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
 
 
 def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
-    config = tiny(presets=("baseline", "lookback"), lookback=5, run_id="full", **WF)
+    # sized too: the resumed run sizes with the saved folds' models, the full one with the
+    # models it trained, and the files must not tell them apart
+    sized = dict(sizing="vol-target", rebalance_band=0.02)
+    config = tiny(presets=("baseline", "lookback"), lookback=5, run_id="full", **WF, **sized)
     full = run_study(config, write=True)
+    assert "lookback:lstm@sized" in full.returns.columns
     real_fit = folds_mod.fit_one
     interrupt_on_call(monkeypatch, "fit_one", 4)
     with pytest.raises(Interrupted, match="lstmbt resume"):
         run_study(
-            tiny(presets=("baseline", "lookback"), lookback=5, run_id="cut", **WF), write=True
+            tiny(presets=("baseline", "lookback"), lookback=5, run_id="cut", **WF, **sized),
+            write=True,
         )
     cut_dir = full.run_dir.parent / "cut"
     assert read_status(cut_dir) == "interrupted"

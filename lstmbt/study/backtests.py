@@ -4,7 +4,8 @@ same interest on cash) for all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from lstmbt.strategies import (
     vectorised_returns,
 )
 from lstmbt.strategies.backtest import BacktestError
+from lstmbt.study.sizing import Sizing, sized_positions
 
 PARITY_TOL = 1e-9
 
@@ -32,7 +34,9 @@ class Backtests:
     """Positions decided each close, daily after-cost returns, fills, and per strategy the
     number of trades and the position held each return day; `cash_rate`: the interest a day
     in cash earns, each return day (what Sharpe ratios are measured over); `annual_rate`:
-    the annual cash rate on each position date (None: none), as the engines were given it."""
+    the annual cash rate on each position date (None: none), as the engines were given it;
+    `bands`: the rebalance band of each strategy that trades fractional weights (the sized
+    ones; the others hold -1, 0 or +1)."""
 
     positions: pd.DataFrame
     returns: pd.DataFrame
@@ -42,6 +46,7 @@ class Backtests:
     entries: list[dict]  # catalogue rows of the strategies that are not forecasts
     cash_rate: pd.Series | None = None
     annual_rate: pd.Series | None = None
+    bands: Mapping[str, float] = field(default_factory=dict)  # sized strategies' bands
 
     @property
     def rf(self) -> pd.Series:
@@ -69,9 +74,10 @@ def strategy_positions(
     forecasts: dict[str, np.ndarray],
     progress: Progress,
     given: dict[str, pd.Series] | None = None,
+    sizing: Sizing | None = None,
 ) -> tuple[dict[str, pd.Series], list[dict]]:
-    """Each forecast's positions under the signal rule (and any `given` positions), buy-and-hold
-    and the MA crossover."""
+    """Each forecast's positions under the signal rule (and any `given` positions), its sized
+    weights (with `sizing`), buy-and-hold and the MA crossover."""
     positions = dict(given or {})
     positions |= {
         name: forecast_positions(
@@ -79,8 +85,12 @@ def strategy_positions(
         )
         for name, f in forecasts.items()
     }
+    entries = []
+    if sizing is not None:
+        positions |= sized_positions(sizing, forecasts, ohlcv["close"], dates)
+        entries += list(sizing.entries)
     positions[BENCHMARK] = buy_and_hold_positions(dates)
-    entries = [model_entry(BENCHMARK, BENCHMARK, "benchmark")]
+    entries.append(model_entry(BENCHMARK, BENCHMARK, "benchmark"))
     close = ohlcv["close"]
     if close.index.get_loc(dates[0]) >= 200:
         positions["ma_crossover"] = ma_crossover_positions(close, dates, 50, 200)
@@ -98,9 +108,11 @@ def backtest_all(
     progress: Progress | None = None,
     given: dict[str, pd.Series] | None = None,
     cash: CashRate | None = None,
+    sizing: Sizing | None = None,
 ) -> Backtests:
     """Positions, daily returns and fills of every strategy, run through Backtrader, with the
-    interest on cash of `cash` (none when None).
+    interest on cash of `cash` (none when None); with `sizing`, each sized forecast's weights
+    too, traded with its rebalance band.
 
     Each run is also computed by the vectorised twin; a disagreement fails the run.
     """
@@ -108,12 +120,16 @@ def backtest_all(
     costs = costs_of(config)
     annual = None if cash is None or cash.is_zero else cash.annual.reindex(dates)
     rate = 0.0 if annual is None else annual
-    positions, entries = strategy_positions(config, ohlcv, dates, forecasts, progress, given)
+    positions, entries = strategy_positions(
+        config, ohlcv, dates, forecasts, progress, given, sizing
+    )
+    bands = {} if sizing is None else {e["name"]: sizing.band for e in sizing.entries}
     progress.stage(f"backtesting {len(positions)} strategies in Backtrader ({len(dates)} days)")
     returns, orders, trades, held = {}, [], {}, {}
     for name, pos in positions.items():
-        res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate)
-        twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate)
+        band = bands.get(name)
+        res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
+        twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate, band=band)
         gap = float(np.max(np.abs(res.returns.to_numpy() - twin.to_numpy())))
         if gap > PARITY_TOL:
             raise BacktestError(
@@ -135,4 +151,27 @@ def backtest_all(
         entries,
         None if annual is None else (annual.reindex(returns.index) / 252.0).rename("cash_rate"),
         annual,
+        bands,
     )
+
+
+def twin_returns_of(
+    ohlcv: pd.DataFrame,
+    positions: pd.DataFrame,
+    costs: Costs,
+    cash_rate: float | pd.Series,
+    bands: Mapping[str, float],
+) -> pd.DataFrame:
+    """The vectorised twin's returns of every column of `positions` (position dates), each
+    traded as the study trades it: sized columns (in `bands`) as weights with their band."""
+    sized = [c for c in positions.columns if c in bands]
+    if not sized:
+        return vectorised_returns(ohlcv, positions, costs, cash_rate=cash_rate)
+    parts = [
+        vectorised_returns(ohlcv, positions[[c]], costs, cash_rate=cash_rate, band=bands[c])
+        for c in sized
+    ]
+    signs = [c for c in positions.columns if c not in bands]
+    if signs:
+        parts.append(vectorised_returns(ohlcv, positions[signs], costs, cash_rate=cash_rate))
+    return pd.concat(parts, axis=1)[list(positions.columns)]

@@ -19,13 +19,15 @@ the exact engine's root (a test keeps them close).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from lstmbt.strategies import Costs, held_positions, vectorised_returns
+from lstmbt.strategies import Costs, held_positions, rebalanced_turnover
+from lstmbt.study.backtests import twin_returns_of
 from lstmbt.study.significance import (
     EQUAL_TOL,
     TRADING_DAYS,
@@ -50,12 +52,24 @@ class CostAnalysis:
     sweep: pd.DataFrame
 
 
-def daily_turnover(positions: pd.DataFrame) -> pd.DataFrame:
-    """Traded value per unit of equity each return day: |held today - held yesterday|
-    (entering or leaving a position trades 1, a reversal 2)."""
+def daily_turnover(
+    positions: pd.DataFrame,
+    ohlcv: pd.DataFrame | None = None,
+    costs: Costs | None = None,
+    cash_rate: float | pd.Series = 0.0,
+    bands: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Traded value per unit of equity each return day: |held today - held yesterday| for
+    -1/0/+1 positions (entering or leaving trades 1, a reversal 2); for the sized columns (in
+    `bands`), what the engine trades at each open (the band and the drift decide that)."""
     held = held_positions(positions.to_numpy(dtype=np.float64))  # (days, strategies)
     change = np.abs(np.diff(held, axis=0))  # return days (the first day holds nothing)
-    return pd.DataFrame(change, index=positions.index[1:], columns=positions.columns)
+    out = pd.DataFrame(change, index=positions.index[1:], columns=positions.columns)
+    for name, band in (bands or {}).items():
+        if name in out.columns:
+            traded = rebalanced_turnover(ohlcv, positions[name], costs or Costs(), cash_rate, band)
+            out[name] = traded.iloc[1:].to_numpy()
+    return out
 
 
 def at_cost(costs: Costs, bps: float) -> Costs:
@@ -75,24 +89,27 @@ def analyse_costs(
     reps: int = 1000,
     block: float = 20.0,
     seed: int = 0,
+    bands: Mapping[str, float] | None = None,
 ) -> CostAnalysis:
     """Turnover, gross against net, the sweep and the break-even cost of every strategy.
 
     `net`: the run's daily after-cost returns (return days); `rf`: the daily cash rate on
-    those days; `annual_rate`: the annual cash rate on the position dates (None: none)."""
+    those days; `annual_rate`: the annual cash rate on the position dates (None: none);
+    `bands`: the sized strategies' rebalance bands (they trade weights)."""
     rate = 0.0 if annual_rate is None else annual_rate
+    bands = dict(bands or {})
 
     def run(c: Costs, cols: list[str] | None = None) -> pd.DataFrame:
         pos = positions if cols is None else positions[cols]
         try:
-            return vectorised_returns(ohlcv, pos, c, cash_rate=rate).iloc[1:]
+            return twin_returns_of(ohlcv, pos, c, rate, bands).iloc[1:]
         except ValueError:  # a strategy ruined by the cost: it cannot pay the minimum fee
             if pos.shape[1] == 1:
                 return pd.DataFrame(np.nan, index=pos.index[1:], columns=pos.columns)
             return pd.concat([run(c, [col]) for col in pos.columns], axis=1)
 
     rfv = rf.to_numpy(dtype=np.float64)
-    turnover = daily_turnover(positions)
+    turnover = daily_turnover(positions, ohlcv, costs, rate, bands)
     gross = run(costs.gross())
     grid = {bps: run(at_cost(costs, bps)) for bps in SEARCH_BPS}
     sweep = pd.DataFrame(

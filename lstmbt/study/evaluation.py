@@ -148,6 +148,7 @@ def evaluate(
         reps=config.bootstrap_reps,
         block=config.block_size,
         seed=config.seed,
+        bands=bt.bands,
     )
     strategy = strategy.join(costs.columns)
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised, bt)

@@ -178,6 +178,29 @@ def fit_one(
         return model, _user_fit_predict(model, task, spec, X, y, split, progress)
 
 
+def training_predictions(plan: TrainingPlan, task: Task, model: Forecaster) -> np.ndarray:
+    """A fitted model's forecasts of its own fold's training block (in-sample; what a sized
+    rule's scale is fit on, never the test block). Same torch threads as the fit."""
+    split = plan.split(task)
+    expected = (len(split.train), plan.y.shape[1])
+    where = f"model {task.model!r} on preset {task.preset!r}, seed {task.seed}, fold {task.fold}"
+    try:
+        with _torch_threads(plan.threads):
+            preds = np.asarray(model.predict(plan.X[task.preset][split.train]), dtype=np.float64)
+    except Exception as exc:
+        raise LstmbtError(
+            f"{where} failed to forecast its training block (for --sizing vol-target): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if preds.shape != expected or not np.isfinite(preds).all():
+        raise LstmbtError(
+            f"{where}: its forecasts of the training block are {preds.shape}"
+            f"{'' if np.isfinite(preds).all() else ' with non-finite values'}, expected "
+            f"finite {expected} (for --sizing vol-target)."
+        )
+    return preds
+
+
 def _user_fit_predict(
     model, task: Task, spec: ModelSpec, X, y, split: Split, progress
 ) -> np.ndarray:

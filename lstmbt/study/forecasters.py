@@ -34,9 +34,11 @@ from lstmbt.study.folds import (
     TrainingPlan,
     model_dir,
     run_tasks,
+    training_predictions,
     work_units,
 )
 from lstmbt.study.inputs import StudyData, model_meta, plan_folds, windows
+from lstmbt.study.sizing import Sizing, fold_scales, predicted_volatility, sizing_of
 
 BASELINE_FOLDS = "_baselines"  # the folds of the shared one-step baselines (lookback 1)
 
@@ -52,6 +54,7 @@ class Forecasts:
     models: dict[str, Forecaster]  # latest fold, first seed, by model_dir(preset, model)
     entries: list[dict]  # the model catalogue's rows, in the order of `main`
     tested: np.ndarray | None = None  # evaluated decisions the forecast tests use (None: all)
+    sizing: Sizing | None = None  # --sizing vol-target: each forecast's fold scales
 
 
 def forecaster_name(preset: str, model: str) -> str:
@@ -154,6 +157,7 @@ def fit_forecasters(
         for p in presets
         for m in labels
     }
+    sized = config.sizing == "vol-target"
     # epoch-by-epoch progress for a few fits of the built-in networks (they report epochs)
     few = plan.jobs == 1 and len(plan.tasks) <= len(presets)
     few = few and all(name in TRAINED for name in config.models)
@@ -163,9 +167,10 @@ def fit_forecasters(
             store=store,
             on_done=on_done,
             on_epoch_for=on_epoch,
-            keep=frozenset(last.values()),
+            keep=frozenset(plan.tasks if sized else last.values()),  # sizing: every fold's
             note=progress.note,
         )
+    train_fc: dict[str, list[np.ndarray]] = {}  # per forecast, its forecasts of each train block
     main: dict[str, np.ndarray] = {}
     per_seed: dict[str, list[np.ndarray]] = {}
     models: dict[str, Forecaster] = {}
@@ -181,28 +186,69 @@ def fit_forecasters(
             ]
             main[name] = np.mean(per_seed[name], axis=0)  # the seed ensemble
             entries.append(model_entry(name, m, "forecaster", p.name))
+            if sized:
+                train_fc[name] = [
+                    np.mean(
+                        [
+                            _training_forecast(plan, store, done.models, Task(p.name, s, k, m))
+                            for s in range(config.seed, config.seed + config.seeds)
+                        ],
+                        axis=0,
+                    )
+                    for k in range(len(folds[p.name]))
+                ]
             task = last[(p.name, m)]
             if task in done.models:
                 models[model_dir(p.name, m)] = done.models[task]
             elif store is not None:
                 models[model_dir(p.name, m)] = store.load_model(task)
-        main[ridge_name(p.name)] = _ridge(plan.X[p.name], plan.y, folds[p.name])
-        entries.append(model_entry(ridge_name(p.name), "ridge", "baseline", p.name))
-    for name, forecast in _shared_baselines(data, plan.y, folds[BASELINE_FOLDS]).items():
-        main[name] = forecast
+        name = ridge_name(p.name)
+        main[name], train_fc[name] = _per_fold(
+            RidgeForecaster, plan.X[p.name], plan.y, folds[p.name]
+        )
+        entries.append(model_entry(name, "ridge", "baseline", p.name))
+    for name, (forecast, train) in _shared_baselines(data, plan.y, folds[BASELINE_FOLDS]).items():
+        main[name], train_fc[name] = forecast, train
         entries.append(model_entry(name, name, "baseline"))
     eval_pos = np.concatenate([f.test for f in folds[BASELINE_FOLDS]])
-    return Forecasts(eval_pos, main, per_seed, folds, models, entries)
+    sizing = _sizing(config, data, plan, folds, train_fc, entries) if sized else None
+    return Forecasts(eval_pos, main, per_seed, folds, models, entries, sizing=sizing)
 
 
-def _ridge(X: np.ndarray, y: np.ndarray, folds: list[Split]) -> np.ndarray:
-    """Ridge regression on the preset's own windows, refit on each fold's training block."""
-    return np.concatenate(
-        [RidgeForecaster().fit(X[f.train], y[f.train]).predict(X[f.test]) for f in folds]
-    )
+def _training_forecast(plan: TrainingPlan, store: FoldStore | None, kept: dict, task: Task):
+    model = kept[task] if task in kept else store.load_model(task)  # kept: trained here
+    return training_predictions(plan, task, model)
 
 
-def _shared_baselines(data: StudyData, y: np.ndarray, folds: list[Split]) -> dict[str, np.ndarray]:
+def _sizing(config, data, plan, folds, train_fc, entries) -> Sizing:
+    """Every forecast's fold scales (fit on its training blocks); forecasts that never move
+    (the random walk's zeros) have nothing to size and are left out."""
+    vol = predicted_volatility(data.ohlcv["close"], data.dates).to_numpy()
+    realised = plan.y[:, 0]
+    scales = {}
+    for e in entries:
+        name = e["name"]
+        fold_list = folds[e["preset"] or BASELINE_FOLDS]  # the shared baselines have no preset
+        k = fold_scales(config, train_fc[name], fold_list, vol, realised)
+        if np.any(k != 0):
+            scales[name] = k
+    return sizing_of(config, scales, entries)
+
+
+def _per_fold(make, X: np.ndarray, y: np.ndarray, folds: list[Split]):
+    """A baseline refit on each fold's training block: its stitched test forecasts and, per
+    fold, its forecasts of the training block (for --sizing)."""
+    test, train = [], []
+    for f in folds:
+        model = make().fit(X[f.train], y[f.train])
+        test.append(model.predict(X[f.test]))
+        train.append(model.predict(X[f.train]))
+    return np.concatenate(test), train
+
+
+def _shared_baselines(
+    data: StudyData, y: np.ndarray, folds: list[Split]
+) -> dict[str, tuple[np.ndarray, list[np.ndarray]]]:
     """Random walk, training mean and persistence: they read only today's close change."""
     ret1 = simple_returns(data.ohlcv["close"]).loc[data.dates].to_numpy()[:, None, None]
     makers = {
@@ -210,9 +256,4 @@ def _shared_baselines(data: StudyData, y: np.ndarray, folds: list[Split]) -> dic
         "train_mean": MeanForecaster,
         "persistence": lambda: PersistenceForecaster(feature_index=0),
     }
-    return {
-        name: np.concatenate(
-            [make().fit(ret1[f.train], y[f.train]).predict(ret1[f.test]) for f in folds]
-        )
-        for name, make in makers.items()
-    }
+    return {name: _per_fold(make, ret1, y, folds) for name, make in makers.items()}

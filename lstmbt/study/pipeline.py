@@ -45,7 +45,9 @@ def compute_study(
     progress = progress or Progress()
     fc = fit_forecasters(config, data, progress, store)
     dates = data.dates[fc.eval_pos]
-    bt = backtest_all(config, data.ohlcv, dates, fc.main, progress, cash=data.cash_rate)
+    bt = backtest_all(
+        config, data.ohlcv, dates, fc.main, progress, cash=data.cash_rate, sizing=fc.sizing
+    )
     progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
     metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier)
     predictions = prediction_table(data, dates, {n: f[:, 0] for n, f in fc.main.items()})

@@ -6,7 +6,7 @@ probability that the strategy is better; every sentence here is worded with that
 
 from __future__ import annotations
 
-from lstmbt.metrics import BREAKEVEN_MAX_BPS, Metrics, fmt2
+from lstmbt.metrics import BREAKEVEN_MAX_BPS, Metrics, fmt2, sized_name
 
 
 def verdict(metrics: Metrics) -> tuple[str, ...]:
@@ -32,6 +32,7 @@ def _one(m: Metrics, name: str) -> str:
     )
     text += _sharpe_difference(m, name, sharpe, bench_sharpe)
     text += _breakeven_sentence(m, name)
+    text += _sized_sentence(m, name)
     text += _spa_sentence(m)
     dsr = m.value("strategy_tests", name, "dsr")
     if dsr is not None:
@@ -128,6 +129,21 @@ def _breakeven_sentence(m: Metrics, name: str) -> str:
             f"{m.span.cost_bps:.1f}"
         )
     return ""
+
+
+def _sized_sentence(m: Metrics, name: str) -> str:
+    """The same forecast traded by its strength (--sizing vol-target), when the run did."""
+    sized = sized_name(name)
+    if sized not in m.strategy.index:
+        return ""
+    sharpe = m.value("strategy", sized, "sharpe")
+    p = m.value("strategy_tests", sized, "diff_p_value")
+    test = f" (p = {p:.2f} against buy-and-hold's)" if p is not None else ""
+    return (
+        f"; sized by its strength (weights scaled to a volatility target on each training "
+        f"block) it has Sharpe {fmt2(sharpe)}{test}, total return "
+        f"{_pct(m.value('strategy', sized, 'total_return'))}, and counts as one more trial"
+    )
 
 
 def _spa_sentence(m: Metrics) -> str:

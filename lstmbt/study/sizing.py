@@ -1,0 +1,100 @@
+"""Positions sized by the forecast's strength (--sizing vol-target), beside the sign rule.
+
+Weight at the close of t = k x signal_t / vol_t, capped at --leverage (and at 0 from below
+unless --long-short): vol_t is the EWMA volatility of close-to-close returns up to t (known at
+that close), and k is fit on each fold's *training block* only, from the fold's model's own
+forecasts there, so that those weights would have had --vol-target annual volatility. A fold's
+k therefore uses nothing its test block holds. The engines trade the weights with a rebalance
+band (strategies/rebalance.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lstmbt.config import RunConfig
+from lstmbt.metrics import model_entry, sized_name
+from lstmbt.models import Split
+from lstmbt.strategies import (
+    ewma_volatility,
+    fit_vol_scale,
+    signal_from_forecast,
+    vol_target_weights,
+)
+
+VOL_HALFLIFE = 20.0  # days, of the EWMA of squared returns
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Per forecast, the scale k of each evaluated decision (its fold's), and the catalogue
+    rows of the sized strategies."""
+
+    scales: Mapping[str, np.ndarray]
+    entries: tuple[dict, ...]
+    leverage: float
+    allow_short: bool
+    band: float
+    horizon_rule: str = "1"
+
+
+def predicted_volatility(close: pd.Series, dates: pd.DatetimeIndex) -> pd.Series:
+    """The daily volatility predicted at each close of `dates` (NaN before 20 returns)."""
+    return ewma_volatility(close, VOL_HALFLIFE).reindex(dates)
+
+
+def fold_scales(
+    config: RunConfig,
+    train_forecasts: Iterable[np.ndarray],
+    folds: list[Split],
+    vol: np.ndarray,
+    realised: np.ndarray,
+) -> np.ndarray:
+    """The scale of every test row of `folds` (stitched in order): per fold, fit on its
+    training rows from the forecasts made there (`train_forecasts`, one (rows, horizon) array
+    per fold), the volatility predicted at those closes and the next-day returns realised."""
+    out = []
+    for f, train in zip(folds, train_forecasts, strict=True):
+        signal = signal_from_forecast(train, config.signal_horizon)
+        k = fit_vol_scale(signal, vol[f.train], realised[f.train], config.vol_target)
+        out.append(np.full(len(f.test), k))
+    return np.concatenate(out)
+
+
+def sizing_of(
+    config: RunConfig, scales: Mapping[str, np.ndarray], entries: Iterable[Mapping]
+) -> Sizing:
+    """The run's Sizing: `entries` are the catalogue rows of the sized forecasts."""
+    rows = tuple(
+        model_entry(sized_name(e["name"]), f"{e['model']} sized", "strategy", e["preset"])
+        for e in entries
+        if e["name"] in scales
+    )
+    return Sizing(
+        dict(scales),
+        rows,
+        config.leverage,
+        config.long_short,
+        config.rebalance_band,
+        config.signal_horizon,
+    )
+
+
+def sized_positions(
+    sizing: Sizing,
+    forecasts: Mapping[str, np.ndarray],
+    close: pd.Series,
+    dates: pd.DatetimeIndex,
+) -> dict[str, pd.Series]:
+    """Each sized forecast's target weights on `dates`, by its sized row's name."""
+    vol = predicted_volatility(close, dates)
+    out = {}
+    for name, k in sizing.scales.items():
+        signal = pd.Series(signal_from_forecast(forecasts[name], sizing.horizon_rule), index=dates)
+        weights = vol_target_weights(signal, vol, k, sizing.leverage, sizing.allow_short)
+        out[sized_name(name)] = weights.rename("position")
+    return out
