@@ -273,9 +273,15 @@ def test_two_fresh_processes_write_byte_identical_results(tmp_path):
 # script file, so spawned pool workers, which import the parent's main script, run it too; each
 # saving process writes its pid into the `ready` folder.
 HOLD_AFTER_TWO_FOLDS = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
 import lstmbt.study.folds
+
+# Ctrl-C as a terminal delivers it: the foreground process has Python's own SIGINT handler.
+# A test run started in the background by a non-interactive shell (`pytest &`, nohup) hands its
+# children SIGINT ignored, and the signal below would then never arrive (it did once, in the
+# 5-runs-under-load check).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ready, real_save = Path(sys.argv[1]), lstmbt.study.folds.FoldStore.save
 
