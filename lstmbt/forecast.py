@@ -15,12 +15,15 @@ import pandas as pd
 from lstmbt.data import load_one
 from lstmbt.errors import ConfigError, DataError
 from lstmbt.features import build_features, make_windows
+from lstmbt.features.returns import adjusted_ohlcv
+from lstmbt.metrics import sized_name
 from lstmbt.models import load_forecaster
-from lstmbt.runs import read_config
-from lstmbt.strategies import forecast_positions
+from lstmbt.runs import read_config, read_metrics
+from lstmbt.strategies import forecast_positions, signal_from_forecast, vol_target_weights
 from lstmbt.study.folds import model_dir
 from lstmbt.study.forecasters import forecaster_name
 from lstmbt.study.inputs import companion_label, companion_source
+from lstmbt.study.sizing import predicted_volatility
 
 
 def _seed_models(run_dir: Path, folder: str) -> list:
@@ -56,7 +59,9 @@ def forecast_from_run(
 
     Columns: per preset and model, its forecast (`<preset>:<model>`, next-day return; the
     average of the seeds' latest models, as in the run) and the position it implies for the
-    next open under the run's threshold and long/short rule (`<preset>:<model>:position`).
+    next open under the run's threshold and long/short rule (`<preset>:<model>:position`);
+    for a run with --sizing vol-target also the sized weight (`<preset>:<model>:weight`, a
+    fraction of equity: the latest fold's scale x signal / the volatility at that close).
     `preset` and `model` (a row label: lstm, gru, mlp, a class name) choose only some.
     """
     run_dir = Path(run_dir)
@@ -108,6 +113,15 @@ def forecast_from_run(
             f, dates[-days:], cfg.signal_horizon, cfg.threshold, cfg.long_short
         )
         out[f"{row}:position"] = pos.to_numpy()
+        if cfg.sizing == "vol-target":
+            ks = read_metrics(run_dir).sizing_scales.get(sized_name(row))
+            signal = pd.Series(signal_from_forecast(f, cfg.signal_horizon), index=dates[-days:])
+            vol = predicted_volatility(adjusted_ohlcv(target)["close"], dates[-days:])
+            if ks is None or not (vol > 0).all():
+                weight = np.full(days, np.nan)  # not sized in the run, or too little history
+            else:
+                weight = vol_target_weights(signal, vol, ks[-1], cfg.leverage, cfg.long_short)
+            out[f"{row}:weight"] = np.asarray(weight, dtype=np.float64)
     frame = pd.DataFrame(out, index=dates[-days:])
     frame.index.name = "date"
     return frame

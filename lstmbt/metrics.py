@@ -247,6 +247,9 @@ class Metrics:
     cost_sweep
         index bps (one per-side cost rate); one column per strategy: its Sharpe ratio
         over the cash rate at that cost
+    sizing_scales
+        per sized row (`<name>@sized`, --sizing vol-target): the scale k of each fold, fit
+        on its training block (weight = k x forecast / volatility)
     """
 
     benchmark: str
@@ -265,6 +268,7 @@ class Metrics:
     tearsheets: dict[str, str] = field(default_factory=dict)
     trials: Trials = field(default_factory=Trials)
     cost_sweep: pd.DataFrame = field(default_factory=lambda: _sweep_table({}, []))
+    sizing_scales: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     # --- views -------------------------------------------------------------------------------
     def names(self, model: str | None = None, role: str | None = None) -> list[str]:
@@ -347,6 +351,8 @@ class Metrics:
             "bps": [float(b) for b in self.cost_sweep.index],
             "sharpe": {c: [_clean(v) for v in self.cost_sweep[c]] for c in self.cost_sweep},
         }
+        if self.sizing_scales:
+            doc["sizing_scales"] = {n: list(ks) for n, ks in self.sizing_scales.items()}
         return doc
 
     def _forecast_test_doc(self, name: str) -> dict[str, Any]:
@@ -487,6 +493,9 @@ class Metrics:
             tearsheets=dict(doc.get("tearsheets", {})),
             trials=Trials.from_dict(doc.get("trials", {})),
             cost_sweep=_sweep_table(sweep.get("sharpe", {}), sweep.get("bps", [])),
+            sizing_scales={
+                n: tuple(float(k) for k in ks) for n, ks in doc.get("sizing_scales", {}).items()
+            },
         )
 
 

@@ -181,3 +181,37 @@ def test_bad_sizing_values_are_one_line_before_any_work(capsys, args, message):
     assert main(["run", "--sizing", "vol-target", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in " ".join(err.split()), err
+
+
+def test_forecast_of_a_sized_run_gives_the_weights_the_run_held(tiny):
+    """`lstmbt forecast` of a vol-target run: the latest fold's scale, the same volatility, so
+    on the last fold's dates its weights are the run's own (and metrics.json keeps each
+    fold's scale)."""
+    from lstmbt import run_study
+    from lstmbt.forecast import forecast_from_run
+    from lstmbt.metrics import Metrics
+
+    result = run_study(
+        tiny(presets=("lookback",), lookback=5, walk_forward=True, refit_every=252,
+             eval_frac=0.3, sizing="vol-target", bootstrap_reps=50),
+        write=True,
+    )  # fmt: skip
+    saved = Metrics.from_json(
+        __import__("json").loads((result.run_dir / "metrics.json").read_text())
+    )
+    ks = saved.sizing_scales["lookback:lstm@sized"]
+    assert len(ks) == len(result.folds["lookback"]) and all(k > 0 for k in ks)
+    n = len(result.folds["lookback"][-1].test)
+    end = f"{result.predictions.index[-1]:%Y-%m-%d}"
+    again = forecast_from_run(result.run_dir, days=n, end=end)
+    np.testing.assert_allclose(
+        again["lookback:lstm:weight"],
+        result.positions["lookback:lstm@sized"].iloc[-n:],
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    # the report shows each fold's scale, as metrics.json keeps it
+    page = (result.run_dir / "index.html").read_text()
+    table = pd.read_html(__import__("io").StringIO(page), attrs={"id": "sizing"})[0]
+    row = table.set_index("k").loc["lookback:lstm@sized"]
+    np.testing.assert_allclose(row.to_numpy(dtype=float), ks, rtol=5e-3)

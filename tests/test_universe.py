@@ -224,9 +224,12 @@ def test_no_look_ahead_in_a_universe_changing_one_tickers_prices_after_t(univers
         (base_dir / name).write_bytes((universe_dir / name).read_bytes())
     (moved_dir / "rw1.csv").write_bytes((universe_dir / "rw1.csv").read_bytes())
     yahoo_csv(perturb_after(planted, t_pos, 5), moved_dir / "planted.csv")
-    kw = dict(UNIVERSE, epochs=1, bootstrap_reps=50, jobs=1, top_k=1)
+    # sized positions too: each ticker's sized rules, and the universe family that tests them
+    kw = dict(UNIVERSE, epochs=1, bootstrap_reps=50, jobs=1, top_k=1, sizing="vol-target")
     base = run_universe(RunConfig(universe=str(base_dir), **kw))
     moved = run_universe(RunConfig(universe=str(moved_dir), **kw))
+    assert "baseline:lstm@sized" in base.tickers["planted"].positions.columns
+    assert ("planted", "baseline:lstm@sized") in base.table.index
     for part in ("predictions", "positions", "returns"):
         a, b = getattr(base.tickers["planted"], part), getattr(moved.tickers["planted"], part)
         cols = [c for c in a.columns if c != "realised"]

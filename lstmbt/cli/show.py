@@ -23,7 +23,9 @@ def print_summary(metrics: Metrics, out: Console) -> None:
         title=f"{span.ticker} out of sample {span.test_start} .. {span.test_end}, after costs"
     )
     frame = metrics.comparison()
-    table.add_column("Strategy", style="bold")
+    widest = max((len(str(n)) for n in frame.index), default=8)
+    # a name is never cut short: up to 22 characters it fits, a longer one folds onto a 2nd line
+    table.add_column("Strategy", style="bold", overflow="fold", min_width=min(widest, 22))
     for col in frame.columns:
         table.add_column(col, justify="right")
     for name, row in frame.iterrows():
@@ -35,9 +37,12 @@ def print_summary(metrics: Metrics, out: Console) -> None:
 
 
 def forecast_cell(column: str, value: float) -> str:
-    """A forecast in percent with enough digits to read a daily return; a position in words."""
+    """A forecast in percent with enough digits to read a daily return; a position in words;
+    a sized weight as a share of equity."""
     if column.endswith(":position"):
         return {1.0: "long", 0.0: "flat", -1.0: "short"}[value]
+    if column.endswith(":weight"):
+        return "-" if value != value else f"{value:+.0%} of equity"
     return f"{value:+.3%}"
 
 

@@ -179,6 +179,28 @@ def _costs_words(m: Metrics, cfg: dict) -> str:
     return text
 
 
+def _sizing_html(m: Metrics, cfg: dict) -> str:
+    """With --sizing vol-target: how the @sized rows were sized, and each fold's scale."""
+    if not m.sizing_scales:
+        return ""
+    folds = max(len(ks) for ks in m.sizing_scales.values())
+    head = "".join(f"<th>fold {k}</th>" for k in range(folds))
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{k:.3g}</td>" for k in ks) + "</tr>"
+        for name, ks in m.sizing_scales.items()
+    )
+    short = "long or short" if cfg.get("long_short") else "long-only"
+    return f"""<h2>Sized positions</h2>
+<p class="meta">Each <code>@sized</code> row trades its forecast by strength: weight = k ×
+forecast / the EWMA volatility known at the close (half-life 20 days), {short}, capped at
+{cfg.get("leverage", 1):g} × equity, traded only when the target is more than
+{cfg.get("rebalance_band", 0):g} away from the drifted weight. k is fit on each fold's training
+block, from the fold's own model's forecasts there, so that those weights would have had
+{cfg.get("vol_target", 0):.0%} volatility a year; it never sees the block it trades. Each sized
+row is one more trial in the deflated Sharpe ratio and one more strategy in SPA.</p>
+<table id="sizing"><tr><th>k</th>{head}</tr>{rows}</table>"""
+
+
 def comparison_html(m: Metrics) -> str:
     """The comparison table (benchmark first) as an HTML table, formatted as in the terminal."""
     table = m.comparison()
@@ -281,6 +303,7 @@ at which the strategy's Sharpe ratio (or
 total return) falls to buy-and-hold's, from the exact engine; the interval is a block
 bootstrap of an approximation (returns minus cost × turnover).</p>
 {_fig(figures, "cost_sweep", "Sharpe ratio of every strategy against the cost per side")}
+{_sizing_html(m, cfg)}
 <h2>Significance</h2>{_significance_table(m)}
 {_seed_table(m)}
 <h2>Forecast diagnostics</h2>

@@ -24,6 +24,7 @@ from lstmbt.metrics import (
     forecast_test_row,
     models_table,
     seed_table,
+    sized_name,
 )
 from lstmbt.runs import EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
@@ -190,6 +191,11 @@ def evaluate(
         notes=tuple(data.notes) + _cost_notes(config),
         trials=trials,
         cost_sweep=costs.sweep,
+        sizing_scales=(
+            {}
+            if fc.sizing is None
+            else {sized_name(n): tuple(ks) for n, ks in fc.sizing.per_fold.items()}
+        ),
     )
     return dataclasses.replace(metrics, verdict=verdict(metrics))
 

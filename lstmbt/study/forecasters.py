@@ -225,14 +225,14 @@ def _sizing(config, data, plan, folds, train_fc, entries) -> Sizing:
     (the random walk's zeros) have nothing to size and are left out."""
     vol = predicted_volatility(data.ohlcv["close"], data.dates).to_numpy()
     realised = plan.y[:, 0]
-    scales = {}
+    per_fold, their_folds = {}, {}
     for e in entries:
         name = e["name"]
         fold_list = folds[e["preset"] or BASELINE_FOLDS]  # the shared baselines have no preset
-        k = fold_scales(config, train_fc[name], fold_list, vol, realised)
-        if np.any(k != 0):
-            scales[name] = k
-    return sizing_of(config, scales, entries)
+        ks = fold_scales(config, train_fc[name], fold_list, vol, realised)
+        if any(k != 0 for k in ks):
+            per_fold[name], their_folds[name] = ks, fold_list
+    return sizing_of(config, per_fold, their_folds, entries)
 
 
 def _per_fold(make, X: np.ndarray, y: np.ndarray, folds: list[Split]):

@@ -31,10 +31,11 @@ VOL_HALFLIFE = 20.0  # days, of the EWMA of squared returns
 
 @dataclass(frozen=True)
 class Sizing:
-    """Per forecast, the scale k of each evaluated decision (its fold's), and the catalogue
-    rows of the sized strategies."""
+    """Per forecast, the scale k of each evaluated decision (its fold's) and of each fold, the
+    catalogue rows of the sized strategies, and how weights are capped and traded."""
 
     scales: Mapping[str, np.ndarray]
+    per_fold: Mapping[str, tuple[float, ...]]  # the same scales, one per fold
     entries: tuple[dict, ...]
     leverage: float
     allow_short: bool
@@ -53,29 +54,38 @@ def fold_scales(
     folds: list[Split],
     vol: np.ndarray,
     realised: np.ndarray,
-) -> np.ndarray:
-    """The scale of every test row of `folds` (stitched in order): per fold, fit on its
-    training rows from the forecasts made there (`train_forecasts`, one (rows, horizon) array
-    per fold), the volatility predicted at those closes and the next-day returns realised."""
+) -> tuple[float, ...]:
+    """The scale of each fold, fit on its training rows from the forecasts made there
+    (`train_forecasts`, one (rows, horizon) array per fold), the volatility predicted at those
+    closes and the next-day returns realised."""
     out = []
     for f, train in zip(folds, train_forecasts, strict=True):
         signal = signal_from_forecast(train, config.signal_horizon)
-        k = fit_vol_scale(signal, vol[f.train], realised[f.train], config.vol_target)
-        out.append(np.full(len(f.test), k))
-    return np.concatenate(out)
+        out.append(fit_vol_scale(signal, vol[f.train], realised[f.train], config.vol_target))
+    return tuple(out)
 
 
 def sizing_of(
-    config: RunConfig, scales: Mapping[str, np.ndarray], entries: Iterable[Mapping]
+    config: RunConfig,
+    per_fold: Mapping[str, tuple[float, ...]],
+    folds: Mapping[str, list[Split]],
+    entries: Iterable[Mapping],
 ) -> Sizing:
-    """The run's Sizing: `entries` are the catalogue rows of the sized forecasts."""
+    """The run's Sizing from each forecast's fold scales; `folds`: each forecast's folds (their
+    test blocks, stitched, are the evaluated decisions); `entries`: the forecasts' catalogue
+    rows."""
     rows = tuple(
         model_entry(sized_name(e["name"]), f"{e['model']} sized", "strategy", e["preset"])
         for e in entries
-        if e["name"] in scales
+        if e["name"] in per_fold
     )
+    scales = {
+        name: np.repeat(np.asarray(ks, dtype=np.float64), [len(f.test) for f in folds[name]])
+        for name, ks in per_fold.items()
+    }
     return Sizing(
-        dict(scales),
+        scales,
+        dict(per_fold),
         rows,
         config.leverage,
         config.long_short,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstmbt.metrics import fmt2
+from lstmbt.metrics import fmt2, sized_name
 from lstmbt.results import StudyResult
 from lstmbt.study.crosssection import adjust, pooled_sharpe_difference
 from lstmbt.study.significance import TRADING_DAYS, deflated_sharpe
@@ -31,7 +31,8 @@ class CrossSection:
 def cross_section(
     studies: dict[str, StudyResult], *, reps: int = 1000, block: float = 20.0, seed: int = 0
 ) -> CrossSection:
-    """Every ticker's forecasters against its buy-and-hold, tested as one family."""
+    """Every ticker's forecasters (and their sized rules, with --sizing vol-target) against its
+    buy-and-hold, tested as one family."""
     trial_sharpes = np.array(
         [s for r in studies.values() for s in r.metrics.trials.this_run], dtype=float
     )
@@ -39,7 +40,9 @@ def cross_section(
     rows = []
     for label, r in studies.items():
         m = r.metrics
-        for name in m.names(role="forecaster"):
+        forecasters = m.names(role="forecaster")
+        sized = [sized_name(n) for n in forecasters if sized_name(n) in m.strategy.index]
+        for name in [*forecasters, *sized]:  # a sized rule has no forecast test of its own
             st = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
             dsr = deflated_sharpe(r.returns[name].to_numpy(), per_period)
             rows.append(
