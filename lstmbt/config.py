@@ -216,9 +216,10 @@ class RunConfig:
     )
     cash_rate: str = option(
         "0",
-        "Interest on cash: 0, a constant annual fraction (0.02 = 2% a year) or risk-free (the "
-        "monthly one-month T-bill rate of the Fama-French data in arch, 1926-07 to 2018-11, "
-        "carried forward at most 2 months); accrued per trading day at /252. Sharpe ratios "
+        "Interest on cash: 0, a constant annual fraction (0.02 = 2% a year), a CSV file of "
+        "dated annual rates, or risk-free (offline: the monthly one-month T-bill rate of the "
+        "Fama-French data in arch, 1926-07 to 2018-11, carried forward at most 2 months; with "
+        "--source yahoo or auto: Yahoo's ^IRX); accrued per trading day at /252. Sharpe ratios "
         "are measured over it.",
         group="strategy",
     )

@@ -89,7 +89,7 @@ def judge(
             )
         sub = Submission(_checked(table, positions, config), positions, trials)
         frame = _prices(config, prices, date_format)
-        data = judge_data(frame, config.label, config.cash_rate)
+        data = judge_data(frame, config.label, config.cash_rate, config)
         run_dir = None
         if write:
             run_dir = runs.new_run_dir(config, label="judge")

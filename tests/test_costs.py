@@ -255,3 +255,122 @@ def test_a_run_from_before_the_cost_options_is_the_same_trial_as_its_rerun_now()
     before = {k: v for k, v in now.items() if k not in ("half_spread", "cash_rate", "min_fee")}
     assert _trial_key(before) == _trial_key(now)
     assert _trial_key(before) != _trial_key(RunConfig(seeds=2, cash_rate="0.02").to_dict())
+
+
+# --- a cash-rate file, and Yahoo's ^IRX -------------------------------------------------------
+
+
+def _rate_file(path, rates: pd.Series, column: str = "rate") -> str:
+    frame = pd.DataFrame({column: rates.to_numpy()}, index=rates.index)
+    frame.index.name = "Date"
+    frame.to_csv(path, date_format="%Y-%m-%d")
+    return str(path)
+
+
+def test_a_rate_file_of_month_starts_gives_the_risk_free_rate_exactly(sp500, tmp_path):
+    """The Fama-French months written as a file dated on each month's first day: every trading
+    day takes its month's rate, as `risk-free` gives it."""
+    monthly = risk_free_monthly()
+    monthly.index = monthly.index.to_timestamp()  # the month's first calendar day
+    path = _rate_file(tmp_path / "rf.csv", monthly.loc["1995":])
+    days = sp500.index[sp500.index <= "2018-11-30"]
+    from_file = cash_rate(path, days)
+    pd.testing.assert_series_equal(from_file.annual, cash_rate("risk-free", days).annual)
+    assert "rf.csv" in from_file.source  # its last row, 2018-11-01, serves to the month's end:
+    assert from_file.notes == (
+        "cash rate: rf.csv ends 2018-11-01; its last rate (2.16% a year) is carried forward to "
+        "2018-11-30",
+    )
+    # the file is read as of each day: rows after t change nothing up to t
+    t = days[3000]
+    changed = monthly.loc["1995":].copy()
+    changed.loc[changed.index > t] = 0.5
+    moved = cash_rate(_rate_file(tmp_path / "rf2.csv", changed), days).annual
+    pd.testing.assert_series_equal(moved.loc[:t], from_file.annual.loc[:t])
+    assert not moved.loc[t:].iloc[40:].equals(from_file.annual.loc[t:].iloc[40:])
+
+
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        ({"2000-01-03": 2.5}, "is not an annual fraction in \\[0, 1\\)"),
+        ({"2000-01-03": -0.01}, "is not an annual fraction in \\[0, 1\\)"),
+        ({"2005-01-03": 0.02}, "starts 2005-01-03, after the prices' first day"),
+        ({"1999-01-04": 0.02, "2003-01-02": 0.01}, "ends 2003-01-02 \\(carried forward to"),
+    ],
+    ids=["percent", "negative", "starts-late", "ends-early"],
+)
+def test_a_rate_file_that_cannot_serve_the_span_is_one_line(sp500, tmp_path, rows, match):
+    rates = pd.Series(rows, dtype=float)
+    rates.index = pd.to_datetime(rates.index)
+    path = _rate_file(tmp_path / "r.csv", rates)
+    with pytest.raises(DataError, match=match):
+        cash_rate(path, sp500.loc["2000":"2004"].index)
+
+
+def test_a_rate_file_from_the_command_line(tmp_path, capsys):
+    assert main(["run", "--cash-rate", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--cash-rate file" in err and "does not exist" in err
+    two = pd.DataFrame({"a": [0.01], "b": [0.02]}, index=pd.to_datetime(["2000-01-03"]))
+    two.index.name = "Date"
+    two.to_csv(tmp_path / "two.csv")
+    with pytest.raises(DataError, match="one rate column"):
+        cash_rate(str(tmp_path / "two.csv"), pd.to_datetime(["2000-01-04"]))
+
+
+class _Treasury:
+    """yfinance.download serving ^IRX quotes (percent a year) from `quotes`, or offline."""
+
+    def __init__(self, quotes: pd.Series, offline: bool = False) -> None:
+        self.quotes, self.offline, self.asked = quotes, offline, []
+
+    def __call__(self, ticker, start=None, end=None, **kwargs):
+        from tests.test_yahoo import YF_FIELDS
+
+        self.asked.append(ticker)
+        rows = self.quotes.loc[pd.Timestamp(start) : pd.Timestamp(end) - pd.Timedelta(days=1)]
+        if self.offline:
+            import logging
+
+            logging.getLogger("yfinance").error(
+                "['%s']: DNSError('Could not resolve host: query2.finance.yahoo.com')", ticker
+            )
+            rows = rows.iloc[:0]
+        frame = pd.DataFrame({f: rows.to_numpy() for f in YF_FIELDS}, index=rows.index)
+        frame["Volume"] = 0.0
+        frame.columns = pd.MultiIndex.from_product([YF_FIELDS, [ticker]], names=["Price", "Ticker"])
+        frame.index = pd.DatetimeIndex(frame.index, name="Date")
+        return frame
+
+
+def test_risk_free_from_yahoo_is_irx_as_of_each_day(sp500, tmp_path, monkeypatch):
+    """With a Yahoo source the rate is ^IRX / 100, each trading day taking the latest quote on
+    or before it (a holiday of the bond market carries the day before); a gap is refused; with
+    `auto` and no network, the offline rate with a note."""
+    import yfinance
+
+    from lstmbt.data import PriceCache
+
+    days = sp500.loc["2010-01-01":"2010-12-31"].index
+    quotes = pd.Series(np.linspace(0.05, 0.2, len(days)), index=days)  # percent a year
+    quotes = quotes.drop(days[[10, 11]])  # two days without a quote
+    fake = _Treasury(quotes)
+    monkeypatch.setattr(yfinance, "download", fake)
+    rate = cash_rate("risk-free", days, source="yahoo", cache=PriceCache(tmp_path / "c1"))
+    assert fake.asked == ["^IRX"] and "^IRX" in rate.source
+    expected = (quotes / 100).reindex(days).ffill()
+    np.testing.assert_allclose(rate.annual.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    assert rate.annual.iloc[10] == rate.annual.iloc[9] == quotes.iloc[9] / 100
+    # a month without quotes is refused, not bridged
+    gap = quotes.drop(quotes.loc["2010-06-01":"2010-06-30"].index)
+    monkeypatch.setattr(yfinance, "download", _Treasury(gap))
+    with pytest.raises(DataError, match="has no quote within 10 days before 2010-06-"):
+        cash_rate("risk-free", days, source="yahoo", cache=PriceCache(tmp_path / "c2"))
+    # offline: yahoo fails in one line, auto falls back to the offline rate and says so
+    monkeypatch.setattr(yfinance, "download", _Treasury(quotes, offline=True))
+    with pytest.raises(DataError, match="could not reach Yahoo"):
+        cash_rate("risk-free", days, source="yahoo", cache=PriceCache(tmp_path / "c3"))
+    fallback = cash_rate("risk-free", days, source="auto", cache=PriceCache(tmp_path / "c4"))
+    pd.testing.assert_series_equal(fallback.annual, cash_rate("risk-free", days).annual)
+    assert "^IRX could not be read" in fallback.notes[0] and "Fama-French" in fallback.source

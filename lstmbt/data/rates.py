@@ -1,20 +1,28 @@
-"""Interest on cash: none, a constant annual rate, or the historical risk-free rate.
+"""Interest on cash: none, a constant annual rate, the historical risk-free rate, or a file.
 
-`risk-free` is the RF column of the Fama-French factors that `arch` ships
-(`arch.data.frenchdata`): the one-month US Treasury bill's return in percent per month, from
-1926-07 to 2018-11, read offline. Each trading day gets its month's rate as an annual fraction
+`risk-free` offline (a sample or CSV source) is the RF column of the Fama-French factors that
+`arch` ships (`arch.data.frenchdata`): the one-month US Treasury bill's return in percent per
+month, from 1926-07 to 2018-11. Each trading day gets its month's rate as an annual fraction
 (x 12 / 100; the engines accrue it per day at annual / 252). The last month is carried forward
-for at most two months, with a note; a span the series does not cover is refused.
+for at most two months, with a note; a span the series does not cover is refused. With a Yahoo
+source (`yahoo`, or `auto` when Yahoo answers) it is Yahoo's ^IRX instead, the 13-week T-bill
+yield in percent a year, cached like prices: each trading day takes the latest quote on or
+before it (never a later one). A CSV file of dated annual rates (`--cash-rate rates.csv`) is
+read the same way, by the CSV rules every reader shares.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lstmbt.data.cache import PriceCache
+from lstmbt.data.csv import read_dated_csv
+from lstmbt.data.yahoo import load_yahoo
 from lstmbt.errors import DataError
 
 RISK_FREE = "risk-free"
@@ -22,6 +30,9 @@ CARRY_MONTHS = 2
 RISK_FREE_SOURCE = (
     "the one-month T-bill rate (RF) of the Fama-French factors in arch.data.frenchdata"
 )
+TREASURY = "^IRX"  # Yahoo: the 13-week T-bill's yield, percent a year
+STALE_DAYS = 10  # calendar days a daily quote (^IRX) may be carried to a later trading day
+RATE_COLUMNS = ("rate", "cash_rate", "rf", "annual_rate")
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,16 @@ class CashRate:
 
 
 def parse_cash_rate(spec: str) -> float | str:
-    """`risk-free`, or a constant annual fraction in [0, 1); ValueError naming the fix."""
-    text = str(spec).strip().lower()
+    """`risk-free`, a CSV file's path, or a constant annual fraction in [0, 1); ValueError
+    naming the fix."""
+    raw = str(spec).strip()
+    text = raw.lower()
     if text in (RISK_FREE, "riskfree", "rf"):
         return RISK_FREE
+    if text.endswith(".csv"):
+        if not Path(raw).expanduser().is_file():
+            raise ValueError(f"--cash-rate file {raw!r} does not exist; check the path.")
+        return raw
     try:
         value = float(text)
     except ValueError:
@@ -80,14 +97,109 @@ def parse_cash_rate(spec: str) -> float | str:
     return value
 
 
-def cash_rate(spec: str, dates: pd.DatetimeIndex) -> CashRate:
-    """The annual cash rate on each of `dates` for a --cash-rate value."""
+def cash_rate(
+    spec: str,
+    dates: pd.DatetimeIndex,
+    *,
+    source: str = "sample",
+    cache: PriceCache | None = None,
+    date_format: str | None = None,
+) -> CashRate:
+    """The annual cash rate on each of `dates` for a --cash-rate value; `source` (the prices'
+    --source) decides where `risk-free` comes from: Yahoo's ^IRX for yahoo and auto (auto
+    falls back to the offline rate, with a note, when Yahoo cannot be reached), else offline."""
     value = parse_cash_rate(spec)
+    if isinstance(value, float):
+        label = "none" if value == 0 else f"a constant {value:.2%} a year"
+        return CashRate(pd.Series(value, index=dates, name="cash_rate"), spec, label)
     if value != RISK_FREE:
-        source = "none" if value == 0 else f"a constant {value:.2%} a year"
-        return CashRate(pd.Series(float(value), index=dates, name="cash_rate"), spec, source)
-    monthly = risk_free_monthly()
-    return _on_dates(monthly, dates, spec)
+        return _from_file(value, dates, spec, date_format)
+    if source in ("yahoo", "auto") and len(dates):
+        try:
+            return _treasury(dates, spec, cache or PriceCache(), source == "auto")
+        except DataError as exc:
+            if source == "yahoo":
+                raise
+            rate = _on_dates(risk_free_monthly(), dates, spec)
+            why = " ".join(str(exc).split())[:160]
+            note = f"cash rate: Yahoo's {TREASURY} could not be read ({why}); used the offline one"
+            return CashRate(rate.annual, rate.spec, rate.source, (note, *rate.notes))
+    return _on_dates(risk_free_monthly(), dates, spec)
+
+
+def _as_of(rates: pd.Series, dates: pd.DatetimeIndex) -> pd.Series:
+    """Each date's latest rate on or before it (NaN before the first)."""
+    pos = rates.index.searchsorted(dates, side="right") - 1
+    out = np.where(pos >= 0, rates.to_numpy()[np.maximum(pos, 0)], np.nan)
+    return pd.Series(out, index=dates, name="cash_rate")
+
+
+def _treasury(dates: pd.DatetimeIndex, spec: str, cache: PriceCache, offline_ok: bool) -> CashRate:
+    """Yahoo's ^IRX (percent a year) as an annual fraction on each trading day."""
+    lo = dates[0] - pd.Timedelta(days=STALE_DAYS)
+    frame = load_yahoo(TREASURY, lo, dates[-1], cache=cache, offline_ok=offline_ok)
+    quotes = (frame["close"].dropna() / 100.0).sort_index()
+    pos = quotes.index.searchsorted(dates, side="right") - 1  # the latest quote on or before
+    known = pos >= 0
+    age = np.where(known, (dates - quotes.index[np.maximum(pos, 0)]).days, STALE_DAYS + 1)
+    stale = age > STALE_DAYS
+    annual = _as_of(quotes, dates)
+    if stale.any():
+        day = dates[np.flatnonzero(stale)[0]]
+        raise DataError(
+            f"--cash-rate {RISK_FREE}: Yahoo's {TREASURY} has no quote within {STALE_DAYS} days "
+            f"before {day:%Y-%m-%d}; use --source sample (the offline rate, to 2018-11), a "
+            "--cash-rate file or a constant --cash-rate."
+        )
+    return CashRate(
+        annual,
+        spec,
+        f"Yahoo's {TREASURY}, the 13-week T-bill yield ({quotes.index[0]:%Y-%m-%d} to "
+        f"{quotes.index[-1]:%Y-%m-%d}, daily)",
+    )
+
+
+def _from_file(path: str, dates: pd.DatetimeIndex, spec: str, date_format: str | None) -> CashRate:
+    """A CSV of dated annual rates: each trading day takes the latest rate on or before it; the
+    last one is carried forward for at most CARRY_MONTHS, with a note."""
+    table = read_dated_csv(path, "cash-rate CSV", date_format)
+    name = Path(path).name
+    named = [c for c in table.columns if str(c).strip().lower() in RATE_COLUMNS]
+    if len(table.columns) != 1 and len(named) != 1:
+        raise DataError(
+            f"cash-rate CSV {name!r} has the columns {list(table.columns)}; give a Date column "
+            f"and one rate column (named one of {', '.join(RATE_COLUMNS)})."
+        )
+    rates = table[named[0] if named else table.columns[0]].dropna().sort_index()
+    if rates.empty:
+        raise DataError(f"cash-rate CSV {name!r} holds no rate.")
+    bad = rates[(rates < 0) | (rates >= 1)]
+    if len(bad):
+        raise DataError(
+            f"cash-rate CSV {name!r}: {bad.iloc[0]:g} on {bad.index[0]:%Y-%m-%d} is not an annual "
+            "fraction in [0, 1) (0.02 = 2% a year; divide percent by 100)."
+        )
+    first, last = rates.index[0], rates.index[-1]
+    limit = last + pd.DateOffset(months=CARRY_MONTHS)
+    if len(dates) and dates[0] < first:
+        raise DataError(
+            f"cash-rate CSV {name!r} starts {first:%Y-%m-%d}, after the prices' first day "
+            f"{dates[0]:%Y-%m-%d}; give rates from then on, or use --start {first:%Y-%m-%d}."
+        )
+    if len(dates) and dates[-1] > limit:
+        raise DataError(
+            f"cash-rate CSV {name!r} ends {last:%Y-%m-%d} (carried forward to {limit:%Y-%m-%d} "
+            f"at most), the prices run to {dates[-1]:%Y-%m-%d}; extend the file or use --end "
+            f"{limit:%Y-%m-%d}."
+        )
+    notes = []
+    if len(dates) and dates[-1] > last:
+        notes.append(
+            f"cash rate: {name} ends {last:%Y-%m-%d}; its last rate ({rates.iloc[-1]:.2%} a "
+            f"year) is carried forward to {dates[-1]:%Y-%m-%d}"
+        )
+    source = f"the file {name} ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
+    return CashRate(_as_of(rates, dates), spec, source, tuple(notes))
 
 
 def risk_free_monthly() -> pd.Series:

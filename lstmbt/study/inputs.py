@@ -85,7 +85,13 @@ def prepare_data(
         dates = dates.intersection(fm.frame.index[p.lookback - 1 :])
     if len(dates) == 0:
         raise DataError("no date has both a complete input window and a known next-day return.")
-    rate = cash_rate(config.cash_rate, ohlcv.index)
+    rate = cash_rate(
+        config.cash_rate,
+        ohlcv.index,
+        source=config.source,
+        cache=PriceCache(config.cache_dir) if config.cache_dir else None,
+        date_format=config.date_format,
+    )
     notes += list(rate.notes)
     return StudyData(prices, ohlcv, targets, features, pd.DatetimeIndex(dates), notes, rate)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
+from lstmbt.data import PriceCache
 from lstmbt.data.rates import cash_rate
 from lstmbt.errors import DataError
 from lstmbt.features import build_features
@@ -45,14 +46,24 @@ class Submission:
     declared_trials: int = 0  # variants the user tried before (counted by the deflated Sharpe)
 
 
-def judge_data(prices: pd.DataFrame, ticker: str, cash: str = "0") -> StudyData:
+def judge_data(
+    prices: pd.DataFrame, ticker: str, cash: str = "0", config: RunConfig | None = None
+) -> StudyData:
     """The traded series' targets and the ridge baseline's inputs, on one decision calendar,
-    and the interest on cash (`cash`: a --cash-rate value) on it."""
+    and the interest on cash (`cash`: a --cash-rate value) on it; `config` says where a
+    risk-free rate comes from (its --source, cache and --date-format)."""
     ohlcv = adjusted_ohlcv(prices)
     targets = forward_returns(prices["adj_close"], 1)
     fm = build_features(prices, ("close_change",), {}, ())
     dates = targets.dropna().index.intersection(fm.frame.index[RIDGE_LOOKBACK - 1 :])
-    rate = cash_rate(cash, ohlcv.index)
+    config = config or RunConfig()
+    rate = cash_rate(
+        cash,
+        ohlcv.index,
+        source=config.source,
+        cache=PriceCache(config.cache_dir) if config.cache_dir else None,
+        date_format=config.date_format,
+    )
     return StudyData(
         {ticker: prices},
         ohlcv,
