@@ -236,20 +236,6 @@ def _sized_with_min_fee(open_, close, first, day, side, costs, G, S):
     return tuple(arrays)
 
 
-def rebalanced_returns(
-    open_: np.ndarray,
-    close: np.ndarray,
-    weights: np.ndarray,
-    costs: Costs,
-    daily: np.ndarray | None,
-    band: float,
-) -> np.ndarray:
-    """The twin for fractional target weights (series, days): a trade depends on the weight
-    held when it comes, which depends on every earlier trade, so this is a day-by-day loop in
-    plain floats (microseconds a day) with `rebalance.rebalance`, the engine's own rule."""
-    return rebalanced_paths(open_, close, weights, costs, daily, band)[0]
-
-
 def rebalanced_paths(
     open_: np.ndarray,
     close: np.ndarray,
@@ -258,8 +244,11 @@ def rebalanced_paths(
     daily: np.ndarray | None,
     band: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`rebalanced_returns` and, each day, the value traded at the open over the equity at
-    that open (the turnover the band and the drift leave, not the targets' changes)."""
+    """The twin for fractional target weights (series, days): daily returns and, each day, the
+    value traded at the open over the equity at that open (the turnover the band and the
+    drift leave, not the targets' changes). A trade depends on the weight held when it comes,
+    which depends on every earlier trade, so this is a day-by-day loop in plain floats
+    (microseconds a day) with `rebalance.rebalance`, the engine's own rule."""
     m, n = weights.shape
     o, c = open_.tolist(), close.tolist()
     rate = [0.0] * n if daily is None else daily.tolist()
@@ -310,7 +299,7 @@ def vectorised_returns(
     if band is None:
         rets = twin_returns(open_, close, grid, costs, daily)
     else:
-        rets = rebalanced_returns(open_, close, grid, costs, daily, band)
+        rets = rebalanced_paths(open_, close, grid, costs, daily, band)[0]
     if isinstance(positions, pd.DataFrame):
         return pd.DataFrame(rets.T, index=positions.index, columns=positions.columns, copy=False)
     return pd.Series(rets[0], index=positions.index, name="returns")

@@ -422,14 +422,28 @@ def _run_serial(plan, todo, store, results: TaskResults, done: OnDone, on_epoch_
             on_epoch,
         )
         for task, (model, preds) in zip(unit, fitted, strict=True):
-            if task not in missing:
-                continue
-            if store is not None:
-                store.save(task, model, preds, plan.meta[task.preset])
-            if task in keep:
-                results.models[task] = model
-            results.predictions[task] = preds
-            done(task, False)
+            if task in missing:
+                _record(task, preds, model, results, done, keep, store, plan.meta[task.preset])
+
+
+def _record(
+    task: Task,
+    preds: np.ndarray,
+    model: Forecaster | None,
+    results: TaskResults,
+    done: OnDone,
+    keep: frozenset[Task],
+    store: FoldStore | None = None,
+    meta: dict | None = None,
+) -> None:
+    """A finished task, whichever way it ran: saved (when `store`; a pool worker saves its
+    own), its model kept when asked for, then counted as done."""
+    if store is not None:
+        store.save(task, model, preds, meta)
+    if task in keep and model is not None:
+        results.models[task] = model
+    results.predictions[task] = preds
+    done(task, False)
 
 
 def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozenset()) -> None:
@@ -458,12 +472,10 @@ def _run_pool(plan, todo, store, results: TaskResults, done: OnDone, keep=frozen
             }
             try:
                 for fut in as_completed(futures):
-                    for task, preds, model in fut.result():
+                    for task, preds, blob in fut.result():
                         if task in futures[fut]:
-                            results.predictions[task] = preds
-                            if model is not None:
-                                results.models[task] = pickle.loads(model)
-                            done(task, False)
+                            model = pickle.loads(blob) if blob is not None else None
+                            _record(task, preds, model, results, done, keep)
             except BaseException:
                 _stop_workers(pool)
                 raise
@@ -516,15 +528,9 @@ def _run_ray(plan, todo, store, results: TaskResults, done: OnDone, keep) -> Non
             [ref], _ = ray.wait(list(pending), num_returns=1)
             missing = pending.pop(ref)
             for task, preds, blob in ray.get(ref):
-                if task not in missing:
-                    continue
-                model = pickle.loads(blob)
-                if store is not None:
-                    store.save(task, model, preds, plan.meta[task.preset])
-                if task in keep:
-                    results.models[task] = model
-                results.predictions[task] = preds
-                done(task, False)
+                if task in missing:
+                    meta = plan.meta[task.preset]
+                    _record(task, preds, pickle.loads(blob), results, done, keep, store, meta)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
