@@ -194,6 +194,39 @@ class BacktestResult:
         return len(self.orders)
 
 
+def next_open_cerebro(
+    capital: float,
+    commission: float,
+    min_fee: float,
+    price_move: float,
+    broker: bt.brokers.BackBroker | None = None,
+) -> bt.Cerebro:
+    """A Cerebro that fills at the next open (cheat-on-open) with `capital` in cash, fractional
+    shares paying `commission` (at least `min_fee` an order part), and every fill moved by
+    `price_move` against the trader. Both engines (one series, a portfolio) start here."""
+    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True)
+    if broker is not None:
+        cerebro.setbroker(broker)
+    cerebro.broker.setcash(capital)
+    cerebro.broker.addcommissioninfo(FractionalCommission(commission=commission, min_fee=min_fee))
+    # slip_out: slip even when open*(1+s) leaves the bar's range, so fills match the twin.
+    cerebro.broker.set_slippage_perc(
+        price_move, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
+    )
+    return cerebro
+
+
+def run_filled(cerebro: bt.Cerebro, name: str, what: str) -> bt.Strategy:
+    """Run `cerebro`'s one strategy; any order not filled stops the run (BacktestError)."""
+    strat = cerebro.run()[0]
+    if strat.failed:
+        raise BacktestError(
+            f"{name}: {len(strat.failed)} order(s) were not filled, e.g. {strat.failed[0]}; the "
+            f"results would not match the {what}, so the run stops here."
+        )
+    return strat
+
+
 def run_backtrader(
     prices: pd.DataFrame,
     positions: pd.Series,
@@ -223,18 +256,15 @@ def run_backtrader(
     )
     accrues = daily is not None or costs.borrow_fee > 0
 
-    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True)
-    if accrues:  # (otherwise Backtrader's own broker: today's numbers, bit for bit)
-        cerebro.setbroker(AccruingBroker())
+    # (without accruals, Backtrader's own broker: today's numbers, bit for bit)
+    cerebro = next_open_cerebro(
+        costs.capital,
+        costs.commission,
+        costs.min_fee,
+        costs.price_move,
+        AccruingBroker() if accrues else None,
+    )
     cerebro.adddata(bt.feeds.PandasData(dataname=feed_frame), name=name)
-    cerebro.broker.setcash(costs.capital)
-    cerebro.broker.addcommissioninfo(
-        FractionalCommission(commission=costs.commission, min_fee=costs.min_fee)
-    )
-    # slip_out: slip even when open*(1+s) leaves the bar's range, so fills match the twin.
-    cerebro.broker.set_slippage_perc(
-        costs.price_move, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
-    )
     cerebro.addstrategy(
         TargetPositionStrategy,
         held=held_by_day,
@@ -247,12 +277,7 @@ def run_backtrader(
         costs=costs,
     )
     cerebro.addanalyzer(bt.analyzers.TimeReturn, timeframe=bt.TimeFrame.Days, _name="daily")
-    strat = cerebro.run()[0]
-    if strat.failed:
-        raise BacktestError(
-            f"{name}: {len(strat.failed)} order(s) were not filled, e.g. {strat.failed[0]}; the "
-            "results would not match the positions, so the run stops here."
-        )
+    strat = run_filled(cerebro, name, "positions")
     daily = strat.analyzers.daily.get_analysis()
     rets = pd.Series(
         list(daily.values()),

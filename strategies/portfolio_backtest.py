@@ -18,7 +18,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.backtest import BacktestError, FractionalCommission
+from lstmbt.strategies.backtest import BacktestError, next_open_cerebro, run_filled
 from lstmbt.strategies.costs import CASH_BUFFER, Costs
 from lstmbt.strategies.panel import FIELDS, _prepare, field_array, rebalance_scale
 
@@ -129,22 +129,12 @@ def run_portfolio_backtrader(
     held = weights[list(feeds)].shift(1, fill_value=0.0).to_numpy(np.float64)
     held_by_day = {ts.date(): tuple(map(float, row)) for ts, row in zip(index, held, strict=True)}
 
-    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True)
+    # commission and slippage only (the portfolio engine's cost model)
+    cerebro = next_open_cerebro(costs.capital, costs.commission, 0.0, costs.slippage)
     for ticker, feed in feeds.items():
         cerebro.adddata(bt.feeds.PandasData(dataname=feed), name=str(ticker))
-    cerebro.broker.setcash(costs.capital)
-    cerebro.broker.addcommissioninfo(FractionalCommission(commission=costs.commission))
-    # slip_out: slip even when open*(1+s) leaves the bar's range, so fills match the twin.
-    cerebro.broker.set_slippage_perc(
-        costs.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
-    )
     cerebro.addstrategy(TargetWeightsStrategy, held=held_by_day, costs=costs)
-    strat = cerebro.run()[0]
-    if strat.failed:
-        raise BacktestError(
-            f"{name}: {len(strat.failed)} order(s) were not filled, e.g. {strat.failed[0]}; the "
-            "results would not match the weights, so the run stops here."
-        )
+    strat = run_filled(cerebro, name, "weights")
     values = pd.Series(strat.values, dtype=np.float64)
     values.index = pd.DatetimeIndex([pd.Timestamp(d) for d in values.index]).as_unit("ns")
     values = values.reindex(index)
