@@ -166,20 +166,28 @@ class TargetPositionStrategy(bt.Strategy):
                 self.sell(size=-shares)
 
     def notify_order(self, order: bt.Order) -> None:
-        if order.status == order.Completed:
-            self.fills.append(
-                {
-                    "date": bt.num2date(order.executed.dt).date(),
-                    "size": order.executed.size,
-                    "price": order.executed.price,
-                    "commission": order.executed.comm,
-                }
-            )
-        elif order.status in (order.Margin, order.Rejected, order.Canceled, order.Expired):
-            self.failed.append(
-                f"{order.getstatusname()} {'buy' if order.isbuy() else 'sell'} of "
-                f"{order.created.size:.6g} on {self.data.datetime.date(0)}"
-            )
+        note_order(self, order)
+
+
+def note_order(strategy: bt.Strategy, order: bt.Order, ticker: bool = False) -> None:
+    """A filled order into `strategy.fills` (date, the ticker when `ticker`, size, price,
+    commission); one not filled (margin, rejected...) into `strategy.failed`, in words."""
+    if order.status == order.Completed:
+        fill = {"date": bt.num2date(order.executed.dt).date()}
+        if ticker:
+            fill["ticker"] = order.data._name
+        fill |= {
+            "size": order.executed.size,
+            "price": order.executed.price,
+            "commission": order.executed.comm,
+        }
+        strategy.fills.append(fill)
+    elif order.status in (order.Margin, order.Rejected, order.Canceled, order.Expired):
+        where = order.data._name if ticker else f"on {strategy.data.datetime.date(0)}"
+        strategy.failed.append(
+            f"{order.getstatusname()} {'buy' if order.isbuy() else 'sell'} of "
+            f"{order.created.size:.6g} {where}"
+        )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,12 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.backtest import BacktestError, next_open_cerebro, run_filled
+from lstmbt.strategies.backtest import (
+    BacktestError,
+    next_open_cerebro,
+    note_order,
+    run_filled,
+)
 from lstmbt.strategies.costs import CASH_BUFFER, Costs
 from lstmbt.strategies.panel import FIELDS, _prepare, field_array, rebalance_scale
 
@@ -79,21 +84,7 @@ class TargetWeightsStrategy(bt.Strategy):
         self.values[bt.num2date(self._today()).date()] = self.broker.getvalue()
 
     def notify_order(self, order: bt.Order) -> None:
-        if order.status == order.Completed:
-            self.fills.append(
-                {
-                    "date": bt.num2date(order.executed.dt).date(),
-                    "ticker": order.data._name,
-                    "size": order.executed.size,
-                    "price": order.executed.price,
-                    "commission": order.executed.comm,
-                }
-            )
-        elif order.status in (order.Margin, order.Rejected, order.Canceled, order.Expired):
-            self.failed.append(
-                f"{order.getstatusname()} {'buy' if order.isbuy() else 'sell'} of "
-                f"{order.created.size:.6g} {order.data._name}"
-            )
+        note_order(self, order, ticker=True)
 
 
 @dataclass(frozen=True)

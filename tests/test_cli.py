@@ -301,29 +301,14 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv[2:]))
 """
 
-# 3 folds x 2 seeds of one preset: at least 3 tasks are left when the signal comes
-SIGNAL_STUDY = [
+# a small study: 2 seeds, tiny networks, 100 bootstrap draws, no tear-sheets
+SMALL_STUDY = [
     "study",
-    "--epochs",
-    "1",
-    "--hidden-size",
-    "4",
-    "--device",
-    "cpu",
-    "--start",
-    "2008-01-01",
-    "--lookback",
-    "5",
-    "--seeds",
-    "2",
-    "--preset",
-    "lookback",
-    "--refit-every",
-    "504",
-    "--bootstrap-reps",
-    "100",
-    "--no-tearsheets",
+    *("--epochs", "1", "--hidden-size", "4", "--device", "cpu", "--start", "2008-01-01"),
+    *("--lookback", "5", "--seeds", "2", "--bootstrap-reps", "100", "--no-tearsheets"),
 ]
+# 3 folds x 2 seeds of one preset: at least 3 tasks are left when the signal comes
+SIGNAL_STUDY = [*SMALL_STUDY, "--preset", "lookback", "--refit-every", "504"]
 
 
 def start_held_at_two_folds(tmp_path, *args: str) -> tuple[subprocess.Popen, object, object]:
@@ -462,28 +447,7 @@ def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, c
 
 
 def test_study_command_end_to_end(tmp_path):
-    proc = run_cli(
-        "study",
-        "--epochs",
-        "1",
-        "--hidden-size",
-        "4",
-        "--device",
-        "cpu",
-        "--start",
-        "2008-01-01",
-        "--lookback",
-        "5",
-        "--seeds",
-        "2",
-        "--bootstrap-reps",
-        "100",
-        "--no-tearsheets",
-        "--out",
-        str(tmp_path),
-        "--run-id",
-        "s",
-    )
+    proc = run_cli(*SMALL_STUDY, "--out", str(tmp_path), "--run-id", "s")
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert metrics["span"]["walk_forward"] and metrics["span"]["seeds"] == 2
