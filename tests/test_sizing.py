@@ -215,3 +215,15 @@ def test_forecast_of_a_sized_run_gives_the_weights_the_run_held(tiny):
     table = pd.read_html(__import__("io").StringIO(page), attrs={"id": "sizing"})[0]
     row = table.set_index("k").loc["lookback:lstm@sized"]
     np.testing.assert_allclose(row.to_numpy(dtype=float), ks, rtol=5e-3)
+
+
+def test_prices_that_never_move_cannot_be_sized_and_say_so(sp500):
+    """A halted stock's flat closes leave no volatility to scale by: one line, not a crash."""
+    from lstmbt.errors import DataError
+    from lstmbt.study.sizing import Sizing, sized_positions
+
+    dates = sp500.index[100:160]
+    close = pd.Series(100.0, index=sp500.index[:160])
+    sizing = Sizing({"f": np.ones(60)}, {"f": (1.0,)}, (), 1.0, False, 0.05)
+    with pytest.raises(DataError, match="volatility is zero or unknown at the close of"):
+        sized_positions(sizing, {"f": np.full((60, 1), 0.001)}, close, dates)

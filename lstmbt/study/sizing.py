@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
+from lstmbt.errors import DataError
 from lstmbt.metrics import model_entry, sized_name
 from lstmbt.models import Split
 from lstmbt.strategies import (
@@ -102,6 +103,14 @@ def sized_positions(
 ) -> dict[str, pd.Series]:
     """Each sized forecast's target weights on `dates`, by its sized row's name."""
     vol = predicted_volatility(close, dates)
+    flat = ~(np.isfinite(vol.to_numpy()) & (vol.to_numpy() > 0))
+    if flat.any():
+        day = dates[np.flatnonzero(flat)[0]]
+        raise DataError(
+            f"--sizing vol-target: the predicted volatility is zero or unknown at the close of "
+            f"{day:%Y-%m-%d} (the prices did not move for {int(VOL_HALFLIFE)} days, or too few "
+            "came before); weights cannot be scaled by it. Use --sizing sign, or other prices."
+        )
     out = {}
     for name, k in sizing.scales.items():
         signal = pd.Series(signal_from_forecast(forecasts[name], sizing.horizon_rule), index=dates)
