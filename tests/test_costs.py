@@ -374,3 +374,17 @@ def test_risk_free_from_yahoo_is_irx_as_of_each_day(sp500, tmp_path, monkeypatch
     fallback = cash_rate("risk-free", days, source="auto", cache=PriceCache(tmp_path / "c4"))
     pd.testing.assert_series_equal(fallback.annual, cash_rate("risk-free", days).annual)
     assert "^IRX could not be read" in fallback.notes[0] and "Fama-French" in fallback.source
+
+
+def test_a_run_with_a_rate_file_records_it_and_resume_refuses_an_edited_file(tiny, tmp_path):
+    """A relative --cash-rate file is recorded as given, its rates by fingerprint: editing the
+    file between a run and its resume is refused, not mixed in."""
+    rates = pd.Series(0.03, index=pd.to_datetime(["2011-12-01", "2018-12-01"]))
+    path = _rate_file(tmp_path / "tbill.csv", rates)
+    run = run_study(tiny(cash_rate=path, run_id="file"), write=True)
+    doc = json.loads((run.run_dir / "config.json").read_text())
+    assert doc["cash_rate"]["source"].startswith("the file tbill.csv (2011-12-01 to 2018-12-01)")
+    assert doc["cash_rate"]["mean_annual"] == pytest.approx(0.03)
+    _rate_file(tmp_path / "tbill.csv", rates.replace(0.03, 0.04))
+    with pytest.raises(ValueError, match="cash rates .* differ from those the run started with"):
+        resume_study(run.run_dir)
