@@ -303,14 +303,16 @@ def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
 
 
 def _portfolio_costs(config: RunConfig) -> str:
-    """The portfolio engine charges commission and slippage; say so when a run sets more."""
-    more = [name for name in ("half_spread", "min_fee", "borrow_fee") if getattr(config, name, 0)]
+    """The portfolio engine charges commission, slippage and the spread; say so when a run sets
+    more."""
+    more = [name for name in ("min_fee", "borrow_fee") if getattr(config, name, 0)]
     if getattr(config, "cash_rate", "0") not in ("0", 0, 0.0, "0.0"):
         more.append("cash_rate")
     if not more:
         return ""
     return (
-        f" (the portfolio engine charges commission and slippage only, not {', '.join(more)}: "
+        f" (the portfolio engine charges commission, slippage and the spread, not "
+        f"{', '.join(more)}: "
         "its comparison with equal weight is on those costs)"
     )
 

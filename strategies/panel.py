@@ -10,7 +10,8 @@ Conventions shared with strategies/portfolio_backtest.py (and pinned by a parity
   starts in cash and the last decision is never executed.
 - The portfolio trades only on days when the held row changes (a *rebalance*), at that day's
   opens: every ticker is brought to its target weight of the equity left after the trades'
-  costs (sells before buys), buying at open*(1+slippage), selling at open*(1-slippage), paying
+  costs (sells before buys), buying at open*(1+s), selling at open*(1-s) with s the slippage plus
+  half the spread (`Costs.price_move`), paying
   `commission` on traded value. Between rebalances the shares are held and weights drift.
 - Every target weight is scaled by (1 - CASH_BUFFER), as in the single-asset engine, so float
   rounding can never leave a buy short of cash.
@@ -123,7 +124,7 @@ def _scale(
     piece of the current buy/sell pattern, and a step that keeps the pattern is the root.
     `fixed`: per-event sums of kappa w over names left out of the entries because they are
     bought from nothing (u = 0: their side cannot change with x; see `twin_panel_returns`)."""
-    s, c = costs.slippage, costs.commission
+    s, c = costs.price_move, costs.commission
     buy_cost, sell_cost = (1.0 + s) * (1.0 + c) - 1.0, 1.0 - (1.0 - s) * (1.0 - c)
     both = buy_cost + sell_cost  # kappa = -sell_cost + both * (bought or not)
     base_u = 1.0 - sell_cost * _segment_sums(u, starts)
@@ -211,7 +212,7 @@ def twin_panel_returns(
     # names bought from nothing buy at any x, so their costs are summed once, outside the
     # iteration: every name's kappa * w if it were bought from nothing, less those of the
     # names the event before held (which the iteration prices at their real trade)
-    s_, c_ = costs.slippage, costs.commission
+    s_, c_ = costs.price_move, costs.commission
     buy_cost, sell_cost = (1.0 + s_) * (1.0 + c_) - 1.0, 1.0 - (1.0 - s_) * (1.0 - c_)
     old_starts = np.concatenate([[0], starts[:m]])  # event i's old names: event i - 1's
 

@@ -120,8 +120,8 @@ def run_portfolio_backtrader(
     held = weights[list(feeds)].shift(1, fill_value=0.0).to_numpy(np.float64)
     held_by_day = {ts.date(): tuple(map(float, row)) for ts, row in zip(index, held, strict=True)}
 
-    # commission and slippage only (the portfolio engine's cost model)
-    cerebro = next_open_cerebro(costs.capital, costs.commission, 0.0, costs.slippage)
+    # commission, slippage and half the spread (the portfolio engine's cost model)
+    cerebro = next_open_cerebro(costs.capital, costs.commission, 0.0, costs.price_move)
     for ticker, feed in feeds.items():
         cerebro.adddata(bt.feeds.PandasData(dataname=feed), name=str(ticker))
     cerebro.addstrategy(TargetWeightsStrategy, held=held_by_day, costs=costs)

@@ -28,7 +28,7 @@ from lstmbt.strategies import (
 from lstmbt.strategies.costs import CASH_BUFFER
 from lstmbt.strategies.panel import rebalance_scale
 
-COSTS = Costs(commission=0.0005, slippage=0.0005)
+COSTS = Costs(commission=0.0005, slippage=0.0005, half_spread=0.0002)
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +73,9 @@ def momentum(panel: pd.DataFrame, days: int = 20) -> pd.DataFrame:
 
 def equity_after_costs(equity: float, before: list, goal: list, costs: Costs) -> float:
     """By bisection: the equity E' whose trades (goal_i E' - before_i, in value) cost exactly
-    equity - E' (commission and slippage on each side)."""
-    buy = (1 + costs.slippage) * (1 + costs.commission) - 1
-    sell = 1 - (1 - costs.slippage) * (1 - costs.commission)
+    equity - E' (commission, slippage and half the spread on each side)."""
+    buy = (1 + costs.price_move) * (1 + costs.commission) - 1
+    sell = 1 - (1 - costs.price_move) * (1 - costs.commission)
 
     def paid(e):
         trades = [g * e - b for g, b in zip(goal, before, strict=True)]
@@ -91,7 +91,7 @@ def equity_after_costs(equity: float, before: list, goal: list, costs: Costs) ->
 def reference_loop(panel: pd.DataFrame, weights: pd.DataFrame, costs: Costs) -> pd.Series:
     """Plain bookkeeping, one day at a time, in Python floats: when the held row changes,
     find the post-cost equity by bisection, then sell and buy at the fill prices."""
-    s, c = costs.slippage, costs.commission
+    s, c = costs.price_move, costs.commission  # slippage plus half the spread
     tickers = list(weights.columns)
     opens = panel["open"].reindex(weights.index)[tickers].to_numpy()
     closes = panel["close"].reindex(weights.index)[tickers].ffill().fillna(0.0).to_numpy()
@@ -167,7 +167,7 @@ def test_holding_every_ticker_forever_is_the_benchmark_less_the_first_costs(pane
     assert (weights == 1 / 6).all().all()
     rets = panel_returns(panel, weights, COSTS)
     day1 = weights.index[1]
-    kappa = (1 + COSTS.slippage) * (1 + COSTS.commission) - 1
+    kappa = (1 + COSTS.slippage + COSTS.half_spread) * (1 + COSTS.commission) - 1
     x = 1 / (1 + kappa * (1 - CASH_BUFFER))
     growth = panel["close"].loc[weights.index] / panel["open"].loc[day1]
     hand = x * (CASH_BUFFER + (1 - CASH_BUFFER) / 6 * growth.sum(axis=1))
@@ -243,12 +243,15 @@ def test_more_costs_never_raise_the_total_return(panel, kind, k):
     short=st.booleans(),
     reverse=st.booleans(),
     cost=st.sampled_from([0.0, 0.0005, 0.003]),
+    spread=st.sampled_from([0.0, 0.0004]),
 )
-def test_twin_equals_reference_on_random_windows(gappy, start, days, k, short, reverse, cost):
+def test_twin_equals_reference_on_random_windows(
+    gappy, start, days, k, short, reverse, cost, spread
+):
     forecasts = momentum(gappy, 5).loc["2004-09-01":"2012-12-31"].iloc[start : start + days]
     forecasts = -forecasts if reverse else forecasts
     weights = ranking_weights(forecasts, k, "long-short" if short else "long", prices=gappy)
-    costs = Costs(cost, cost / 2)
+    costs = Costs(cost, cost / 2, spread)
     np.testing.assert_allclose(
         panel_returns(gappy, weights, costs), reference_loop(gappy, weights, costs), atol=1e-12
     )
