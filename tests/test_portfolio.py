@@ -392,3 +392,12 @@ def test_bad_input_is_rejected_with_the_fix(panel):
                 )
             }
         )
+
+
+def test_the_portfolio_verdict_names_the_costs_its_engine_does_not_charge():
+    from lstmbt import RunConfig
+    from lstmbt.api import _portfolio_costs
+
+    assert _portfolio_costs(RunConfig(half_spread=0.0002)) == ""  # charged: nothing to say
+    said = _portfolio_costs(RunConfig(min_fee=1.0, cash_rate="risk-free"))
+    assert "not min_fee, cash_rate" in said and "spread" in said
