@@ -9,6 +9,7 @@ import pytest
 
 from lstmbt.features.returns import adjusted_ohlcv
 from lstmbt.strategies.signals import ewma_volatility, fit_vol_scale, vol_target_weights
+from tests.conftest import TINY
 from tests.test_features import perturb_after
 
 
@@ -55,13 +56,10 @@ def test_weights_are_forecast_over_volatility_capped_and_long_only_unless_shorti
 # --- the study: sized rows beside the sign rule --------------------------------------------
 
 SIZED_RUN = dict(
+    TINY,
     epochs=1,
     hidden_size=4,
-    batch_size=512,
     patience=1,
-    tearsheets=False,
-    device="cpu",
-    jobs=1,
     start="2012-01-01",
     presets=("baseline",),
     walk_forward=True,
