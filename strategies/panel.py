@@ -15,8 +15,11 @@ Conventions shared with strategies/portfolio_backtest.py (and pinned by a parity
   `commission` on traded value. Between rebalances the shares are held and weights drift.
 - Every target weight is scaled by (1 - CASH_BUFFER), as in the single-asset engine, so float
   rounding can never leave a buy short of cash.
-- A ticker with no bar on a day cannot be traded that day: a rebalance that would trade it (a
-  ticker held before or after it) is an error. While held it is valued at its last close.
+- A ticker with no bar on a day cannot be traded at that day's open. At a rebalance it is then
+  not bought (its target weight stays in cash until the next rebalance) and, if held, it is
+  sold at its last close (a delisting's or halt's exit at the last price seen); between
+  rebalances a held ticker without a bar is valued at its last close. Only the rebalancing
+  day's own bars decide this (its open shows them), never a later day's (`_tradable`).
 - Daily returns are close-to-close changes of portfolio value (cash + shares * close).
 
 Equity after a rebalance: with E the value at the opens before trading, u_i the weight ticker i
@@ -284,22 +287,42 @@ def _prepare(
     bar = np.isfinite(open_) & np.isfinite(close)
     if bar.all():
         return open_, close, w
-    # every ticker traded at a rebalance (held before or after it) needs a bar that day
+    return *_without_bars(open_, close, bar), _tradable(w, bar)
+
+
+def _last_close(close: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """Each day's latest close on or before it (NaN before a ticker's first bar)."""
+    days = np.where(bar, np.arange(close.shape[0])[:, None], -1)
+    np.maximum.accumulate(days, axis=0, out=days)
+    last = np.take_along_axis(close, np.maximum(days, 0), axis=0)
+    return np.where(days >= 0, last, np.nan)
+
+
+def _without_bars(
+    open_: np.ndarray, close: np.ndarray, bar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Open and close with a ticker's last close standing in on days without a bar (after its
+    first): a member whose bars stopped is valued, and sold, at its last close."""
+    last = _last_close(close, bar)
+    return np.where(bar, open_, last), np.where(bar, close, last)
+
+
+def _tradable(w: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """The weights the engines can trade: at each rebalance (a day the held row changes) a
+    ticker without a bar that day is not bought (its weight stays in cash) and, if held, is
+    sold at its last close; between rebalances the row traded stays as it was. Only that
+    day's bar decides, which the open of that day shows: the decisions never see it."""
+    n = w.shape[0]
     held = np.zeros_like(w)
     held[1:] = w[:-1]
-    before = np.zeros_like(w)
-    before[1:] = held[:-1]
-    trade_days = np.flatnonzero((held != before).any(axis=1))
-    involved = (held[trade_days] != 0.0) | (before[trade_days] != 0.0)
-    bad = involved & ~bar[trade_days]
-    if bad.any():
-        j, i = np.argwhere(bad)[0]
-        raise ValueError(
-            f"the weights trade {tickers[i]} on {weights.index[trade_days[j]].date()}, where it "
-            "has no bar; a ticker can only be traded on days it has prices (ranking_weights "
-            "with prices= leaves such tickers out)."
-        )
-    return np.where(bar, open_, np.nan), np.where(bar, close, np.nan), w
+    change = np.zeros(n, dtype=bool)
+    change[1:] = (held[1:] != held[:-1]).any(axis=1)
+    last = np.where(change, np.arange(n), 0)
+    np.maximum.accumulate(last, out=last)
+    traded = np.where(bar, held, 0.0)[last]  # each day: the row of its latest rebalance
+    out = w.copy()
+    out[:-1] = traded[1:]  # the decision row executed the next day
+    return out
 
 
 def panel_returns(prices: pd.DataFrame, weights: pd.DataFrame, costs: Costs = Costs()) -> pd.Series:

@@ -11,12 +11,11 @@ or its twin `panel_returns`, conventions in strategies/panel.py):
     rank_ic(forecasts, next_close_returns(panel))                    # forecast quality
 
 Tickers without a bar: the calendar is the forecasts' index (normally the union of the tickers'
-days; the engines run on the weights' index, which is its span), and a ticker can only be
-traded on a day it has a bar. So a ticker is ranked at the close of t only if its forecast is
-finite and it has bars on the next two days of the calendar (days past the calendar's end count
-as bars): then a new member can be bought at the next open, and a member dropped on the
-following close can still be sold at the open after. This knows the calendar (whether a ticker
-trades tomorrow) a day or two ahead, never a price.
+days; the engines run on the weights' index, which is its span). A ticker is ranked at the
+close of t when its forecast there is finite (it then has t's bar): nothing about later days,
+not even whether it will trade tomorrow. The engines settle what the calendar does next (see
+strategies/panel.py): a new member without a bar at the rebalancing open is not bought (its
+weight waits in cash), and a member whose bars stopped is sold at its last close.
 """
 
 from __future__ import annotations
@@ -49,9 +48,9 @@ def ranking_weights(
     at least k (long-short: 2k) tickers ranked. On a day inside the span with fewer, every
     ranked ticker that fits is held at the same weight and the rest stays in cash (long-short:
     n // 2 a side). Ties rank the earlier column first. Membership alone sets the weights, so
-    the engines re-weight only when it changes. With `prices` (a `price_panel`), a ticker
-    needs bars on the next two days to be ranked (module docstring); without, every finite
-    forecast is ranked.
+    the engines re-weight only when it changes. Every finite forecast is ranked; with `prices`
+    (a `price_panel`), a forecast on a day its ticker has no bar is refused (it needs that
+    day's close).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -75,10 +74,6 @@ def ranking_weights(
                 f"{tickers[j]} has a forecast on {forecasts.index[i].date()} but no bar that "
                 "day; set it to NaN (a forecast needs that day's close)."
             )
-        ahead = np.ones_like(bar)  # bars on the next two days (past the end: yes)
-        ahead[:-1] &= bar[1:]
-        ahead[:-2] &= bar[2:]
-        ranked &= ahead
     n_ranked = ranked.sum(axis=1)
     need = k if kind == "long" else 2 * k
     enough = np.flatnonzero(n_ranked >= need)

@@ -108,16 +108,27 @@ def run_portfolio_backtrader(
 ) -> PortfolioResult:
     """Run the target-weights strategy over `weights.index` on a price panel (`price_panel`);
     `weights` is (days x tickers), e.g. from `ranking_weights`."""
-    _prepare(prices, weights)  # the same checks as the twin, with the same messages
+    # the twin's checks and messages, and what both engines trade: the weights tradable at
+    # each rebalance, a ticker's last close standing in on its days without a bar
+    open_, close, tradable = _prepare(prices, weights)
     index = weights.index
     tickers = list(weights.columns)
     fields = {f: field_array(prices, f, index, tickers) for f in FIELDS}
-    feeds = {}
+    bar = np.isfinite(fields["open"]) & np.isfinite(fields["close"])
+    fields = {
+        "open": open_,
+        "high": np.where(bar, fields["high"], close),
+        "low": np.where(bar, fields["low"], close),
+        "close": close,
+    }
+    feeds, columns = {}, []
     for i, ticker in enumerate(tickers):
         frame = pd.DataFrame({f: v[:, i] for f, v in fields.items()}, index=index).dropna()
-        if not frame.empty:  # a ticker with no bar in the span is never held (checked above)
+        if not frame.empty:  # before its first bar a ticker is never held
             feeds[ticker] = frame.assign(volume=0.0, openinterest=0.0)
-    held = weights[list(feeds)].shift(1, fill_value=0.0).to_numpy(np.float64)
+            columns.append(i)
+    held = np.zeros((len(index), len(columns)))
+    held[1:] = tradable[:-1, columns]
     held_by_day = {ts.date(): tuple(map(float, row)) for ts, row in zip(index, held, strict=True)}
 
     # commission, slippage and half the spread (the portfolio engine's cost model)

@@ -90,19 +90,26 @@ def equity_after_costs(equity: float, before: list, goal: list, costs: Costs) ->
 
 def reference_loop(panel: pd.DataFrame, weights: pd.DataFrame, costs: Costs) -> pd.Series:
     """Plain bookkeeping, one day at a time, in Python floats: when the held row changes,
-    find the post-cost equity by bisection, then sell and buy at the fill prices."""
+    find the post-cost equity by bisection, then sell and buy at the fill prices. A ticker
+    without a bar that day is not bought, and if held is sold at its last close."""
     s, c = costs.price_move, costs.commission  # slippage plus half the spread
     tickers = list(weights.columns)
     opens = panel["open"].reindex(weights.index)[tickers].to_numpy()
-    closes = panel["close"].reindex(weights.index)[tickers].ffill().fillna(0.0).to_numpy()
+    raw = panel["close"].reindex(weights.index)[tickers]
+    bars = np.isfinite(opens) & raw.notna().to_numpy()
+    last = raw.ffill().to_numpy()
+    closes = raw.ffill().fillna(0.0).to_numpy()
     w_all = weights.to_numpy()
     cash, shares, held, prev, out = 1.0, [0.0] * len(tickers), [0.0] * len(tickers), 1.0, []
+    traded = [0.0] * len(tickers)  # the targets last traded (without the names left out)
     for d in range(len(weights)):
         target = list(w_all[d - 1]) if d else [0.0] * len(tickers)
-        if target != held:
-            o = opens[d]
+        tradable = [t if bars[d][i] else 0.0 for i, t in enumerate(target)]
+        if target != held and tradable != traded:
+            o = [opens[d][i] if bars[d][i] else last[d][i] for i in range(len(tickers))]
             before = [q * o[i] if q != 0.0 else 0.0 for i, q in enumerate(shares)]
-            goal = [t * (1.0 - CASH_BUFFER) for t in target]
+            goal = [t * (1.0 - CASH_BUFFER) for t in tradable]
+            traded = tradable
             after = equity_after_costs(cash + sum(before), before, goal, costs)
             new = [g * after / o[i] if g else 0.0 for i, g in enumerate(goal)]
             for i in range(len(tickers)):
@@ -111,7 +118,8 @@ def reference_loop(panel: pd.DataFrame, weights: pd.DataFrame, costs: Costs) -> 
                     cash += -delta * o[i] * (1 - s) * (1 - c)
                 elif delta > 0:
                     cash -= delta * o[i] * (1 + s) * (1 + c)
-            shares, held = new, target
+            shares = new
+        held = target
         value = cash + sum(q * closes[d][i] for i, q in enumerate(shares))
         out.append(value / prev - 1.0)
         prev = value
@@ -321,20 +329,55 @@ def test_ranking_holds_the_top_k_and_the_bottom_k():
     assert (tied.abs().sum(axis=1) == 1.0).all() and (tied.sum(axis=1) == 0).all()
 
 
-def test_a_ticker_is_ranked_only_if_it_trades_the_next_two_days(gappy):
+def test_ranking_knows_nothing_of_later_days_not_even_the_calendar(gappy):
+    """Regression: a ticker was ranked at t only if it had bars on the next two days (the
+    calendar a day or two ahead). Now removing every bar after t changes no weight up to t."""
     forecasts = momentum(gappy).loc["2011-02-01":"2012-12-31"]
     weights = ranking_weights(forecasts, 5, prices=gappy)
+    member = (weights["AAPL"] > 0) & (weights["AAPL"].shift(1) > 0)  # held on t, kept at t
+    t = member.index[member & (member.index >= forecasts.index[200])][0]
+    cut = gappy.copy()
+    cut.loc[cut.index > t, (slice(None), "AAPL")] = np.nan  # AAPL's bars stop at t
+    cut_forecasts = forecasts.copy()
+    cut_forecasts.loc[cut_forecasts.index > t, "AAPL"] = np.nan
+    again = ranking_weights(cut_forecasts, 5, prices=cut)
+    pd.testing.assert_frame_equal(again.loc[:t], weights.loc[:t])
+    # held at its last bar, it is sold at the next rebalance, at its last close
+    engine = run_portfolio_backtrader(cut, again, COSTS)
+    sold = engine.orders[(engine.orders["ticker"] == "AAPL") & (engine.orders["date"] > t.date())]
+    assert len(sold) == 1 and sold["size"].iloc[0] < 0
+    last_close = cut["close"]["AAPL"].loc[:t].iloc[-1]
+    assert sold["price"].iloc[0] == pytest.approx(last_close * (1 - COSTS.price_move), rel=1e-12)
+    np.testing.assert_allclose(
+        engine.returns.to_numpy(), panel_returns(cut, again, COSTS).to_numpy(), atol=1e-10
+    )
+    np.testing.assert_allclose(
+        panel_returns(cut, again, COSTS), reference_loop(cut, again, COSTS), atol=1e-12
+    )
+    # a forecast on a day without a bar is still refused (it needs that day's close)
+    stray = forecasts.copy()
+    day = gappy.index[gappy["open"]["AAPL"].isna() & (gappy.index >= forecasts.index[0])][0]
+    stray.loc[day, "AAPL"] = 0.01
+    with pytest.raises(ValueError, match="no bar that day"):
+        ranking_weights(stray, 5, prices=gappy)
+
+
+def test_a_member_without_a_bar_at_the_open_is_not_bought(gappy):
+    """The gaps of AAPL and ^IXIC: on a rebalancing day without its bar a member's weight
+    waits in cash (fewer names held); both engines and the plain loop agree."""
+    forecasts = momentum(gappy).loc["2011-02-01":"2012-12-31"]
+    weights = ranking_weights(forecasts, 5, prices=gappy)
+    engine = run_portfolio_backtrader(gappy, weights, COSTS)
     bars = gappy["open"].reindex(weights.index).notna()
-    held = weights > 0
-    assert (held.shift(1).fillna(False) <= bars).all().all()  # bought on a bar
-    assert ((held.shift(1) & ~held).shift(1).fillna(False) <= bars).all().all()  # sold on one
-    assert (held.sum(axis=1) < 5).any()  # days with a gap hold fewer names
-    # the same weights without the bar rule ask for a trade on a missing bar
-    blind = ranking_weights(forecasts, 5)
-    with pytest.raises(ValueError, match="no bar"):
-        panel_returns(gappy, blind, COSTS)
-    with pytest.raises(ValueError, match="no bar"):
-        run_portfolio_backtrader(gappy, blind, COSTS)
+    fills = engine.orders.assign(date=pd.to_datetime(engine.orders["date"]))
+    for _, fill in fills.iterrows():  # every fill is on a bar, or a sale at the last close
+        assert bars.loc[fill["date"], fill["ticker"]] or fill["size"] < 0
+    held = weights.shift(1, fill_value=0.0) > 0
+    skipped = held & ~bars
+    assert skipped.any().any()  # the gaps do fall on days a member is held
+    np.testing.assert_allclose(
+        engine.returns.to_numpy(), panel_returns(gappy, weights, COSTS).to_numpy(), atol=1e-10
+    )
 
 
 def test_rank_ic_is_the_daily_spearman_correlation(gappy):
