@@ -63,8 +63,9 @@ def judge(
     write: bool = False,
     date_format: str | None = None,
 ) -> StudyResult:
-    """Judge forecasts of the next day's simple return (or, with `positions`, positions in
-    {-1, 0, 1} to hold from the next open) against buy-and-hold and the baselines, after costs.
+    """Judge forecasts of the next day's simple return (or, with `positions`, positions to hold
+    from the next open: -1, 0 or 1, or fractions of equity traded as sized weights with
+    `config.rebalance_band`) against buy-and-hold and the baselines, after costs.
 
     `forecasts`: a Series or DataFrame indexed by decision date (one column per forecast), or a
     CSV path. `prices`: the traded series' OHLCV (default: loaded from config.source and
@@ -80,8 +81,8 @@ def judge(
             raise ConfigError(
                 f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
                 "its scale on each fold's training block, which a submitted forecast does not "
-                "have. Use sizing 'sign', or run the model through `lstmbt run --sizing "
-                f"{config.sizing}`."
+                "have. Use sizing 'sign', submit your sized weights with --positions, or run "
+                f"the model through `lstmbt run --sizing {config.sizing}`."
             )
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
             raise ConfigError(
@@ -151,12 +152,14 @@ def _checked(table: pd.DataFrame, positions: bool, config: RunConfig) -> pd.Data
     if not np.isfinite(table.to_numpy(dtype=float)[table.notna().to_numpy()]).all():
         raise DataError("forecasts hold inf values; use finite numbers (empty = no forecast).")
     if positions:
-        allowed = {-1.0, 0.0, 1.0} if config.long_short else {0.0, 1.0}
-        bad = sorted(set(np.unique(table.stack().to_numpy())) - allowed)
-        if bad:
-            need = "-1, 0 or 1" if config.long_short else "0 or 1 (add --long-short for -1)"
+        values = table.stack().to_numpy()
+        low = -1.0 if config.long_short else 0.0
+        bad = values[(values < low) | (values > 1.0)]
+        if len(bad):
+            need = "in [-1, 1]" if config.long_short else "in [0, 1] (add --long-short for shorts)"
             raise DataError(
-                f"positions must be {need}; found {bad[:5]}. Fractional weights are not traded yet."
+                f"positions are fractions of equity {need}; found {bad[0]:g}. -1, 0 and 1 trade "
+                "all out, flat or all in; other weights are traded with --rebalance-band."
             )
     return table
 

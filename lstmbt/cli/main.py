@@ -228,6 +228,7 @@ JUDGE_OPTIONS = (
     "cache_dir",
     "tearsheets",
     "date_format",
+    "rebalance_band",
 )
 
 

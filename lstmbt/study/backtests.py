@@ -109,10 +109,12 @@ def backtest_all(
     given: dict[str, pd.Series] | None = None,
     cash: CashRate | None = None,
     sizing: Sizing | None = None,
+    bands: Mapping[str, float] | None = None,
 ) -> Backtests:
     """Positions, daily returns and fills of every strategy, run through Backtrader, with the
     interest on cash of `cash` (none when None); with `sizing`, each sized forecast's weights
-    too, traded with its rebalance band.
+    too, traded with its rebalance band; `bands`: the rebalance band of `given` positions that
+    hold fractional weights.
 
     Each run is also computed by the vectorised twin; a disagreement fails the run.
     """
@@ -123,7 +125,9 @@ def backtest_all(
     positions, entries = strategy_positions(
         config, ohlcv, dates, forecasts, progress, given, sizing
     )
-    bands = {} if sizing is None else {e["name"]: sizing.band for e in sizing.entries}
+    bands = dict(bands or {})
+    if sizing is not None:
+        bands |= {e["name"]: sizing.band for e in sizing.entries}
     progress.stage(f"backtesting {len(positions)} strategies in Backtrader ({len(dates)} days)")
     returns, orders, trades, held = {}, [], {}, {}
     for name, pos in positions.items():

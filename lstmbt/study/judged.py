@@ -123,6 +123,11 @@ def _ridge(data: StudyData, eval_pos: np.ndarray, y: np.ndarray) -> tuple[np.nda
     return np.concatenate(out), folds
 
 
+def _fractional(positions: pd.Series) -> bool:
+    """Weights other than -1, 0 and 1: traded as fractional targets with a rebalance band."""
+    return not np.isin(positions.to_numpy(), (-1.0, 0.0, 1.0)).all()
+
+
 def judge_forecasts(
     config: RunConfig,
     data: StudyData,
@@ -153,9 +158,12 @@ def judge_forecasts(
     main: dict[str, np.ndarray] = {}
     entries = []
     given = None
+    bands = {}
     if sub.positions:
         given = {name: held[name].rename("position") for name in held.columns}
         entries += [model_entry(n, "positions", "forecaster") for n in held.columns]
+        # fractional weights trade with a band; -1/0/1 columns whole, as before
+        bands = {n: config.rebalance_band for n in held.columns if _fractional(held[n])}
     else:
         for name in held.columns:
             main[name] = held[name].to_numpy(dtype=np.float64)[:, None]
@@ -171,7 +179,7 @@ def judge_forecasts(
         entries.append(model_entry("ridge", "ridge", "baseline"))
     entries += [model_entry(n, n, "baseline") for n in ("random_walk", "persistence")]
     fc = Forecasts(eval_pos, main, {}, {BASELINE_FOLDS: folds}, {}, entries, tested)
-    bt = backtest_all(config, data.ohlcv, dates, main, progress, given, data.cash_rate)
+    bt = backtest_all(config, data.ohlcv, dates, main, progress, given, data.cash_rate, bands=bands)
     metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier, sub.declared_trials, kind="judge")
     # the submitted columns as given (empty where a date had none), then the baselines
     given_columns = {name: table[name].to_numpy() for name in sub.table.columns}
