@@ -32,6 +32,9 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guard)
     monkeypatch.setattr(socket, "create_connection", guard)
+    # yfinance downloads through curl_cffi (libcurl), which never touches Python's sockets:
+    # block it at its entry point too (tests that exercise the download path fake it)
+    monkeypatch.setattr("yfinance.download", guard)
 
 
 @pytest.fixture(scope="session")

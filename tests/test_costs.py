@@ -320,58 +320,46 @@ def test_a_rate_file_from_the_command_line(tmp_path, capsys):
 
 
 class _Treasury:
-    """yfinance.download serving ^IRX quotes (percent a year) from `quotes`, or offline."""
+    """Stands in for `load_yahoo` (our boundary to Yahoo, tested in test_yahoo.py with a faked
+    yfinance): serves ^IRX closes (percent a year) from `quotes`, or fails as it does when
+    Yahoo cannot be reached and nothing is cached. No test ever calls yfinance itself."""
 
     def __init__(self, quotes: pd.Series, offline: bool = False) -> None:
         self.quotes, self.offline, self.asked = quotes, offline, []
 
-    def __call__(self, ticker, start=None, end=None, **kwargs):
-        from tests.test_yahoo import YF_FIELDS
+    def __call__(self, ticker, start, end, *, cache, offline_ok):
+        from lstmbt.data.yahoo import YahooUnavailable
 
-        self.asked.append(ticker)
-        rows = self.quotes.loc[pd.Timestamp(start) : pd.Timestamp(end) - pd.Timedelta(days=1)]
+        self.asked.append((ticker, offline_ok))
         if self.offline:
-            import logging
-
-            logging.getLogger("yfinance").error(
-                "['%s']: DNSError('Could not resolve host: query2.finance.yahoo.com')", ticker
-            )
-            rows = rows.iloc[:0]
-        frame = pd.DataFrame({f: rows.to_numpy() for f in YF_FIELDS}, index=rows.index)
-        frame["Volume"] = 0.0
-        frame.columns = pd.MultiIndex.from_product([YF_FIELDS, [ticker]], names=["Price", "Ticker"])
-        frame.index = pd.DatetimeIndex(frame.index, name="Date")
-        return frame
+            raise YahooUnavailable(f"could not reach Yahoo Finance for {ticker!r} (DNSError).")
+        return self.quotes.loc[start:end].to_frame("close")
 
 
-def test_risk_free_from_yahoo_is_irx_as_of_each_day(sp500, tmp_path, monkeypatch):
+def test_risk_free_from_yahoo_is_irx_as_of_each_day(sp500, monkeypatch):
     """With a Yahoo source the rate is ^IRX / 100, each trading day taking the latest quote on
     or before it (a holiday of the bond market carries the day before); a gap is refused; with
     `auto` and no network, the offline rate with a note."""
-    import yfinance
-
-    from lstmbt.data import PriceCache
-
     days = sp500.loc["2010-01-01":"2010-12-31"].index
     quotes = pd.Series(np.linspace(0.05, 0.2, len(days)), index=days)  # percent a year
     quotes = quotes.drop(days[[10, 11]])  # two days without a quote
     fake = _Treasury(quotes)
-    monkeypatch.setattr(yfinance, "download", fake)
-    rate = cash_rate("risk-free", days, source="yahoo", cache=PriceCache(tmp_path / "c1"))
-    assert fake.asked == ["^IRX"] and "^IRX" in rate.source
+    monkeypatch.setattr(rates_mod, "load_yahoo", fake)
+    rate = cash_rate("risk-free", days, source="yahoo")
+    assert fake.asked == [("^IRX", False)] and "^IRX" in rate.source
     expected = (quotes / 100).reindex(days).ffill()
     np.testing.assert_allclose(rate.annual.to_numpy(), expected.to_numpy(), rtol=1e-12)
     assert rate.annual.iloc[10] == rate.annual.iloc[9] == quotes.iloc[9] / 100
     # a month without quotes is refused, not bridged
     gap = quotes.drop(quotes.loc["2010-06-01":"2010-06-30"].index)
-    monkeypatch.setattr(yfinance, "download", _Treasury(gap))
+    monkeypatch.setattr(rates_mod, "load_yahoo", _Treasury(gap))
     with pytest.raises(DataError, match="has no quote within 10 days before 2010-06-"):
-        cash_rate("risk-free", days, source="yahoo", cache=PriceCache(tmp_path / "c2"))
+        cash_rate("risk-free", days, source="yahoo")
     # offline: yahoo fails in one line, auto falls back to the offline rate and says so
-    monkeypatch.setattr(yfinance, "download", _Treasury(quotes, offline=True))
+    monkeypatch.setattr(rates_mod, "load_yahoo", _Treasury(quotes, offline=True))
     with pytest.raises(DataError, match="could not reach Yahoo"):
-        cash_rate("risk-free", days, source="yahoo", cache=PriceCache(tmp_path / "c3"))
-    fallback = cash_rate("risk-free", days, source="auto", cache=PriceCache(tmp_path / "c4"))
+        cash_rate("risk-free", days, source="yahoo")
+    fallback = cash_rate("risk-free", days, source="auto")
     pd.testing.assert_series_equal(fallback.annual, cash_rate("risk-free", days).annual)
     assert "^IRX could not be read" in fallback.notes[0] and "Fama-French" in fallback.source
 
