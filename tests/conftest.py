@@ -7,6 +7,7 @@ import socket
 
 import pandas as pd
 import pytest
+import torch
 from hypothesis import settings
 
 import lstmbt  # noqa: F401 - applies start-up settings
@@ -17,6 +18,15 @@ from lstmbt.data import load_one
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# cpu everywhere; cuda only where a GPU is visible (elsewhere it shows as skipped)
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    ),
+]
 
 TINY = dict(
     epochs=2, hidden_size=8, batch_size=512, patience=2, tearsheets=False, device="cpu", jobs=1

@@ -19,6 +19,7 @@ from lstmbt.models import (
     model_type,
     save_forecaster,
 )
+from tests.conftest import DEVICES
 from tests.user_models import MyForecaster
 
 NEURAL = dict(hidden_size=4, epochs=2, batch_size=64, device="cpu")
@@ -178,16 +179,7 @@ def test_a_user_model_that_fails_in_the_study_is_one_line_naming_it(tiny, cls, m
     )
 
 
-@pytest.mark.parametrize(
-    "device",
-    [
-        "cpu",
-        pytest.param(
-            "cuda",
-            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["gru", "mlp"])
 def test_gru_and_mlp_train_on_the_device_and_load_on_the_cpu(name, device, tmp_path):
     X, y = windows()

@@ -21,6 +21,7 @@ from lstmbt.models import (
     resolve_device,
     save_forecaster,
 )
+from tests.conftest import DEVICES
 
 
 def ar_data(n=2000, lookback=10, seed=0):
@@ -187,16 +188,7 @@ def test_auto_device_picks_a_visible_gpu(monkeypatch):
     assert resolve_device("auto") == torch.device("cuda")
 
 
-@pytest.mark.parametrize(
-    "device",
-    [
-        "cpu",
-        pytest.param(
-            "cuda",
-            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("device", DEVICES)
 def test_fit_predict_save_load_on_each_device(device, tmp_path):
     """Weights and inputs live on the model's device, predictions and saved weights come back on
     the CPU, and a model loads onto the CPU whatever device trained it. The cuda case runs only

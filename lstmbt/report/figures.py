@@ -57,21 +57,25 @@ def rolling_spearman(a: pd.Series, b: pd.Series, window: int) -> pd.Series:
     return out
 
 
+def _strategy_lines(ax, frame: pd.DataFrame, benchmark: str, highlight: Sequence[str]) -> None:
+    """One line per column: the benchmark black and thickest, `highlight` bold, others thin."""
+    for col in frame.columns:
+        bold = col == benchmark or col in highlight
+        ax.plot(
+            frame.index,
+            frame[col],
+            lw=2.2 if col == benchmark else (1.6 if bold else 0.9),
+            color="black" if col == benchmark else None,
+            alpha=1 if bold else 0.6,
+            label=col,
+        )
+
+
 def equity_figure(returns: pd.DataFrame, benchmark: str, highlight: Sequence[str]) -> Figure:
     """Growth of 1 after costs for every strategy; the benchmark black, `highlight` bold."""
     with style():
         fig, (ax,) = _figure(10, 4.5)
-        equity = (1 + returns).cumprod()
-        for col in equity.columns:
-            bold = col == benchmark or col in highlight
-            ax.plot(
-                equity.index,
-                equity[col],
-                lw=2.2 if col == benchmark else (1.6 if bold else 0.9),
-                color="black" if col == benchmark else None,
-                alpha=1 if bold else 0.6,
-                label=col,
-            )
+        _strategy_lines(ax, (1 + returns).cumprod(), benchmark, highlight)
         ax.set_title("Growth of 1 after costs (out of sample)")
         ax.legend(fontsize=8, ncol=3)
         fig.tight_layout()
@@ -205,16 +209,7 @@ def cost_sweep_figure(
     dashed. Where a line crosses buy-and-hold's is that strategy's break-even cost."""
     with style():
         fig, (ax,) = _figure(10, 4.2)
-        for col in sweep.columns:
-            bold = col == benchmark or col in highlight
-            ax.plot(
-                sweep.index,
-                sweep[col],
-                lw=2.2 if col == benchmark else (1.6 if bold else 0.9),
-                color="black" if col == benchmark else None,
-                alpha=1 if bold else 0.6,
-                label=col,
-            )
+        _strategy_lines(ax, sweep, benchmark, highlight)
         if paid_bps is not None:
             ax.axvline(paid_bps, color="grey", ls="--", lw=1, label="this run's cost")
         ax.set_xlabel("cost per side (bps), for every strategy and buy-and-hold alike")
