@@ -21,11 +21,11 @@ import pandas as pd
 
 from lstmbt import runs
 from lstmbt.config import RunConfig, config_from_mapping
-from lstmbt.data import load_one
+from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
 from lstmbt.errors import ConfigError, DataError, LstmbtError
 from lstmbt.features.returns import adjusted_ohlcv
-from lstmbt.metrics import FORMAT, Metrics, fmt2
+from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2
 from lstmbt.progress import Progress
 from lstmbt.report import build_report
 from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
@@ -248,7 +248,9 @@ def run_universe(
         progress.stage(f"ranking portfolios: top {config.top_k} ({config.portfolio})")
         frames = _frames(config, universe, studies)
         portfolios = {}
-        for name in cs.pooled.index:
+        # the forecasters' portfolios (a sized rule is a way to trade one ticker, not a ranking)
+        forecasters = [n for n in cs.pooled.index if not n.endswith(SIZED)]
+        for name in forecasters:
             made = ranking_portfolio(config, frames, studies, name)
             if made is None:
                 progress.note(f"{name}: too few tickers for a top-{config.top_k} portfolio")
@@ -273,12 +275,21 @@ def run_universe(
 
 
 def _frames(config, universe, studies) -> dict:
-    """Each studied ticker's adjusted OHLCV (loaded again: results read back from disk hold
-    no prices)."""
+    """Each studied ticker's adjusted OHLCV: the prices its study held, or, for a study read
+    back from disk (which holds none), loaded again as the study loaded them (same cache,
+    same --date-format)."""
+    cache = PriceCache(config.cache_dir) if config.cache_dir else None
     out = {}
     for member in universe.members:
-        if member.label in studies:
-            prices = load_one(member.ticker, member.source, config.start, config.end)
+        if member.label not in studies:
+            continue
+        data = studies[member.label].data
+        if data is not None:
+            out[member.label] = data.ohlcv
+        else:
+            prices = load_one(
+                member.ticker, member.source, config.start, config.end, cache, config.date_format
+            )
             out[member.label] = adjusted_ohlcv(prices)
     return out
 

@@ -62,10 +62,13 @@ def judge(
     progress: Progress | None = None,
     write: bool = False,
     date_format: str | None = None,
+    weights: bool = False,
 ) -> StudyResult:
-    """Judge forecasts of the next day's simple return (or, with `positions`, positions to hold
-    from the next open: -1, 0 or 1, or fractions of equity traded as sized weights with
-    `config.rebalance_band`) against buy-and-hold and the baselines, after costs.
+    """Judge forecasts of the next day's simple return (or, with `positions`, positions in
+    {-1, 0, 1} to hold from the next open; with `weights`, fractions of equity traded as sized
+    weights with `config.rebalance_band`) against buy-and-hold and the baselines, after costs.
+    How a column is traded is said up front, never read from its values (a later fractional
+    weight must not change how earlier days were traded).
 
     `forecasts`: a Series or DataFrame indexed by decision date (one column per forecast), or a
     CSV path. `prices`: the traded series' OHLCV (default: loaded from config.source and
@@ -81,14 +84,15 @@ def judge(
             raise ConfigError(
                 f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
                 "its scale on each fold's training block, which a submitted forecast does not "
-                "have. Use sizing 'sign', submit your sized weights with --positions, or run "
+                "have. Use sizing 'sign', submit your sized weights with --weights, or run "
                 f"the model through `lstmbt run --sizing {config.sizing}`."
             )
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
             raise ConfigError(
                 f"--trials counts earlier variants: a whole number >= 0, got {trials!r}."
             )
-        sub = Submission(_checked(table, positions, config), positions, trials)
+        positions = positions or weights
+        sub = Submission(_checked(table, positions, config, weights), positions, trials, weights)
         frame = _prices(config, prices, date_format)
         data = judge_data(frame, config.label, config.cash_rate, config)
         run_dir = None
@@ -98,7 +102,12 @@ def judge(
         earlier = runs.earlier_trials(config, data.prices)
         result = judge_forecasts(config, data, sub, progress, earlier)
         if run_dir is not None:
-            info = {"columns": list(table.columns), "positions": positions, "trials": trials}
+            info = {
+                "columns": list(table.columns),
+                "positions": positions,
+                "weights": weights,
+                "trials": trials,
+            }
             result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
             runs.write_status(run_dir, "complete")
         return result
@@ -137,7 +146,9 @@ def _submission(
     return table.sort_index().astype("float64", errors="raise"), config or RunConfig()
 
 
-def _checked(table: pd.DataFrame, positions: bool, config: RunConfig) -> pd.DataFrame:
+def _checked(
+    table: pd.DataFrame, positions: bool, config: RunConfig, weights: bool = False
+) -> pd.DataFrame:
     """Every column numeric, finite, not all empty; positions within what the engine trades."""
     if table.shape[1] == 0:
         raise DataError("no forecast column: give a date column and at least one forecast column.")
@@ -151,16 +162,23 @@ def _checked(table: pd.DataFrame, positions: bool, config: RunConfig) -> pd.Data
         raise DataError(f"forecast column(s) {empty} hold no number at all; drop them.")
     if not np.isfinite(table.to_numpy(dtype=float)[table.notna().to_numpy()]).all():
         raise DataError("forecasts hold inf values; use finite numbers (empty = no forecast).")
-    if positions:
-        values = table.stack().to_numpy()
-        low = -1.0 if config.long_short else 0.0
+    if not positions:
+        return table
+    values = table.stack().to_numpy()
+    low = -1.0 if config.long_short else 0.0
+    if weights:
         bad = values[(values < low) | (values > 1.0)]
-        if len(bad):
-            need = "in [-1, 1]" if config.long_short else "in [0, 1] (add --long-short for shorts)"
-            raise DataError(
-                f"positions are fractions of equity {need}; found {bad[0]:g}. -1, 0 and 1 trade "
-                "all out, flat or all in; other weights are traded with --rebalance-band."
-            )
+        need = "in [-1, 1]" if config.long_short else "in [0, 1] (add --long-short for shorts)"
+        what = "weights are fractions of equity"
+    else:
+        bad = values[~np.isin(values, (low, 0.0, 1.0))]
+        need = "-1, 0 or 1" if config.long_short else "0 or 1 (add --long-short for -1)"
+        what = "positions must be"
+    if len(bad):
+        raise DataError(
+            f"{what} {need}; found {bad[0]:g}."
+            + ("" if weights else " For fractions of equity (sized positions) use --weights.")
+        )
     return table
 
 

@@ -139,10 +139,12 @@ def test_bad_forecast_files_give_one_clear_line(tmp_path, capsys, rows, match):
 
 def test_positions_must_be_tradeable(sp500):
     days = sp500.index[(sp500.index >= "2016-01-01")][:100]
-    with pytest.raises(DataError, match=r"positions are fractions of equity in \[0, 1\]"):
+    with pytest.raises(DataError, match="positions must be 0 or 1 .add --long-short for -1."):
         judge(pd.Series(-1.0, index=days), sp500, positions=True)
-    with pytest.raises(DataError, match=r"in \[-1, 1\]; found 1.5"):
-        judge(pd.Series(1.5, index=days), sp500, positions=True, config=RunConfig(long_short=True))
+    with pytest.raises(DataError, match="found 0.5. For fractions of equity .* use --weights"):
+        judge(pd.Series(0.5, index=days), sp500, positions=True)
+    with pytest.raises(DataError, match=r"weights are fractions of equity in \[-1, 1\]; found 1.5"):
+        judge(pd.Series(1.5, index=days), sp500, weights=True, config=RunConfig(long_short=True))
     result = judge(
         pd.Series(np.where(np.arange(100) % 7 < 3, 1.0, 0.0), index=days, name="p"),
         sp500,
@@ -170,9 +172,9 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(sp500):
 
 
 def test_fractional_positions_are_weights_traded_with_the_band(sp500):
-    """Sized positions from elsewhere: weights trade as the study's sized rows do (Backtrader
-    and the twin agree on every run), whole -1/0/1 columns as before, and a wider band trades
-    less; the judge path with weights is causal too."""
+    """Sized positions from elsewhere (`weights=True`): every column trades as the study's
+    sized rows do (Backtrader and the twin agree on every run), a wider band trades less, and
+    the judge path with weights is causal too."""
     from tests.test_features import perturb_after
 
     days = sp500.index[(sp500.index >= "2012-01-01")][:600]
@@ -181,17 +183,17 @@ def test_fractional_positions_are_weights_traded_with_the_band(sp500):
     whole = pd.Series(np.where(np.arange(600) % 9 < 4, 1.0, 0.0), index=days, name="whole")
     table = pd.concat([weights, whole], axis=1)
     config = RunConfig(**FAST, rebalance_band=0.02)
-    result = judge(table, sp500, positions=True, config=config)
+    result = judge(table, sp500, weights=True, config=config)
     held = result.positions["sized"]
     assert held.between(0.0, 1.0).all() and held.nunique() > 100
-    wide = judge(table, sp500, positions=True, config=RunConfig(**FAST, rebalance_band=0.2))
+    wide = judge(table, sp500, weights=True, config=RunConfig(**FAST, rebalance_band=0.2))
     trades = lambda r: r.metrics.value("strategy", "sized", "trades")  # noqa: E731
     assert 0 < trades(wide) < trades(result) and trades(result) > 20
     assert result.metrics.value("strategy", "whole", "trades") == wide.metrics.value(
         "strategy", "whole", "trades"
-    )  # whole positions ignore the band
+    )  # a 0/1 column's full weight barely drifts: it trades on its changes, whatever the band
     t = days[300]
-    moved = judge(table, perturb_after(sp500, sp500.index.get_loc(t), 4), positions=True,
+    moved = judge(table, perturb_after(sp500, sp500.index.get_loc(t), 4), weights=True,
                   config=config)  # fmt: skip
     pd.testing.assert_frame_equal(moved.returns.loc[:t], result.returns.loc[:t])
     assert not moved.returns.loc[t:].iloc[2:].equals(result.returns.loc[t:].iloc[2:])

@@ -444,3 +444,5 @@ def test_the_portfolio_verdict_names_the_costs_its_engine_does_not_charge():
     assert _portfolio_costs(RunConfig(half_spread=0.0002)) == ""  # charged: nothing to say
     said = _portfolio_costs(RunConfig(min_fee=1.0, cash_rate="risk-free"))
     assert "not min_fee, cash_rate" in said and "spread" in said
+    said = _portfolio_costs(RunConfig(min_fee=1.0, borrow_fee=0.01, cash_rate="risk-free"))
+    assert "not min_fee, borrow_fee, cash_rate:" in said

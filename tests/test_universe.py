@@ -159,6 +159,8 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     assert "1 after false-discovery-rate control" in result.verdict[0]
     page = (tmp_path / "u" / "index.html").read_text()
     assert 'href="tickers/planted/index.html"' in page and "Survivorship" in page
+    # the page is titled by the universe, not by its last portfolio's forecaster
+    assert f"<title>lstmbt universe: {result.universe}</title>" in page
     assert (tmp_path / "u" / "tickers" / "rw0" / "index.html").is_file()
     doc = json.loads((tmp_path / "u" / "universe.json").read_text())
     assert doc["skipped"] and len(doc["table"]) == 4

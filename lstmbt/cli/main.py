@@ -235,6 +235,7 @@ JUDGE_OPTIONS = (
 def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
     options.pop("debug", None)
     positions, trials = options.pop("positions"), options.pop("trials")
+    weights = options.pop("weights")
     date_format = options.pop("date_format", None)
     given = given_values(options)
     config = config_from_mapping(given) if given else None
@@ -242,7 +243,8 @@ def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
         result = judge(
             forecasts,
             config=config,
-            positions=positions,
+            positions=positions or weights,
+            weights=weights,
             trials=trials,
             progress=RichProgress(),
             write=True,
@@ -281,6 +283,20 @@ def _make_judge_command():
                     "--positions/--forecasts",
                     help="The columns are positions (-1, 0, 1) to hold from the next open, "
                     "not forecasts.",
+                ),
+            ],
+        ),
+        inspect.Parameter(
+            "weights",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool,
+                Opt(
+                    "--weights",
+                    help="The columns are sized positions, fractions of equity to hold from the "
+                    "next open, traded when the drifted weight leaves --rebalance-band "
+                    "(implies --positions).",
                 ),
             ],
         ),

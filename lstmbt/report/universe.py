@@ -58,10 +58,10 @@ def write_universe_page(
     of its ranking portfolio beside the equal-weight universe."""
     portfolios, sheets = portfolios or {}, sheets or {}
     figures = {"sharpe_differences": sharpe_difference_figure(table)}
-    for name, (_, returns) in portfolios.items():
-        key = "portfolio_" + "".join(c if c.isalnum() else "_" for c in name)
-        figures[key + "_equity"] = equity_figure(returns, returns.columns[-1], [name])
-        figures[key + "_drawdown"] = drawdown_figure(returns, returns.columns[-1], [name])
+    for forecaster, (_, returns) in portfolios.items():  # (never `name`: the page's title)
+        key = "portfolio_" + "".join(c if c.isalnum() else "_" for c in forecaster)
+        figures[key + "_equity"] = equity_figure(returns, returns.columns[-1], [forecaster])
+        figures[key + "_drawdown"] = drawdown_figure(returns, returns.columns[-1], [forecaster])
     files = save_figures(figures, run_dir / "figures")
     portfolio_html = _portfolio_section(portfolios, sheets, files)
     head = (

@@ -44,6 +44,7 @@ class Submission:
     table: pd.DataFrame
     positions: bool = False
     declared_trials: int = 0  # variants the user tried before (counted by the deflated Sharpe)
+    weights: bool = False  # positions are fractions of equity, traded with a rebalance band
 
 
 def judge_data(
@@ -123,11 +124,6 @@ def _ridge(data: StudyData, eval_pos: np.ndarray, y: np.ndarray) -> tuple[np.nda
     return np.concatenate(out), folds
 
 
-def _fractional(positions: pd.Series) -> bool:
-    """Weights other than -1, 0 and 1: traded as fractional targets with a rebalance band."""
-    return not np.isin(positions.to_numpy(), (-1.0, 0.0, 1.0)).all()
-
-
 def judge_forecasts(
     config: RunConfig,
     data: StudyData,
@@ -162,8 +158,8 @@ def judge_forecasts(
     if sub.positions:
         given = {name: held[name].rename("position") for name in held.columns}
         entries += [model_entry(n, "positions", "forecaster") for n in held.columns]
-        # fractional weights trade with a band; -1/0/1 columns whole, as before
-        bands = {n: config.rebalance_band for n in held.columns if _fractional(held[n])}
+        if sub.weights:  # sized positions: every column trades with the band
+            bands = {n: config.rebalance_band for n in held.columns}
     else:
         for name in held.columns:
             main[name] = held[name].to_numpy(dtype=np.float64)[:, None]
