@@ -337,19 +337,29 @@ class _Treasury:
 
 
 def test_risk_free_from_yahoo_is_irx_as_of_each_day(sp500, monkeypatch):
-    """With a Yahoo source the rate is ^IRX / 100, each trading day taking the latest quote on
-    or before it (a holiday of the bond market carries the day before); a gap is refused; with
-    `auto` and no network, the offline rate with a note."""
-    days = sp500.loc["2010-01-01":"2010-12-31"].index
-    quotes = pd.Series(np.linspace(0.05, 0.2, len(days)), index=days)  # percent a year
+    """With a Yahoo source the rate is ^IRX / 100. A quote is a close's yield, so day t's
+    interest (close t-1 to close t) takes the latest quote before t, never t's own (a bond
+    market holiday carries the one before); a gap is refused; with `auto` and no network, the
+    offline rate with a note."""
+    quoted = sp500.loc["2009-12-01":"2010-12-31"].index
+    days = quoted[quoted >= "2010-01-01"]
+    quotes = pd.Series(np.linspace(0.05, 0.2, len(quoted)), index=quoted)  # percent a year
     quotes = quotes.drop(days[[10, 11]])  # two days without a quote
     fake = _Treasury(quotes)
     monkeypatch.setattr(rates_mod, "load_yahoo", fake)
     rate = cash_rate("risk-free", days, source="yahoo")
     assert fake.asked == [("^IRX", False)] and "^IRX" in rate.source
-    expected = (quotes / 100).reindex(days).ffill()
+    expected = (quotes / 100).reindex(quoted).ffill().shift(1).reindex(days)
     np.testing.assert_allclose(rate.annual.to_numpy(), expected.to_numpy(), rtol=1e-12)
-    assert rate.annual.iloc[10] == rate.annual.iloc[9] == quotes.iloc[9] / 100
+    assert rate.annual.iloc[10] == rate.annual.iloc[11] == rate.annual.iloc[12]
+    assert rate.annual.iloc[12] == quotes.loc[days[9]] / 100  # the last quote before day 12
+    # day t's rate does not depend on t's quote (or any later one)
+    t = days[100]
+    moved = quotes.copy()
+    moved.loc[t:] = 9.0
+    monkeypatch.setattr(rates_mod, "load_yahoo", _Treasury(moved))
+    later = cash_rate("risk-free", days, source="yahoo").annual
+    pd.testing.assert_series_equal(later.loc[:t], rate.annual.loc[:t])
     # a month without quotes is refused, not bridged
     gap = quotes.drop(quotes.loc["2010-06-01":"2010-06-30"].index)
     monkeypatch.setattr(rates_mod, "load_yahoo", _Treasury(gap))

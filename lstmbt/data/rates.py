@@ -127,23 +127,29 @@ def cash_rate(
     return _on_dates(risk_free_monthly(), dates, spec)
 
 
-def _as_of(rates: pd.Series, dates: pd.DatetimeIndex) -> pd.Series:
-    """Each date's latest rate on or before it (NaN before the first)."""
-    pos = rates.index.searchsorted(dates, side="right") - 1
-    out = np.where(pos >= 0, rates.to_numpy()[np.maximum(pos, 0)], np.nan)
-    return pd.Series(out, index=dates, name="cash_rate")
+def _as_of(
+    rates: pd.Series, dates: pd.DatetimeIndex, strictly_before: bool = False
+) -> tuple[pd.Series, pd.DatetimeIndex]:
+    """Each date's latest rate on or before it (strictly before it with `strictly_before`),
+    NaN where there is none, and the date of the rate each date took (NaT there)."""
+    pos = rates.index.searchsorted(dates, side="left" if strictly_before else "right") - 1
+    known = pos >= 0
+    at = np.maximum(pos, 0)
+    values = np.where(known, rates.to_numpy()[at], np.nan)
+    dated = np.where(known, rates.index.to_numpy()[at], np.datetime64("NaT"))
+    return pd.Series(values, index=dates, name="cash_rate"), pd.DatetimeIndex(dated)
 
 
 def _treasury(dates: pd.DatetimeIndex, spec: str, cache: PriceCache, offline_ok: bool) -> CashRate:
-    """Yahoo's ^IRX (percent a year) as an annual fraction on each trading day."""
+    """Yahoo's ^IRX (percent a year) as an annual fraction on each trading day. A quote is the
+    yield at a close, so it pays from the next day on: day t's interest (close t-1 to close t)
+    takes the latest quote before t, never t's own."""
     lo = dates[0] - pd.Timedelta(days=STALE_DAYS)
     frame = load_yahoo(TREASURY, lo, dates[-1], cache=cache, offline_ok=offline_ok)
     quotes = (frame["close"].dropna() / 100.0).sort_index()
-    pos = quotes.index.searchsorted(dates, side="right") - 1  # the latest quote on or before
-    known = pos >= 0
-    age = np.where(known, (dates - quotes.index[np.maximum(pos, 0)]).days, STALE_DAYS + 1)
-    stale = age > STALE_DAYS
-    annual = _as_of(quotes, dates)
+    annual, dated = _as_of(quotes, dates, strictly_before=True)
+    age = (dates - dated).days  # NaN (no quote at all) counts as stale
+    stale = ~(age <= STALE_DAYS)
     if stale.any():
         day = dates[np.flatnonzero(stale)[0]]
         raise DataError(
@@ -155,7 +161,7 @@ def _treasury(dates: pd.DatetimeIndex, spec: str, cache: PriceCache, offline_ok:
         annual,
         spec,
         f"Yahoo's {TREASURY}, the 13-week T-bill yield ({quotes.index[0]:%Y-%m-%d} to "
-        f"{quotes.index[-1]:%Y-%m-%d}, daily)",
+        f"{quotes.index[-1]:%Y-%m-%d}, daily, each quote paying from the next day)",
     )
 
 
@@ -199,7 +205,7 @@ def _from_file(path: str, dates: pd.DatetimeIndex, spec: str, date_format: str |
             f"year) is carried forward to {dates[-1]:%Y-%m-%d}"
         )
     source = f"the file {name} ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
-    return CashRate(_as_of(rates, dates), spec, source, tuple(notes))
+    return CashRate(_as_of(rates, dates)[0], spec, source, tuple(notes))
 
 
 def risk_free_monthly() -> pd.Series:
