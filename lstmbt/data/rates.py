@@ -6,9 +6,10 @@ month, from 1926-07 to 2018-11. Each trading day gets its month's rate as an ann
 (x 12 / 100; the engines accrue it per day at annual / 252). The last month is carried forward
 for at most two months, with a note; a span the series does not cover is refused. With a Yahoo
 source (`yahoo`, or `auto` when Yahoo answers) it is Yahoo's ^IRX instead, the 13-week T-bill
-yield in percent a year, cached like prices: each trading day takes the latest quote on or
-before it (never a later one). A CSV file of dated annual rates (`--cash-rate rates.csv`) is
-read the same way, by the CSV rules every reader shares.
+yield in percent a year at each close, cached like prices: a quote pays from the next day, so
+day t's interest takes the latest quote before t. A CSV file of dated annual rates
+(`--cash-rate rates.csv`, read by the CSV rules every reader shares) pays each rate from its
+date on, as the monthly rate pays from the month's first day.
 """
 
 from __future__ import annotations
