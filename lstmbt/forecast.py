@@ -19,11 +19,11 @@ from lstmbt.features.returns import adjusted_ohlcv
 from lstmbt.metrics import sized_name
 from lstmbt.models import load_forecaster
 from lstmbt.runs import read_config, read_metrics
-from lstmbt.strategies import forecast_positions, signal_from_forecast, vol_target_weights
+from lstmbt.strategies import forecast_positions
 from lstmbt.study.folds import model_dir
 from lstmbt.study.forecasters import forecaster_name
 from lstmbt.study.inputs import companion_label, companion_source
-from lstmbt.study.sizing import predicted_volatility
+from lstmbt.study.sizing import known_volatility, sized_weights
 
 
 def _seed_models(run_dir: Path, folder: str) -> list:
@@ -73,6 +73,7 @@ def forecast_from_run(
             raise ConfigError(f"the run has no model {model!r}; it has {', '.join(labels)}.")
         labels = [model]
     out = {}
+    scales = read_metrics(run_dir).sizing_scales if cfg.sizing == "vol-target" else {}
     prices_cache: dict[str, pd.DataFrame] = {}
     src = source or cfg.source
 
@@ -114,13 +115,14 @@ def forecast_from_run(
         )
         out[f"{row}:position"] = pos.to_numpy()
         if cfg.sizing == "vol-target":
-            ks = read_metrics(run_dir).sizing_scales.get(sized_name(row))
-            signal = pd.Series(signal_from_forecast(f, cfg.signal_horizon), index=dates[-days:])
-            vol = predicted_volatility(adjusted_ohlcv(target)["close"], dates[-days:])
-            if ks is None or not (vol > 0).all():
-                weight = np.full(days, np.nan)  # not sized in the run, or too little history
+            ks = scales.get(sized_name(row))
+            if ks is None:  # not sized in the run (a forecast that never moved)
+                weight = np.full(days, np.nan)
             else:
-                weight = vol_target_weights(signal, vol, ks[-1], cfg.leverage, cfg.long_short)
+                vol = known_volatility(adjusted_ohlcv(target)["close"], dates[-days:])
+                weight = sized_weights(
+                    f, vol, ks[-1], cfg.leverage, cfg.long_short, cfg.signal_horizon
+                )
             out[f"{row}:weight"] = np.asarray(weight, dtype=np.float64)
     frame = pd.DataFrame(out, index=dates[-days:])
     frame.index.name = "date"

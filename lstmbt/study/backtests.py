@@ -153,7 +153,7 @@ def backtest_all(
         trades,
         held,
         entries,
-        None if annual is None else (annual.reindex(returns.index) / 252.0).rename("cash_rate"),
+        None if annual is None else cash.daily(returns.index),
         annual,
         bands,
     )

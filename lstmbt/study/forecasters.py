@@ -62,10 +62,6 @@ def forecaster_name(preset: str, model: str) -> str:
     return f"{preset}:{model}"
 
 
-def lstm_name(preset: str) -> str:
-    return forecaster_name(preset, "lstm")
-
-
 def ridge_name(preset: str) -> str:
     return f"{preset}:ridge"
 

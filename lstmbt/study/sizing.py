@@ -95,13 +95,8 @@ def sizing_of(
     )
 
 
-def sized_positions(
-    sizing: Sizing,
-    forecasts: Mapping[str, np.ndarray],
-    close: pd.Series,
-    dates: pd.DatetimeIndex,
-) -> dict[str, pd.Series]:
-    """Each sized forecast's target weights on `dates`, by its sized row's name."""
+def known_volatility(close: pd.Series, dates: pd.DatetimeIndex) -> pd.Series:
+    """`predicted_volatility` on `dates`, every one of them known and > 0 (else DataError)."""
     vol = predicted_volatility(close, dates)
     flat = ~(np.isfinite(vol.to_numpy()) & (vol.to_numpy() > 0))
     if flat.any():
@@ -111,9 +106,34 @@ def sized_positions(
             f"{day:%Y-%m-%d} (the prices did not move for {int(VOL_HALFLIFE)} days, or too few "
             "came before); weights cannot be scaled by it. Use --sizing sign, or other prices."
         )
-    out = {}
-    for name, k in sizing.scales.items():
-        signal = pd.Series(signal_from_forecast(forecasts[name], sizing.horizon_rule), index=dates)
-        weights = vol_target_weights(signal, vol, k, sizing.leverage, sizing.allow_short)
-        out[sized_name(name)] = weights.rename("position")
-    return out
+    return vol
+
+
+def sized_weights(
+    forecast: np.ndarray,
+    vol: pd.Series,
+    k: float | np.ndarray,
+    leverage: float,
+    allow_short: bool,
+    horizon_rule: str = "1",
+) -> pd.Series:
+    """One (dates, horizon) forecast's target weights on `vol`'s dates: k x signal / vol,
+    capped (`vol` from `known_volatility`; `k` one number or one per date)."""
+    signal = pd.Series(signal_from_forecast(forecast, horizon_rule), index=vol.index)
+    return vol_target_weights(signal, vol, k, leverage, allow_short).rename("position")
+
+
+def sized_positions(
+    sizing: Sizing,
+    forecasts: Mapping[str, np.ndarray],
+    close: pd.Series,
+    dates: pd.DatetimeIndex,
+) -> dict[str, pd.Series]:
+    """Each sized forecast's target weights on `dates`, by its sized row's name."""
+    vol = known_volatility(close, dates)
+    return {
+        sized_name(name): sized_weights(
+            forecasts[name], vol, k, sizing.leverage, sizing.allow_short, sizing.horizon_rule
+        )
+        for name, k in sizing.scales.items()
+    }
