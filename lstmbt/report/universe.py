@@ -37,10 +37,6 @@ def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def _pct(v) -> str:
-    return "-" if v is None or v != v else f"{v:.2f}"
-
-
 def write_universe_page(
     run_dir: Path,
     name: str,
@@ -76,13 +72,13 @@ def write_universe_page(
         cell = f'<a href="{html.escape(link)}">{html.escape(ticker)}</a>' if link else ticker
         body.append(
             f"<tr><th>{cell}</th><td>{html.escape(forecaster)}</td>"
-            f"<td>{r['test_start']} .. {r['test_end']}</td><td>{_pct(r['bh_sharpe'])}</td>"
-            f"<td>{_pct(r['sharpe'])}</td><td>{_pct(r['diff'])} [{_pct(r['diff_ci_low'])}, "
-            f"{_pct(r['diff_ci_high'])}]</td><td>{_pct(r['diff_p'])}</td>"
-            f"<td>{_pct(r['diff_p_bh'])}</td><td>{_pct(r['diff_p_holm'])}</td>"
-            f"<td>{_pct(r['dm_p'])}</td><td>{_pct(r['dm_p_bh'])}</td>"
-            f"<td>{_pct(r['dm_p_holm'])}</td><td>{_pct(r['dsr_ticker'])} / "
-            f"{_pct(r['dsr_universe'])}</td></tr>"
+            f"<td>{r['test_start']} .. {r['test_end']}</td><td>{fmt2(r['bh_sharpe'])}</td>"
+            f"<td>{fmt2(r['sharpe'])}</td><td>{fmt2(r['diff'])} [{fmt2(r['diff_ci_low'])}, "
+            f"{fmt2(r['diff_ci_high'])}]</td><td>{fmt2(r['diff_p'])}</td>"
+            f"<td>{fmt2(r['diff_p_bh'])}</td><td>{fmt2(r['diff_p_holm'])}</td>"
+            f"<td>{fmt2(r['dm_p'])}</td><td>{fmt2(r['dm_p_bh'])}</td>"
+            f"<td>{fmt2(r['dm_p_holm'])}</td><td>{fmt2(r['dsr_ticker'])} / "
+            f"{fmt2(r['dsr_universe'])}</td></tr>"
         )
     pooled_rows = "".join(
         f"<tr><th>{html.escape(n)}</th><td>{fmt2(r['diff'])}</td><td>[{fmt2(r['ci_low'])}, "
@@ -133,7 +129,7 @@ def _portfolio_section(portfolios, sheets: dict[str, str], files: dict[str, str]
         head = "".join(f"<th>{c}</th>" for c in ("Strategy", *cols))
         rows = "".join(
             f"<tr><th>{html.escape(str(n))}</th>"
-            + "".join(f"<td>{_pct(r.get(c))}</td>" for c in cols)
+            + "".join(f"<td>{fmt2(r.get(c))}</td>" for c in cols)
             + "</tr>"
             for n, r in metrics.iterrows()
         )

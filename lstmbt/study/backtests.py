@@ -56,6 +56,17 @@ class Backtests:
         return self.cash_rate
 
 
+def check_parity(name: str, engine: pd.Series, twin: pd.Series, what: str) -> None:
+    """Backtrader's returns against its twin's: more than PARITY_TOL apart on any day (a NaN
+    on either side included) is a bug, and stops the run."""
+    gap = np.abs(engine.to_numpy() - twin.to_numpy())
+    if not (gap <= PARITY_TOL).all():
+        raise BacktestError(
+            f"{name}: Backtrader and the {what} disagree by {np.nanmax(gap, initial=np.inf):.2e}; "
+            "report this bug."
+        )
+
+
 def costs_of(config: RunConfig) -> Costs:
     return Costs(
         commission=config.commission,
@@ -134,12 +145,7 @@ def backtest_all(
         band = bands.get(name)
         res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
         twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate, band=band)
-        gap = float(np.max(np.abs(res.returns.to_numpy() - twin.to_numpy())))
-        if gap > PARITY_TOL:
-            raise BacktestError(
-                f"{name}: Backtrader and the vectorised twin disagree by {gap:.2e}; "
-                "report this bug."
-            )
+        check_parity(name, res.returns, twin, "vectorised twin")
         # day 0 is the first decision's close: nothing is held yet, so it is not a return day
         returns[name] = res.returns.iloc[1:]
         orders.append(res.orders.assign(strategy=name))

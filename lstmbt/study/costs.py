@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from lstmbt.metrics import BREAKEVEN_MAX_BPS
 from lstmbt.strategies import Costs, held_positions, rebalanced_turnover
 from lstmbt.study.backtests import twin_returns_of
 from lstmbt.study.significance import (
@@ -37,8 +38,8 @@ from lstmbt.study.significance import (
 )
 
 SWEEP_BPS = np.arange(0.0, 50.0 + 1e-9, 2.5)  # the figure: 0-50 bps per side
-SEARCH_BPS = np.arange(0.0, 100.0 + 1e-9, 2.5)  # where a break-even is looked for
-MAX_BPS = float(SEARCH_BPS[-1])
+MAX_BPS = float(BREAKEVEN_MAX_BPS)
+SEARCH_BPS = np.arange(0.0, MAX_BPS + 1e-9, 2.5)  # where a break-even is looked for
 _FINE_BPS = np.linspace(0.0, MAX_BPS, 1001)  # the bootstrap's grid (0.1 bps)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
@@ -21,8 +20,7 @@ from lstmbt.strategies import (
     ranking_weights,
     run_portfolio_backtrader,
 )
-from lstmbt.strategies.backtest import BacktestError
-from lstmbt.study.backtests import PARITY_TOL, costs_of
+from lstmbt.study.backtests import check_parity, costs_of
 from lstmbt.study.evaluation import strategy_metrics
 from lstmbt.study.significance import bootstrap_sharpe
 
@@ -40,12 +38,12 @@ class Portfolio:
     trades: int
 
 
-def _run(panel: pd.DataFrame, weights: pd.DataFrame, config: RunConfig, name: str) -> pd.Series:
-    result = run_portfolio_backtrader(panel, weights, costs_of(config), name=name)
-    twin = panel_returns(panel, weights, costs_of(config))
-    gap = float(np.nanmax(np.abs(result.returns.to_numpy() - twin.to_numpy())))
-    if gap > PARITY_TOL:
-        raise BacktestError(f"{name}: Backtrader and the panel twin disagree by {gap:.2e}.")
+def _run(
+    panel: pd.DataFrame, weights: pd.DataFrame, config: RunConfig, name: str
+) -> tuple[pd.Series, int]:
+    costs = costs_of(config)
+    result = run_portfolio_backtrader(panel, weights, costs, name=name)
+    check_parity(name, result.returns, panel_returns(panel, weights, costs), "panel twin")
     return result.returns, result.n_trades
 
 
