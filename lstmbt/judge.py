@@ -94,7 +94,7 @@ def judge(
         positions = positions or weights
         sub = Submission(_checked(table, positions, config, weights), positions, trials, weights)
         frame = _prices(config, prices, date_format)
-        data = judge_data(frame, config.label, config.cash_rate, config)
+        data = judge_data(frame, config.label, config)
         run_dir = None
         if write:
             run_dir = runs.new_run_dir(config, label="judge")

@@ -62,6 +62,16 @@ class Costs:
         """How far a fill moves from the open, per side: slippage plus half the spread."""
         return self.slippage + self.half_spread
 
+    @property
+    def buy_cost(self) -> float:
+        """What a buy pays per unit of value, fill move and commission: (1+s)(1+c) - 1."""
+        return (1.0 + self.price_move) * (1.0 + self.commission) - 1.0
+
+    @property
+    def sell_cost(self) -> float:
+        """What a sale gives up per unit of value: 1 - (1-s)(1-c)."""
+        return 1.0 - (1.0 - self.price_move) * (1.0 - self.commission)
+
     def gross(self) -> Costs:
         """The same capital with no trading cost and no borrowing fee (interest stays)."""
         return Costs(0.0, 0.0, 0.0, 0.0, self.capital, 0.0)

@@ -127,8 +127,7 @@ def _scale(
     piece of the current buy/sell pattern, and a step that keeps the pattern is the root.
     `fixed`: per-event sums of kappa w over names left out of the entries because they are
     bought from nothing (u = 0: their side cannot change with x; see `twin_panel_returns`)."""
-    s, c = costs.price_move, costs.commission
-    buy_cost, sell_cost = (1.0 + s) * (1.0 + c) - 1.0, 1.0 - (1.0 - s) * (1.0 - c)
+    buy_cost, sell_cost = costs.buy_cost, costs.sell_cost
     both = buy_cost + sell_cost  # kappa = -sell_cost + both * (bought or not)
     base_u = 1.0 - sell_cost * _segment_sums(u, starts)
     base_w = 1.0 + fixed - sell_cost * _segment_sums(w, starts)
@@ -151,13 +150,18 @@ def _scale(
 
 def _forward_fill(values: np.ndarray) -> np.ndarray:
     """Along days (axis 0): NaN -> the last finite value; NaN before the first -> 0."""
-    missing = np.isnan(values)
-    if not missing.any():
+    if not np.isnan(values).any():
         return values
-    days = np.where(missing, 0, np.arange(values.shape[0])[:, None])
+    return np.nan_to_num(_carry(values, ~np.isnan(values)), nan=0.0, copy=False)
+
+
+def _carry(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Along days (axis 0): each day's value on the latest day `present` on or before it (NaN
+    before the first)."""
+    days = np.where(present, np.arange(values.shape[0])[:, None], -1)
     np.maximum.accumulate(days, axis=0, out=days)
-    filled = np.take_along_axis(values, days, axis=0)
-    return np.nan_to_num(filled, nan=0.0, copy=False)
+    carried = np.take_along_axis(values, np.maximum(days, 0), axis=0)
+    return np.where(days >= 0, carried, np.nan)
 
 
 def twin_panel_returns(
@@ -215,8 +219,7 @@ def twin_panel_returns(
     # names bought from nothing buy at any x, so their costs are summed once, outside the
     # iteration: every name's kappa * w if it were bought from nothing, less those of the
     # names the event before held (which the iteration prices at their real trade)
-    s_, c_ = costs.price_move, costs.commission
-    buy_cost, sell_cost = (1.0 + s_) * (1.0 + c_) - 1.0, 1.0 - (1.0 - s_) * (1.0 - c_)
+    buy_cost, sell_cost = costs.buy_cost, costs.sell_cost
     old_starts = np.concatenate([[0], starts[:m]])  # event i's old names: event i - 1's
 
     def from_nothing(weight: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -290,20 +293,12 @@ def _prepare(
     return *_without_bars(open_, close, bar), _tradable(w, bar)
 
 
-def _last_close(close: np.ndarray, bar: np.ndarray) -> np.ndarray:
-    """Each day's latest close on or before it (NaN before a ticker's first bar)."""
-    days = np.where(bar, np.arange(close.shape[0])[:, None], -1)
-    np.maximum.accumulate(days, axis=0, out=days)
-    last = np.take_along_axis(close, np.maximum(days, 0), axis=0)
-    return np.where(days >= 0, last, np.nan)
-
-
 def _without_bars(
     open_: np.ndarray, close: np.ndarray, bar: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Open and close with a ticker's last close standing in on days without a bar (after its
     first): a member whose bars stopped is valued, and sold, at its last close."""
-    last = _last_close(close, bar)
+    last = _carry(close, bar)  # each day's latest close on a day with a bar
     return np.where(bar, open_, last), np.where(bar, close, last)
 
 

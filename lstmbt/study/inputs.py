@@ -12,7 +12,7 @@ import pandas as pd
 
 from lstmbt.config import ModelPreset, RunConfig
 from lstmbt.data import PriceCache, csv_label, is_csv_path, load_one
-from lstmbt.data.rates import cash_rate
+from lstmbt.data.rates import CashRate, cash_rate
 from lstmbt.errors import DataError
 from lstmbt.features import build_features, forward_returns, make_windows
 from lstmbt.features.build import FeatureMatrix
@@ -85,15 +85,21 @@ def prepare_data(
         dates = dates.intersection(fm.frame.index[p.lookback - 1 :])
     if len(dates) == 0:
         raise DataError("no date has both a complete input window and a known next-day return.")
-    rate = cash_rate(
+    rate = cash_rate_of(config, ohlcv.index)
+    notes += list(rate.notes)
+    return StudyData(prices, ohlcv, targets, features, pd.DatetimeIndex(dates), notes, rate)
+
+
+def cash_rate_of(config: RunConfig, dates: pd.DatetimeIndex) -> CashRate:
+    """The run's --cash-rate on `dates`, from where its --source says (its cache and
+    --date-format too)."""
+    return cash_rate(
         config.cash_rate,
-        ohlcv.index,
+        dates,
         source=config.source,
         cache=PriceCache(config.cache_dir) if config.cache_dir else None,
         date_format=config.date_format,
     )
-    notes += list(rate.notes)
-    return StudyData(prices, ohlcv, targets, features, pd.DatetimeIndex(dates), notes, rate)
 
 
 def windows(fm: FeatureMatrix, lookback: int, dates: pd.DatetimeIndex) -> np.ndarray:

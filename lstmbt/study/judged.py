@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
-from lstmbt.data import PriceCache
-from lstmbt.data.rates import cash_rate
 from lstmbt.errors import DataError
 from lstmbt.features import build_features
 from lstmbt.features.returns import adjusted_ohlcv, forward_returns, simple_returns
@@ -28,7 +26,7 @@ from lstmbt.runs import EarlierTrials
 from lstmbt.study.backtests import backtest_all
 from lstmbt.study.evaluation import evaluate
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
-from lstmbt.study.inputs import windows
+from lstmbt.study.inputs import cash_rate_of, windows
 from lstmbt.study.pipeline import prediction_table
 
 RIDGE_LOOKBACK = 30
@@ -47,24 +45,14 @@ class Submission:
     weights: bool = False  # positions are fractions of equity, traded with a rebalance band
 
 
-def judge_data(
-    prices: pd.DataFrame, ticker: str, cash: str = "0", config: RunConfig | None = None
-) -> StudyData:
+def judge_data(prices: pd.DataFrame, ticker: str, config: RunConfig | None = None) -> StudyData:
     """The traded series' targets and the ridge baseline's inputs, on one decision calendar,
-    and the interest on cash (`cash`: a --cash-rate value) on it; `config` says where a
-    risk-free rate comes from (its --source, cache and --date-format)."""
+    and the interest on cash on it (`config`'s --cash-rate, from where its --source says)."""
     ohlcv = adjusted_ohlcv(prices)
     targets = forward_returns(prices["adj_close"], 1)
     fm = build_features(prices, ("close_change",), {}, ())
     dates = targets.dropna().index.intersection(fm.frame.index[RIDGE_LOOKBACK - 1 :])
-    config = config or RunConfig()
-    rate = cash_rate(
-        cash,
-        ohlcv.index,
-        source=config.source,
-        cache=PriceCache(config.cache_dir) if config.cache_dir else None,
-        date_format=config.date_format,
-    )
+    rate = cash_rate_of(config or RunConfig(), ohlcv.index)
     return StudyData(
         {ticker: prices},
         ohlcv,
