@@ -99,15 +99,17 @@ def ranking_weights(
 
 
 def equal_weight_weights(prices: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """The benchmark: every ticker with a bar at the first open of `index` (its second day)
-    bought at 1/n of equity and held to the end, never re-weighted (a ticker that joins later
-    is not bought; one whose bars end is valued at its last close)."""
+    """The benchmark: every ticker with a bar at the close of `index`'s first day (the first
+    decision) held at 1/n of equity from the next open to the end, never re-weighted (a ticker
+    that joins later is not bought; one without a bar at that open is not bought either, the
+    engines' rule; one whose bars end is valued at its last close). Chosen from what that
+    close shows, not from which tickers trade the next day."""
     if len(index) < 2:
         raise ValueError("the benchmark needs at least two days (decide, then buy).")
     tickers = list(prices["open"].columns)
-    bought = _bars(prices, index[1:2], tickers)[0]
+    bought = _bars(prices, index[:1], tickers)[0]
     if not bought.any():
-        raise ValueError(f"no ticker has a bar on {index[1].date()}, the benchmark's first open.")
+        raise ValueError(f"no ticker has a bar on {index[0].date()}, the benchmark's decision.")
     row = np.where(bought, 1.0 / bought.sum(), 0.0)
     return pd.DataFrame(np.tile(row, (len(index), 1)), index=index, columns=prices["open"].columns)
 

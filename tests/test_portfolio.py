@@ -167,6 +167,15 @@ def test_benchmark_is_bought_once_and_held_through_ends_of_history(panel):
     assert np.corrcoef(twin.loc[later.index[1:]], index_move.sum(axis=1))[0, 1] > 0.999
 
 
+def test_the_benchmark_holds_what_its_decision_close_shows(panel):
+    """Regression: the benchmark chose its tickers from the bars of the day after its decision.
+    GOOG's first bar is 2004-08-19: a benchmark decided on 2004-08-18 cannot know it."""
+    first = panel["close"]["GOOG"].first_valid_index()
+    index = panel.loc[:first].index[-2:].append(panel.loc[first:"2004-12-31"].index[1:])
+    bench = equal_weight_weights(panel, index)
+    assert bench.iloc[0]["GOOG"] == 0 and (bench.iloc[0].drop("GOOG") == 1 / 5).all()
+
+
 def test_holding_every_ticker_forever_is_the_benchmark_less_the_first_costs(panel):
     """k = all six tickers, membership never changes: one trade at the first open, then a hand
     computation: value = x (B + sum_i (1 - B)/6 close_i / open_i), x = 1 / (1 + kappa (1 - B))."""
