@@ -33,7 +33,7 @@ from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import slug
 from lstmbt.study.folds import FoldStore, start_ray
-from lstmbt.study.inputs import prepare_data
+from lstmbt.study.inputs import cash_rate_of, prepare_data
 from lstmbt.study.pipeline import compute_study
 from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolio
 from lstmbt.study.universe import cross_section
@@ -243,7 +243,11 @@ def run_universe(
             )
         progress.stage("cross-ticker tests: BH/Holm-adjusted p-values, pooled bootstrap")
         cs = cross_section(
-            studies, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+            studies,
+            cash=_daily_cash(studies),
+            reps=config.bootstrap_reps,
+            block=config.block_size,
+            seed=config.seed,
         )
         progress.stage(f"ranking portfolios: top {config.top_k} ({config.portfolio})")
         frames = _frames(config, universe, studies)
@@ -272,6 +276,17 @@ def run_universe(
             write_universe(result, run_dir)
             runs.write_status(run_dir, "complete")
         return result
+
+
+def _daily_cash(studies: dict[str, StudyResult]) -> dict[str, pd.Series]:
+    """Each study's daily interest on cash on its return days: the rates it ran with, or, for
+    a study read back from disk (which holds none), its --cash-rate looked up again."""
+    out = {}
+    for label, r in studies.items():
+        days = r.returns.index
+        rate = r.data.cash_rate if r.data is not None else None
+        out[label] = (rate or cash_rate_of(r.config, days)).daily(days)
+    return out
 
 
 def _frames(config, universe, studies) -> dict:

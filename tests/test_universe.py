@@ -167,6 +167,20 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     port = doc["portfolios"]["baseline:lstm"]["metrics"]
     assert set(port) == {"baseline:lstm", "equal_weight"} and "Ranking portfolios" in page
     assert any("top-2 long portfolio" in v for v in result.verdict)
+    # the universe-wide deflated Sharpe is measured over the cash rate, as each ticker's is
+    from lstmbt.study.significance import TRADING_DAYS, deflated_sharpe
+    from lstmbt.study.universe import cross_section
+
+    rate = {t: pd.Series(0.0004, index=r.returns.index) for t, r in result.tickers.items()}
+    paid = cross_section(result.tickers, cash=rate, reps=50)
+    per_period = np.array(
+        [s for r in result.tickers.values() for s in r.metrics.trials.this_run]
+    ) / np.sqrt(TRADING_DAYS)
+    over = result.tickers["planted"].returns["baseline:lstm"] - 0.0004
+    expected = deflated_sharpe(over.to_numpy(), per_period)["dsr"]
+    got = paid.table.loc[("planted", "baseline:lstm"), "dsr_universe"]
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert got != pytest.approx(table.loc["planted", "dsr_universe"], rel=1e-6)
 
 
 def test_pool_and_ray_give_identical_files_and_a_resume_continues(universe_dir, tmp_path):

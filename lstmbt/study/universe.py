@@ -29,10 +29,23 @@ class CrossSection:
 
 
 def cross_section(
-    studies: dict[str, StudyResult], *, reps: int = 1000, block: float = 20.0, seed: int = 0
+    studies: dict[str, StudyResult],
+    *,
+    cash: dict[str, pd.Series] | None = None,
+    reps: int = 1000,
+    block: float = 20.0,
+    seed: int = 0,
 ) -> CrossSection:
     """Every ticker's forecasters (and their sized rules, with --sizing vol-target) against its
-    buy-and-hold, tested as one family."""
+    buy-and-hold, tested as one family. `cash`: per ticker, the daily interest on cash on its
+    return days; the universe-wide deflated Sharpe and the pooled difference are measured on
+    returns over it, as every per-ticker Sharpe ratio is (none: zero)."""
+    cash = cash or {}
+
+    def excess(label: str, name: str) -> pd.Series:
+        r = studies[label].returns[name]
+        return r - cash[label].reindex(r.index) if label in cash else r
+
     trial_sharpes = np.array(
         [s for r in studies.values() for s in r.metrics.trials.this_run], dtype=float
     )
@@ -44,7 +57,7 @@ def cross_section(
         sized = [sized_name(n) for n in forecasters if sized_name(n) in m.strategy.index]
         for name in [*forecasters, *sized]:  # a sized rule has no forecast test of its own
             st = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
-            dsr = deflated_sharpe(r.returns[name].to_numpy(), per_period)
+            dsr = deflated_sharpe(excess(label, name).to_numpy(), per_period)
             rows.append(
                 {
                     "ticker": label,
@@ -87,8 +100,8 @@ def cross_section(
     for name in table.index.get_level_values("forecaster").unique():
         labels = [t for t, f in table.index if f == name]
         pooled[name] = pooled_sharpe_difference(
-            {t: studies[t].returns[name] for t in labels},
-            {t: studies[t].returns[studies[t].metrics.benchmark] for t in labels},
+            {t: excess(t, name) for t in labels},
+            {t: excess(t, studies[t].metrics.benchmark) for t in labels},
             reps=reps,
             block=block,
             seed=seed,
