@@ -119,6 +119,25 @@ def test_cli_judges_a_csv_and_writes_the_report(sp500, tmp_path, capsys):
     assert "judged forecasts: mine" in (out / "j" / "index.html").read_text()
 
 
+def test_cli_judges_sized_weights_with_the_band(sp500, tmp_path):
+    """`lstmbt judge FILE --weights --rebalance-band B`: fractions of equity, traded with the
+    band the command line gives (a wider band trades less), recorded as weights."""
+    days = sp500.index[(sp500.index >= "2016-01-01")][:-1]
+    vol = sp500["adj_close"].pct_change().rolling(20).std().loc[days]
+    path = tmp_path / "w.csv"
+    (0.004 / vol).clip(0.0, 1.0).dropna().rename("w").rename_axis("Date").to_csv(path)
+    out = tmp_path / "reports"
+    trades = {}
+    for band in ("0.01", "0.2"):
+        args = ["judge", str(path), "--weights", "--rebalance-band", band, "--out", str(out)]
+        assert main([*args, "--run-id", band, "--no-tearsheets", "--bootstrap-reps", "50"]) == 0
+        doc = json.loads((out / band / "metrics.json").read_text())
+        trades[band] = doc["strategy"]["w"]["trades"]
+        assert json.loads((out / band / "config.json").read_text())["judge"]["weights"] is True
+    assert 0 < trades["0.2"] < trades["0.01"]
+    assert main(["judge", str(path), "--positions", "--out", str(out)]) == 2  # not -1/0/1
+
+
 @pytest.mark.parametrize(
     ("rows", "match"),
     [
