@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 
 from lstmbt import runs
-from lstmbt._mainguard import unguarded_main_call
 from lstmbt.config import RunConfig, config_from_mapping
 from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
@@ -35,6 +34,7 @@ from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import slug
 from lstmbt.study.folds import FoldStore, start_ray
 from lstmbt.study.inputs import cash_rate_of, prepare_data
+from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
 from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolio
 from lstmbt.study.universe import cross_section

@@ -193,7 +193,7 @@ def test_the_readme_snippet_runs_as_a_plain_script(tmp_path):
 def _main_guard_seen(tmp_path, monkeypatch, source: str, spec_name: str | None = None):
     """What `unguarded_main_call` answers inside `source` run as the main script (each call of
     `study()` in it records one answer)."""
-    from lstmbt._mainguard import unguarded_main_call
+    from lstmbt.study.mainguard import unguarded_main_call
 
     path = tmp_path / "script.py"
     path.write_text(source)
@@ -235,7 +235,7 @@ def test_main_guard_only_where_spawn_runs_main_again(tmp_path, monkeypatch):
     # `python -m package.script` is run again in each worker, like a script file
     assert _main_guard_seen(tmp_path, monkeypatch, "study()\n", "pkg.script") == ["script.py"]
     # a notebook or `python -c`: a __main__ without a file is never run again
-    from lstmbt._mainguard import unguarded_main_call
+    from lstmbt.study.mainguard import unguarded_main_call
 
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     assert unguarded_main_call() is None
