@@ -34,6 +34,7 @@ from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import slug
 from lstmbt.study.folds import FoldStore, start_ray
 from lstmbt.study.inputs import cash_rate_of, prepare_data
+from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
 from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolio
 from lstmbt.study.universe import cross_section
@@ -69,7 +70,7 @@ def run_study(
     when it holds nothing yet. `prices` (ticker -> OHLCV frame) replaces loading from
     config.source.
     """
-    config = config.validate()
+    config = _in_process_if_unguarded(config.validate())
     progress = progress or Progress()
     if resume_dir is None and not write:
         # libraries imported lazily on the way (arch pulls in statsmodels) add process-wide
@@ -84,6 +85,25 @@ def run_study(
     run_dir = runs.new_run_dir(config) if fresh else Path(resume_dir)
     with runs.locked(run_dir):
         return _study_in_folder(config, prices, progress, run_dir, fresh)
+
+
+def _in_process_if_unguarded(config: RunConfig) -> RunConfig:
+    """jobs=1 when a study starts from a script's top level without the main guard: each
+    spawned training process would run the script again. Same results (they never depend on
+    --jobs), one warning saying how to train in parallel."""
+    fits = len(config.model_presets()) * len(config.models) * config.seeds
+    several = config.walk_forward or fits > 1
+    pool = (config.jobs or os.cpu_count() or 1) > 1 and config.backend == "pool"
+    script = several and pool and unguarded_main_call()
+    if not script:
+        return config
+    warnings.warn(
+        f'{script} starts a study outside `if __name__ == "__main__":`, so lstmbt trains '
+        "in this process only (training processes would each run the script again); put the "
+        "script's code under that line to train in parallel. Results are the same either way.",
+        stacklevel=3,
+    )
+    return dataclasses.replace(config, jobs=1)
 
 
 def _study_in_folder(
@@ -203,7 +223,7 @@ def run_universe(
     (finished tickers are read back, a ticker cut short resumes from its saved folds). A ticker
     that cannot be studied (no prices, too short a history) is skipped with its reason.
     """
-    config = config.validate()
+    config = _in_process_if_unguarded(config.validate())
     if config.universe is None:
         raise ConfigError("no universe given: use --universe sample (or a file or folder).")
     progress = progress or Progress()

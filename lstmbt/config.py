@@ -164,9 +164,10 @@ class RunConfig:
     )
     companion_features: tuple[str, ...] | None = option(
         None,
-        "Feature groups computed on the companions (default returns).",
+        "Feature groups computed on the companions.",
         flag="with-features",
         group="model",
+        default_text="each preset's own; returns in the built-in presets",
     )
     horizon: int = option(1, "Days ahead the model predicts (multi-horizon head).", group="model")
     signal_horizon: str = option(
@@ -258,7 +259,10 @@ class RunConfig:
         None, "Name of the run folder (must not exist yet).", group="output"
     )
     cache_dir: str | None = option(
-        None, "Yahoo price cache folder (default $LSTMBT_CACHE).", group="data"
+        None,
+        "Yahoo price cache folder.",
+        group="data",
+        default_text="$LSTMBT_CACHE, else ~/.cache/lstmbt",
     )
     tearsheets: bool = option(
         True, "Write QuantStats tear-sheets.", flag="tearsheets/--no-tearsheets", group="output"
@@ -289,13 +293,15 @@ class RunConfig:
     )
     jobs: int | None = option(
         None,
-        "Training processes (default: all cores when there are several fits).",
+        "Training processes.",
         group="training",
+        default_text="all cores when there are several fits",
     )
     threads: int | None = option(
         None,
-        "Torch threads per fit (default: all cores for one fit, else 1).",
+        "Torch threads per fit.",
         group="training",
+        default_text="all cores for one fit, else 1",
     )
     bootstrap_reps: int = option(
         1000, "Bootstrap repetitions for Sharpe intervals and SPA.", group="evaluation"
@@ -324,8 +330,9 @@ class RunConfig:
     )
     ray_address: str | None = option(
         None,
-        "Ray cluster to use with --backend ray (default: start a local one).",
+        "Ray cluster to use with --backend ray.",
         group="universe",
+        default_text="start a local one",
     )
 
     def __post_init__(self) -> None:

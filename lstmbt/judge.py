@@ -14,6 +14,7 @@ from lstmbt import runs
 from lstmbt.config import RunConfig, config_from_mapping
 from lstmbt.data import PriceCache, load_one, read_dated_csv, validate_prices
 from lstmbt.errors import ConfigError, DataError
+from lstmbt.metrics import is_step_column
 from lstmbt.progress import Progress
 from lstmbt.results import StudyResult, write_run
 from lstmbt.study.judged import Submission, judge_data, judge_forecasts
@@ -39,9 +40,11 @@ FROM_RUN = (
 def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
     """A forecasts CSV: a date column and numeric forecast columns (the CSV rules every reader
     shares: dd/mm vs mm/dd, exact duplicate rows dropped with a warning, conflicting rows and
-    non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored."""
+    non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored, and
+    so are a multi-step run's later days (`<name>@t+k`): forecasts are of the next day."""
     table = read_dated_csv(path, "forecasts CSV", date_format)
-    return table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
+    dropped = [c for c in table.columns if str(c).lower() == "realised" or is_step_column(c)]
+    return table.drop(columns=dropped)
 
 
 def run_config_of(path: str | Path) -> RunConfig | None:

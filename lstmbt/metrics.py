@@ -93,6 +93,21 @@ def breakeven_text(status: str | None, bps: float | None) -> str:
 
 
 SIZED = "@sized"  # the row of a forecast traded with --sizing vol-target
+STEP = "@t+"  # predictions' columns of a multi-step forecast's later days: `<name>@t+k`
+PATH = "path"  # the per-step table's row of a forecast's h-day path (the sum of its steps)
+STEP_COLUMNS = ("rmse", "hit_rate", "ic", "r2_vs_zero", "dm_stat", "dm_p", "n")
+
+
+def step_name(name: str, step: int) -> str:
+    """The predictions column of `name`'s forecast of the return `step` days ahead: the bare
+    name for the next day (as in a one-step run), `<name>@t+k` for k >= 2."""
+    return name if step == 1 else f"{name}{STEP}{step}"
+
+
+def is_step_column(column: object) -> bool:
+    """Whether a predictions column holds a later step (k >= 2) of a multi-step forecast."""
+    head, sep, k = str(column).rpartition(STEP)
+    return bool(head and sep and k.isdigit() and int(k) >= 2)
 
 
 def sized_name(name: str) -> str:
@@ -250,6 +265,11 @@ class Metrics:
     sizing_scales
         per sized row (`<name>@sized`, --sizing vol-target): the scale k of each fold, fit
         on its training block (weight = k x forecast / volatility)
+    steps
+        with --horizon h > 1: index (name, step), step "t+1" .. "t+h" and "path" (the sum
+        of the h daily forecasts against the sum of the h realised daily returns); columns
+        rmse, hit_rate, ic, r2_vs_zero, dm_stat, dm_p (Diebold-Mariano against the random
+        walk, squared loss, HLN-corrected for a k-day forecast), n. Empty for one step.
     """
 
     benchmark: str
@@ -269,6 +289,7 @@ class Metrics:
     trials: Trials = field(default_factory=Trials)
     cost_sweep: pd.DataFrame = field(default_factory=lambda: _sweep_table({}, []))
     sizing_scales: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    steps: pd.DataFrame = field(default_factory=lambda: step_table([]))
 
     # --- views -------------------------------------------------------------------------------
     def names(self, model: str | None = None, role: str | None = None) -> list[str]:
@@ -353,6 +374,14 @@ class Metrics:
         }
         if self.sizing_scales:
             doc["sizing_scales"] = {n: list(ks) for n, ks in self.sizing_scales.items()}
+        if len(self.steps):  # multi-step runs only: a one-step run's file is as it was
+            doc["steps"] = {
+                name: {
+                    step: {c: _clean(row[c], c) for c in STEP_COLUMNS}
+                    for (_, step), row in group.iterrows()
+                }
+                for name, group in self.steps.groupby(level="name", sort=False)
+            }
         return doc
 
     def _forecast_test_doc(self, name: str) -> dict[str, Any]:
@@ -496,6 +525,11 @@ class Metrics:
             sizing_scales={
                 n: tuple(float(k) for k in ks) for n, ks in doc.get("sizing_scales", {}).items()
             },
+            steps=step_table(
+                {"name": name, "step": step, **row}
+                for name, steps in doc.get("steps", {}).items()
+                for step, row in steps.items()
+            ),
         )
 
 
@@ -599,6 +633,15 @@ def _sweep_table(sharpes: Mapping[str, list], bps: list[float]) -> pd.DataFrame:
         dtype=np.float64,
     )
     return frame
+
+
+def step_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """`Metrics.steps`: index (name, step); columns STEP_COLUMNS (None -> NaN)."""
+    frame = pd.DataFrame(
+        [{k: np.nan if v is None else v for k, v in r.items()} for r in rows],
+        columns=["name", "step", *STEP_COLUMNS],
+    )
+    return frame.set_index(["name", "step"])
 
 
 def fold_score_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -4,8 +4,11 @@ asked, and no change to the caller's process (backend, rcParams, warnings, torch
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -145,3 +148,94 @@ def test_presets_given_as_text_and_per_preset_settings_from_every_source(tmp_pat
         presets=("baseline", "lookback"), lookback=10, preset_options={"baseline": {"lookback": 1}}
     )
     assert [p.lookback for p in both.validate().model_presets()] == [1, 10]
+
+
+# --- the API from a plain script (no `if __name__ == "__main__":`) ------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+# the README snippet's study, made small: a short span, one epoch, a tiny network
+FAST = 'start="2015-01-01", epochs=1, hidden_size=4, bootstrap_reps=50, device="cpu",'
+
+
+def _readme_snippet() -> str:
+    section = (ROOT / "README.md").read_text().split("## In Python", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_snippet_runs_as_a_plain_script(tmp_path):
+    """Pasted into a .py file without the main guard, the snippet used to start the study again
+    in every spawned training process (BrokenProcessPool); now it trains in its own process
+    (results never depend on --jobs) and says in one warning how to train in parallel."""
+    snippet = _readme_snippet()
+    assert "run_study(" in snippet and 'if __name__ == "__main__"' not in snippet
+    script = snippet.replace("RunConfig(\n", f"RunConfig(\n        {FAST}\n", 1)
+    write = 'result.write("reports/mine")'
+    assert FAST in script and write in script, "the README snippet changed: update this test"
+    script = script.replace(write, 'result.write("reports/mine", tearsheets=False)')
+    script += (
+        "\nprint('VERDICT', result.verdict[0][:40])"
+        "\nprint('COLUMNS', ','.join(result.predictions.columns))\n"
+    )
+    (tmp_path / "study.py").write_text(script)
+    proc = subprocess.run(
+        [sys.executable, "study.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "BrokenProcessPool" not in proc.stderr
+    assert "VERDICT baseline:lstm" in proc.stdout
+    assert "lookback:lstm" in proc.stdout.split("COLUMNS", 1)[1]
+    assert (tmp_path / "reports" / "mine" / "index.html").is_file()
+    if (os.cpu_count() or 1) > 1:  # where a pool would have started: one warning says so
+        lines = [ln for ln in proc.stderr.splitlines() if "UserWarning" in ln]
+        assert len(lines) == 1, proc.stderr[-3000:]
+        assert 'outside `if __name__ == "__main__":`' in lines[0] and "study.py" in lines[0]
+
+
+def _main_guard_seen(tmp_path, monkeypatch, source: str, spec_name: str | None = None):
+    """What `unguarded_main_call` answers inside `source` run as the main script (each call of
+    `study()` in it records one answer)."""
+    from lstmbt.study.mainguard import unguarded_main_call
+
+    path = tmp_path / "script.py"
+    path.write_text(source)
+    main = types.ModuleType("__main__")
+    main.__file__ = str(path)
+    main.__spec__ = None if spec_name is None else types.SimpleNamespace(name=spec_name)
+    seen: list[str | None] = []
+    main.__dict__["study"] = lambda: seen.append(unguarded_main_call())
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    exec(compile(source, str(path), "exec"), main.__dict__)
+    return [None if s is None else Path(s).name for s in seen]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("study()\n", "script.py"),
+        ("result = [\n    study(),\n]\n", "script.py"),
+        ("def main():\n    study()\n\n\nmain()\n", "script.py"),
+        ("if True:\n    study()\n", "script.py"),
+        ("if __name__ == __name__:\n    study()\n", "script.py"),  # true in a worker too
+        ('if __name__ == "__main__":\n    study()\n', None),
+        ("if '__main__' == __name__:\n    x = 1\n    study()\n", None),
+        ('def main():\n    study()\n\n\nif __name__ == "__main__":\n    main()\n', None),
+        # pip's console script (`lstmbt ...`) is guarded
+        (
+            "import sys\nif __name__ == '__main__':\n    sys.argv[0] = 'x'\n    study()\n",
+            None,
+        ),
+    ],
+)
+def test_main_guard_is_read_from_the_calling_line(tmp_path, monkeypatch, source, expected):
+    assert _main_guard_seen(tmp_path, monkeypatch, source) == [expected]
+
+
+def test_main_guard_only_where_spawn_runs_main_again(tmp_path, monkeypatch):
+    # `python -m package` runs package/__main__.py, which spawn never runs again
+    assert _main_guard_seen(tmp_path, monkeypatch, "study()\n", "pkg.__main__") == [None]
+    # `python -m package.script` is run again in each worker, like a script file
+    assert _main_guard_seen(tmp_path, monkeypatch, "study()\n", "pkg.script") == ["script.py"]
+    # a notebook or `python -c`: a __main__ without a file is never run again
+    from lstmbt.study.mainguard import unguarded_main_call
+
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    assert unguarded_main_call() is None

@@ -54,5 +54,10 @@ def test_notebook_runs_and_shows_plots_and_verdict(tmp_path):
     images = [out for out in _outputs(nb) if "image/png" in out.get("data", {})]
     assert images, "no inline figure was displayed"
     assert VERDICT in _texts(nb), "the verdict was not printed"
+    # exercise (c) five days ahead: a column per later day, the per-step table with the path
+    texts = _texts(nb)
+    assert "multifeature:lstm@t+5" in texts and "realised@t+5" in texts
+    html = [out.get("data", {}).get("text/html", "") for out in _outputs(nb)]
+    assert any("<th>t+5</th>" in h and "<th>path</th>" in h for h in html), "no per-step table"
     # run_study writes nothing unless asked, and the report goes to a temporary folder
     assert not any(tmp_path.iterdir()), sorted(p.name for p in tmp_path.iterdir())

@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
+from lstmbt.metrics import is_step_column
+
 STYLE = {
     "figure.dpi": 100,
     "axes.grid": True,
@@ -230,6 +232,7 @@ def report_figures(
     paid_bps: float | None = None,
 ) -> dict[str, Figure]:
     """Every figure of index.html, keyed by its file stem (`cost_sweep` with a sweep)."""
+    preds = preds[[c for c in preds.columns if not is_step_column(c)]]  # next-day forecasts
     shown = [c for c in lstms if c in preds.columns] or [
         c for c in preds.columns if c != "realised"
     ][:1]

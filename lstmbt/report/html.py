@@ -311,7 +311,7 @@ bootstrap of an approximation (returns minus cost × turnover).</p>
 {_fig(figures, "forecast_time", "forecasts over time")}
 {_fig(figures, "rolling", "rolling hit rate and information coefficient")}
 {_fig(figures, "distribution", "distribution of forecasts")}
-{_fig(figures, "lag_check", "lag check")}
+{_fig(figures, "lag_check", "lag check")}{steps_html(m)}
 <h2>Per-fold results</h2>{_fold_table(m)}
 <h2>Tear-sheets</h2><ul id="tearsheets">{links}</ul>
 <h2>Data</h2><ul>{data}</ul>
@@ -322,3 +322,38 @@ bootstrap of an approximation (returns minus cost × turnover).</p>
     path = run_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+# --- multi-step forecasts (--horizon h > 1) ---------------------------------------------------
+_STEP_ROWS = (
+    ("RMSE", "rmse", "{:.5f}"),
+    ("Hit rate", "hit_rate", "{:.1%}"),
+    ("IC", "ic", "{:+.3f}"),
+    ("R² vs RW", "r2_vs_zero", "{:+.4f}"),
+    ("DM p vs RW", "dm_p", "{:.2f}"),
+)
+
+
+def steps_html(m: Metrics) -> str:
+    """With --horizon h > 1: every forecast scored at each of its h days and over the path
+    (the sum of its h daily forecasts against the h realised returns' sum); empty otherwise."""
+    if m.steps.empty:
+        return ""
+    steps = list(dict.fromkeys(m.steps.index.get_level_values("step")))
+    names = list(dict.fromkeys(m.steps.index.get_level_values("name")))
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in ["Forecast", *steps])
+    body = []
+    for title, column, fmt in _STEP_ROWS:
+        body.append(f'<tr class="group"><th colspan="{len(steps) + 1}">{title}</th></tr>')
+        for name in names:
+            cells = "".join(f"<td>{_fmt(m.steps.at[(name, s), column], fmt)}</td>" for s in steps)
+            body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+    horizon = len(steps) - 1
+    return f"""<h2>Forecasts step by step ({horizon} days ahead)</h2>
+<table id="steps"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<p class="meta">t+k: the forecast made at the close of t of the return from close t+k-1 to
+close t+k (its column <code>&lt;model&gt;@t+k</code> in predictions.csv; t+1 is the bare
+column, the one the comparison table scores). path: the sum of the {horizon} daily forecasts
+against the sum of the {horizon} realised returns (what <code>--signal-horizon h</code>
+trades). DM p: Diebold-Mariano against the random walk (squared loss); a k-day forecast's
+errors overlap, so its variance spans k-1 lags (HLN-corrected).</p>"""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
-from lstmbt.metrics import BENCHMARK
+from lstmbt.metrics import BENCHMARK, step_name
 from lstmbt.progress import Progress
 from lstmbt.results import StudyData, StudyResult
 from lstmbt.runs import EarlierTrials
@@ -20,15 +20,27 @@ from lstmbt.study.backtests import backtest_all
 from lstmbt.study.evaluation import evaluate
 from lstmbt.study.folds import FoldStore, model_dir
 from lstmbt.study.forecasters import fit_forecasters
+from lstmbt.study.horizons import with_steps
 from lstmbt.study.inputs import model_meta
 
 
 def prediction_table(
     data: StudyData, dates: pd.DatetimeIndex, forecasts: dict[str, np.ndarray]
 ) -> pd.DataFrame:
-    """predictions.csv: the realised next-day return beside every model's forecast, by date."""
-    realised = data.targets.loc[dates].to_numpy()[:, 0]
-    frame = pd.DataFrame({"realised": realised, **forecasts}, index=dates)
+    """predictions.csv: the realised next-day return beside every model's forecast, by date.
+
+    A forecast is (dates,) or (dates, h). With h > 1 (--horizon h) the bare columns stay the
+    next day's, and each later day k = 2..h adds `realised@t+k` (the return from close t+k-1
+    to close t+k) and `<model>@t+k`, the forecast of it made at the close of t.
+    """
+    targets = data.targets.loc[dates].to_numpy()
+    arrays = {name: np.asarray(f).reshape(len(dates), -1) for name, f in forecasts.items()}
+    steps = max((a.shape[1] for a in arrays.values()), default=1)
+    columns = {"realised": targets[:, 0], **{name: a[:, 0] for name, a in arrays.items()}}
+    for k in range(2, steps + 1):
+        columns[step_name("realised", k)] = targets[:, k - 1]
+        columns.update({step_name(name, k): a[:, k - 1] for name, a in arrays.items()})
+    frame = pd.DataFrame(columns, index=dates)
     frame.index.name = "date"
     return frame
 
@@ -49,8 +61,8 @@ def compute_study(
         config, data.ohlcv, dates, fc.main, progress, cash=data.cash_rate, sizing=fc.sizing
     )
     progress.stage("significance: bootstrap Sharpe intervals, SPA, Diebold-Mariano, PT")
-    metrics = evaluate(config, data, fc, bt, BENCHMARK, earlier)
-    predictions = prediction_table(data, dates, {n: f[:, 0] for n, f in fc.main.items()})
+    metrics = with_steps(evaluate(config, data, fc, bt, BENCHMARK, earlier), data, fc, dates)
+    predictions = prediction_table(data, dates, fc.main)
     return StudyResult(
         config=config,
         metrics=metrics,
