@@ -1,16 +1,36 @@
 """The probability of backtest overfitting as figures: the histogram of CSCV's logits and the
-performance-degradation scatter (matplotlib `Figure` objects, house style inside only)."""
+performance-degradation scatter (matplotlib `Figure` objects, house style inside only).
+
+They draw a `lstmbt.study.overfitting.Overfitting` (the report sits below the study layer, so
+it is named here by the fields it reads: `CSCV`)."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from lstmbt.report.figures import style
-from lstmbt.study.overfitting import Overfitting
 
 
-def logit_histogram_figure(result: Overfitting) -> Figure:
+class CSCV(Protocol):
+    """What the figures read of a PBO result (study.overfitting.Overfitting)."""
+
+    pbo: float
+    prob_loss: float
+    logits: np.ndarray
+    in_sample: np.ndarray
+    out_of_sample: np.ndarray
+    slope: float
+    intercept: float
+    configurations: tuple[str, ...]
+
+    @property
+    def combinations(self) -> int: ...
+
+
+def logit_histogram_figure(result: CSCV) -> Figure:
     """How far above or below the median out of sample the in-sample best landed, per split;
     the share at or left of zero is PBO."""
     with style():
@@ -32,7 +52,7 @@ def logit_histogram_figure(result: Overfitting) -> Figure:
     return fig
 
 
-def degradation_figure(result: Overfitting) -> Figure:
+def degradation_figure(result: CSCV) -> Figure:
     """Each split's in-sample best: its Sharpe ratio in sample against out of sample, with
     the least-squares line; points below zero lost money out of sample."""
     with style():
@@ -58,7 +78,7 @@ def degradation_figure(result: Overfitting) -> Figure:
     return fig
 
 
-def overfitting_figures(result: Overfitting) -> dict[str, Figure]:
+def overfitting_figures(result: CSCV) -> dict[str, Figure]:
     """Both figures, keyed by file stem."""
     return {
         "pbo_logits": logit_histogram_figure(result),
