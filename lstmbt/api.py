@@ -28,6 +28,7 @@ from lstmbt.features.returns import adjusted_ohlcv
 from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2
 from lstmbt.progress import Progress
 from lstmbt.report import build_report
+from lstmbt.report.factor_page import write_factor_page
 from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
 from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
@@ -436,6 +437,9 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
             path = run_dir / tearsheet_file(f"portfolio_{name}")
             write_tearsheet(p.returns[name], p.returns[EQUAL_WEIGHT], path, name, "Equal weight")
             sheets[name] = path.name
+    naive = next((p.naive_factors for p in result.portfolios.values()), {})
+    factors = {n: p.factor for n, p in result.portfolios.items() if p.factor is not None}
+    write_factor_page(run_dir, result.universe, factors, naive)
     write_universe_page(
         run_dir,
         result.universe,

@@ -167,7 +167,8 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     port = doc["portfolios"]["baseline:lstm"]["metrics"]
     naive = {"momentum_20d", "momentum_60d", "momentum_252d", "drift", "persistence"}
     assert set(port) == {"baseline:lstm", "equal_weight", "baseline:ridge", *naive}
-    assert "Ranking portfolios" in page
+    assert "Ranking portfolios" in page and 'href="factor.html"' in page
+    assert "baseline:lstm: mean daily rank IC" in (tmp_path / "u" / "factor.html").read_text()
     assert any("top-2 long portfolio" in v for v in result.verdict)
     # the portfolio is set beside the best naive ranking, with an interval
     best = doc["portfolios"]["baseline:lstm"]["best_naive"]

@@ -42,6 +42,7 @@ from lstmbt.strategies import (
 )
 from lstmbt.study.backtests import check_parity, costs_of
 from lstmbt.study.evaluation import strategy_metrics
+from lstmbt.study.factor import Factor, factor_analysis
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -98,6 +99,7 @@ class NaiveRankings:
     returns: pd.DataFrame  # one column per naive ranking, on its own span (NaN outside)
     trades: dict[str, int]
     rank_ic: pd.DataFrame  # one column per naive ranking: daily cross-sectional rank IC
+    factors: dict[str, Factor] = field(default_factory=dict)  # each read as a factor
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ class Portfolio:
     trials
         rankings counted in the deflated Sharpe ratio (the universe's per-ticker
         configurations, every forecaster's portfolio and every naive ranking)
+    factor, naive_factors
+        the forecasts, and each naive ranking's, read as a cross-sectional factor
+        (study.factor: quantile returns, spread, IC by horizon and month, turnover)
     """
 
     forecaster: str
@@ -132,6 +137,8 @@ class Portfolio:
     versus_naive: Versus | None = None
     naive_returns: pd.DataFrame | None = field(default=None, repr=False)
     trials: int = 0
+    factor: Factor | None = field(default=None, repr=False)
+    naive_factors: dict[str, Factor] = field(default_factory=dict, repr=False)
 
 
 def _run(
@@ -200,7 +207,7 @@ def naive_rankings(
     panel = price_panel({t: frames[t] for t in tickers})
     forecasts = naive_forecasts(frames, predictions, ridges)
     realised = next_close_returns(panel)
-    returns, trades, ics = {}, {}, {}
+    returns, trades, ics, factors = {}, {}, {}, {}
     for name, f in forecasts.items():
         f = f.reindex(index=panel.index, columns=tickers)
         if (f.notna().sum(axis=1) >= _needed(config)).sum() < 2:
@@ -208,7 +215,8 @@ def naive_rankings(
         weights = ranking_weights(f, config.top_k, config.portfolio, prices=panel)
         returns[name], trades[name] = _run(panel, weights, config, name)
         ics[name] = rank_ic(f, realised, min_assets=min(3, len(tickers)))
-    return NaiveRankings(tuple(tickers), pd.DataFrame(returns), trades, pd.DataFrame(ics))
+        factors[name] = factor_analysis(f, panel["close"], name=name, top_k=config.top_k)
+    return NaiveRankings(tuple(tickers), pd.DataFrame(returns), trades, pd.DataFrame(ics), factors)
 
 
 def _naive_of(
@@ -302,6 +310,8 @@ def ranking_portfolio(
         best,
         versus,
         naive_r,
+        factor=factor_analysis(forecasts, panel["close"], name=forecaster, top_k=config.top_k),
+        naive_factors={n: naive.factors[n] for n in naive_r.columns if n in naive.factors},
     )
 
 
