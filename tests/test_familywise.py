@@ -106,6 +106,7 @@ def test_mcs_keeps_the_best_and_drops_the_clearly_worse(seed):
     result = model_confidence_set(forecast_losses(P, names), reps=300, seed=seed)
     assert {"best", "close", "copy_of_best"} <= set(result.included)
     assert set(result.excluded) == {"zero", "noisy"}
+    assert sorted(result.included + result.excluded) == sorted(names)  # a partition
     assert result.merged == {"copy_of_best": "best"}
     assert result.pvalues["best"] > 0.1 and result.pvalues["zero"] <= 0.1
     assert "significantly worse" in result.summary and result.to_dict()["loss"] == "squared"
