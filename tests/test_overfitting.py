@@ -57,7 +57,7 @@ def test_fast_cscv_equals_the_slow_reference(blocks):
 
 def test_noise_configurations_give_pbo_near_one_half():
     """With no edge anywhere the in-sample best is a random draw out of sample. One family's
-    PBO varies a lot (its splits share days: sd about 0.16 here), so average 16 families."""
+    PBO varies a lot (its splits share days: sd about 0.15 here), so average 16 families."""
     pbos = [probability_of_overfitting(noise(800, 20, seed)).pbo for seed in range(16)]
     assert 0.4 < np.mean(pbos) < 0.6, pbos
 
