@@ -586,3 +586,13 @@ def test_a_forecaster_is_compared_with_the_best_naive_ranking(frames):
     assert oracle.trials == copycat.trials == 13
     assert oracle.metrics.at["oracle", "dsr_trials"] == 13
     assert oracle.metrics.at["oracle", "dsr"] > 0.99
+    # the family of rankings, ready for PBO and StepM: the oracle is the one that holds up
+    from lstmbt.study.familywise import stepm
+    from lstmbt.study.overfitting import probability_of_overfitting
+    from lstmbt.study.portfolio import ranking_returns
+
+    family = ranking_returns(made)
+    assert list(family.columns) == ["copycat", "oracle", *naive, EQUAL_WEIGHT]
+    pbo = probability_of_overfitting(family.drop(columns=EQUAL_WEIGHT), 8)
+    assert pbo.most_chosen == "oracle" and pbo.pbo < 0.05
+    assert "oracle" in stepm(family, EQUAL_WEIGHT, reps=200, block=10).superior

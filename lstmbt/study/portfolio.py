@@ -356,3 +356,18 @@ def ranking_portfolios(
         metrics.loc[name, "dsr_trials"] = n_trials
         made[name] = dataclasses.replace(p, metrics=metrics, trials=n_trials)
     return made, skipped
+
+
+def ranking_returns(portfolios: Mapping[str, Portfolio]) -> pd.DataFrame:
+    """(days x rankings) the daily returns of every ranking tried in a universe: each
+    forecaster's portfolio and each naive ranking once, on the days they share (the family
+    for the probability of backtest overfitting and StepM against equal weight, which is the
+    last column)."""
+    if not portfolios:
+        return pd.DataFrame()
+    cols = {name: p.returns[name] for name, p in portfolios.items()}
+    for p in portfolios.values():
+        for n in [] if p.naive_returns is None else p.naive_returns.columns:
+            cols.setdefault(n, p.naive_returns[n])
+    cols[EQUAL_WEIGHT] = next(iter(portfolios.values())).returns[EQUAL_WEIGHT]
+    return pd.DataFrame(cols).dropna()
