@@ -28,6 +28,7 @@ from lstmbt.features.returns import adjusted_ohlcv
 from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2
 from lstmbt.progress import Progress
 from lstmbt.report import build_report
+from lstmbt.report.factor_page import write_factor_page
 from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
 from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
@@ -36,7 +37,7 @@ from lstmbt.study.folds import FoldStore, start_ray
 from lstmbt.study.inputs import cash_rate_of, prepare_data
 from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
-from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolio
+from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolios
 from lstmbt.study.universe import cross_section
 
 
@@ -271,15 +272,14 @@ def run_universe(
         )
         progress.stage(f"ranking portfolios: top {config.top_k} ({config.portfolio})")
         frames = _frames(config, universe, studies)
-        portfolios = {}
         # the forecasters' portfolios (a sized rule is a way to trade one ticker, not a ranking)
+        # beside the naive rankings (momentum, drift, persistence, ridge) on the same tickers
         forecasters = [n for n in cs.pooled.index if not n.endswith(SIZED)]
-        for name in forecasters:
-            made = ranking_portfolio(config, frames, studies, name)
-            if made is None:
-                progress.note(f"{name}: too few tickers for a top-{config.top_k} portfolio")
-            else:
-                portfolios[name] = made
+        portfolios, no_portfolio = ranking_portfolios(
+            config, frames, studies, forecasters, earlier_trials=cs.trials
+        )
+        for name, why in no_portfolio.items():
+            progress.note(f"{name}: {why}")
         result = UniverseResult(
             config,
             universe.name,
@@ -345,7 +345,30 @@ def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
             + _portfolio_costs(config)
             + "."
         )
+        lines.append(_naive_line(p))
     return lines
+
+
+def _naive_line(p) -> str:
+    """The forecaster's portfolio against the best naive ranking (the same rule ranked without
+    a model), with its interval, and the deflated Sharpe ratio counting every ranking tried."""
+    v = p.versus_naive
+    dsr = p.metrics.at[p.forecaster, "dsr"] if "dsr" in p.metrics.columns else None
+    deflated = (
+        f" Deflated Sharpe {fmt2(dsr)}, counting {p.trials} trials (every ranking tried and "
+        "every per-ticker configuration)."
+        if p.trials
+        else ""
+    )
+    if v is None:
+        return f"{p.forecaster} portfolio: no naive ranking to compare with." + deflated
+    n = len(p.naive_returns.columns)
+    return (
+        f"{p.forecaster} portfolio vs the best of {n} naive rankings (the same rule ranked "
+        f"without a model), {v.against} with Sharpe {fmt2(v.against_sharpe)}: difference "
+        f"{fmt2(v.diff)} [{fmt2(v.ci_low)}, {fmt2(v.ci_high)}] (bootstrap p = "
+        f"{fmt2(v.p_value)})." + deflated
+    )
 
 
 def _portfolio_costs(config: RunConfig) -> str:
@@ -414,6 +437,8 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
                     "metrics": json.loads(p.metrics.to_json(orient="index")),
                     "rank_ic_mean": float(p.rank_ic.mean()),
                     "trades": p.trades,
+                    "best_naive": p.versus_naive.to_dict() if p.versus_naive else None,
+                    "trials": p.trials,
                 }
                 for name, p in result.portfolios.items()
             },
@@ -421,13 +446,20 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
     )
     sheets = {}
     for name, p in result.portfolios.items():
-        p.returns.rename_axis("date").to_csv(
+        others = (
+            [] if p.naive_returns is None else [c for c in p.naive_returns if c != p.best_naive]
+        )
+        every = p.returns.join(p.naive_returns[others]) if others else p.returns
+        every.rename_axis("date").to_csv(
             run_dir / f"portfolio_{slug(name.replace(':', '_'))}.csv", float_format="%.12g"
         )
         if result.config.tearsheets:
             path = run_dir / tearsheet_file(f"portfolio_{name}")
             write_tearsheet(p.returns[name], p.returns[EQUAL_WEIGHT], path, name, "Equal weight")
             sheets[name] = path.name
+    naive = next((p.naive_factors for p in result.portfolios.values()), {})
+    factors = {n: p.factor for n, p in result.portfolios.items() if p.factor is not None}
+    write_factor_page(run_dir, result.universe, factors, naive)
     write_universe_page(
         run_dir,
         result.universe,

@@ -455,3 +455,144 @@ def test_the_portfolio_verdict_names_the_costs_its_engine_does_not_charge():
     assert "not min_fee, cash_rate" in said and "spread" in said
     said = _portfolio_costs(RunConfig(min_fee=1.0, borrow_fee=0.01, cash_rate="risk-free"))
     assert "not min_fee, borrow_fee, cash_rate:" in said
+
+
+# --- naive rankings: momentum, drift, persistence and ridge through the same engines ----------
+
+SPAN = ("2011-07-01", "2012-12-31")
+
+
+def causal_predictions(frames: dict, start: str, end: str) -> dict[str, pd.DataFrame]:
+    """What a study's predictions hold, built from prices known at each close only: the
+    out-of-sample days [start, end] of each ticker, its training-window mean return (the bars
+    before `start`), today's return (persistence), a 5-bar momentum as a stand-in ridge, and
+    the realised next-day return (the evaluation target, never an input)."""
+    out = {}
+    for ticker, f in frames.items():
+        close = f["close"].dropna()
+        ret = close.pct_change()
+        days = close.loc[start:end].index
+        frame = pd.DataFrame(index=days)
+        frame["realised"] = (close.shift(-1) / close - 1).reindex(days)
+        frame["train_mean"] = ret.loc[: days[0]].iloc[:-1].mean()
+        frame["persistence"] = ret.reindex(days)
+        frame["p:ridge"] = (close / close.shift(5) - 1).reindex(days)
+        out[ticker] = frame
+    return out
+
+
+def fake_studies(predictions: dict[str, pd.DataFrame]) -> dict:
+    """Stand-ins for StudyResult: the predictions and the ridge's name in the model table."""
+    from types import SimpleNamespace
+
+    names = {"ridge": ["p:ridge"]}
+    metrics = SimpleNamespace(names=lambda model=None, role=None: names.get(model, []))
+    return {t: SimpleNamespace(predictions=p, metrics=metrics) for t, p in predictions.items()}
+
+
+def test_naive_forecasts_are_trailing_returns_and_the_studys_baselines(frames):
+    from lstmbt.study.portfolio import naive_forecasts
+
+    preds = causal_predictions(frames, *SPAN)
+    got = naive_forecasts(frames, preds, ["p:ridge"])
+    assert list(got) == [
+        "momentum_20d",
+        "momentum_60d",
+        "momentum_252d",
+        "drift",
+        "persistence",
+        "p:ridge",
+    ]
+    goog = frames["GOOG"]["close"]
+    day = preds["GOOG"].index[40]
+    before = goog.loc[:day].iloc[-61]  # 60 bars back on GOOG's own bars
+    assert got["momentum_60d"].at[day, "GOOG"] == pytest.approx(goog[day] / before - 1, rel=1e-14)
+    for name, column in (("drift", "train_mean"), ("persistence", "persistence")):
+        pd.testing.assert_series_equal(
+            got[name]["IBM"], preds["IBM"][column], check_names=False, check_freq=False
+        )
+    # only on each ticker's out-of-sample days: nothing ranked outside them
+    assert got["momentum_20d"]["AAPL"].dropna().index.equals(preds["AAPL"].index)
+    # a column some study lacks leaves that ranking out
+    assert "drift" not in naive_forecasts(
+        frames, {**preds, "IBM": preds["IBM"].drop(columns="train_mean")}
+    )
+
+
+def test_naive_rankings_know_nothing_after_the_close(frames):
+    """Scramble one ticker's prices after t: every naive ranking's forecasts and weights up to
+    t, and its returns up to t, stay exactly the same (the study's own baselines are
+    recomputed from the scrambled prices, as a study would)."""
+    from lstmbt.study.portfolio import naive_forecasts
+    from tests.test_features import perturb_after
+
+    moved = dict(frames)
+    aapl = frames["AAPL"]
+    t_pos = aapl.index.get_loc(aapl.loc["2012-06-01":].index[0])
+    t = aapl.index[t_pos]
+    raw = aapl.assign(adj_close=aapl["close"], volume=1e6)
+    moved["AAPL"] = perturb_after(raw, t_pos, 3)[aapl.columns]
+    runs = []
+    for fr in (frames, moved):
+        panel = price_panel(fr)
+        forecasts = naive_forecasts(fr, causal_predictions(fr, *SPAN), ["p:ridge"])
+        runs.append(
+            {
+                name: (f, panel_returns(panel, ranking_weights(f, 2, prices=panel), COSTS))
+                for name, f in forecasts.items()
+            }
+        )
+    for name, (f, r) in runs[0].items():
+        f2, r2 = runs[1][name]
+        pd.testing.assert_frame_equal(f.loc[:t], f2.loc[:t], check_exact=True)
+        pd.testing.assert_series_equal(r.loc[:t], r2.loc[:t], check_exact=True)
+        if name.startswith("momentum"):
+            assert not f["AAPL"].loc[t:].iloc[1:].equals(f2["AAPL"].loc[t:].iloc[1:]), name
+
+
+def test_a_forecaster_is_compared_with_the_best_naive_ranking(frames):
+    """Known answers: a forecaster that copies momentum_20d ties it (or trails a better naive
+    ranking); an oracle that knows tomorrow's close beats the best one with an interval above
+    zero. Every ranking counts as a trial."""
+    from lstmbt import RunConfig
+    from lstmbt.study.portfolio import EQUAL_WEIGHT, naive_forecasts, ranking_portfolios
+
+    preds = causal_predictions(frames, *SPAN)
+    momentum = naive_forecasts(frames, preds)["momentum_20d"]
+    for t, p in preds.items():
+        p["copycat"] = momentum[t]
+        p["oracle"] = p["realised"]
+    config = RunConfig(top_k=2, bootstrap_reps=200, block_size=10, seed=0)
+    made, skipped = ranking_portfolios(
+        config, frames, fake_studies(preds), ["copycat", "oracle"], earlier_trials=5
+    )
+    assert not skipped
+    copycat, oracle = made["copycat"], made["oracle"]
+    naive = list(copycat.naive_returns.columns)
+    assert len(naive) == 6 and copycat.best_naive in naive
+    sharpes = copycat.metrics.loc[naive, "sharpe"]
+    assert copycat.best_naive == sharpes.idxmax()
+    assert copycat.metrics.at["copycat", "sharpe"] == pytest.approx(
+        copycat.metrics.at["momentum_20d", "sharpe"], abs=1e-12
+    )
+    v = copycat.versus_naive
+    assert v.against == copycat.best_naive and v.diff <= 1e-12
+    if copycat.best_naive == "momentum_20d":
+        assert v.diff == 0 and v.p_value == 1.0
+    o = oracle.versus_naive
+    assert o.against == oracle.best_naive and o.diff > 2 and o.ci_low > 0 and o.p_value < 0.01
+    assert list(oracle.returns.columns) == ["oracle", oracle.best_naive, EQUAL_WEIGHT]
+    # every ranking tried is a trial: 2 forecasters' portfolios, 6 naive rankings, 5 earlier
+    assert oracle.trials == copycat.trials == 13
+    assert oracle.metrics.at["oracle", "dsr_trials"] == 13
+    assert oracle.metrics.at["oracle", "dsr"] > 0.99
+    # the family of rankings, ready for PBO and StepM: the oracle is the one that holds up
+    from lstmbt.study.familywise import stepm
+    from lstmbt.study.overfitting import probability_of_overfitting
+    from lstmbt.study.portfolio import ranking_returns
+
+    family = ranking_returns(made)
+    assert list(family.columns) == ["copycat", "oracle", *naive, EQUAL_WEIGHT]
+    pbo = probability_of_overfitting(family.drop(columns=EQUAL_WEIGHT), 8)
+    assert pbo.most_chosen == "oracle" and pbo.pbo < 0.05
+    assert "oracle" in stepm(family, EQUAL_WEIGHT, reps=200, block=10).superior

@@ -165,8 +165,16 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     doc = json.loads((tmp_path / "u" / "universe.json").read_text())
     assert doc["skipped"] and len(doc["table"]) == 4
     port = doc["portfolios"]["baseline:lstm"]["metrics"]
-    assert set(port) == {"baseline:lstm", "equal_weight"} and "Ranking portfolios" in page
+    naive = {"momentum_20d", "momentum_60d", "momentum_252d", "drift", "persistence"}
+    assert set(port) == {"baseline:lstm", "equal_weight", "baseline:ridge", *naive}
+    assert "Ranking portfolios" in page and 'href="factor.html"' in page
+    assert "baseline:lstm: mean daily rank IC" in (tmp_path / "u" / "factor.html").read_text()
     assert any("top-2 long portfolio" in v for v in result.verdict)
+    # the portfolio is set beside the best naive ranking, with an interval
+    best = doc["portfolios"]["baseline:lstm"]["best_naive"]
+    assert best["against"] in port and best["ci_low"] <= best["diff"] <= best["ci_high"]
+    said = [v for v in result.verdict if "the best of 6 naive rankings" in v]
+    assert len(said) == 1 and best["against"] in said[0]
     # the universe-wide deflated Sharpe is measured over the cash rate, as each ticker's is
     from lstmbt.study.significance import TRADING_DAYS, deflated_sharpe
     from lstmbt.study.universe import cross_section
@@ -252,6 +260,13 @@ def test_no_look_ahead_in_a_universe_changing_one_tickers_prices_after_t(univers
         pd.testing.assert_frame_equal(a.loc[:t, cols], b.loc[:t, cols], check_exact=True)
         pd.testing.assert_frame_equal(
             getattr(base.tickers["rw1"], part), getattr(moved.tickers["rw1"], part)
+        )
+    # the ranking portfolios, the forecaster's and every naive ranking's, up to t
+    for name, p in base.portfolios.items():
+        q = moved.portfolios[name]
+        pd.testing.assert_frame_equal(p.returns.loc[:t], q.returns.loc[:t], check_exact=True)
+        pd.testing.assert_frame_equal(
+            p.naive_returns.loc[:t], q.naive_returns.loc[:t], check_exact=True
         )
     assert (
         not base.tickers["planted"]

@@ -107,6 +107,7 @@ own buy-and-hold with the same costs. {trials} (ticker, configuration) trials in
 <table id="pooled"><tr><th>Forecaster</th><th>Mean ΔSharpe</th><th>95% CI</th><th>p</th>
 <th>Tickers</th></tr>{pooled_rows}</table>
 <h2>Ranking portfolios</h2>{portfolio_html}
+<p><a href="factor.html">Each forecast across tickers: quantiles, spread, IC, turnover</a></p>
 <h2>Per ticker</h2><table id="tickers">{head}{"".join(body)}</table>
 <p class="meta">p: block-bootstrap p-value of the Sharpe difference to buy-and-hold; BH:
 Benjamini-Hochberg (false-discovery rate) and Holm (family-wise) adjusted over every row.</p>

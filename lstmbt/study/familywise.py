@@ -1,0 +1,265 @@
+"""Which strategies beat buy-and-hold, family-wise, and which forecasters are the best:
+Romano and Wolf's StepM and Hansen, Lunde and Nason's model confidence set (arch.bootstrap),
+on a stationary bootstrap with the study's block size, replications and seed.
+
+SPA (in significance.py) asks whether *any* strategy beats the benchmark. StepM names *which*
+do, controlling the family-wise error rate: with size 0.05, the chance that even one strategy
+without an edge is named is at most 5%, however many were tried. The model confidence set
+keeps the forecasters whose loss is not significantly worse than the best's: at size 0.10 it
+holds the best forecaster with probability at least 90%; a forecaster outside it is worse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lstmbt.study.significance import EQUAL_TOL, MIN_DIFFERENT_DAYS
+
+STEPM_SIZE = 0.05
+MCS_SIZE = 0.10
+LOSSES = ("squared", "absolute")
+
+
+@dataclass(frozen=True)
+class StepM:
+    """Romano-Wolf StepM of every strategy's daily return against the benchmark's.
+
+    Attributes
+    ----------
+    benchmark
+        the benchmark's name
+    superior
+        the strategies whose mean daily return beats the benchmark's, family-wise at `size`
+    tested
+        the strategies tested (in the frame's order)
+    left_out
+        strategy -> why it was not tested (equal to the benchmark, or different on too few
+        days for a test)
+    """
+
+    benchmark: str
+    superior: tuple[str, ...]
+    tested: tuple[str, ...]
+    left_out: dict[str, str] = field(default_factory=dict)
+    size: float = STEPM_SIZE
+    reps: int = 1000
+    block: int = 20
+    seed: int = 0
+
+    @property
+    def summary(self) -> str:
+        """One line in plain words."""
+        if not self.tested:
+            return f"StepM: no strategy differs from {self.benchmark} enough to test."
+        named = ", ".join(self.superior) if self.superior else "none"
+        return (
+            f"Beat {self.benchmark} family-wise (Romano-Wolf StepM, {self.size:.0%} family-wise "
+            f"error over {len(self.tested)} strategies): {named}."
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready for metrics.json."""
+        return {
+            "benchmark": self.benchmark,
+            "superior": list(self.superior),
+            "tested": list(self.tested),
+            "left_out": dict(self.left_out),
+            "size": self.size,
+            "reps": self.reps,
+            "block": self.block,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class ConfidenceSet:
+    """Hansen's model confidence set over the forecasters' daily losses.
+
+    Attributes
+    ----------
+    included
+        the forecasters in the set (not significantly worse than the best), best first
+    excluded
+        the forecasters eliminated, in the order they left
+    pvalues
+        forecaster -> its MCS p-value (it is in the set when p > size)
+    merged
+        forecaster -> the forecaster whose losses it repeats on every day (tested once)
+    """
+
+    included: tuple[str, ...]
+    excluded: tuple[str, ...]
+    pvalues: dict[str, float]
+    merged: dict[str, str] = field(default_factory=dict)
+    size: float = MCS_SIZE
+    loss: str = "squared"
+    reps: int = 1000
+    block: int = 20
+    seed: int = 0
+
+    @property
+    def summary(self) -> str:
+        """One line in plain words."""
+        out = ", ".join(self.excluded) if self.excluded else "none"
+        return (
+            f"Model confidence set ({1 - self.size:.0%}, {self.loss} forecast error): "
+            f"{', '.join(self.included)}; significantly worse: {out}."
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready for metrics.json."""
+        return {
+            "included": list(self.included),
+            "excluded": list(self.excluded),
+            "pvalues": {k: float(v) for k, v in self.pvalues.items()},
+            "merged": dict(self.merged),
+            "size": self.size,
+            "loss": self.loss,
+            "reps": self.reps,
+            "block": self.block,
+            "seed": self.seed,
+        }
+
+
+def _check(frame: pd.DataFrame, what: str, size: float, reps: int, block: int) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must be a DataFrame (days x names), got {type(frame).__name__}.")
+    if not frame.columns.is_unique:
+        raise ValueError(f"{what}' column names must be unique.")
+    if not np.isfinite(frame.to_numpy(dtype=float)).all():
+        raise ValueError(f"{what} must be finite on every day; align them on common days first.")
+    if not 0 < size < 1:
+        raise ValueError(f"size must be in (0, 1), got {size}.")
+    if reps < 1 or block < 1:
+        raise ValueError(f"reps and block must be positive, got reps={reps}, block={block}.")
+
+
+def _days_different(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.sum(~(np.abs(a - b) <= EQUAL_TOL)))
+
+
+def stepm(
+    returns: pd.DataFrame,
+    benchmark: str,
+    *,
+    size: float = STEPM_SIZE,
+    reps: int = 1000,
+    block: int = 20,
+    seed: int = 0,
+) -> StepM:
+    """Which columns of `returns` (daily, after costs; over the cash rate where Sharpe ratios
+    are) beat the `benchmark` column in mean return, family-wise at `size`.
+
+    The loss is the negative return, studentised (arch's default). A column equal to the
+    benchmark's, or different from it on fewer than MIN_DIFFERENT_DAYS days, is left out
+    with the reason (its loss differential is zero or a handful of days).
+    """
+    from arch.bootstrap import StepM as ArchStepM
+
+    _check(returns, "returns", size, reps, block)
+    if benchmark not in returns.columns:
+        raise ValueError(f"no benchmark column {benchmark!r} in returns.")
+    bench = returns[benchmark].to_numpy(dtype=float)
+    tested, left_out = [], {}
+    for name in returns.columns:
+        if name == benchmark:
+            continue
+        k = _days_different(returns[name].to_numpy(dtype=float), bench)
+        if k == 0:
+            left_out[str(name)] = f"the same daily returns as {benchmark} on every day"
+        elif k < MIN_DIFFERENT_DAYS:
+            left_out[str(name)] = (
+                f"differs from {benchmark} on only {k} days (fewer than {MIN_DIFFERENT_DAYS})"
+            )
+        else:
+            tested.append(name)
+    superior: tuple[str, ...] = ()
+    if tested:
+        test = ArchStepM(
+            -returns[benchmark],
+            -returns[tested],
+            size=size,
+            block_size=block,
+            reps=reps,
+            seed=np.random.default_rng(seed),
+        )
+        test.compute()
+        found = set(test.superior_models)
+        superior = tuple(str(n) for n in tested if n in found)
+    return StepM(
+        str(benchmark),
+        superior,
+        tuple(str(n) for n in tested),
+        left_out,
+        size,
+        reps,
+        block,
+        seed,
+    )
+
+
+def forecast_losses(
+    predictions: pd.DataFrame,
+    names: list[str] | tuple[str, ...],
+    realised: str = "realised",
+    loss: str = "squared",
+) -> pd.DataFrame:
+    """(days x names) daily losses of each forecast against the realised return: squared or
+    absolute error (days where any is missing are dropped)."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+    missing = [n for n in (*names, realised) if n not in predictions.columns]
+    if missing:
+        raise ValueError(f"predictions lack the columns {missing}.")
+    err = predictions[list(names)].sub(predictions[realised], axis=0).dropna()
+    return err**2 if loss == "squared" else err.abs()
+
+
+def model_confidence_set(
+    losses: pd.DataFrame,
+    *,
+    size: float = MCS_SIZE,
+    loss: str = "squared",
+    reps: int = 1000,
+    block: int = 20,
+    seed: int = 0,
+) -> ConfidenceSet:
+    """Hansen's model confidence set (method R) over `losses` (days x forecasters, lower is
+    better; `forecast_losses` builds them). `loss` only labels the result.
+
+    A forecaster whose losses equal an earlier one's on every day is merged into it (the pair
+    has no loss differential to test) and shares its p-value.
+    """
+    from arch.bootstrap import MCS
+
+    _check(losses, "losses", size, reps, block)
+    L = losses.to_numpy(dtype=float)
+    names = [str(c) for c in losses.columns]
+    kept: list[int] = []
+    merged: dict[str, str] = {}
+    for j in range(L.shape[1]):
+        twin = next((k for k in kept if _days_different(L[:, j], L[:, k]) == 0), None)
+        if twin is None:
+            kept.append(j)
+        else:
+            merged[names[j]] = names[twin]
+    if len(kept) == 1:
+        only = names[kept[0]]
+        pvalues = {only: 1.0, **{n: 1.0 for n in merged}}
+        return ConfidenceSet((only, *merged), (), pvalues, merged, size, loss, reps, block, seed)
+    frame = pd.DataFrame(L[:, kept], columns=[names[k] for k in kept])
+    mcs = MCS(
+        frame, size, reps=reps, block_size=block, method="R", seed=np.random.default_rng(seed)
+    )
+    mcs.compute()
+    pv = mcs.pvalues["Pvalue"]
+    pvalues = {str(n): float(pv[n]) for n in pv.index}
+    for name, into in merged.items():
+        pvalues[name] = pvalues[into]
+    included = tuple(sorted((n for n in pvalues if pvalues[n] > size), key=lambda n: -pvalues[n]))
+    excluded = tuple(str(n) for n in pv.index if pvalues[str(n)] <= size)
+    excluded += tuple(n for n in merged if pvalues[n] <= size)
+    return ConfidenceSet(included, excluded, pvalues, merged, size, loss, reps, block, seed)
