@@ -25,7 +25,7 @@ from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
 from lstmbt.errors import ConfigError, DataError, LstmbtError
 from lstmbt.features.returns import adjusted_ohlcv
-from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2
+from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2, p_equals
 from lstmbt.progress import Progress
 from lstmbt.report import build_report
 from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
@@ -268,7 +268,7 @@ def run_universe(
             cs.table,
             cs.pooled,
             cs.trials,
-            (*cs.verdict, *_portfolio_verdict(portfolios, config), SURVIVORSHIP),
+            cs.verdict.with_run(*_portfolio_verdict(portfolios, config), SURVIVORSHIP),
             run_dir,
             portfolios,
         )
@@ -316,16 +316,25 @@ def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
         diff, lo, hi, pval = (
             m.loc[name, k] for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value")
         )
+        days = int(p.rank_ic.notna().sum())
+        ic = (
+            f"mean daily rank IC {p.rank_ic.mean():+.3f} over {days} days"
+            if days
+            else "no rank IC (no day had enough tickers with a forecast to rank)"
+        )
         lines.append(
             f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe "
             f"{fmt2(m.loc[name, 'sharpe'])} vs {fmt2(m.loc[EQUAL_WEIGHT, 'sharpe'])} for the "
-            f"universe bought equal-weight and held, difference {fmt2(diff)} "
-            f"[{fmt2(lo)}, {fmt2(hi)}] (bootstrap p = {fmt2(pval)}); mean daily rank IC "
-            f"{p.rank_ic.mean():+.3f} over {int(p.rank_ic.notna().sum())} days"
+            f"universe bought equal-weight and held, difference {_signed(diff)} "
+            f"[{_signed(lo)}, {_signed(hi)}] (bootstrap {p_equals(pval)}); {ic}"
             + _portfolio_costs(config)
             + "."
         )
     return lines
+
+
+def _signed(value) -> str:
+    return "-" if value is None or value != value else f"{value:+.2f}"
 
 
 def _portfolio_costs(config: RunConfig) -> str:
@@ -384,7 +393,7 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
         {
             "format": FORMAT,
             "universe": result.universe,
-            "verdict": list(result.verdict),
+            **result.verdict.to_json(),
             "trials": result.trials,
             "skipped": result.skipped,
             "table": json.loads(table.to_json(orient="records")),

@@ -65,10 +65,11 @@ def ranking_portfolio(
     weights = ranking_weights(forecasts, config.top_k, config.portfolio, prices=panel)
     bench = equal_weight_weights(panel, weights.index)
     port, trades = _run(panel, weights, config, forecaster)
-    eq, _ = _run(panel, bench, config, EQUAL_WEIGHT)
+    eq, eq_trades = _run(panel, bench, config, EQUAL_WEIGHT)
     returns = pd.DataFrame({forecaster: port, EQUAL_WEIGHT: eq}).iloc[1:]  # day 0: nothing held
     rows = {name: strategy_metrics(returns[name]) for name in returns.columns}
     rows[forecaster]["trades"] = trades
+    rows[EQUAL_WEIGHT]["trades"] = eq_trades  # the universe page shows both counts
     tests = bootstrap_sharpe(
         returns,
         EQUAL_WEIGHT,
