@@ -18,8 +18,8 @@ from lstmbt.metrics import (
     STRATEGY_TEST_COLUMNS,
     Metrics,
     ModelVerdict,
-    Span,
     Spa,
+    Span,
     Trials,
     Verdict,
     fmt_p,
@@ -195,7 +195,7 @@ def test_a_strategy_that_never_traded_gets_no_and_nothing_else():
     assert a.answer == "No" and "never held a position" in a.headline
 
 
-# --- what the sentences claim ----------------------------------------------------------------------
+# --- what the sentences claim ---------------------------------------------------------------
 
 FORBIDDEN = (
     "would convince",
@@ -329,7 +329,7 @@ def test_trials_are_counted_with_earlier_runs_and_declared_variants():
     assert "3 trials in this run and 7 you tried before and 2 in 2 earlier runs" in dsr
 
 
-# --- typed, and still text ---------------------------------------------------------------------
+# --- typed, and still text -------------------------------------------------------------------
 
 
 def test_the_verdict_reads_as_text_and_round_trips_through_metrics_json():

@@ -24,7 +24,7 @@ from lstmbt.metrics import Metrics, fmt2, fmt_p, format_cell
 COMPACT = ("Total return", "Sharpe", "ΔSharpe", "p ΔSharpe", "Break-even")
 ANSWER = "Answer"
 ANSWER_STYLE = {"Yes": "bold green", "No": "bold red", "Inconclusive": "bold yellow"}
-PROSE_WIDTH = 28  # a column of words (a note) wraps at this width when space is short
+PROSE_WIDTH, PROSE_MAX = 24, 40  # a column of words (a note) wraps when space is short
 
 
 def console() -> Console:
@@ -52,39 +52,44 @@ def fitted_tables(
     styles: Sequence[str | None] | None = None,
 ) -> list[Table]:
     """`rows` as one rich Table, or as several that each fit `width` (the key columns repeated
-    in each): every cell is shown whole, at the width of the column's widest cell."""
-    widths = []
+    in each): every cell is shown whole, at the width of the column's widest cell; where even
+    one column beside the keys is too wide, a cell of several words wraps between them (a
+    number or an id, which has no space, is never split)."""
+
+    def tokens(k: int) -> list[str]:
+        return [w for r in rows for w in str(r[k]).split()] + columns[k].header.split()
+
+    full, least = [], []
     for k, col in enumerate(columns):
-        cells = [cell_len(str(r[k])) for r in rows] or [0]
-        longest_word = max((cell_len(w) for w in col.header.split()), default=1)
-        need = max(max(cells), longest_word)
-        widths.append(min(need, max(PROSE_WIDTH, longest_word)) if col.prose else need)
-    full = [  # what a prose column would take with room to spare
-        max([cell_len(str(r[k])) for r in rows] or [0]) if c.prose else widths[k]
-        for k, c in enumerate(columns)
-    ]
+        widest = max([cell_len(str(r[k])) for r in rows] or [0])
+        longest = max((cell_len(w) for w in tokens(k)), default=1)
+        full.append(max(widest, longest))
+        # a prose column wraps its words (a word longer than PROSE_MAX, a path, folds); every
+        # other column keeps each cell on one line
+        least.append(
+            min(full[k], max(PROSE_WIDTH, min(longest, PROSE_MAX))) if col.prose else full[k]
+        )
     keys = [k for k, c in enumerate(columns) if c.key]
     others = [k for k, c in enumerate(columns) if not c.key]
 
-    def span(ks: list[int]) -> int:  # the table's width: cells, padding, borders
-        return sum(widths[k] for k in ks) + 3 * len(ks) + 1
+    def span(ks: list[int], w: Sequence[int] | dict[int, int]) -> int:  # cells, padding, borders
+        return sum(w[k] for k in ks) + 3 * len(ks) + 1
 
     parts: list[list[int]] = []
     current = list(keys)
     for k in others:
-        if len(current) > len(keys) and span([*current, k]) > width:
+        if len(current) > len(keys) and span([*current, k], least) > width:
             parts.append(current)
             current = list(keys)
         current.append(k)
     parts.append(current)
     tables = []
     for i, ks in enumerate(parts):
-        room = width - span(ks)
-        shown = dict(enumerate(widths))
-        for k in ks:
-            if columns[k].prose and room > 0:
-                grow = min(room, full[k] - widths[k])
-                shown[k], room = widths[k] + grow, room - grow
+        shown = {k: least[k] for k in ks}
+        for k in ks:  # room to spare: prose keeps more on a line
+            room = width - span(ks, shown)
+            if room > 0:
+                shown[k] += min(room, full[k] - shown[k])
         suffix = f" ({i + 1}/{len(parts)})" if len(parts) > 1 else ""
         table = Table(title=escape(title) + suffix, title_justify="left")
         for k in ks:
@@ -93,7 +98,7 @@ def fitted_tables(
                 escape(col.header),
                 justify=col.justify,
                 width=shown[k],
-                overflow="fold",  # never an ellipsis; at these widths nothing folds
+                overflow="fold",  # never an ellipsis
             )
         for r, row in enumerate(rows):
             style = styles[r] if styles else None
@@ -256,26 +261,24 @@ def runs_table(rows: list[dict], out_dir: str, width: int = 160) -> list[Table]:
         Column("Run", "left", key=True),
         Column("Status", "left"),
         Column("Ticker", "left"),
-        Column("Presets", "left"),
-        Column("Design", "left"),
-        Column("Test span or note", "left", prose=True),
         Column("B&H Sharpe"),
         Column("Best model", "left"),
         Column("Sharpe"),
         Column("p ΔSharpe"),
+        Column("Test span or note", "left", prose=True),
+        Column("Presets and design", "left", prose=True),
     ]
     cells = [
         [
             r["run"],
             r["status"],
             r["ticker"],
-            r["presets"],
-            "walk-forward" if r["walk_forward"] else "one split",
-            r.get("span", r.get("note", "-")),
             fmt2(r.get("bh_sharpe")),
             r.get("best") or "-",
             fmt2(r.get("best_sharpe")),
             fmt_p(r.get("best_p")),
+            r.get("span", r.get("note", "-")),
+            f"{r['presets']}, {'walk-forward' if r['walk_forward'] else 'one split'}",
         ]
         for r in rows
     ]
