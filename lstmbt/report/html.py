@@ -30,7 +30,7 @@ def _fold_table(m: Metrics) -> str:
     head = "".join(
         f"<th>{html.escape(h)}</th>"
         for h in (
-            ["Fold", "Test span", "Days", "Buy & hold"]
+            ["Fold", "Return days", "Days", "Buy & hold"]
             + [f"{n} return" for n in shown]
             + [f"{n} hit rate" for n in shown]
         )
