@@ -220,7 +220,7 @@ def test_terminal_summary_matches_the_report_table(run_dir):
         assert cells == [str(v) for v in row.tolist()], name
 
 
-# --- the universe page ------------------------------------------------------------------------------
+# --- the universe page -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
