@@ -353,3 +353,64 @@ def test_an_older_runs_sentences_still_load():
     old = Metrics.from_json(doc)
     assert list(old.verdict) == doc["verdict"] and old.verdict.answers == {}
     assert isinstance(old.verdict, Verdict)
+
+
+# --- the universe's verdict --------------------------------------------------------------------
+
+
+def _universe(n: int, diff: float, p_raw: float, pooled_p: float):
+    from lstmbt.study.crosssection import adjust
+
+    rows = [
+        {
+            "ticker": f"T{k}",
+            "forecaster": "baseline:lstm",
+            "diff": diff,
+            "diff_p": p_raw if k < 3 else 0.5,
+            "dm_stat": -1.0,
+            "dm_p": 0.01 if k < 2 else 0.6,
+            "dm_p_better": np.nan,
+            "dsr_universe": 0.97 if k == 0 else 0.3,
+        }
+        for k in range(n)
+    ]
+    table = pd.DataFrame(rows)
+    for column in ("diff_p", "dm_p", "dm_p_better"):
+        table = adjust(table, column)
+    table = table.set_index(["ticker", "forecaster"])
+    pooled = pd.DataFrame(
+        {"diff": [diff], "ci_low": [diff - 0.3], "ci_high": [diff + 0.3]},
+        index=["baseline:lstm"],
+    ).assign(p_value=[pooled_p], tickers=[n])
+    return table, pooled
+
+
+def test_the_universe_counts_chance_wins_at_the_one_sided_rate_and_names_bh_and_holm():
+    from lstmbt.study.universe import _verdict
+
+    table, pooled = _universe(40, 0.2, 0.01, 0.2)
+    v = _verdict(table, pooled, 143)
+    one = v.of("baseline:lstm")
+    assert one.answer == "Inconclusive"
+    counts = next(d for d in one.details if d.startswith("Beats buy-and-hold"))
+    assert "on 3 of 40 tickers (about 1.0 would by luck alone" in counts  # 2.5% of 40, not 5%
+    assert "after Benjamini-Hochberg" in counts and "after Holm" in counts
+    dm = next(d for d in one.details if d.startswith("Forecasts more accurately"))
+    assert "on 2 of 40 tickers" in dm and "Holm" in dm
+    dsr = next(d for d in one.details if d.startswith("Deflated"))
+    assert "all 143 trials of the universe, against cash" in dsr and "on 1 of 40" in dsr
+    assert any("143" in line for line in v.run)
+
+
+@pytest.mark.parametrize(
+    ("diff", "pooled_p", "answer"),
+    [(0.4, 0.001, "Yes"), (0.4, 0.2, "Inconclusive"), (-0.4, 0.001, "No"), (-0.1, 0.8, "No")],
+)
+def test_the_universe_answer_follows_the_pooled_test(diff, pooled_p, answer):
+    from lstmbt.study.universe import _verdict
+
+    table, pooled = _universe(6, diff, 0.3, pooled_p)
+    v = _verdict(table, pooled, 20)
+    assert v.answers == {"baseline:lstm": answer}
+    assert str(v).startswith(f"{answer} — baseline:lstm ")
+    assert "nan" not in str(v).lower()

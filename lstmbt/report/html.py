@@ -254,15 +254,18 @@ def _verdict_details_html(m: Metrics) -> str:
 def comparison_html(m: Metrics) -> str:
     """The comparison table (benchmark first) as an HTML table, formatted as in the terminal."""
     table = m.comparison()
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns])
+    answers = m.verdict.answers
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns, "Answer"])
     body = []
     for name, row in table.iterrows():
         cls = ' class="bench"' if name == m.benchmark else ""
         cells = "".join(
-            f"<td{' class=nowrap' if h == 'Break-even' else ''}>{format_cell(h, v)}</td>"
+            f"<td{' class=nowrap' if h == 'Break-even' else ''}>{html.escape(format_cell(h, v))}"
+            "</td>"
             for h, v in row.items()
         )
-        body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}</tr>")
+        answer = html.escape(answers.get(str(name), ""))
+        body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}<td>{answer}</td></tr>")
     return (
         f'<table id="comparison"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
