@@ -328,7 +328,8 @@ th,td{{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right;font-si
 tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
 #verdict li{{margin-bottom:.4rem}} td.nowrap{{white-space:nowrap}}
-#comparison th,#comparison td{{padding:.3rem .3rem;font-size:.8rem}} #comparison td{{white-space:nowrap}}
+#comparison th,#comparison td{{padding:.3rem;font-size:.8rem}}
+#comparison td{{white-space:nowrap}}
 #answer p{{font-size:1.15rem;margin:.3rem 0}} .Yes{{color:#17702e}} .No{{color:#a4161a}}
 .Inconclusive{{color:#8a5a00}}
 </style></head><body>
