@@ -115,7 +115,7 @@ def _headline(m, name, answer, sharpe, bench_sharpe, diff, p, p_adj, k) -> str:
         adjusted = f" (Holm-adjusted over {k}: {fmt_p(p_adj)})" if k > 1 else ""
         return f"{name} beats buy-and-hold after costs: {numbers}{adjusted}"
     if answer == "No":
-        if diff == 0 and not m.value("strategy_tests", name, "diff_days"):
+        if diff == 0 and m.value("strategy_tests", name, "diff_days") == 0:
             return f"{name} returns exactly what buy-and-hold does: {numbers}"
         return f"{name} does not beat buy-and-hold after costs: {numbers}"
     if diff is None or p is None:
@@ -161,7 +161,7 @@ def _difference_line(st: dict, diff, p, p_adj, k: int) -> str:
             else "the bootstrap could not compute it"
         )
         return f"{text}: not tested, {why}"
-    if diff == 0 and not st.get("diff_days"):
+    if diff == 0 and st.get("diff_days") == 0:
         return f"{text}: it is buy-and-hold on every day ({p_equals(p)})"
     if p < ALPHA:
         side = "higher" if diff > 0 else "lower"
