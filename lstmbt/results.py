@@ -29,7 +29,7 @@ from lstmbt.models import Forecaster, Split, save_forecaster
 from lstmbt.progress import Progress
 from lstmbt.report import draw_report, report_figures, write_tearsheet
 from lstmbt.report.tearsheets import tearsheet_file
-from lstmbt.report.universe import sharpe_difference_figure
+from lstmbt.report.universe import sharpe_difference_figure, ticker_table_html
 from lstmbt.runs import read_config, read_config_doc, read_metrics, write_config, write_json
 
 
@@ -356,8 +356,6 @@ class UniverseResult:
         return "\n".join([head, *(f"  {line}" for line in lines)])
 
     def _repr_html_(self) -> str:
-        from lstmbt.report.universe import ticker_table_html  # the universe page's own table
-
         return (
             f"<div><b>{html.escape(self.universe)}</b>{verdict_html(self.verdict)}"
             f"{ticker_table_html(self.table, {})}</div>"

@@ -414,17 +414,3 @@ def test_the_universe_answer_follows_the_pooled_test(diff, pooled_p, answer):
     assert v.answers == {"baseline:lstm": answer}
     assert str(v).startswith(f"{answer} — baseline:lstm ")
     assert "nan" not in str(v).lower()
-
-
-def test_a_report_rebuilt_from_an_older_run_opens_with_answers():
-    from lstmbt.report.writer import _answered
-
-    m = make_metrics({"a:lstm": {}, "b:lstm": {"sharpe": 1.5, "diff_p_value": 0.001}})
-    doc = json.loads(json.dumps(m.to_json()))
-    for key in ("verdict_models", "verdict_run"):
-        doc.pop(key)
-    doc["verdict"] = ["a:lstm: Sharpe 0.30 vs 0.55 ...", "b:lstm: Sharpe 1.50 vs 0.55 ..."]
-    rebuilt = _answered(Metrics.from_json(doc))
-    assert rebuilt.verdict.answers == {"a:lstm": "No", "b:lstm": "Yes"}
-    current = Metrics.from_json(json.loads(json.dumps(m.to_json())))
-    assert _answered(current) is current  # a current run's verdict is kept as saved

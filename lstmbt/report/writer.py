@@ -87,19 +87,8 @@ def build_report(run_dir: str | Path, progress: Progress | None = None, tearshee
                 f"{str(run_dir)!r} has no {name}; it is not a finished lstmbt run "
                 "(an interrupted one can be continued with `lstmbt resume`)."
             )
-    metrics = _answered(read_metrics(run_dir))
+    metrics = read_metrics(run_dir)
     cfg_doc = read_config_doc(run_dir)
     returns = pd.read_csv(run_dir / "returns.csv", index_col=0, parse_dates=True)
     preds = pd.read_csv(run_dir / "predictions.csv", index_col=0, parse_dates=True)
     return draw_report(run_dir, metrics, returns, preds, cfg_doc, progress, tearsheets)
-
-
-def _answered(m: Metrics) -> Metrics:
-    """A run written before verdicts had answers holds only its old sentences: its verdict is
-    computed again from its saved numbers (a pure function of them), so its page opens with the
-    answers; a current run's verdict is kept as saved."""
-    if m.verdict.models or not m.forecasters:
-        return m
-    from lstmbt.study.verdict import verdict  # the study's scipy stack, only for old runs
-
-    return dataclasses.replace(m, verdict=verdict(m))
