@@ -25,7 +25,7 @@ from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
 from lstmbt.errors import ConfigError, DataError, LstmbtError
 from lstmbt.features.returns import adjusted_ohlcv
-from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2
+from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2, p_equals
 from lstmbt.progress import Progress
 from lstmbt.report import build_report
 from lstmbt.report.factor_page import write_factor_page
@@ -288,7 +288,7 @@ def run_universe(
             cs.table,
             cs.pooled,
             cs.trials,
-            (*cs.verdict, *_portfolio_verdict(portfolios, config), SURVIVORSHIP),
+            cs.verdict.with_run(*_portfolio_verdict(portfolios, config), SURVIVORSHIP),
             run_dir,
             portfolios,
         )
@@ -336,12 +336,17 @@ def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
         diff, lo, hi, pval = (
             m.loc[name, k] for k in ("diff", "diff_ci_low", "diff_ci_high", "diff_p_value")
         )
+        days = int(p.rank_ic.notna().sum())
+        ic = (
+            f"mean daily rank IC {p.rank_ic.mean():+.3f} over {days} days"
+            if days
+            else "no rank IC (no day had enough tickers with a forecast to rank)"
+        )
         lines.append(
             f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe "
             f"{fmt2(m.loc[name, 'sharpe'])} vs {fmt2(m.loc[EQUAL_WEIGHT, 'sharpe'])} for the "
-            f"universe bought equal-weight and held, difference {fmt2(diff)} "
-            f"[{fmt2(lo)}, {fmt2(hi)}] (bootstrap p = {fmt2(pval)}); mean daily rank IC "
-            f"{p.rank_ic.mean():+.3f} over {int(p.rank_ic.notna().sum())} days"
+            f"universe bought equal-weight and held, difference {_signed(diff)} "
+            f"[{_signed(lo)}, {_signed(hi)}] (bootstrap {p_equals(pval)}); {ic}"
             + _portfolio_costs(config)
             + "."
         )
@@ -355,8 +360,8 @@ def _naive_line(p) -> str:
     v = p.versus_naive
     dsr = p.metrics.at[p.forecaster, "dsr"] if "dsr" in p.metrics.columns else None
     deflated = (
-        f" Deflated Sharpe {fmt2(dsr)}, counting {p.trials} trials (every ranking tried and "
-        "every per-ticker configuration)."
+        f" Deflated Sharpe ratio against cash {fmt2(dsr)}, counting {p.trials} trials (every "
+        "ranking tried and every per-ticker configuration)."
         if p.trials
         else ""
     )
@@ -366,9 +371,13 @@ def _naive_line(p) -> str:
     return (
         f"{p.forecaster} portfolio vs the best of {n} naive rankings (the same rule ranked "
         f"without a model), {v.against} with Sharpe {fmt2(v.against_sharpe)}: difference "
-        f"{fmt2(v.diff)} [{fmt2(v.ci_low)}, {fmt2(v.ci_high)}] (bootstrap p = "
-        f"{fmt2(v.p_value)})." + deflated
+        f"{_signed(v.diff)} [{_signed(v.ci_low)}, {_signed(v.ci_high)}] (bootstrap "
+        f"{p_equals(v.p_value)})." + deflated
     )
+
+
+def _signed(value) -> str:
+    return "-" if value is None or value != value else f"{value:+.2f}"
 
 
 def _portfolio_costs(config: RunConfig) -> str:
@@ -427,7 +436,7 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
         {
             "format": FORMAT,
             "universe": result.universe,
-            "verdict": list(result.verdict),
+            **result.verdict.to_json(),
             "trials": result.trials,
             "skipped": result.skipped,
             "table": json.loads(table.to_json(orient="records")),

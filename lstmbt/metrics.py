@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,9 @@ FORECAST_COLUMNS = ("rmse", "mae", "hit_rate", "ic", "r2_vs_zero", "n")
 SEED_KEYS = ("sharpe", "total_return", "rmse", "hit_rate")
 _INTS = {"days", "trades", "n", "n_seeds", "dsr_n_trials", "fold", "diff_days"}
 
-# the comparison table: (table, column, header, format)
+# the comparison table: (table, column, header, format); "p" formats a p-value (fmt_p). The
+# Diebold-Mariano column is one-sided with its direction (H1: lower squared loss than the random
+# walk) beside the loss ratio; a run written before they existed shows "-" there.
 COLUMNS = [
     ("strategy", "total_return", "Total return", "{:+.1%}"),
     ("strategy", "cagr", "CAGR", "{:+.1%}"),
@@ -55,17 +57,56 @@ COLUMNS = [
     ("forecast", "hit_rate", "Hit rate", "{:.1%}"),
     ("forecast", "ic", "IC", "{:+.3f}"),
     ("forecast", "r2_vs_zero", "R² vs RW", "{:+.4f}"),
-    ("strategy_tests", "diff_p_value", "p ΔSharpe", "{:.2f}"),
+    ("strategy_tests", "diff", "ΔSharpe", "{:+.2f}"),
+    ("strategy_tests", "diff_p_value", "p ΔSharpe", "p"),
     ("strategy_tests", "breakeven_bps", "Break-even", "{}"),
-    ("forecast_tests", "dm_p", "DM p", "{:.2f}"),
-    ("forecast_tests", "pt_p", "PT p", "{:.2f}"),
+    ("forecast_tests", "dm_p_better", "DM p (better than RW)", "p"),
+    ("forecast_tests", "loss_ratio", "MSE / RW", "{:.3f}"),
+    ("forecast_tests", "pt_p", "PT p", "p"),
 ]
 BREAKEVEN_MAX_BPS = 100  # where the search for a break-even cost stops (study/costs.py)
 
 
 def fmt2(value: float | None) -> str:
-    """A p-value or ratio to two decimals; '-' when it could not be computed."""
+    """A ratio to two decimals; '-' when it could not be computed."""
     return "-" if value is None or value != value else f"{value:.2f}"
+
+
+def fmt_p(value: float | None) -> str:
+    """A p-value: '< 0.001' below 0.001, three decimals below 0.10 (so 0.048 and 0.052 are not
+    both '0.05'), else two; '-' when it could not be computed."""
+    if value is None or value != value:
+        return "-"
+    if value < 0.001:
+        return "< 0.001"
+    return f"{value:.3f}" if value < 0.10 else f"{value:.2f}"
+
+
+def p_equals(value: float | None) -> str:
+    """A p-value in a sentence: 'p = 0.048', 'p < 0.001'."""
+    text = fmt_p(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def fmt_bps(value: float | None) -> str:
+    """A per-side cost in bps, capped at the break-even search's limit: '5.3 bps', '> 100 bps'."""
+    if value is None or value != value:
+        return "-"
+    if value >= BREAKEVEN_MAX_BPS:
+        return f"> {BREAKEVEN_MAX_BPS} bps"
+    return f"{value:.1f} bps"
+
+
+def breakeven_interval(low: float | None, high: float | None) -> str:
+    """A break-even cost's 95% interval in bps; an end at the search's cap is '> 100', never the
+    cap as if it were an estimate: '[0.0, 14.6] bps', '[3.1, > 100] bps'."""
+    if low is None or high is None or low != low or high != high:
+        return ""
+
+    def end(x: float) -> str:
+        return f"> {BREAKEVEN_MAX_BPS}" if x >= BREAKEVEN_MAX_BPS else f"{x:.1f}"
+
+    return f"[{end(low)}, {end(high)}] bps"
 
 
 def format_cell(header: str, value: object) -> str:
@@ -75,6 +116,8 @@ def format_cell(header: str, value: object) -> str:
     if isinstance(value, str):  # already in words (the break-even cost)
         return value
     fmt = next(f for _, _, h, f in COLUMNS if h == header)
+    if fmt == "p":
+        return fmt_p(float(value))
     if fmt == "{:d}":
         return f"{int(value):d}"
     return fmt.format(value)
@@ -168,6 +211,108 @@ class Span:
     def cost_bps(self) -> float:
         """The run's proportional cost per side in bps: commission + slippage + half-spread."""
         return sum(self.costs_per_side.values()) * 1e4
+
+
+ANSWERS = ("Yes", "No", "Inconclusive")  # the verdict's one-word answers (docs/statistics.md)
+
+
+@dataclass(frozen=True)
+class ModelVerdict:
+    """One forecaster's verdict: the one-word answer, the headline that backs it ("lookback:lstm
+    does not beat buy-and-hold after costs: Sharpe 0.07 vs 0.55, p = 0.19") and the details, one
+    fact per item. `answer` is "" for a verdict read from a run written before answers existed.
+    str() is the text: the answer line, then one indented line per detail."""
+
+    name: str
+    answer: str
+    headline: str
+    details: tuple[str, ...] = ()
+
+    @property
+    def line(self) -> str:
+        """The answer line: 'No — <headline>'."""
+        return f"{self.answer} — {self.headline}" if self.answer else self.headline
+
+    def __str__(self) -> str:
+        return "\n".join([self.line, *(f"  - {d}" for d in self.details)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "answer": self.answer,
+            "headline": self.headline,
+            "details": list(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ModelVerdict:
+        return cls(
+            str(doc.get("name", "")),
+            str(doc.get("answer", "")),
+            str(doc.get("headline", "")),
+            tuple(str(d) for d in doc.get("details", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict(Sequence):
+    """The verdict of a run: one `ModelVerdict` per forecaster (`models`) and the facts about
+    the whole run, said once (`run`: Hansen's SPA test over every strategy, the design).
+
+    It reads as text, as the tuple of sentences it replaced: iterating gives each model's text
+    (str of its ModelVerdict) and then the run's lines, `verdict[0]` is the first model's text,
+    and str() is all of it, one line each."""
+
+    models: tuple[ModelVerdict, ...] = ()
+    run: tuple[str, ...] = ()
+
+    def _lines(self) -> tuple[str, ...]:
+        return (*(str(m) for m in self.models), *self.run)
+
+    def __getitem__(self, index):
+        return self._lines()[index]
+
+    def __len__(self) -> int:
+        return len(self.models) + len(self.run)
+
+    def __str__(self) -> str:
+        return "\n".join(self._lines())
+
+    @property
+    def answers(self) -> dict[str, str]:
+        """Forecaster -> its one-word answer."""
+        return {m.name: m.answer for m in self.models}
+
+    def of(self, name: str) -> ModelVerdict:
+        """The verdict of the forecaster `name`."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(f"no verdict for {name!r}; the verdict covers {list(self.answers)}")
+
+    def with_run(self, *lines: str) -> Verdict:
+        """The same verdict with more run-wide lines after its own."""
+        return dataclasses.replace(self, run=(*self.run, *lines))
+
+    def to_json(self) -> dict[str, Any]:
+        """metrics.json's `verdict` (every line as text, as earlier runs wrote it),
+        `verdict_models` and `verdict_run` (the typed parts)."""
+        return {
+            "verdict": list(self),
+            "verdict_models": [m.to_dict() for m in self.models],
+            "verdict_run": list(self.run),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Verdict:
+        """From metrics.json or universe.json; a file written before the verdict was typed
+        has only the text lines, read as run-wide lines without answers."""
+        if "verdict_models" in doc:
+            return cls(
+                tuple(ModelVerdict.from_dict(m) for m in doc["verdict_models"]),
+                tuple(str(x) for x in doc.get("verdict_run", ())),
+            )
+        return cls((), tuple(str(x) for x in doc.get("verdict", ())))
 
 
 @dataclass(frozen=True)
@@ -284,7 +429,7 @@ class Metrics:
     folds: pd.DataFrame
     fold_scores: pd.DataFrame
     notes: tuple[str, ...] = ()
-    verdict: tuple[str, ...] = ()
+    verdict: Verdict = field(default_factory=Verdict)
     tearsheets: dict[str, str] = field(default_factory=dict)
     trials: Trials = field(default_factory=Trials)
     cost_sweep: pd.DataFrame = field(default_factory=lambda: _sweep_table({}, []))
@@ -366,7 +511,7 @@ class Metrics:
             n: {k: _clean(v, k) for k, v in row.items()} for n, row in self.models.iterrows()
         }
         doc["notes"] = list(self.notes)
-        doc["verdict"] = list(self.verdict)
+        doc.update(_verdict(self.verdict).to_json())
         doc["tearsheets"] = dict(self.tearsheets)
         doc["cost_sweep"] = {
             "bps": [float(b) for b in self.cost_sweep.index],
@@ -518,7 +663,7 @@ class Metrics:
             folds=fold_table(fold_rows),
             fold_scores=fold_score_table(score_rows),
             notes=tuple(doc.get("notes", [])),
-            verdict=tuple(doc.get("verdict", [])),
+            verdict=Verdict.from_json(doc),
             tearsheets=dict(doc.get("tearsheets", {})),
             trials=Trials.from_dict(doc.get("trials", {})),
             cost_sweep=_sweep_table(sweep.get("sharpe", {}), sweep.get("bps", [])),
@@ -647,6 +792,11 @@ def step_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def fold_score_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["fold", "name", "total_return", "rmse", "hit_rate"])
     return frame.set_index(["fold", "name"])
+
+
+def _verdict(value: Verdict | Iterable[str]) -> Verdict:
+    """A Verdict, also from the plain sentences a caller may have set."""
+    return value if isinstance(value, Verdict) else Verdict((), tuple(str(v) for v in value))
 
 
 def _frame(rows: Mapping[str, Mapping[str, Any]], columns: Iterable[str]) -> pd.DataFrame:

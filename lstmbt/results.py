@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import math
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +24,12 @@ from lstmbt.config import RunConfig
 from lstmbt.data.rates import CashRate
 from lstmbt.errors import LstmbtError
 from lstmbt.features.build import FeatureMatrix
-from lstmbt.metrics import Metrics, format_cell
+from lstmbt.metrics import Metrics, Verdict, breakeven_text, fmt_p
 from lstmbt.models import Forecaster, Split, save_forecaster
 from lstmbt.progress import Progress
 from lstmbt.report import draw_report, report_figures, write_tearsheet
 from lstmbt.report.tearsheets import tearsheet_file
-from lstmbt.report.universe import sharpe_difference_figure
+from lstmbt.report.universe import sharpe_difference_figure, ticker_table_html
 from lstmbt.runs import read_config, read_config_doc, read_metrics, write_config, write_json
 
 
@@ -87,14 +89,16 @@ class StudyResult:
     run_dir: Path | None = None
 
     @property
-    def verdict(self) -> tuple[str, ...]:
-        """Plain words per forecaster: does it beat buy-and-hold after costs, and how sure is
-        that?"""
+    def verdict(self) -> Verdict:
+        """Per forecaster: does it beat buy-and-hold after costs (Yes / No / Inconclusive), the
+        headline that backs the answer and its details; reads as text (iterate, index or
+        str() it) as the sentences it replaced did. `verdict.answers`: forecaster -> answer."""
         return self.metrics.verdict
 
     def summary(self) -> pd.DataFrame:
-        """The comparison table: one row per strategy (buy-and-hold first), after costs."""
-        return self.metrics.comparison()
+        """The comparison table as numbers: one row per strategy (buy-and-hold first), after
+        costs, the unit in each column's name (docs/report-fields.md, "summary()")."""
+        return summary_frame(self.metrics)
 
     def figures(self) -> dict[str, Figure]:
         """The report's figures as matplotlib Figures: equity, drawdown, scatter,
@@ -115,28 +119,21 @@ class StudyResult:
         m = self.metrics
         lines = [
             f"StudyResult({m.span.ticker}, out of sample {m.span.test_start} to "
-            f"{m.span.test_end}, {len(m.strategy)} strategies"
+            f"{m.span.test_end} ({m.span.test_days} trading days), {len(m.strategy)} strategies"
             + (f", written to {self.run_dir}" if self.run_dir else "")
             + ")",
-            *(f"  {v}" for v in m.verdict),
+            *(f"  {line}" for v in m.verdict for line in str(v).splitlines()),
         ]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        """The answers, then summary() with each number formatted by its unit."""
         m = self.metrics
-        verdict = "".join(f"<li>{html.escape(v)}</li>" for v in m.verdict)
-        table = self.summary()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns])
-        rows = "".join(
-            f"<tr><th>{html.escape(str(n))}</th>"
-            + "".join(f"<td>{format_cell(h, v)}</td>" for h, v in row.items())
-            + "</tr>"
-            for n, row in table.iterrows()
-        )
         return (
             f"<div><b>{html.escape(m.span.ticker)}</b>, out of sample {m.span.test_start} to "
-            f"{m.span.test_end}, after costs<ul>{verdict}</ul>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+            f"{m.span.test_end} ({m.span.test_days} trading days), after costs of "
+            f"{m.span.cost_bps:.1f} bps per side{verdict_html(m.verdict)}"
+            f"{summary_html(self.summary())}</div>"
         )
 
     def write(self, path: str | Path, *, tearsheets: bool = True) -> Path:
@@ -151,14 +148,116 @@ class StudyResult:
         with warnings.catch_warnings():  # the caller's warning filters stay as they were
             return write_run(self, path, tearsheets=tearsheets).run_dir
 
-    def tearsheet(self, model: str, path: str | Path | None = None) -> Path:
-        """One QuantStats tear-sheet of a strategy against buy-and-hold; returns its path."""
+    def tearsheet(self, model: str, path: str | Path | None = None) -> Path | str:
+        """One QuantStats tear-sheet of a strategy against buy-and-hold: written to `path`
+        (returns the path), or, with no path, returned as HTML text (nothing is written)."""
         if model not in self.returns.columns or model == self.metrics.benchmark:
             choices = [c for c in self.returns.columns if c != self.metrics.benchmark]
             raise LstmbtError(f"no strategy {model!r}; choose from {', '.join(choices)}.")
-        path = Path(path) if path is not None else Path(tearsheet_file(model))
         bench = self.returns[self.metrics.benchmark]
-        return write_tearsheet(self.returns[model], bench, path, model, "Buy & Hold")
+        if path is not None:
+            return write_tearsheet(self.returns[model], bench, Path(path), model, "Buy & Hold")
+        with tempfile.TemporaryDirectory() as tmp:
+            sheet = Path(tmp) / tearsheet_file(model)
+            write_tearsheet(self.returns[model], bench, sheet, model, "Buy & Hold")
+            return sheet.read_text(encoding="utf-8")
+
+
+# summary(): (column, header in HTML, Metrics table, its column, scale, display format); a
+# unit in each name: _pct in percent, _bps in bps per side, the rest plain numbers
+SUMMARY = (
+    ("total_return_pct", "Total return", "strategy", "total_return", 100, "{:+.1f}%"),
+    ("cagr_pct", "CAGR", "strategy", "cagr", 100, "{:+.1f}%"),
+    ("sharpe", "Sharpe", "strategy", "sharpe", 1, "{:.2f}"),
+    ("max_drawdown_pct", "Max DD", "strategy", "max_drawdown", 100, "{:.1f}%"),
+    ("trades", "Trades", "strategy", "trades", 1, "{:.0f}"),
+    ("exposure_pct", "Exposure", "strategy", "exposure", 100, "{:.0f}%"),
+    ("rmse", "RMSE", "forecast", "rmse", 1, "{:.5f}"),
+    ("hit_rate_pct", "Hit rate", "forecast", "hit_rate", 100, "{:.1f}%"),
+    ("ic", "IC", "forecast", "ic", 1, "{:+.3f}"),
+    ("r2_vs_rw", "R² vs RW", "forecast", "r2_vs_zero", 1, "{:+.4f}"),
+    ("sharpe_diff", "ΔSharpe", "strategy_tests", "diff", 1, "{:+.2f}"),
+    ("sharpe_diff_p", "p ΔSharpe", "strategy_tests", "diff_p_value", 1, "p"),
+    ("breakeven_bps", "Break-even", "strategy_tests", "breakeven_bps", 1, "bps"),
+    ("dm_p_better", "DM p (better than RW)", "forecast_tests", "dm_p_better", 1, "p"),
+    ("mse_ratio_vs_rw", "MSE / RW", "forecast_tests", "loss_ratio", 1, "{:.3f}"),
+    ("pt_p", "PT p", "forecast_tests", "pt_p", 1, "p"),
+)
+
+
+def summary_frame(m: Metrics) -> pd.DataFrame:
+    """One row per strategy (buy-and-hold first), float columns named with their unit, then
+    `breakeven` (the break-even cost in words) and `answer` (the verdict's, for forecasters).
+
+    `breakeven_bps` is NaN where there is no break-even cost (the strategy trails
+    buy-and-hold even at zero cost, or is buy-and-hold) and inf where it is still ahead at the
+    search's limit ("> 100 bps"), so the column sorts from worst to best."""
+    names = [m.benchmark] + [n for n in m.strategy.index if n != m.benchmark]
+    answers = m.verdict.answers
+    rows = {}
+    for name in names:
+        row: dict[str, object] = {}
+        for column, _, table, key, scale, _ in SUMMARY:
+            value = m.value(table, name, key)
+            row[column] = math.nan if value is None else float(value) * scale
+        status = m.value("strategy_tests", name, "breakeven")
+        if status == "beyond":
+            row["breakeven_bps"] = math.inf
+        elif status != "crosses":
+            row["breakeven_bps"] = math.nan
+        bps = m.value("strategy_tests", name, "breakeven_bps")
+        row["breakeven"] = "" if name == m.benchmark else breakeven_text(status, bps)
+        row["answer"] = answers.get(name, "")
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    numeric = [c for c, *_ in SUMMARY]
+    return frame.astype({c: "float64" for c in numeric}).rename_axis("strategy")
+
+
+def summary_html(frame: pd.DataFrame) -> str:
+    """summary() as an HTML table, each number formatted by its unit; the break-even cost in
+    words ("5.3 bps", "none", "> 100 bps")."""
+    spec = {column: (header, fmt) for column, header, *_, fmt in SUMMARY}
+    columns = [c for c in frame.columns if c in spec or c == "answer"]
+    head = "".join(
+        f"<th>{html.escape(spec[c][0] if c in spec else 'Answer')}</th>" for c in columns
+    )
+    body = []
+    for name, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            value = row[c]
+            if c == "answer":
+                text = str(value)
+            elif c == "breakeven_bps":
+                text = row.get("breakeven") or "-"
+            else:
+                text = _cell(value, spec[c][1])
+            cells.append(f"<td>{html.escape(text)}</td>")
+        body.append(f"<tr><th>{html.escape(str(name))}</th>{''.join(cells)}</tr>")
+    return (
+        f"<table><thead><tr><th>Strategy</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _cell(value: float, fmt: str) -> str:
+    if value is None or value != value:
+        return "-"
+    if fmt == "p":
+        return fmt_p(value)
+    return fmt.format(value)
+
+
+def verdict_html(verdict: Verdict) -> str:
+    """The answers, each with its details, and the run's lines (a notebook's view)."""
+    items = []
+    for m in verdict.models:
+        details = "".join(f"<li>{html.escape(d)}</li>" for d in m.details)
+        answer = f"<b>{html.escape(m.answer)}</b> — " if m.answer else ""
+        items.append(f"<li>{answer}{html.escape(m.headline)}<ul>{details}</ul></li>")
+    items += [f"<li>{html.escape(line)}</li>" for line in verdict.run]
+    return f"<ul>{''.join(items)}</ul>"
 
 
 def write_run(
@@ -236,7 +335,7 @@ class UniverseResult:
     table: pd.DataFrame
     pooled: pd.DataFrame
     trials: int
-    verdict: tuple[str, ...]
+    verdict: Verdict
     run_dir: Path | None = None
     portfolios: dict = field(default_factory=dict)  # forecaster -> study.portfolio.Portfolio
 
@@ -253,9 +352,11 @@ class UniverseResult:
             + (f", {len(self.skipped)} skipped" if self.skipped else "")
             + ")"
         )
-        return "\n".join([head, *(f"  {v}" for v in self.verdict)])
+        lines = [line for v in self.verdict for line in str(v).splitlines()]
+        return "\n".join([head, *(f"  {line}" for line in lines)])
 
     def _repr_html_(self) -> str:
-        verdict = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)
-        table = self.table.to_html(float_format=lambda v: f"{v:.2f}")
-        return f"<div><b>{html.escape(self.universe)}</b><ul>{verdict}</ul>{table}</div>"
+        return (
+            f"<div><b>{html.escape(self.universe)}</b>{verdict_html(self.verdict)}"
+            f"{ticker_table_html(self.table, {})}</div>"
+        )

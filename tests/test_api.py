@@ -45,6 +45,9 @@ figs = result.figures()
 html = result._repr_html_()
 result.write("written")
 sheet = result.tearsheet("baseline:lstm", "sheet.html")
+files_before_text = sorted(os.listdir("."))
+sheet_text = result.tearsheet("baseline:lstm")  # no path: the HTML, nothing written
+files_after_text = sorted(os.listdir("."))
 after_write = state()
 changed = {
     stage: sorted(k for k in before if before[k] != s[k])
@@ -58,7 +61,10 @@ print(json.dumps({
     "summary_is_frame": type(summary).__name__,
     "figures": sorted(figs),
     "all_figures": all(isinstance(f, Figure) for f in figs.values()),
-    "html_has_verdict": result.verdict[0][:20] in html,
+    "html_has_verdict": result.verdict.models[0].headline[:30] in html,
+    "summary_dtypes": {c: str(t) for c, t in summary.dtypes.items()},
+    "sheet_text": isinstance(sheet_text, str) and "Buy & Hold" in sheet_text,
+    "nothing_written_for_text": files_before_text == files_after_text,
     "written": sorted(os.listdir("written")),
     "sheet": os.path.getsize("sheet.html"),
 }))
@@ -73,12 +79,17 @@ def test_a_study_in_a_notebook_changes_nothing_in_the_process(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["changed"] == {"run": [], "write": []}, out["changed"]
     assert out["files_after_run"] == [], "write=False is the Python default: no file"
-    assert out["verdict"] and out["verdict"][0].startswith("baseline:lstm: Sharpe")
+    assert out["verdict"] and out["verdict"][0].split(" — ")[0] in ("Yes", "No", "Inconclusive")
+    assert " — baseline:lstm " in out["verdict"][0]
     assert out["summary_is_frame"] == "DataFrame" and out["summary_first"] == "buy_and_hold"
     assert {"equity", "drawdown", "scatter", "rolling", "lag_check"} <= set(out["figures"])
     assert out["all_figures"] and out["html_has_verdict"]
     assert {"index.html", "metrics.json", "config.json", "figures"} <= set(out["written"])
     assert out["sheet"] > 20_000
+    assert out["sheet_text"] and out["nothing_written_for_text"]
+    numeric = {c for c, t in out["summary_dtypes"].items() if t == "float64"}
+    assert {"total_return_pct", "sharpe", "sharpe_diff_p", "breakeven_bps"} <= numeric
+    assert out["summary_dtypes"]["breakeven"] in ("object", "str", "string")  # text
 
 
 def test_result_parts_are_typed_and_indexed_by_model(tiny):
@@ -172,7 +183,7 @@ def test_the_readme_snippet_runs_as_a_plain_script(tmp_path):
     assert FAST in script and write in script, "the README snippet changed: update this test"
     script = script.replace(write, 'result.write("reports/mine", tearsheets=False)')
     script += (
-        "\nprint('VERDICT', result.verdict[0][:40])"
+        "\nprint('VERDICT', result.verdict.models[0].name, result.verdict.models[0].answer)"
         "\nprint('COLUMNS', ','.join(result.predictions.columns))\n"
     )
     (tmp_path / "study.py").write_text(script)
@@ -239,3 +250,34 @@ def test_main_guard_only_where_spawn_runs_main_again(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     assert unguarded_main_call() is None
+
+
+def test_summary_is_numbers_with_their_units_in_the_column_names():
+    from lstmbt.results import SUMMARY
+    from tests.test_verdict import make_metrics
+
+    cells = {
+        "a:lstm": {"breakeven": "crosses", "breakeven_bps": 5.3, "total_return": 0.123},
+        "b:lstm": {"breakeven": "trails", "total_return": -0.05},
+        "c:lstm": {"breakeven": "beyond", "breakeven_low": 3.0, "breakeven_high": 100.0},
+        "d:lstm": {"breakeven": "identical"},
+    }
+    m = make_metrics(cells)
+    empty = pd.DataFrame()
+    result = StudyResult(None, m, empty, empty, empty, empty)
+    frame = result.summary()
+    assert list(frame.index) == ["buy_and_hold", *cells] and frame.index.name == "strategy"
+    numeric = [c for c, *_ in SUMMARY]
+    assert all(frame[c].dtype == "float64" for c in numeric)
+    assert frame.loc["a:lstm", "total_return_pct"] == pytest.approx(12.3)
+    be = frame["breakeven_bps"]
+    assert be["a:lstm"] == 5.3 and be["c:lstm"] == float("inf")
+    assert be[["buy_and_hold", "b:lstm", "d:lstm"]].isna().all()
+    assert list(be.sort_values(ascending=False).index[:2]) == ["c:lstm", "a:lstm"]
+    assert frame.loc["c:lstm", "breakeven"] == "> 100 bps"
+    assert frame.loc["b:lstm", "breakeven"] == "none"
+    assert frame.loc["a:lstm", "answer"] == m.verdict.answers["a:lstm"]
+    # the notebook view shows the same numbers, formatted by their unit
+    html = result._repr_html_()
+    assert "+12.3%" in html and "> 100 bps" in html.replace("&gt;", ">")
+    assert "<b>" + m.verdict.answers["a:lstm"] + "</b>" in html

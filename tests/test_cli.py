@@ -451,8 +451,8 @@ def test_study_command_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert metrics["span"]["walk_forward"] and metrics["span"]["seeds"] == 2
-    assert len(metrics["verdict"]) == 3 and metrics["spa"]["n_strategies"] >= 3
-    assert "Verdict" in proc.stdout
+    assert len(metrics["verdict_models"]) == 3 and metrics["spa"]["n_strategies"] >= 3
+    assert "Does it beat buy-and-hold after costs?" in proc.stdout
 
 
 def test_repairs_are_one_yellow_line_and_a_report_note(capsys, tmp_path, sp500):
@@ -513,7 +513,7 @@ def test_a_user_forecaster_runs_through_walk_forward_seeds_resume_and_forecast(t
     }
     assert mine in metrics["strategy"] and mine in metrics["forecast"]
     assert metrics["seeds"][mine]["n_seeds"] == 2 and metrics["span"]["folds"] >= 2
-    assert any(v.startswith(f"{mine}: Sharpe") for v in metrics["verdict"])
+    assert any(v["name"] == mine and v["answer"] for v in metrics["verdict_models"])
     spa = metrics["spa"]
     assert mine in {*spa["tested"], *spa["merged"], *spa["left_out"]}, "SPA weighs it too"
     user_folds = sorted((run / "folds" / "lookback" / "MyForecaster").rglob("predictions.npy"))

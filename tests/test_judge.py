@@ -47,7 +47,7 @@ def test_known_answers_of_the_leak_checks(judged):
     assert flags(judged, "echo") == {"echo"}
     assert flags(judged, "late") == {"misaligned"}
     assert flags(judged, "noise") == set()
-    verdict = dict(zip(judged.metrics.names(role="forecaster"), judged.verdict, strict=True))
+    verdict = {n: str(judged.verdict.of(n)) for n in judged.metrics.names(role="forecaster")}
     assert "look-ahead leak" in verdict["leak"]
     assert "mostly a function of today's change" in verdict["echo"]
     assert "one day late" in verdict["late"]

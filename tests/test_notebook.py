@@ -11,7 +11,7 @@ import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "three_exercises.ipynb"
 # one phrase every LSTM's verdict sentence contains (lstmbt/study/verdict.py)
-VERDICT = "for buy-and-hold after costs"
+VERDICT = "buy-and-hold after costs"
 
 
 def _outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:

@@ -145,7 +145,7 @@ def test_compare_three_presets_on_one_split(tiny):
     }
     assert len(tests) == 1, "every model is tested on the same span"
     assert result.models["multifeature"].n_features_ == 29
-    assert len(metrics["verdict"]) == 3
+    assert len(metrics["verdict_models"]) == 3
 
 
 def test_multi_horizon_and_h_day_signal(tiny):

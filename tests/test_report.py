@@ -16,7 +16,7 @@ import lstmbt.study.folds as folds_mod
 from lstmbt import run_study
 from lstmbt.cli import main
 from lstmbt.errors import LstmbtError
-from lstmbt.metrics import Metrics, format_cell
+from lstmbt.metrics import Metrics, fmt_p, format_cell
 from lstmbt.models import LSTMForecaster, training
 from lstmbt.report import build_report
 from lstmbt.runs import list_runs
@@ -68,9 +68,28 @@ def test_tables_hold_the_numbers_of_metrics_json(run_dir):
         assert row["Days"] == fold["days"]
     sig = tables["significance"].set_index(tables["significance"].columns[0])
     for name, t in metrics["strategy_tests"].items():
-        p = t.get("diff_p_value")
-        assert str(sig.loc[name, "p ΔSharpe"]) == ("-" if p is None else f"{p:.2f}")
+        assert str(sig.loc[name, "p ΔSharpe"]) == fmt_p(t.get("diff_p_value"))
     assert "SPA" in (run_dir / "index.html").read_text()
+
+
+def test_the_page_opens_with_the_answers_and_counts_days_one_way(run_dir):
+    text = (run_dir / "index.html").read_text()
+    m = Metrics.from_json(json.loads((run_dir / "metrics.json").read_text()))
+    body = text[text.index("<body>") :]
+    answers = re.findall(r'<p class="answer"><strong class="(\w+)">', body)
+    assert answers == [v.answer for v in m.verdict.models] and len(answers) == 2
+    # the answers come first: right after the title, before the header and every table
+    assert body.index('<section id="answer">') < body.index('<p class="meta">')
+    assert body.index('<section id="answer">') < body.index("<table")
+    # one count of test days: the header's, the sum of the fold table's, the span's first day
+    span = m.span
+    assert f"{span.test_days} trading days, {span.test_start} to" in body
+    folds = page_tables(run_dir)["folds"]
+    assert folds["Days"].sum() == span.test_days
+    assert folds.iloc[0, 1].startswith(span.test_start)
+    assert folds.iloc[-1, 1].endswith(span.test_end)
+    # costs in bps per side, not in percent
+    assert f"Costs per side: {span.cost_bps:.1f} bps (commission" in body
 
 
 def test_every_link_exists_and_every_image_is_a_real_png(run_dir):
@@ -97,7 +116,7 @@ def test_report_is_rebuilt_from_disk_without_training(run_dir, tmp_path, monkeyp
     metrics = build_report(copy, tearsheets=False)
     assert (copy / "index.html").is_file() and len(list((copy / "figures").glob("*.png"))) >= 6
     # the verdict is a pure function of the saved metrics: recomputed, it is the saved one
-    assert list(verdict(metrics)) == saved["verdict"] and len(saved["verdict"]) == 2
+    assert list(verdict(metrics)) == saved["verdict"] and len(saved["verdict_models"]) == 2
     # metrics.json round-trips through the typed Metrics unchanged (tear-sheets not redrawn)
     rebuilt = json.loads((copy / "metrics.json").read_text())
     assert rebuilt["tearsheets"] == {} and saved["tearsheets"]
@@ -191,11 +210,111 @@ def test_terminal_summary_matches_the_report_table(run_dir):
 
     metrics = Metrics.from_json(json.loads((run_dir / "metrics.json").read_text()))
     console = Console(record=True, width=250)
-    print_summary(metrics, console)
+    print_summary(metrics, console, wide=True)
     lines = console.export_text().splitlines()
     html_table = page_tables(run_dir)["comparison"]
+    assert list(html_table.columns)[-1] == "Answer"
     for _, row in html_table.iterrows():
         name = row.iloc[0]
         line = next(line for line in lines if line.strip("│ ").startswith(name + " "))
         cells = [c.strip() for c in line.split("│") if c.strip()]
-        assert cells == [str(v) for v in row.tolist()], name
+        assert cells == [str(v) for v in row.tolist() if v == v], name  # no answer: empty
+
+
+# --- the universe page -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def universe_page(sp500, tmp_path_factory):
+    """A small universe run (two resampled random walks, tiny LSTMs) and its page."""
+    import numpy as np
+
+    from lstmbt.api import run_universe
+    from lstmbt.config import RunConfig
+    from tests.conftest import TINY, yahoo_csv
+    from tests.test_universe import _bars
+
+    src = tmp_path_factory.mktemp("universe_src")
+    real = sp500["adj_close"].pct_change().dropna().to_numpy()
+    real = real - real.mean()
+    for k in range(2):
+        draw = np.random.default_rng(30 + k).choice(real, 900)
+        yahoo_csv(_bars(sp500, draw), src / f"walk{k}.csv")
+    out = tmp_path_factory.mktemp("universe_out")
+    config = RunConfig(
+        **{**TINY, "epochs": 1, "hidden_size": 4},
+        universe=str(src),
+        out=str(out),
+        run_id="u",
+        presets=("baseline",),
+        threshold=0.0,
+        bootstrap_reps=100,
+        top_k=1,
+    )
+    result = run_universe(config, write=True)
+    return result, out / "u" / "index.html"
+
+
+def _cells(text: str, table_id: str | None = None, cls: str | None = None) -> list[str]:
+    """The text of every <td> of the table(s) with this id or class."""
+    attr = f'id="{table_id}"' if table_id else f'class="{cls}"'
+    tables = re.findall(rf"<table {attr}>(.*?)</table>", text, flags=re.S)
+    return [
+        re.sub(r"<[^>]+>", "", c).strip()
+        for t in tables
+        for c in re.findall(r"<td>(.*?)</td>", t, re.S)
+    ]
+
+
+def test_the_universe_page_formats_every_number_and_leaves_no_hole(universe_page):
+    result, page = universe_page
+    text = page.read_text()
+    body = text[text.index("<body>") :]
+    assert not re.search(r"\bnan\b", body, flags=re.I), "a nan on the universe page"
+    # the answers first, one line per strategy, then the details
+    answers = re.findall(r'<p class="answer"><strong class="(\w+)">', body)
+    assert answers == [v.answer for v in result.verdict.models] and answers
+    assert body.index('id="answer"') < body.index("<table")
+    number = re.compile(r"^[+-]?\d+\.\d{2,3}$|^< 0\.001$")
+    pooled = _cells(body, "pooled")
+    assert pooled[0] in ("Yes", "No", "Inconclusive") and number.match(pooled[1]), pooled
+    assert re.match(r"^\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]$", pooled[2]) and pooled[4] == "2"
+    portfolio = _cells(body, cls="portfolio")
+    assert portfolio and "-" not in portfolio, portfolio
+    assert re.match(r"^[+-]\d+\.\d%$", portfolio[0]) and re.match(r"^\d+$", portfolio[4])
+    assert not any(re.match(r"^\d+\.\d\d$", c) and c.endswith(".00") for c in portfolio)
+    tickers = _cells(body, "tickers")
+    assert tickers and not any(c in ("", "nan") for c in tickers)
+    for line in result.verdict:
+        assert "nan" not in line.lower()
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_universe_page_opens_in_a_headless_browser(universe_page, tmp_path):
+    _, page = universe_page
+    shot = tmp_path / "universe.png"
+    proc = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,900",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console

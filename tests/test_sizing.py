@@ -130,7 +130,7 @@ def test_sized_rules_are_more_strategies_trials_and_spa_columns(sign_and_sized):
     # weights stay in [0, leverage] (long-only), and the verdict speaks of the sized rule
     w = sized.positions[rows]
     assert (w >= 0).all().all() and (w <= 1).all().all() and (w.nunique() > 10).all()
-    assert "sized by its strength" in sized.metrics.verdict[0]
+    assert "Sized by its strength" in sized.metrics.verdict[0]
     # costs are measured on what the engine trades: the band leaves fewer trades than days
     turnover = sized.metrics.value("strategy", "train_mean@sized", "turnover")
     assert 0 < turnover < 252 * 0.1

@@ -156,7 +156,7 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     assert table.loc["planted", "diff"] > 0 and table.loc["planted", "diff_p_bh"] < 0.05
     for k in range(3):
         assert not (table.loc[f"rw{k}", "diff"] > 0 and table.loc[f"rw{k}", "diff_p_bh"] < 0.05)
-    assert "1 after false-discovery-rate control" in result.verdict[0]
+    assert "; 1 after Benjamini-Hochberg" in result.verdict[0]
     page = (tmp_path / "u" / "index.html").read_text()
     assert 'href="tickers/planted/index.html"' in page and "Survivorship" in page
     # the page is titled by the universe, not by its last portfolio's forecaster

@@ -26,13 +26,12 @@ from rich.table import Table
 from lstmbt import _runtime
 from lstmbt.api import rebuild_report, resume_study, resume_universe, run_study, run_universe
 from lstmbt.cli.options import given_values, run_parameters
-from lstmbt.cli.show import console, forecast_cell, print_summary, runs_table
+from lstmbt.cli.show import console, forecast_tables, print_summary, print_universe, runs_table
 from lstmbt.config import PRESETS, config_from_mapping, load_config_file
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
 from lstmbt.judge import FROM_RUN, judge
-from lstmbt.metrics import fmt2
 from lstmbt.progress import RichProgress
 from lstmbt.runs import list_runs, read_config, read_config_doc
 
@@ -44,6 +43,9 @@ app = typer.Typer(
 )
 Opt = typer.Option
 Debug = Annotated[bool, Opt(help="Show tracebacks on errors.")]
+Wide = Annotated[
+    bool, Opt("--wide", help="Show every column of the comparison table (default: compact).")
+]
 
 STUDY_DEFAULTS = {
     "presets": ("baseline", "lookback", "multifeature"),
@@ -138,9 +140,10 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     """Command defaults < config file < the flags given."""
     config_file, resume = options.pop("config", None), options.pop("resume", None)
     options.pop("debug", None)
+    wide = options.pop("wide", False)
     if resume is not None:
         _refuse_changed_options(resume, given_values(options))
-        _resume(resume)
+        _resume(resume, wide)
         return
     values: dict[str, Any] = dict(defaults)
     if config_file:
@@ -155,7 +158,7 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     with _interruptible():
         result = run_study(config, progress=RichProgress(), write=True)
     out = console()
-    print_summary(result.metrics, out)
+    print_summary(result.metrics, out, wide)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
     sheets = result.metrics.tearsheets
     for name in [n for n in result.metrics.forecasters if n in sheets]:
@@ -204,6 +207,7 @@ def _make_run_command(name: str, defaults: dict[str, Any], doc: str):
                 Opt(help="Continue the interrupted run in this folder (its options are used)."),
             ],
         ),
+        inspect.Parameter("wide", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Wide),
         inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Debug),
     ]
     command.__signature__ = inspect.Signature(run_parameters(defaults) + extra)
@@ -234,6 +238,7 @@ JUDGE_OPTIONS = (
 
 def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
     options.pop("debug", None)
+    wide = options.pop("wide", False)
     positions, trials = options.pop("positions"), options.pop("trials")
     weights = options.pop("weights")
     date_format = options.pop("date_format", None)
@@ -251,7 +256,7 @@ def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
             date_format=date_format,
         )
     out = console()
-    print_summary(result.metrics, out)
+    print_summary(result.metrics, out, wide)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
@@ -309,6 +314,7 @@ def _make_judge_command():
                 Opt(help="Variants you tried before these (the deflated Sharpe counts them)."),
             ],
         ),
+        inspect.Parameter("wide", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Wide),
         inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Debug),
     ]
     command.__signature__ = inspect.Signature(params)
@@ -325,37 +331,20 @@ _command("judge")(_make_judge_command())
 @_command()
 def resume(
     run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
+    wide: Wide = False,
     debug: Debug = False,
 ) -> None:
     """Continue an interrupted run: finished folds are reused, the rest trained."""
-    _resume(run_dir)
+    _resume(run_dir, wide)
 
 
 def _print_universe(result) -> None:
     out = console()
-    table = Table(title=f"Universe {result.universe}: each ticker against its buy-and-hold")
-    for col in ("Ticker", "Forecaster", "Span", "B&H Sharpe", "Sharpe", "ΔSharpe", "p", "p BH"):
-        table.add_column(col, justify="right")
-    for (ticker, name), r in result.table.iterrows():
-        table.add_row(
-            ticker,
-            name,
-            f"{r['test_start']} .. {r['test_end']}",
-            *(fmt2(_num(r[c])) for c in ("bh_sharpe", "sharpe", "diff", "diff_p", "diff_p_bh")),
-        )
-    out.print(table)
-    for ticker, why in result.skipped.items():
-        out.print(f"[yellow]skipped {ticker}:[/] {why}")
-    for line in result.verdict:
-        out.print(f"[bold]Verdict:[/] {line}")
+    print_universe(result, out)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
-def _num(value):
-    return None if value is None or value != value else float(value)
-
-
-def _resume(run_dir: str) -> None:
+def _resume(run_dir: str, wide: bool = False) -> None:
     if "universe" in read_config_doc(run_dir):
         with _interruptible():
             _print_universe(resume_universe(run_dir, progress=RichProgress()))
@@ -363,7 +352,7 @@ def _resume(run_dir: str) -> None:
     with _interruptible():
         result = resume_study(run_dir, progress=RichProgress())
     out = console()
-    print_summary(result.metrics, out)
+    print_summary(result.metrics, out, wide)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
@@ -381,13 +370,9 @@ def forecast(
 ) -> None:
     """Forecast the next day with a run's saved model(s), without retraining."""
     frame = forecast_from_run(run_dir, preset, source=source, end=end, days=days, model=model)
-    table = Table(title="Forecast of the next day's return (%), decided at each close")
-    table.add_column("Close of")
-    for col in frame.columns:
-        table.add_column(col, justify="right")
-    for day, row in frame.iterrows():
-        table.add_row(f"{day:%Y-%m-%d}", *[forecast_cell(c, v) for c, v in row.items()])
-    console().print(table)
+    out = console()
+    for table in forecast_tables(frame, out.size.width):
+        out.print(table)
 
 
 @_command()
@@ -396,13 +381,14 @@ def report(
     tearsheets: Annotated[
         bool, Opt("--tearsheets/--no-tearsheets", help="Redraw QuantStats tear-sheets.")
     ] = True,
+    wide: Wide = False,
     debug: Debug = False,
 ) -> None:
     """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files; the run
     is then complete (run.json says so)."""
     metrics = rebuild_report(run_dir, RichProgress(), tearsheets=tearsheets)
     out = console()
-    print_summary(metrics, out)
+    print_summary(metrics, out, wide)
     out.print(f"\nReport: [bold]{Path(run_dir) / 'index.html'}[/]")
 
 
@@ -416,7 +402,9 @@ def runs(
     if not rows:
         console().print(f"no runs under {out}/ yet: try `lstmbt run`")
         return
-    console().print(runs_table(rows, out))
+    shown = console()
+    for table in runs_table(rows, out, shown.size.width):
+        shown.print(table)
 
 
 @_command()

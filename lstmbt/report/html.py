@@ -6,7 +6,14 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from lstmbt.metrics import Metrics, breakeven_text, fmt2, format_cell
+from lstmbt.metrics import (
+    Metrics,
+    breakeven_interval,
+    breakeven_text,
+    fmt2,
+    fmt_p,
+    format_cell,
+)
 from lstmbt.models import model_label
 
 
@@ -23,7 +30,7 @@ def _fold_table(m: Metrics) -> str:
     head = "".join(
         f"<th>{html.escape(h)}</th>"
         for h in (
-            ["Fold", "Test span", "Days", "Buy & hold"]
+            ["Fold", "Return days", "Days", "Buy & hold"]
             + [f"{n} return" for n in shown]
             + [f"{n} hit rate" for n in shown]
         )
@@ -31,11 +38,19 @@ def _fold_table(m: Metrics) -> str:
     body = []
     for k, f in m.folds.iterrows():
         scores = m.fold_scores.xs(k, level="fold")
-        cells = [str(k), f"{f['test_start']} .. {f['test_end']}", str(int(f["days"]))]
+        first, last = _return_days(m, f["test_start"], f["test_end"])
+        cells = [str(k), f"{first} .. {last}", str(int(f["days"]))]
         cells += [f"{scores.at[n, 'total_return']:+.1%}" for n in [m.benchmark, *shown]]
         cells += [_pct1(scores.at[n, "hit_rate"]) for n in shown]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<table id="folds"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _return_days(m: Metrics, start: str, end: str) -> tuple[str, str]:
+    """A fold's span in return days, as the header counts them: its first decision's close is
+    a return day, except the very first decision's (nothing was held before it), so the first
+    fold starts at the span's first return day; the days of the folds add up to the span's."""
+    return max(start, m.span.test_start), min(end, m.span.test_end)
 
 
 def _pct1(value) -> str:
@@ -51,7 +66,8 @@ def _interval(point, low, high, fmt: str) -> str:
 def _significance_table(m: Metrics) -> str:
     head = (
         "<tr><th>Strategy</th><th>Sharpe [95% CI]</th><th>ΔSharpe vs B&amp;H [95% CI]</th>"
-        "<th>p ΔSharpe</th><th>Deflated Sharpe</th><th>DM p (sq / abs)</th><th>PT p</th>"
+        "<th>p ΔSharpe</th><th>Deflated Sharpe (against cash)</th>"
+        "<th>DM p, better than RW (sq / abs)</th><th>MSE / RW</th><th>PT p</th>"
         "<th>IC [95% CI]</th><th>corr with r(t)</th></tr>"
     )
     rows = []
@@ -59,11 +75,14 @@ def _significance_table(m: Metrics) -> str:
         t = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
         sharpe = _interval(t["sharpe"], t["ci_low"], t["ci_high"], "{:.2f}")
         diff = _interval(t["diff"], t["diff_ci_low"], t["diff_ci_high"], "{:+.2f}")
-        dm, pt, ic_txt, lag_txt = "-", "-", "-", "-"
+        dm, ratio, pt, ic_txt, lag_txt = "-", "-", "-", "-", "-"
         if name in m.forecast_tests.index:
             f = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
-            dm = f"{fmt2(f['dm_p'])} / {fmt2(f['dm_abs_p'])}"
-            pt = fmt2(f["pt_p"])
+            if f.get("dm_p_better") is not None or f.get("dm_abs_p_better") is not None:
+                dm = f"{fmt_p(f.get('dm_p_better'))} / {fmt_p(f.get('dm_abs_p_better'))}"
+            if f.get("loss_ratio") is not None:
+                ratio = f"{f['loss_ratio']:.3f}"
+            pt = fmt_p(f["pt_p"])
             if f["ic"] is not None:
                 ic_txt = f"{f['ic']:+.3f} [{f['ic_low']:+.3f}, {f['ic_high']:+.3f}]"
             lag = (f["lag_corr"] or [None])[0]
@@ -71,14 +90,15 @@ def _significance_table(m: Metrics) -> str:
                 lag_txt = f"{lag:+.2f}" + (" ⚠" if f["echo"] else "")
         rows.append(
             f"<tr><th>{html.escape(name)}</th><td>{sharpe}</td><td>{diff}</td>"
-            f"<td>{fmt2(t['diff_p_value'])}</td><td>{fmt2(t['dsr'])}</td><td>{dm}</td>"
-            f"<td>{pt}</td><td>{ic_txt}</td><td>{lag_txt}</td></tr>"
+            f"<td>{fmt_p(t['diff_p_value'])}</td><td>{fmt2(t['dsr'])}</td><td>{dm}</td>"
+            f"<td>{ratio}</td><td>{pt}</td><td>{ic_txt}</td><td>{lag_txt}</td></tr>"
         )
     spa = m.spa
     spa_txt = (
-        f"<p>Hansen's SPA test of 'no strategy beats buy-and-hold after costs': p = "
-        f"{fmt2(spa.p_consistent)} (lower {fmt2(spa.p_lower)}, upper {fmt2(spa.p_upper)}) over "
-        f"{spa.n_strategies} strategies.</p>"
+        "<p>Hansen's SPA test of 'no strategy has a higher mean daily return than buy-and-hold "
+        f"after costs', over all {spa.n_strategies} strategies of the run, baselines included: "
+        f"p = {fmt_p(spa.p_consistent)} (lower {fmt_p(spa.p_lower)}, upper "
+        f"{fmt_p(spa.p_upper)}).</p>"
     )
     spa_txt += "".join(f'<p class="meta">{html.escape(n)}</p>' for n in spa.notes)
     return f'<table id="significance">{head}{"".join(rows)}</table>{spa_txt}'
@@ -127,8 +147,9 @@ def _costs_table(m: Metrics) -> str:
         be, be_ret = "-", "-"
         if name != m.benchmark:
             be = breakeven_text(t.get("breakeven"), t.get("breakeven_bps"))
-            if t.get("breakeven_low") is not None:
-                be += f" [{t['breakeven_low']:.1f}, {t['breakeven_high']:.1f}]"
+            interval = breakeven_interval(t.get("breakeven_low"), t.get("breakeven_high"))
+            if interval and t.get("breakeven") in ("crosses", "beyond"):
+                be += f" {interval}"
             be_ret = breakeven_text(t.get("breakeven_return"), t.get("breakeven_return_bps"))
         cells = [
             _fmt(v["turnover"], "{:.1f}×"),
@@ -159,13 +180,15 @@ def _costs_words(m: Metrics, cfg: dict) -> str:
     per_side = m.span.costs_per_side
     other = m.span.costs or {}
     text = (
-        f"Costs per side: commission {per_side.get('commission', 0):.4%}, slippage "
-        f"{per_side.get('slippage', 0):.4%}, half-spread {per_side.get('half_spread', 0):.4%}"
+        f"Costs per side: {m.span.cost_bps:.1f} bps (commission "
+        f"{per_side.get('commission', 0) * 1e4:.1f} bps, slippage "
+        f"{per_side.get('slippage', 0) * 1e4:.1f} bps, half-spread "
+        f"{per_side.get('half_spread', 0) * 1e4:.1f} bps)"
     )
     if other.get("min_fee"):
         text += f"; at least {other['min_fee']:g} per order on a capital of {other['capital']:,.0f}"
     if other.get("borrow_fee"):
-        text += f"; shorts pay {other['borrow_fee']:.2%} a year to borrow"
+        text += f"; shorts pay {other['borrow_fee'] * 1e4:.0f} bps a year to borrow"
     text += (
         f". Cash earns {m.span.cash_rate} (interest and fees accrue per trading day at "
         "annual / 252; short-sale proceeds earn nothing). Sharpe ratios, of every strategy "
@@ -201,18 +224,48 @@ row is one more trial in the deflated Sharpe ratio and one more strategy in SPA.
 <table id="sizing"><tr><th>k</th>{head}</tr>{rows}</table>"""
 
 
+def _answers_html(m: Metrics) -> str:
+    """The answer first: one line per forecaster, 'No — <headline>'."""
+    lines = "".join(
+        f'<p class="answer"><strong class="{html.escape(v.answer)}">{html.escape(v.answer)}'
+        f"</strong> — {html.escape(v.headline)}</p>"
+        if v.answer
+        else f"<p>{html.escape(v.headline)}</p>"
+        for v in m.verdict.models
+    )
+    return f'<section id="answer">{lines}</section>'
+
+
+def _verdict_details_html(m: Metrics) -> str:
+    """Each forecaster's details, one fact per item, then what holds for the whole run."""
+    parts = [
+        f"<h3>{html.escape(v.name)}</h3><ul>"
+        + "".join(f"<li>{html.escape(d)}</li>" for d in v.details)
+        + "</ul>"
+        for v in m.verdict.models
+        if v.details
+    ]
+    run = "".join(f"<li>{html.escape(line)}</li>" for line in m.verdict.run)
+    if run:
+        parts.append(f"<h3>{'Whole run' if m.verdict.models else 'Verdict'}</h3><ul>{run}</ul>")
+    return f'<h2>Verdict</h2><div id="verdict">{"".join(parts)}</div>'
+
+
 def comparison_html(m: Metrics) -> str:
     """The comparison table (benchmark first) as an HTML table, formatted as in the terminal."""
     table = m.comparison()
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns])
+    answers = m.verdict.answers
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *table.columns, "Answer"])
     body = []
     for name, row in table.iterrows():
         cls = ' class="bench"' if name == m.benchmark else ""
         cells = "".join(
-            f"<td{' class=nowrap' if h == 'Break-even' else ''}>{format_cell(h, v)}</td>"
+            f"<td{' class=nowrap' if h == 'Break-even' else ''}>{html.escape(format_cell(h, v))}"
+            "</td>"
             for h, v in row.items()
         )
-        body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}</tr>")
+        answer = html.escape(answers.get(str(name), ""))
+        body.append(f"<tr{cls}><th>{html.escape(str(name))}</th>{cells}<td>{answer}</td></tr>")
     return (
         f'<table id="comparison"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
@@ -246,7 +299,6 @@ def write_index(run_dir: Path, m: Metrics, cfg_doc: dict, figures: dict[str, str
         f"{html.escape(d['source'])}, fingerprint {d['fingerprint']})</li>"
         for t, d in cfg_doc.get("data", {}).items()
     )
-    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in m.verdict)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in m.notes) or "<li>none</li>"
     judged = cfg_doc.get("judge")
     if judged:
@@ -276,20 +328,28 @@ th,td{{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right;font-si
 tr th:first-child{{text-align:left}} tr.bench{{background:#f3f6fb;font-weight:600}}
 figure{{margin:0 0 1rem}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
 #verdict li{{margin-bottom:.4rem}} td.nowrap{{white-space:nowrap}}
+#comparison th,#comparison td{{padding:.3rem;font-size:.8rem}}
+#comparison td{{white-space:nowrap}}
+#answer p{{font-size:1.15rem;margin:.3rem 0}} .Yes{{color:#17702e}} .No{{color:#a4161a}}
+.Inconclusive{{color:#8a5a00}}
 </style></head><body>
 <h1>{html.escape(m.span.ticker)}: {html.escape(title)}</h1>
-<p class="meta">Out-of-sample span {span.test_start} to {span.test_end}
-({span.test_days} trading days), {html.escape(design)}. {html.escape(_costs_words(m, cfg))}
-A signal known at the close of t is traded at the open of t+1.
-Run <code>{html.escape(run_dir.name)}</code>.</p>
-<h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
+{_answers_html(m)}
+<p class="meta">Out of sample: {span.test_days} trading days, {span.test_start} to
+{span.test_end}, each held on a position decided at the previous close (the first at
+{span.first_decision}) and traded at that day's open; {html.escape(design)}.
+{html.escape(_costs_words(m, cfg))} Run <code>{html.escape(run_dir.name)}</code>.</p>
+{_verdict_details_html(m)}
 <h2>Comparison (after costs, same span)</h2>
 {comparison_html(m)}
-<p class="meta">p ΔSharpe: block-bootstrap p-value of the Sharpe difference to buy-and-hold.
-Break-even: the cost per side, paid by the strategy and buy-and-hold alike, above which its
-Sharpe ratio would no longer beat buy-and-hold's ("none": it does not even before costs).
-DM p: Diebold-Mariano against the random walk (squared loss). PT p: Pesaran-Timmermann test of
-direction. R² vs RW: 1 - MSE / MSE of a zero forecast.</p>
+<p class="meta">ΔSharpe: Sharpe ratio minus buy-and-hold's. p ΔSharpe: two-sided
+block-bootstrap p-value of that difference. Break-even: the cost per side, paid by the strategy
+and buy-and-hold alike, above which its Sharpe ratio would no longer beat buy-and-hold's
+("none": it does not even before costs; "&gt; 100 bps": still ahead at the search's limit).
+DM p (better than RW): one-sided Diebold-Mariano p-value of a lower squared loss than the random
+walk's; MSE / RW: the forecast's mean squared error over the random walk's (below 1: more
+accurate). PT p: Pesaran-Timmermann test of direction. R² vs RW: 1 - MSE / MSE of a zero
+forecast.</p>
 {_fig(figures, "equity", "cumulative returns of every strategy and buy-and-hold")}
 {_fig(figures, "drawdown", "drawdowns")}
 <h2>Costs</h2>{_costs_table(m)}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lstmbt.metrics import fmt2
+from lstmbt.metrics import fmt_p
 from lstmbt.report.figures import drawdown_figure, equity_figure, save_figures, style
 
 
@@ -37,12 +37,129 @@ def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def _num(value) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def _f(value, fmt: str) -> str:
+    """A number by the single-ticker page's formats ("p": a p-value); "-" only for a value
+    that could not be computed (a ticker whose strategy never traded has no Sharpe ratio)."""
+    x = _num(value)
+    if x is None:
+        return "-"
+    if fmt == "p":
+        return fmt_p(x)
+    if fmt == "int":
+        return f"{int(round(x)):d}"
+    return fmt.format(x)
+
+
+def _interval(point, low, high) -> str:
+    text = _f(point, "{:+.2f}")
+    if _num(low) is None or _num(high) is None:
+        return text
+    return f"{text} [{_f(low, '{:+.2f}')}, {_f(high, '{:+.2f}')}]"
+
+
+def ticker_table_html(table: pd.DataFrame, links: dict[str, str]) -> str:
+    """The per-ticker table: spans, Sharpe ratios, the difference to buy-and-hold with its
+    interval and raw, BH and Holm p-values, Diebold-Mariano (one-sided, better than the
+    random walk, with the loss ratio; two-sided for runs written before it), deflated Sharpe."""
+    one_sided = "dm_p_better" in table and table["dm_p_better"].notna().any()
+    dm = "dm_p_better" if one_sided else "dm_p"
+    dm_label = "DM p (better than RW)" if one_sided else "DM p (two-sided)"
+    head = (
+        "<tr><th>Ticker</th><th>Strategy</th><th>Test span</th><th>Days</th>"
+        "<th>B&amp;H Sharpe</th><th>Sharpe</th><th>ΔSharpe [95% CI]</th><th>p</th><th>p BH</th>"
+        f"<th>p Holm</th><th>{dm_label}</th><th>DM p BH</th><th>DM p Holm</th>"
+        + ("<th>MSE / RW</th>" if one_sided else "")
+        + "<th>Deflated Sharpe, against cash (ticker / universe)</th></tr>"
+    )
+    body = []
+    for (ticker, forecaster), r in table.iterrows():
+        link = links.get(ticker)
+        name = html.escape(str(ticker))
+        cell = f'<a href="{html.escape(link)}">{name}</a>' if link else name
+        cells = [
+            f"{r['test_start']} .. {r['test_end']}",
+            _f(r.get("days"), "int"),
+            _f(r["bh_sharpe"], "{:.2f}"),
+            _f(r["sharpe"], "{:.2f}"),
+            _interval(r["diff"], r["diff_ci_low"], r["diff_ci_high"]),
+            _f(r["diff_p"], "p"),
+            _f(r["diff_p_bh"], "p"),
+            _f(r["diff_p_holm"], "p"),
+            _f(r.get(dm), "p"),
+            _f(r.get(f"{dm}_bh"), "p"),
+            _f(r.get(f"{dm}_holm"), "p"),
+            *([_f(r.get("loss_ratio"), "{:.3f}")] if one_sided else []),
+            f"{_f(r['dsr_ticker'], '{:.2f}')} / {_f(r['dsr_universe'], '{:.2f}')}",
+        ]
+        body.append(
+            f"<tr><th>{cell}</th><td>{html.escape(str(forecaster))}</td>"
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + "</tr>"
+        )
+    return f'<table id="tickers">{head}{"".join(body)}</table>'
+
+
+def _pooled_html(pooled: pd.DataFrame, answers: dict[str, str]) -> str:
+    rows = []
+    for name, r in pooled.iterrows():
+        low, high = _num(r["ci_low"]), _num(r["ci_high"])
+        interval = f"[{low:+.2f}, {high:+.2f}]" if low is not None and high is not None else "-"
+        cells = [
+            answers.get(name, ""),
+            _f(r["diff"], "{:+.2f}"),
+            interval,
+            _f(r["p_value"], "p"),
+            _f(r["tickers"], "int"),
+        ]
+        rows.append(
+            f"<tr><th>{html.escape(str(name))}</th>"
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + "</tr>"
+        )
+    return (
+        '<table id="pooled"><tr><th>Strategy</th><th>Answer</th><th>Mean ΔSharpe</th>'
+        f"<th>95% CI</th><th>p</th><th>Tickers</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def verdict_html(verdict) -> str:
+    """The answers first (one line per strategy), then each one's details, then the lines that
+    hold for the whole run; the plain sentences of a run written before answers existed."""
+    models = getattr(verdict, "models", ())
+    run = getattr(verdict, "run", tuple(verdict))
+    answers = "".join(
+        f'<p class="answer"><strong class="{html.escape(m.answer)}">{html.escape(m.answer)}'
+        f"</strong> — {html.escape(m.headline)}</p>"
+        for m in models
+    )
+    details = "".join(
+        f"<h3>{html.escape(m.name)}</h3><ul>"
+        + "".join(f"<li>{html.escape(d)}</li>" for d in m.details)
+        + "</ul>"
+        for m in models
+        if m.details
+    )
+    run_html = "".join(f"<li>{html.escape(line)}</li>" for line in run)
+    return (
+        f'<section id="answer">{answers}</section>'
+        f'<div id="verdict">{details}<ul>{run_html}</ul></div>'
+    )
+
+
 def write_universe_page(
     run_dir: Path,
     name: str,
     table: pd.DataFrame,
     pooled: pd.DataFrame,
-    verdict: tuple[str, ...],
+    verdict,
     skipped: dict[str, str],
     links: dict[str, str],
     trials: int,
@@ -51,7 +168,7 @@ def write_universe_page(
     notes: tuple[str, ...] = (),
 ) -> Path:
     """index.html of the universe run folder; `portfolios`: forecaster -> (metrics, returns)
-    of its ranking portfolio beside the equal-weight universe."""
+    of its ranking portfolio beside the equal-weight universe; `verdict`: the run's Verdict."""
     portfolios, sheets = portfolios or {}, sheets or {}
     figures = {"sharpe_differences": sharpe_difference_figure(table)}
     for forecaster, (_, returns) in portfolios.items():  # (never `name`: the page's title)
@@ -60,37 +177,12 @@ def write_universe_page(
         figures[key + "_drawdown"] = drawdown_figure(returns, returns.columns[-1], [forecaster])
     files = save_figures(figures, run_dir / "figures")
     portfolio_html = _portfolio_section(portfolios, sheets, files)
-    head = (
-        "<tr><th>Ticker</th><th>Forecaster</th><th>Span</th><th>B&amp;H Sharpe</th>"
-        "<th>Sharpe</th><th>ΔSharpe [95% CI]</th><th>p</th><th>p BH</th><th>p Holm</th>"
-        "<th>DM p</th><th>DM p BH</th><th>DM p Holm</th><th>Deflated Sharpe (ticker / "
-        "universe)</th></tr>"
-    )
-    body = []
-    for (ticker, forecaster), r in table.iterrows():
-        link = links.get(ticker)
-        cell = f'<a href="{html.escape(link)}">{html.escape(ticker)}</a>' if link else ticker
-        body.append(
-            f"<tr><th>{cell}</th><td>{html.escape(forecaster)}</td>"
-            f"<td>{r['test_start']} .. {r['test_end']}</td><td>{fmt2(r['bh_sharpe'])}</td>"
-            f"<td>{fmt2(r['sharpe'])}</td><td>{fmt2(r['diff'])} [{fmt2(r['diff_ci_low'])}, "
-            f"{fmt2(r['diff_ci_high'])}]</td><td>{fmt2(r['diff_p'])}</td>"
-            f"<td>{fmt2(r['diff_p_bh'])}</td><td>{fmt2(r['diff_p_holm'])}</td>"
-            f"<td>{fmt2(r['dm_p'])}</td><td>{fmt2(r['dm_p_bh'])}</td>"
-            f"<td>{fmt2(r['dm_p_holm'])}</td><td>{fmt2(r['dsr_ticker'])} / "
-            f"{fmt2(r['dsr_universe'])}</td></tr>"
-        )
-    pooled_rows = "".join(
-        f"<tr><th>{html.escape(n)}</th><td>{fmt2(r['diff'])}</td><td>[{fmt2(r['ci_low'])}, "
-        f"{fmt2(r['ci_high'])}]</td><td>{fmt2(r['p_value'])}</td><td>{int(r['tickers'])}</td></tr>"
-        for n, r in pooled.iterrows()
-    )
     skipped_html = (
         "".join(f"<li>{html.escape(t)}: {html.escape(why)}</li>" for t, why in skipped.items())
         or "<li>none</li>"
     )
-    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in verdict)
-    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes) or "<li>none</li>"
+    answers = getattr(verdict, "answers", {})
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lstmbt universe: {html.escape(name)}</title>
 <style>
@@ -98,19 +190,25 @@ body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;color:#2
 table{{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0 1rem}}
 th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right;font-size:.9rem}}
 tr th:first-child{{text-align:left}} img{{max-width:100%;height:auto}} .meta{{color:#555}}
+#answer p{{font-size:1.1rem;margin:.3rem 0}} .Yes{{color:#17702e}} .No{{color:#a4161a}}
+.Inconclusive{{color:#8a5a00}}
 </style></head><body>
 <h1>Universe {html.escape(name)}: {len(links)} tickers</h1>
+{verdict_html(verdict)}
 <p class="meta">Each ticker is studied on its own calendar and out-of-sample span, against its
 own buy-and-hold with the same costs. {trials} (ticker, configuration) trials in all.</p>
-<h2>Verdict</h2><ul id="verdict">{verdicts}</ul>
 <h2>Pooled across tickers</h2>
-<table id="pooled"><tr><th>Forecaster</th><th>Mean ΔSharpe</th><th>95% CI</th><th>p</th>
-<th>Tickers</th></tr>{pooled_rows}</table>
+{_pooled_html(pooled, answers)}
 <h2>Ranking portfolios</h2>{portfolio_html}
 <p><a href="factor.html">Each forecast across tickers: quantiles, spread, IC, turnover</a></p>
-<h2>Per ticker</h2><table id="tickers">{head}{"".join(body)}</table>
-<p class="meta">p: block-bootstrap p-value of the Sharpe difference to buy-and-hold; BH:
-Benjamini-Hochberg (false-discovery rate) and Holm (family-wise) adjusted over every row.</p>
+<h2>Per ticker</h2>{ticker_table_html(table, links)}
+<p class="meta">Test span: the ticker's return days. p: two-sided block-bootstrap p-value of
+the Sharpe difference to buy-and-hold; BH: Benjamini-Hochberg (false-discovery rate) and Holm
+(family-wise) adjusted over every row. DM p (better than RW): one-sided Diebold-Mariano
+p-value of a lower squared loss than the random walk's; MSE / RW: the forecast's mean squared
+error over the random walk's (below 1: more accurate). Deflated Sharpe: measured against
+cash, over the ticker's own trials and over all {trials} of the universe. "-": a number that
+cannot be computed (a strategy that never held a position has no Sharpe ratio).</p>
 <figure><img src="{files["sharpe_differences"]}" alt="per-ticker Sharpe differences"></figure>
 <h2>Skipped tickers</h2><ul id="skipped">{skipped_html}</ul>
 <h2>Notes</h2><ul>{note_html}</ul>
@@ -121,16 +219,33 @@ Benjamini-Hochberg (false-discovery rate) and Holm (family-wise) adjusted over e
     return path
 
 
+# a portfolio's rows: (metrics column, header, format)
+PORTFOLIO_COLUMNS = (
+    ("total_return", "Total return", "{:+.1%}"),
+    ("cagr", "CAGR", "{:+.1%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("max_drawdown", "Max DD", "{:.1%}"),
+    ("trades", "Trades", "int"),
+    ("diff", "ΔSharpe vs equal weight", "{:+.2f}"),
+    ("diff_p_value", "p ΔSharpe", "p"),
+)
+
+
 def _portfolio_section(portfolios, sheets: dict[str, str], files: dict[str, str]) -> str:
     if not portfolios:
         return "<p>No portfolio: too few tickers for the top k.</p>"
     parts = []
-    cols = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "diff", "diff_p_value")
     for name, (metrics, _) in portfolios.items():
-        head = "".join(f"<th>{c}</th>" for c in ("Strategy", *cols))
+        head = "".join(
+            f"<th>{html.escape(h)}</th>"
+            for h in ("Strategy", *(h for _, h, _ in PORTFOLIO_COLUMNS))
+        )
         rows = "".join(
             f"<tr><th>{html.escape(str(n))}</th>"
-            + "".join(f"<td>{fmt2(r.get(c))}</td>" for c in cols)
+            + "".join(
+                f"<td>{html.escape(_portfolio_cell(n, name, c, r.get(c), fmt))}</td>"
+                for c, _, fmt in PORTFOLIO_COLUMNS
+            )
             + "</tr>"
             for n, r in metrics.iterrows()
         )
@@ -147,3 +262,11 @@ def _portfolio_section(portfolios, sheets: dict[str, str], files: dict[str, str]
             f'<figure><img src="{files[key + "_drawdown"]}" alt="portfolio drawdown"></figure>'
         )
     return "".join(parts)
+
+
+def _portfolio_cell(row: str, portfolio: str, column: str, value, fmt: str) -> str:
+    """The benchmark row (equal weight) is what the difference is measured against: its own
+    difference is zero by definition, shown as such."""
+    if row != portfolio and column in ("diff", "diff_p_value") and _num(value) is None:
+        return "(benchmark)"
+    return _f(value, fmt)

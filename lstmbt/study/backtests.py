@@ -139,7 +139,9 @@ def backtest_all(
     bands = dict(bands or {})
     if sizing is not None:
         bands |= {e["name"]: sizing.band for e in sizing.entries}
-    progress.stage(f"backtesting {len(positions)} strategies in Backtrader ({len(dates)} days)")
+    progress.stage(  # the return days: every decision's next day (the report counts the same)
+        f"backtesting {len(positions)} strategies in Backtrader ({len(dates) - 1} trading days)"
+    )
     returns, orders, trades, held = {}, [], {}, {}
     for name, pos in positions.items():
         band = bands.get(name)

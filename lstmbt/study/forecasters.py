@@ -102,7 +102,7 @@ def training_plan(
             f"{len(folds[p.name])} fold(s) x {len(seeds)} seed(s)"
             + (f" x {len(models)} models" if len(models) > 1 else "")
             + "; first fold trains on "
-            f"{len(f0.train)}, validates on {len(f0.val)}, tests {len(f0.test)} days"
+            f"{len(f0.train)}, validates on {len(f0.val)}, forecasts at {len(f0.test)} closes"
         )
     device = resolve_device(config.device).type
     together = frozenset(

@@ -14,6 +14,8 @@ Thresholds (daily returns; documented in the docs' statistics page):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from scipy import stats
 
@@ -56,3 +58,29 @@ def leak_check(forecast: np.ndarray, next_return: np.ndarray, same_return: np.nd
         "misaligned": bool(misaligned),
         "echo": bool(echo),
     }
+
+
+def leak_sentences(row: Mapping[str, object]) -> tuple[str, ...]:
+    """Plain words for the checks that fired on one forecaster (`row`: its forecast_tests
+    values by column), one sentence each; none when nothing fired."""
+    out = []
+    if row.get("leak"):
+        out.append(
+            f"WARNING: the forecast correlates {row['corr_next']:+.2f} with the next day's "
+            "return, implausibly well for daily data: it probably uses information from the "
+            "future (a look-ahead leak)"
+        )
+    if row.get("echo"):
+        lag = (row.get("lag_corr") or [None])[0]
+        corr = lag if lag is not None else row.get("corr_same")
+        out.append(
+            f"WARNING: the forecast is mostly a function of today's change (corr {corr:+.2f})"
+        )
+    if row.get("misaligned"):
+        out.append(
+            f"WARNING: the forecast correlates better with the same day's return "
+            f"({row['corr_same']:+.2f}) than with the next day's "
+            f"({row.get('corr_next') or 0:+.2f}): its dates are probably one day late (a "
+            "forecast dated t must be made at t's close for t+1)"
+        )
+    return tuple(out)

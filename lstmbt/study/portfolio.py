@@ -280,7 +280,7 @@ def ranking_portfolio(
     weights = ranking_weights(forecasts, config.top_k, config.portfolio, prices=panel)
     bench = equal_weight_weights(panel, weights.index)
     port, trades = _run(panel, weights, config, forecaster)
-    eq, _ = _run(panel, bench, config, EQUAL_WEIGHT)
+    eq, eq_trades = _run(panel, bench, config, EQUAL_WEIGHT)
     days = weights.index[1:]  # day 0: nothing held
     # a naive ranking outside its own span (too few tickers ranked yet) holds cash
     naive_r = naive.returns.reindex(days)
@@ -290,6 +290,7 @@ def ranking_portfolio(
     )
     rows = {name: strategy_metrics(frame[name]) for name in frame.columns}
     rows[forecaster]["trades"] = trades
+    rows[EQUAL_WEIGHT]["trades"] = eq_trades  # the universe page shows every count
     for name in naive_r.columns:
         rows[name]["trades"] = naive.trades[name]
     tests = bootstrap_sharpe(

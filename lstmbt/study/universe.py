@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstmbt.metrics import fmt2, sized_name
+from lstmbt.metrics import ModelVerdict, Verdict, fmt_p, p_equals, sized_name
 from lstmbt.results import StudyResult
-from lstmbt.study.crosssection import adjust, pooled_sharpe_difference
+from lstmbt.study.crosssection import adjust, holm, pooled_sharpe_difference
 from lstmbt.study.significance import TRADING_DAYS, deflated_sharpe
+from lstmbt.study.verdict import answer_of
 
 ALPHA = 0.05
 
@@ -20,12 +21,13 @@ ALPHA = 0.05
 @dataclass(frozen=True)
 class CrossSection:
     """table: one row per (ticker, forecaster); pooled: one row per forecaster; trials: the
-    universe-wide count of (ticker, configuration) trials; verdict: plain words."""
+    universe-wide count of (ticker, configuration) trials; verdict: per forecaster a one-word
+    answer, its headline and details, and the run-wide lines."""
 
     table: pd.DataFrame
     pooled: pd.DataFrame
     trials: int
-    verdict: tuple[str, ...]
+    verdict: Verdict
 
 
 def cross_section(
@@ -73,6 +75,8 @@ def cross_section(
                     "diff_p": st["diff_p_value"],
                     "dm_stat": m.value("forecast_tests", name, "dm_stat"),
                     "dm_p": m.value("forecast_tests", name, "dm_p"),
+                    "dm_p_better": m.value("forecast_tests", name, "dm_p_better"),
+                    "loss_ratio": m.value("forecast_tests", name, "loss_ratio"),
                     "dsr_ticker": st["dsr"],
                     "dsr_universe": dsr["dsr"],
                 }
@@ -91,11 +95,16 @@ def cross_section(
         "diff_p",
         "dm_stat",
         "dm_p",
+        "dm_p_better",
+        "loss_ratio",
         "dsr_ticker",
         "dsr_universe",
     ]
-    table = pd.DataFrame(rows, columns=columns).astype({"diff_p": float, "dm_p": float})
-    table = adjust(adjust(table, "diff_p"), "dm_p").set_index(["ticker", "forecaster"])
+    numeric = ("diff_p", "dm_p", "dm_p_better", "loss_ratio")
+    table = pd.DataFrame(rows, columns=columns).astype({c: float for c in numeric})
+    for column in ("diff_p", "dm_p", "dm_p_better"):  # one family each, over every row
+        table = adjust(table, column)
+    table = table.set_index(["ticker", "forecaster"])
     pooled = {}
     for name in table.index.get_level_values("forecaster").unique():
         labels = [t for t, f in table.index if f == name]
@@ -111,29 +120,123 @@ def cross_section(
     return CrossSection(table, pooled_frame, n_trials, _verdict(table, pooled_frame, n_trials))
 
 
-def _verdict(table: pd.DataFrame, pooled: pd.DataFrame, trials: int) -> tuple[str, ...]:
-    lines = []
+def _verdict(table: pd.DataFrame, pooled: pd.DataFrame, trials: int) -> Verdict:
+    """Per forecaster (and sized rule) across tickers: the one-word answer from the pooled
+    Sharpe difference (Holm-adjusted over the rows of `pooled`; docs/statistics.md, "The
+    verdict's answer"), then the per-ticker counts at 5% raw, after BH and after Holm, beside
+    what luck alone would give, the DM counts and the deflated Sharpe over the run's trials."""
     n_tests = len(table)
+    p_pooled = pooled["p_value"].to_numpy(dtype=float) if len(pooled) else np.array([])
+    adjusted = dict(zip(pooled.index, holm(p_pooled), strict=True)) if len(pooled) else {}
+    models = []
     for name in pooled.index:
         rows = table.xs(name, level="forecaster")
-        better = (rows["diff"] > 0) & (rows["diff_p"] < ALPHA)
-        after_fdr = (rows["diff"] > 0) & (rows["diff_p_bh"] < ALPHA)
-        p = pooled.loc[name]
-        interval = (
-            f" [{fmt2(p['ci_low'])}, {fmt2(p['ci_high'])}] (bootstrap p = {fmt2(p['p_value'])}, "
-            "same days resampled for every ticker)"
-            if p["p_value"] is not None and p["p_value"] == p["p_value"]
-            else ""
+        row = pooled.loc[name]
+        diff, p = _num(row["diff"]), _num(row["p_value"])
+        p_adj = _num(adjusted.get(name))
+        answer = answer_of(diff, p, p_adj, traded=True, warned=False)
+        models.append(
+            ModelVerdict(
+                name,
+                answer,
+                _headline(name, answer, diff, p, p_adj, len(rows), len(pooled)),
+                tuple(
+                    d
+                    for d in (
+                        _pooled_line(row),
+                        _ticker_counts(rows, n_tests),
+                        _dm_counts(rows, n_tests),
+                        _dsr_counts(rows, trials),
+                    )
+                    if d
+                ),
+            )
         )
-        lines.append(
-            f"{name} beats buy-and-hold after costs on {int(better.sum())} of {len(rows)} "
-            f"tickers at 5%, {int(after_fdr.sum())} after false-discovery-rate control "
-            f"(Benjamini-Hochberg over all {n_tests} ticker x forecaster tests); about "
-            f"{ALPHA * len(rows):.1f} would at 5% by chance alone; pooled Sharpe difference "
-            f"{fmt2(p['diff'])}{interval}."
-        )
-    lines.append(
-        f"The deflated Sharpe ratios on the universe page count all {trials} configurations "
-        "tried across the tickers."
+    run = (
+        f"The deflated Sharpe ratios on the universe page count all {trials} (ticker, "
+        "configuration) trials of this run; like every deflated Sharpe ratio they are measured "
+        "against cash, not against buy-and-hold.",
     )
-    return tuple(lines)
+    return Verdict(tuple(models), run)
+
+
+def _headline(name, answer, diff, p, p_adj, tickers: int, k: int) -> str:
+    where = f"across {tickers} tickers" if tickers != 1 else "on its 1 ticker"
+    if diff is None:
+        return f"{name}: the pooled Sharpe difference to buy-and-hold could not be computed"
+    numbers = f"mean Sharpe difference {diff:+.2f}"
+    if p is not None:
+        numbers += f", {p_equals(p)}"
+        if k > 1 and p_adj is not None:
+            numbers += f" (Holm-adjusted over {k}: {fmt_p(p_adj)})"
+    if answer == "Yes":
+        return f"{name} beats buy-and-hold after costs {where}: {numbers}"
+    if answer == "No":
+        return f"{name} does not beat buy-and-hold after costs {where}: {numbers}"
+    if p is None:
+        return f"{name}'s pooled Sharpe difference {where} could not be tested: {numbers}"
+    return f"{name} is ahead of buy-and-hold after costs {where}, but not significantly: {numbers}"
+
+
+def _pooled_line(row: pd.Series) -> str:
+    diff = _num(row["diff"])
+    low, high = _num(row["ci_low"]), _num(row["ci_high"])
+    if diff is None or low is None or high is None:
+        return ""
+    return (
+        f"Pooled Sharpe difference {diff:+.2f} (95% bootstrap interval {low:+.2f} to "
+        f"{high:+.2f}; the same days resampled for every ticker, so their correlation is kept)"
+    )
+
+
+def _ticker_counts(rows: pd.DataFrame, n_tests: int) -> str:
+    """Tickers where it beats buy-and-hold: a difference above zero with two-sided p < 5% is a
+    one-sided event, which luck alone gives with probability 2.5% per ticker."""
+    ahead = rows["diff"] > 0
+    raw = int((ahead & (rows["diff_p"] < ALPHA)).sum())
+    bh = int((ahead & (rows["diff_p_bh"] < ALPHA)).sum())
+    fwer = int((ahead & (rows["diff_p_holm"] < ALPHA)).sum())
+    return (
+        f"Beats buy-and-hold at 5% on {raw} of {len(rows)} tickers (about "
+        f"{ALPHA / 2 * len(rows):.1f} would by luck alone: a higher Sharpe ratio with two-sided "
+        f"p < 0.05 has a 2.5% chance per ticker); {bh} after Benjamini-Hochberg and {fwer} after "
+        f"Holm, each over all {n_tests} ticker x strategy tests"
+    )
+
+
+def _dm_counts(rows: pd.DataFrame, n_tests: int) -> str:
+    """Tickers where its forecast is more accurate than the random walk (squared loss): the
+    one-sided p-value where the run has it, else a negative statistic with two-sided p < 5%."""
+    if "dm_p_better" in rows and rows["dm_p_better"].notna().any():
+        col, better = "dm_p_better", pd.Series(True, index=rows.index)
+        how = "one-sided p < 0.05"
+    elif "dm_stat" in rows and rows["dm_p"].notna().any():
+        col, better = "dm_p", rows["dm_stat"] < 0
+        how = "a lower loss with two-sided p < 0.05"
+    else:
+        return ""
+    counts = [int((better & (rows[c] < ALPHA)).sum()) for c in (col, f"{col}_bh", f"{col}_holm")]
+    return (
+        f"Forecasts more accurately than the random walk (Diebold-Mariano, squared loss, {how}) "
+        f"on {counts[0]} of {len(rows)} tickers; {counts[1]} after Benjamini-Hochberg and "
+        f"{counts[2]} after Holm over all {n_tests} tests"
+    )
+
+
+def _dsr_counts(rows: pd.DataFrame, trials: int) -> str:
+    dsr = rows["dsr_universe"].astype(float)
+    if dsr.isna().all():
+        return ""
+    high = int((dsr >= 1 - ALPHA).sum())
+    return (
+        f"Deflated Sharpe ratio over all {trials} trials of the universe, against cash: 0.95 or "
+        f"more (one-sided p <= 0.05) on {high} of {len(rows)} tickers"
+    )
+
+
+def _num(value) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
