@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from lstmbt import runs
-from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping
 from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
 from lstmbt.errors import ConfigError, DataError, LstmbtError
@@ -486,7 +486,7 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
 def resume_universe(run_dir: str | Path, progress: Progress | None = None) -> UniverseResult:
     """Continue an interrupted universe study from its folder."""
     doc = runs.read_config_doc(run_dir)
-    config = config_from_mapping({**doc["config"], "run_id": None})
+    config = config_from_mapping({**OLD_RUN_DEFAULTS, **doc["config"], "run_id": None})
     return run_universe(config, progress=progress, resume_dir=run_dir)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstmbt.config import RunConfig, config_from_mapping, ticker_label
+from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping, ticker_label
 from lstmbt.data import fingerprint
 from lstmbt.data.rates import CashRate
 from lstmbt.errors import ConfigError, LstmbtError
@@ -80,7 +80,7 @@ def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTr
 def _trial_key(config: dict) -> str:
     """The settings that make a configuration; an option a run's lstmbt did not have yet
     takes its default (which is what that run used: no cash rate, no half-spread...)."""
-    full = {**RunConfig().to_dict(), **config}
+    full = {**RunConfig().to_dict(), **OLD_RUN_DEFAULTS, **config}
     return json.dumps({k: v for k, v in full.items() if k not in _NOT_A_TRIAL}, sort_keys=True)
 
 
@@ -342,7 +342,7 @@ def _check_format(doc: dict, path: Path) -> None:
 
 def read_config(run_dir: str | Path, **overrides: Any) -> RunConfig:
     """The RunConfig a run was started with (for resume), with `overrides` applied."""
-    values = read_config_doc(run_dir)["config"]
+    values = {**OLD_RUN_DEFAULTS, **read_config_doc(run_dir)["config"]}
     values.update(run_id=None, **overrides)
     return config_from_mapping(values)
 

@@ -27,11 +27,13 @@ from lstmbt.models import (
     ZeroForecaster,
     resolve_device,
 )
+from lstmbt.models.training import warm_budget
 from lstmbt.progress import Progress
 from lstmbt.study.folds import (
     FoldStore,
     Task,
     TrainingPlan,
+    chains,
     model_dir,
     run_tasks,
     training_predictions,
@@ -111,7 +113,20 @@ def training_plan(
     if together:
         packed = ", ".join(forecaster_name(*pair) for pair in sorted(together))
         progress.stage(f"seeds trained together, packed in one network: {packed}")
-    jobs, threads = config.resources(len(work_units(list(tasks), set(together))))
+    warm = frozenset(
+        (p.name, m)
+        for p in presets
+        for m, name in models.items()
+        if config.warm_start and name in TRAINED and len(folds[p.name]) > 1
+    )
+    if warm:
+        budget = warm_budget(config.epochs, config.patience)
+        progress.stage(
+            f"folds after the first start from the previous fold's weights (at most "
+            f"{budget['epochs']} epochs, patience {budget['patience']}): "
+            + ", ".join(forecaster_name(*pair) for pair in sorted(warm))
+        )
+    jobs, threads = config.resources(chains(work_units(list(tasks), set(together)), set(warm)))
     if jobs > 1:
         progress.stage(f"training {len(tasks)} models in {jobs} processes")
     return TrainingPlan(
@@ -130,6 +145,8 @@ def training_plan(
         threads=threads,
         backend=config.backend,
         ray_address=config.ray_address,
+        warm=warm,
+        warm_params=warm_budget(config.epochs, config.patience) if warm else {},
     )
 
 
