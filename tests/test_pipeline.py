@@ -95,6 +95,8 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
         # each fold's training block, traded with a rebalance band
         sizing="vol-target",
         rebalance_band=0.02,
+        # walk-forward folds after the first start from the previous fold's weights
+        warm_start=True,
     )
     base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
     assert {"baseline:lstm@sized", "multifeature:mlp@sized"} <= set(base.positions.columns)
