@@ -432,12 +432,13 @@ def run_tasks(
     its predecessor's models, which it waits for (saved earlier: read back from `store`).
     """
     done = on_done or (lambda task, from_disk: None)
+    note = note or (lambda text: None)
     results = TaskResults({}, {})
-    todo = _reuse_saved(plan, store, results, done, note or (lambda text: None))
+    todo = _reuse_saved(plan, store, results, done, note)
     if not todo:
         return results
     if plan.backend == "ray":
-        runner: _Runner = _RayRunner(plan)
+        runner: _Runner = _RayRunner(plan, note)
     elif plan.jobs <= 1 or len(todo) <= 1:
         runner = _SerialRunner(plan, on_epoch_for)
     else:
@@ -654,12 +655,15 @@ def _fit_remote(
     spec: ModelSpec,
     threads: int,
     init_blobs: list[bytes] | None = None,
-) -> list[tuple[Task, np.ndarray, bytes]]:
-    """One unit on a Ray worker: predictions and the fitted models (plain pickle bytes)."""
+) -> tuple[str, list[tuple[Task, np.ndarray, bytes]]]:
+    """One unit on a Ray worker: the node it ran on, and the predictions and fitted models
+    (plain pickle bytes)."""
+    import ray
+
     _runtime.tune_malloc()
     init = None if init_blobs is None else [pickle.loads(b) for b in init_blobs]
     fitted = _fit_unit(unit, X, y, split, spec, threads, init_from=init)
-    return [
+    return ray.get_runtime_context().get_node_id(), [
         (task, preds, pickle.dumps(model))
         for task, (model, preds) in zip(unit, fitted, strict=True)
     ]
@@ -678,10 +682,11 @@ def start_ray(address: str | None, cpus: int) -> bool:
 
 class _RayRunner(_Runner):
     """Units as Ray tasks of one CPU each, as many in flight as the cluster has CPUs; the
-    driver writes every file."""
+    driver writes every file. At the end, a note says on how many nodes the units ran."""
 
-    def __init__(self, plan: TrainingPlan) -> None:
-        self.plan, self.pending = plan, {}
+    def __init__(self, plan: TrainingPlan, note: Note) -> None:
+        self.plan, self.note, self.pending = plan, note, {}
+        self.nodes: list[str] = []
 
     def __enter__(self) -> _RayRunner:
         import ray
@@ -699,6 +704,9 @@ class _RayRunner(_Runner):
 
             for ref in self.pending:
                 ray.cancel(ref, force=True)
+            return
+        nodes = len(set(self.nodes))
+        self.note(f"ray: {len(self.nodes)} units on {nodes} node{'s' * (nodes != 1)}")
 
     def submit(self, unit, missing, init, need) -> None:
         plan, first = self.plan, unit[0]
@@ -718,7 +726,9 @@ class _RayRunner(_Runner):
 
         [ref], _ = ray.wait(list(self.pending), num_returns=1)
         key = self.pending.pop(ref)
-        return key, [(t, p, pickle.loads(b)) for t, p, b in ray.get(ref)]
+        node, fitted = ray.get(ref)
+        self.nodes.append(node)
+        return key, [(t, p, pickle.loads(b)) for t, p, b in fitted]
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
