@@ -23,7 +23,7 @@ from tests.conftest import DEVICES
 from tests.user_models import MyForecaster
 
 NEURAL = dict(hidden_size=4, epochs=2, batch_size=64, device="cpu")
-BUILT_IN = ["lstm", "gru", "mlp", "ridge", "zero", "mean", "persistence"]
+BUILT_IN = ["lstm", "gru", "mlp", "lightgbm", "ridge", "zero", "mean", "persistence"]
 USER = "tests.user_models:MyForecaster"
 
 
@@ -68,11 +68,14 @@ def test_every_forecaster_follows_the_contract(name, tmp_path):
     assert make(name).set_params(**params).get_params() == params
     with pytest.raises(ValueError, match="has no parameter 'nope'"):
         model.set_params(nope=1)
-    # saved and reloaded as the same type, with identical predictions
+    # saved and reloaded as the same type, with identical predictions; model.json names a
+    # built-in kind, or "user" with the class's path (for information: loaded only when named)
     save_forecaster(model, tmp_path / "m", {"feature_names": ["a", "b"]})
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert doc["model"] == name == model_type(model)
-    loaded, meta = load_forecaster(tmp_path / "m")
+    assert model_type(model) == name
+    assert (doc["model"], doc.get("class")) == ((name, None) if name in BUILT_IN else ("user", name))
+    classes = {} if name in BUILT_IN else {name: type(model)}
+    loaded, meta = load_forecaster(tmp_path / "m", user_classes=classes)
     assert type(loaded) is type(model) and meta == {"feature_names": ["a", "b"]}
     np.testing.assert_array_equal(loaded.predict(X[te]), pred)
 
