@@ -5,6 +5,7 @@ named by dotted path is checked when the config is."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -156,10 +157,11 @@ def test_models_are_chosen_by_name_or_dotted_path():
         ("tests.user_models:NoSave", "does not follow the forecaster contract: it has no "),
         ("lstm,lstm", "would both be named '<preset>:lstm'"),
         ("", "no model chosen"),
+        ("pkg.mod:../../x", "write package.module:ClassName (letters, digits and _ only)"),
     ],
 )
 def test_a_bad_model_name_is_one_clear_error(models, match):
-    with pytest.raises(ConfigError, match=match.replace("(", r"\(")) as info:
+    with pytest.raises(ConfigError, match=re.escape(match)) as info:
         RunConfig(models=models).validate()
     assert "\n" not in str(info.value)
 
@@ -169,6 +171,10 @@ def test_a_bad_model_name_is_one_clear_error(models, match):
     [
         ("Broken", "failed: ValueError: boom"),
         ("FlatPredictions", r"predict returned shape \(\d+,\), expected \(\d+, 1\)"),
+        ("NaNPredictions", r"predict returned \d+ non-finite forecast\(s\) \(NaN\) of \d+"),
+        ("InfPredictions", r"predict returned 1 non-finite forecast\(s\) \(inf\) of \d+"),
+        ("ExitsInFit", "failed: SystemExit: 0"),
+        ("StopsInFit", "failed: Stop: halt"),
     ],
 )
 def test_a_user_model_that_fails_in_the_study_is_one_line_naming_it(tiny, cls, match):
@@ -194,3 +200,40 @@ def test_gru_and_mlp_train_on_the_device_and_load_on_the_cpu(name, device, tmp_p
     loaded, _ = load_forecaster(tmp_path / "m", device="cpu")
     assert next(loaded.net_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(loaded.predict(X[250:]), pred, rtol=1e-4, atol=1e-6)
+
+
+MISBEHAVING = {
+    "Broken": ([], "failed: ValueError: boom"),
+    "NaNPredictions": ([], "non-finite forecast(s) (NaN)"),
+    "InfPredictions": ([], "non-finite forecast(s) (inf)"),
+    "ExitsInFit": ([], "failed: SystemExit: 0"),
+    "StopsInFit": ([], "failed: Stop: halt"),
+    "UnsavableState": (
+        [],
+        "could not be saved: cannot save UnsavableState: its fitted attribute "
+        "'transform_' holds a function, which lstmbt cannot store as JSON or .npz",
+    ),
+    "Unpicklable": (
+        ["--jobs", "2", "--seeds", "2"],
+        "cannot be sent back from a worker process",
+    ),
+}
+
+
+@pytest.mark.parametrize("cls", list(MISBEHAVING))
+def test_a_misbehaving_user_model_is_one_line_and_exit_2_from_the_cli(cls, tmp_path, capsys):
+    """NaN or inf forecasts, sys.exit or another BaseException in fit, state lstmbt cannot store
+    (no pickle in run folders) and an instance the process pool cannot send back: each is the
+    user's to fix, so one line naming the model, preset, seed and fold, and exit code 2 (not
+    0, and not 3, which says "a bug in lstmbt")."""
+    from lstmbt.cli import main
+
+    extra, says = MISBEHAVING[cls]
+    flags = ["--device", "cpu", "--start", "2014-01-01", "--no-tearsheets", "--out", str(tmp_path)]
+    code = main(["run", "--models", f"tests.user_models:{cls}", *flags, *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error")]  # after progress
+    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
+    assert f"model 'tests.user_models:{cls}' on preset 'baseline', seed " in lines[0]
+    assert says in lines[0] and ", fold " in lines[0]

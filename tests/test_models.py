@@ -22,6 +22,7 @@ from lstmbt.models import (
     save_forecaster,
 )
 from tests.conftest import DEVICES
+from tests.user_models import MyForecaster
 
 
 def ar_data(n=2000, lookback=10, seed=0):
@@ -284,3 +285,235 @@ def test_fit_seeds_rejects_repeated_seeds():
     X, y = ar_data(100, lookback=3)
     with pytest.raises(ValueError, match="distinct"):
         fit_seeds(tiny_lstm(epochs=1), [1, 1], X, y)
+
+
+# --- models with their own settings --------------------------------------------------------------
+def test_model_settings_from_the_cli_a_config_file_and_python_are_one_config(tmp_path):
+    """`--set lightgbm.num_leaves=15`, a `[models.lightgbm]` table and LightGBMForecaster(
+    num_leaves=15) say the same; the settings survive config.json and count in the trial key."""
+    from lstmbt.config import RunConfig, config_from_mapping, load_config_file
+    from lstmbt.models import LightGBMForecaster, LSTMForecaster
+    from lstmbt.runs import _trial_key
+
+    cli = config_from_mapping(
+        {"models": "lstm,lightgbm", "set": ["lightgbm.num_leaves=15", "lstm.hidden_size=6"]}
+    )
+    toml = tmp_path / "run.toml"
+    toml.write_text("[models.lstm]\nhidden_size = 6\n[models.lightgbm]\nnum_leaves = 15\n")
+    from_file = config_from_mapping(load_config_file(toml))
+    python = RunConfig(models=[LSTMForecaster(hidden_size=6), LightGBMForecaster(num_leaves=15)])
+    assert cli == from_file == python.validate()
+    assert cli.models == ("lstm", "lightgbm")
+    assert cli.model_options == {"lightgbm": {"num_leaves": 15}, "lstm": {"hidden_size": 6}}
+    saved = json.loads(json.dumps(cli.to_dict()))  # as config.json holds it
+    assert saved["model_options"]["lightgbm"] == {"num_leaves": 15}
+    assert config_from_mapping(saved) == cli
+    other = config_from_mapping({**saved, "model_options": {"lightgbm": {"num_leaves": 16}}})
+    assert _trial_key(other.to_dict()) != _trial_key(saved), "another setting, another trial"
+    # the flags win over the file's table, setting by setting
+    both = config_from_mapping({**load_config_file(toml), "set": ["lightgbm.max_depth=3"]})
+    assert both.model_options["lightgbm"] == {"num_leaves": 15, "max_depth": 3}
+
+
+def test_each_model_starts_from_its_own_defaults_the_presets_size_only_for_the_networks():
+    """Regression: every built-in got the LSTM's arguments (TypeError: 'hidden_size' for
+    LightGBM). The preset's size and the training options are the neural models' defaults;
+    a model's own settings win over them; LightGBM takes none of them."""
+    from lstmbt.config import RunConfig
+    from lstmbt.models import TRAINED
+
+    config = RunConfig(
+        models="lstm,mlp,lightgbm,tests.user_models:MyForecaster",
+        hidden_size=9,
+        epochs=3,
+        model_options={"mlp": {"hidden_size": 5, "epochs": 7}, "MyForecaster": {"alpha": 2.0}},
+    ).validate()
+    p = config.model_presets()[0]
+    assert config.model_params(p, "lstm") | {} == {
+        "hidden_size": 9, "num_layers": 1, "dropout": 0.0, "lr": 1e-3, "batch_size": 256,
+        "epochs": 3, "patience": 5, "device": "auto",
+    }  # fmt: skip
+    mlp = config.model_params(p, "mlp")
+    assert (mlp["hidden_size"], mlp["epochs"], mlp["lr"]) == (5, 7, 1e-3)
+    assert config.model_params(p, "lightgbm") == {}
+    assert config.model_params(p, "MyForecaster") == {"alpha": 2.0}
+    for label, name in config.model_names().items():  # each can be made with them
+        cls = TRAINED.get(name) or MyForecaster
+        cls(**config.model_params(p, label))
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (
+            {"models": "lstm,lightgbm", "set": ["lightgbm.num_leaf=63"]},
+            "unknown setting 'num_leaf' for model 'lightgbm'. Did you mean 'num_leaves'? "
+            "It takes: num_leaves, learning_rate,",
+        ),
+        (
+            {"set": ["lightgbm.num_leaves=63"]},
+            "settings for model 'lightgbm', which is not among the chosen models (lstm); add "
+            "it with --models lightgbm or drop its settings.",
+        ),
+        (
+            {"models": "lightgbm", "set": ["lightgbm.num_leaves=many"]},
+            "--set lightgbm.num_leaves must be a whole number, got 'many'.",
+        ),
+        (
+            {"models": "lightgbm", "set": ["lightgbm.num_leaves=1"]},
+            "model 'lightgbm': num_leaves must be a whole number >= 2, got 1.",
+        ),
+        ({"set": ["lstm.dropout=1.5"]}, "model 'lstm': dropout must be in [0, 1), got 1.5"),
+        (
+            {"models": "lightgbm", "set": ["lightgbm.seed=7"]},
+            "--set lightgbm.seed: the study sets seed (--seed); drop the setting.",
+        ),
+        (
+            {"models": "lightgbm", "set": ["lightgbm.num_threads=4"]},
+            "the study sets num_threads (--threads)",
+        ),
+        ({"set": ["lstm.device='cpu'"]}, "the study sets device (--device)"),
+        (
+            {"models": "lstm,lightgbm", "set": ["lightgmb.num_leaves=7"]},
+            "--set 'lightgmb.num_leaves=7': 'lightgmb' is neither a preset (baseline, lookback, "
+            "multifeature) nor a model (gru, lightgbm, lstm, mlp). Did you mean 'lightgbm'?",
+        ),
+        (
+            {
+                "presets": "baseline,lookback",
+                "models": "lstm,tests.user_models:lookback",
+                "set": ["lookback.alpha=2"],
+            },
+            "--set 'lookback.alpha=2': 'lookback' is both a preset and a model; write "
+            "presets.lookback.alpha=2 or models.lookback.alpha=2.",
+        ),
+        (
+            {"models": "tests.user_models:MyForecaster", "set": ["MyForecaster.alpah=2"]},
+            "unknown setting 'alpah' for model 'MyForecaster'. Did you mean 'alpha'?",
+        ),
+        ({"set": ["lstm=3"]}, "write PRESET.KEY=VALUE or MODEL.KEY=VALUE"),
+    ],
+)
+def test_a_bad_model_setting_is_one_clear_error(values, match):
+    from lstmbt.config import config_from_mapping
+    from lstmbt.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        config_from_mapping(values)
+    assert match in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_name_that_is_both_a_preset_and_a_model_is_settled_by_its_scope():
+    from lstmbt.config import RunConfig, config_from_mapping
+
+    config = config_from_mapping(
+        {
+            "presets": "baseline,lookback",
+            "models": "lstm,tests.user_models:lookback",
+            "set": ["models.lookback.alpha=2", "presets.lookback.lookback=7", "lstm.lr=0.01"],
+        }
+    )
+    assert config.model_options == {"lookback": {"alpha": 2}, "lstm": {"lr": 0.01}}
+    assert config.preset_options == {"lookback": {"lookback": 7}}
+    with pytest.raises(Exception, match="must be a number, text, true/false or a list"):
+        RunConfig(models="lightgbm", model_options={"lightgbm": {"objective": object()}}).validate()
+    with pytest.raises(Exception, match=r"LightGBMForecaster\(seed=...\): the study sets seed"):
+        from lstmbt.models import LightGBMForecaster
+
+        RunConfig(models=[LightGBMForecaster(seed=3)])
+
+
+def test_a_study_trains_each_model_with_its_own_settings_and_records_them(tiny):
+    """What a user sets reaches the model that is trained, saved and reloaded: LightGBM's
+    tree size, an MLP's width (beside the LSTM's from the preset) and a user class's alpha."""
+    from lstmbt import run_study
+
+    options = {
+        "lightgbm": {"num_leaves": 4, "n_estimators": 6},
+        "mlp": {"hidden_size": 3},
+        "MyForecaster": {"alpha": 123.0},
+    }
+    models = ("lstm", "mlp", "lightgbm", "tests.user_models:MyForecaster")
+    result = run_study(tiny(models=models, model_options=options, threads=1), write=True)
+    run = result.run_dir
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["config"]["model_options"] == options
+    params = {
+        m: json.loads((run / "models" / "baseline" / m / "model.json").read_text())["params"]
+        for m in ("mlp", "lightgbm", "MyForecaster")
+    }
+    lstm = json.loads((run / "models" / "baseline" / "model.json").read_text())["params"]
+    assert (lstm["hidden_size"], params["mlp"]["hidden_size"]) == (8, 3)
+    assert params["lightgbm"]["num_leaves"] == 4 and params["lightgbm"]["n_estimators"] == 6
+    assert (params["lightgbm"]["seed"], params["lightgbm"]["num_threads"]) == (42, 1)
+    assert params["MyForecaster"]["alpha"] == 123.0
+    gbm = result.models["baseline/lightgbm"]
+    assert all(b.num_trees() <= 6 for b in gbm.boosters_)
+    assert "baseline:lightgbm" in result.metrics.forecasters
+
+
+# --- LightGBM ------------------------------------------------------------------------------------
+def test_lightgbm_learns_a_nonlinear_relation_and_stops_early_on_validation():
+    from lstmbt.models import LightGBMForecaster
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 4, 2)).astype(np.float32)
+    y = (np.abs(X[:, -1, 0]) - 0.8 + 0.5 * (X[:, 0, 1] > 0))[:, None] * 0.01
+    y = y + 0.001 * rng.normal(size=y.shape)
+    tr, va, te = slice(0, 2000), slice(2000, 2500), slice(2500, None)
+    model = LightGBMForecaster(n_estimators=400).fit(X[tr], y[tr], X[va], y[va])
+    assert np.corrcoef(model.predict(X[te])[:, 0], y[te, 0])[0, 1] > 0.95
+    # early stopping on a noise target: few trees kept; without validation, every round
+    noise = rng.normal(size=y.shape)
+    stopped = LightGBMForecaster(n_estimators=200).fit(X[tr], noise[tr], X[va], noise[va])
+    assert stopped.boosters_[0].num_trees() < 100
+    full = LightGBMForecaster(n_estimators=60).fit(X[tr], noise[tr])
+    assert full.boosters_[0].num_trees() == 60
+
+
+LGBM_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from lstmbt.models import LightGBMForecaster, load_forecaster, save_forecaster
+rng = np.random.default_rng(1)
+X = rng.normal(size=(1200, 5, 3)).astype(np.float32)
+y = np.stack([0.3 * X[:, -1, 0] + rng.normal(size=1200), X[:, 0, 2] ** 2], axis=1) * 0.01
+m = LightGBMForecaster(seed=7, num_threads=2).fit(X[:800], y[:800], X[800:1000], y[800:1000])
+p = m.predict(X[1000:])
+save_forecaster(m, sys.argv[1], {})
+again = load_forecaster(sys.argv[1])[0].predict(X[1000:])
+assert again.tobytes() == p.tobytes()
+print(hashlib.sha256(p.tobytes()).hexdigest())
+"""
+
+
+def test_lightgbm_is_byte_identical_in_two_fresh_processes_and_after_reloading(tmp_path):
+    """deterministic=True, force_col_wise and the seed: the same trees and forecasts, byte for
+    byte, in any process; saved as LightGBM's text model (no pickle) and read back equal."""
+    out = [
+        subprocess.run(
+            [sys.executable, "-c", LGBM_SCRIPT, str(tmp_path / f"m{k}")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for k in range(2)
+    ]
+    assert out[0] == out[1] and len(out[0]) == 64
+    files = sorted(p.name for p in (tmp_path / "m0").iterdir())
+    assert files == ["lightgbm_0.txt", "lightgbm_1.txt", "model.json"]
+    for name in files:
+        assert (tmp_path / "m0" / name).read_bytes() == (tmp_path / "m1" / name).read_bytes()
+
+
+def test_a_damaged_lightgbm_file_is_one_clear_error(tmp_path):
+    from lstmbt.models import LightGBMForecaster
+
+    X, y = ar_data(300, lookback=3)
+    save_forecaster(LightGBMForecaster(n_estimators=5).fit(X, y), tmp_path / "m", {})
+    (tmp_path / "m" / "lightgbm_0.txt").write_text("tree\nnot a model")
+    with pytest.raises(ValueError, match="is not a LightGBM model .*; re-run the study"):
+        load_forecaster(tmp_path / "m")
+    (tmp_path / "m" / "lightgbm_0.txt").unlink()
+    with pytest.raises(ValueError, match="has no lightgbm_0.txt; re-run the study"):
+        load_forecaster(tmp_path / "m")

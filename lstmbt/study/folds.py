@@ -35,6 +35,7 @@ from lstmbt.models import (
     Forecaster,
     ModelSpec,
     Split,
+    UnsavableState,
     fit_seeds,
     load_forecaster,
     save_forecaster,
@@ -265,7 +266,8 @@ def _save_task(
     except OSError:
         raise  # the machine's answer (disk full, permission): reported as such
     except BaseException as exc:  # noqa: BLE001 - the user's save, reported as theirs
-        raise LstmbtError(f"{_where(task, spec)} could not be saved: {_what(exc)}") from exc
+        what = str(exc) if isinstance(exc, UnsavableState) else _what(exc)
+        raise LstmbtError(f"{_where(task, spec)} could not be saved: {what}") from exc
 
 
 def _model_bytes(task: Task, spec: ModelSpec, model: Forecaster, how: str) -> bytes:
