@@ -1002,7 +1002,7 @@ def named_classes(
         raise ConfigError(
             f"the run used your class{'es' if len(missing) > 1 else ''} "
             f"{', '.join(map(repr, missing))}; lstmbt imports a class only when you name it, "
-            f"never because a run folder says so: {command} --models {','.join(missing)}"
+            f"never because a run folder says so: {command} --models {','.join(required)}"
         )
     out = {}
     for path in [m for m in users if m in paths]:
