@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import io
+import zipfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,7 +129,7 @@ class ForecasterBase:
         arrays: dict[str, np.ndarray] = {}
         encoded = {k: _encode(v, arrays, type(self).__name__, k) for k, v in self.fitted().items()}
         if arrays:
-            write_durably(Path(folder) / STATE_ARRAYS, lambda handle: np.savez(handle, **arrays))
+            write_durably(Path(folder) / STATE_ARRAYS, lambda handle: _write_npz(handle, arrays))
         return {"fitted": encoded}
 
     def load(self, folder: Path, state: dict[str, Any]) -> ForecasterBase:
@@ -175,6 +177,19 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], owner: str, name: str, de
 
 
 _ARRAY_KINDS = "biufU"  # bool, integers, floats, unicode text: np.save needs no pickle
+
+
+def _write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's format (read by np.load, allow_pickle=False) with a fixed date on each
+    entry, so the same state gives the same bytes (np.savez stamps the current time)."""
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        for key, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE), buffer.getvalue())
+
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def _uses_arrays(doc: Any) -> bool:

@@ -517,3 +517,132 @@ def test_a_damaged_lightgbm_file_is_one_clear_error(tmp_path):
     (tmp_path / "m" / "lightgbm_0.txt").unlink()
     with pytest.raises(ValueError, match="has no lightgbm_0.txt; re-run the study"):
         load_forecaster(tmp_path / "m")
+
+
+def test_forecast_of_a_universe_run_gives_each_tickers_forecast(tmp_path, sp500, nasdaq, capsys):
+    """Regression: `lstmbt forecast` on a universe run said "the run has no saved model
+    'baseline:lstm'; it has presets []"."""
+    from lstmbt.api import run_universe
+    from lstmbt.cli import main
+    from lstmbt.config import RunConfig
+    from lstmbt.forecast import forecast_from_run
+    from tests.conftest import TINY, yahoo_csv
+
+    folder = tmp_path / "csvs"
+    folder.mkdir()
+    yahoo_csv(sp500.loc["2014":], folder / "spx.csv")
+    yahoo_csv(nasdaq.loc["2014":], folder / "ndx.csv")
+    config = RunConfig(
+        **{**TINY, "epochs": 1, "hidden_size": 4},
+        universe=str(folder),
+        models=("lstm", "lightgbm"),
+        bootstrap_reps=50,
+        out=str(tmp_path / "out"),
+        run_id="u",
+    )
+    result = run_universe(config, write=True)
+    run = result.run_dir
+    end = min(f"{r.predictions.index[-1]:%Y-%m-%d}" for r in result.tickers.values())
+    frame = forecast_from_run(run, days=4, end=end)
+    assert frame.index.names == ["ticker", "date"]
+    assert list(frame.index.get_level_values("ticker").unique()) == list(result.tickers)
+    for ticker, study in result.tickers.items():
+        for row in ("baseline:lstm", "baseline:lightgbm"):
+            np.testing.assert_allclose(
+                frame.loc[ticker, row].to_numpy(),
+                study.predictions.loc[:end, row].iloc[-4:].to_numpy(),
+                rtol=1e-6,
+                atol=1e-12,
+            )
+    assert main(["forecast", str(run), "--model", "lightgbm"]) == 0
+    shown = capsys.readouterr().out
+    assert "Ticker" in shown and "spx" in shown and "ndx" in shown and "baseline:lightgbm" in shown
+
+
+def test_lightgbm_and_a_user_model_give_the_same_files_serially_in_a_pool_and_on_ray(tmp_path):
+    """The generic training path carries LightGBM (seeded, a fixed thread count per fit) and a
+    user's class through the process pool and Ray: identical forecasts and identical saved
+    files (LightGBM's text trees, the user's JSON/npz state) whichever way the units run."""
+    pytest.importorskip("ray")
+    import ray
+
+    from lstmbt.models import ModelSpec
+    from lstmbt.models.walkforward import walk_forward_folds
+    from lstmbt.study.folds import FoldStore, Task, TrainingPlan, run_tasks
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(900, 4, 2)).astype(np.float32)
+    y = (0.4 * X[:, -1, :1] + rng.normal(size=(900, 1))) * 0.01
+    folds = walk_forward_folds(len(X), first_test=600, step=150, lookback=4)
+    specs = {
+        ("p", "lightgbm"): ModelSpec("lightgbm", {"num_leaves": 7, "n_estimators": 40}),
+        ("p", "RichState"): ModelSpec("tests.user_models:RichState", {"alpha": 0.5}),
+    }
+    tasks = tuple(
+        Task("p", s, k, m) for m in ("lightgbm", "RichState") for s in (1, 2) for k in range(2)
+    )
+
+    def run(name: str, **how) -> dict:
+        plan = TrainingPlan(tasks, {"p": X}, y, {"p": folds}, specs, {"p": {}}, **how)
+        done = run_tasks(plan, store=FoldStore(tmp_path / name), keep=frozenset(tasks))
+        assert set(done.models) == set(tasks)
+        return done.predictions
+
+    serial = run("serial", jobs=1, threads=1)
+    pool = run("pool", jobs=2, threads=1)
+    try:
+        on_ray = run("ray", jobs=2, threads=1, backend="ray")
+    finally:
+        ray.shutdown()
+    for task in tasks:
+        assert serial[task].tobytes() == pool[task].tobytes() == on_ray[task].tobytes(), task
+    files = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*.*"))
+    assert any(p.name == "lightgbm_0.txt" for p in files)
+    assert any(p.name == "fitted.npz" for p in files)
+    for rel in files:
+        data = (tmp_path / "serial" / rel).read_bytes()
+        for other in ("pool", "ray"):
+            assert (tmp_path / other / rel).read_bytes() == data, (other, rel)
+
+
+def test_study_with_lightgbm_from_the_cli_records_its_settings_resumes_and_forecasts(
+    tmp_path, capsys
+):
+    """`lstmbt study --models lstm,lightgbm --set lightgbm.num_leaves=15` (one preset, two
+    seeds, small): the setting reaches config.json and every LightGBM fold; a resume after a
+    lost fold retrains only it and gives byte-identical results; forecast repeats the run."""
+    import pandas as pd
+
+    from lstmbt.cli import main
+    from lstmbt.forecast import forecast_from_run
+
+    out = tmp_path / "r"
+    flags = ["--preset", "baseline", "--seeds", "2", "--epochs", "1", "--hidden-size", "4"]
+    flags += ["--device", "cpu", "--start", "2014-01-01", "--bootstrap-reps", "50"]
+    flags += ["--no-tearsheets", "--out", str(out), "--run-id", "s"]
+    code = main(["study", "--models", "lstm,lightgbm", "--set", "lightgbm.num_leaves=15", *flags])
+    assert code == 0, capsys.readouterr().err
+    run = out / "s"
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["models"] == ["lstm", "lightgbm"]
+    assert config["model_options"] == {"lightgbm": {"num_leaves": 15}}
+    folds = sorted((run / "folds" / "baseline" / "lightgbm").glob("seed*/fold*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(folds) == 2 * metrics["span"]["folds"] >= 4
+    for fold in folds:
+        params = json.loads((fold / "model.json").read_text())["params"]
+        assert params["num_leaves"] == 15 and (fold / "lightgbm_0.txt").is_file()
+    assert metrics["seeds"]["baseline:lightgbm"]["n_seeds"] == 2
+    before = (run / "metrics.json").read_bytes(), (run / "predictions.csv").read_bytes()
+    (folds[-1] / "predictions.npy").unlink()
+    kept = {p: p.stat().st_mtime_ns for p in (run / "folds").rglob("predictions.npy")}
+    (run / "run.json").write_text(json.dumps({"status": "interrupted"}))
+    assert main(["resume", str(run)]) == 0, capsys.readouterr().err
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items()), "finished folds were redone"
+    assert ((run / "metrics.json").read_bytes(), (run / "predictions.csv").read_bytes()) == before
+    preds = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True)
+    end = f"{preds.index[-1]:%Y-%m-%d}"
+    again = forecast_from_run(run, days=3, end=end, model="lightgbm")
+    np.testing.assert_allclose(
+        again["baseline:lightgbm"], preds["baseline:lightgbm"].iloc[-3:], rtol=1e-9, atol=1e-15
+    )
