@@ -133,7 +133,8 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
         ),
         (
             ["--set", "lookback60"],
-            "--set 'lookback60': write PRESET.KEY=VALUE, e.g. --set lookback.lookback=60.",
+            "--set 'lookback60': write PRESET.KEY=VALUE or MODEL.KEY=VALUE, e.g. --set "
+            "lookback.lookback=60 or --set lightgbm.num_leaves=63.",
         ),
         (["--lookback", "3000"], "--lookback 3000 is implausibly long; use <= 2000."),
         (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5."),

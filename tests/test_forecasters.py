@@ -74,7 +74,8 @@ def test_every_forecaster_follows_the_contract(name, tmp_path):
     save_forecaster(model, tmp_path / "m", {"feature_names": ["a", "b"]})
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
     assert model_type(model) == name
-    assert (doc["model"], doc.get("class")) == ((name, None) if name in BUILT_IN else ("user", name))
+    kind = (name, None) if name in BUILT_IN else ("user", name)
+    assert (doc["model"], doc.get("class")) == kind
     classes = {} if name in BUILT_IN else {name: type(model)}
     loaded, meta = load_forecaster(tmp_path / "m", user_classes=classes)
     assert type(loaded) is type(model) and meta == {"feature_names": ["a", "b"]}

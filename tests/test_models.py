@@ -646,3 +646,19 @@ def test_study_with_lightgbm_from_the_cli_records_its_settings_resumes_and_forec
     np.testing.assert_allclose(
         again["baseline:lightgbm"], preds["baseline:lightgbm"].iloc[-3:], rtol=1e-9, atol=1e-15
     )
+
+
+def test_every_built_in_models_settings_are_documented():
+    """docs/models.md has a row for each setting of each model `--models` offers (and says which
+    the study sets), so a new setting cannot ship undocumented."""
+    from pathlib import Path
+
+    from lstmbt.models import TRAINED
+    from lstmbt.models.registry import STUDY_OWNED, default_params
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    for name, cls in TRAINED.items():
+        assert f"`{name}`" in page, name
+        for key in default_params(cls):
+            if key not in STUDY_OWNED:
+                assert f"| `{key}` |" in page, (name, key)
