@@ -383,7 +383,8 @@ def versions() -> dict[str, str]:
     """Library versions saved with each run (results depend on them), read from the installed
     distributions' metadata: importing QuantStats just to ask would change matplotlib's state."""
     out = {"python": platform.python_version()}
-    for dist in ("numpy", "pandas", "torch", "backtrader", "ta", "quantstats", "arch", "yfinance"):
+    dists = ("numpy", "pandas", "torch", "lightgbm", "backtrader", "ta", "quantstats", "arch")
+    for dist in (*dists, "yfinance"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:  # a missing optional package is just not listed
