@@ -662,3 +662,18 @@ def test_every_built_in_models_settings_are_documented():
         for key in default_params(cls):
             if key not in STUDY_OWNED:
                 assert f"| `{key}` |" in page, (name, key)
+
+
+def test_lightgbm_forecasts_do_not_depend_on_the_thread_count():
+    """Column-wise histograms in deterministic mode: 1, 2 or 4 threads give the same bytes (so
+    --threads, which the study sets per fit, never changes a LightGBM result)."""
+    from lstmbt.models import LightGBMForecaster
+
+    X, y = ar_data(1500, lookback=6)
+    fits = [
+        LightGBMForecaster(num_threads=t, seed=3, n_estimators=80)
+        .fit(X[:1000], y[:1000], X[1000:1200], y[1000:1200])
+        .predict(X[1200:])
+        for t in (1, 2, 4)
+    ]
+    assert fits[0].tobytes() == fits[1].tobytes() == fits[2].tobytes()
