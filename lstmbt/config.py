@@ -165,8 +165,8 @@ class RunConfig:
         "Per-preset settings, PRESET.KEY=VALUE (repeatable), e.g. lookback.lookback=60; keys: "
         + ", ".join(PRESET_KEYS)
         + ". They win over the global flags for that preset only. MODEL.KEY=VALUE sets one "
-        "model's own setting instead (e.g. lightgbm.num_leaves=63; see model_options); "
-        "presets.NAME.KEY or models.NAME.KEY where a name is both.",
+        "model's own setting instead, e.g. lightgbm.num_leaves=63 (each model's settings: "
+        "docs/models.md); write presets.NAME.KEY or models.NAME.KEY where a name is both.",
         flag="set",
         group="model",
     )
