@@ -18,6 +18,8 @@ from lstmbt.progress import Progress
 from lstmbt.results import StudyResult, write_run
 from lstmbt.study.judged import Submission, judge_data, judge_forecasts
 
+MAX_FORECAST = 1.0  # |forecast| of a next-day simple return from here on is another unit
+
 # settings a run's predictions.csv brings along from its config.json (the rest are the caller's)
 FROM_RUN = (
     "ticker",
@@ -38,10 +40,15 @@ FROM_RUN = (
 
 def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
     """A forecasts CSV: a date column and numeric forecast columns (the CSV rules every reader
-    shares: dd/mm vs mm/dd, exact duplicate rows dropped with a warning, conflicting rows and
-    non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored."""
+    shares: dd/mm vs mm/dd, rows sorted by date with a note when they were not (shuffled or
+    newest first), exact duplicate rows dropped with a warning, conflicting rows and
+    non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored.
+    The repairs are listed in `attrs["notes"]`."""
     table = read_dated_csv(path, "forecasts CSV", date_format)
-    return table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
+    notes = list(table.attrs.get("notes", []))
+    table = table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
+    table.attrs["notes"] = notes
+    return table
 
 
 def run_config_of(path: str | Path) -> RunConfig | None:
@@ -94,7 +101,7 @@ def judge(
         positions = positions or weights
         sub = Submission(_checked(table, positions, config, weights), positions, trials, weights)
         frame = _prices(config, prices, date_format)
-        data = judge_data(frame, config.label, config)
+        data = judge_data(frame, config.label, config, table.attrs.get("notes", ()))
         run_dir = None
         if write:
             run_dir = runs.new_run_dir(config, label="judge")
@@ -122,7 +129,9 @@ def _submission(
         if from_run is not None:
             # the run's own baselines are recomputed here: judge what the run trained
             keep = runs.read_metrics(Path(forecasts).parent).names(role="forecaster")
+            notes = table.attrs.get("notes", [])
             table = table[[c for c in table.columns if c in keep]]
+            table.attrs["notes"] = notes
             base = (config or RunConfig()).to_dict()
             base.update({k: getattr(from_run, k) for k in FROM_RUN})
             base["run_id"] = None
@@ -143,7 +152,29 @@ def _submission(
     table = table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
     if table.index.duplicated().any():
         raise DataError("forecasts have duplicate dates; keep one row per decision date.")
-    return table.sort_index().astype("float64", errors="raise"), config or RunConfig()
+    notes = []
+    if not table.index.is_monotonic_increasing:
+        notes.append("forecasts: rows were not in date order; sorted them")
+        warnings.warn(notes[-1], stacklevel=4)
+    table = table.sort_index(kind="stable")
+    try:
+        table = table.astype("float64")
+    except (ValueError, TypeError):
+        raise DataError(
+            "forecasts must be numbers (NaN where a column has no forecast); found "
+            f"{_non_numeric(table)}."
+        ) from None
+    table.attrs["notes"] = notes
+    return table, config or RunConfig()
+
+
+def _non_numeric(table: pd.DataFrame) -> str:
+    """The first cell of `table` that is not a number, for messages."""
+    for col in table.columns:
+        bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
+        if bad.any():
+            return f"{table[col][bad].iloc[0]!r} in column {str(col)!r}"
+    return "a value that is not a number"
 
 
 def _checked(
@@ -163,6 +194,7 @@ def _checked(
     if not np.isfinite(table.to_numpy(dtype=float)[table.notna().to_numpy()]).all():
         raise DataError("forecasts hold inf values; use finite numbers (empty = no forecast).")
     if not positions:
+        _plausible_returns(table)
         return table
     values = table.stack().to_numpy()
     low = -1.0 if config.long_short else 0.0
@@ -180,6 +212,22 @@ def _checked(
             + ("" if weights else " For fractions of equity (sized positions) use --weights.")
         )
     return table
+
+
+def _plausible_returns(table: pd.DataFrame) -> None:
+    """Forecasts are of the next day's simple return: within (-1, 1), i.e. less than 100% up
+    or down in a day. Anything else is another unit (percent, positions, a score), whose
+    forecast tests (errors against the realised return) would be meaningless numbers."""
+    values = table.to_numpy(dtype=float)
+    bad = np.abs(np.nan_to_num(values)) >= MAX_FORECAST
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"forecast column {table.columns[col]!r} holds {values[row, col]:g} on "
+            f"{table.index[row]:%Y-%m-%d}: a forecast of the next day's simple return lies "
+            "between -1 and 1 (-100% and +100% in a day). If the file is in percent, divide "
+            "by 100; for positions (-1, 0, 1) use --positions, for fractions of equity --weights."
+        )
 
 
 def _prices(config: RunConfig, prices: pd.DataFrame | None, date_format) -> pd.DataFrame:

@@ -386,3 +386,39 @@ def test_a_run_with_a_rate_file_records_it_and_resume_refuses_an_edited_file(tin
     _rate_file(tmp_path / "tbill.csv", rates.replace(0.03, 0.04))
     with pytest.raises(ValueError, match="cash rates .* differ from those the run started with"):
         resume_study(run.run_dir)
+
+
+# --- a minimum fee that ruins a small capital -------------------------------------------------
+
+
+def test_a_minimum_fee_that_ruins_a_small_capital_is_one_line_naming_the_strategy(
+    sp500, tmp_path, capsys
+):
+    """Regression: `--min-fee` that ate a small `--capital` ended in 'internal error
+    (BacktestError ...)', exit 3. It is the user's to fix: one line, exit 2, naming the
+    strategy, the day and both options; the twin and the weights engine say the same."""
+    from lstmbt.strategies import StrategyRuined
+
+    days = sp500.index[sp500.index >= "2015-01-01"][:300]
+    flips = pd.Series(np.where(np.arange(300) % 2 == 0, 0.001, -0.001), index=days, name="flip")
+    path = tmp_path / "flip.csv"
+    flips.rename_axis("Date").to_csv(path)
+    args = ["judge", str(path), "--no-tearsheets", "--out", str(tmp_path / "r")]
+    assert main([*args, "--capital", "100", "--min-fee", "0.99"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith(">")]
+    assert len(lines) == 1 and "internal error" not in err and "Traceback" not in err
+    assert "error: flip: equity of " in err and "cannot pay the minimum fee of 0.99" in err
+    assert "(--capital 100, --min-fee 0.99)." in err
+    # the same fee on a capital that can carry it is judged
+    assert main([*args, "--capital", "100000", "--min-fee", "0.99", "--bootstrap-reps", "50"]) == 0
+    capsys.readouterr()
+    ohlcv = adjusted_ohlcv(sp500)
+    pos = pd.DataFrame({"flip": np.where(np.arange(300) % 2 == 0, 1.0, 0.0)}, index=days)
+    costs = Costs(capital=100.0, min_fee=0.99)
+    with pytest.raises(StrategyRuined, match="cannot pay the minimum fee of 0.99"):
+        vectorised_returns(ohlcv, pos, costs)
+    with pytest.raises(StrategyRuined, match="ruined the strategy"):
+        vectorised_returns(ohlcv, pos * 0.5, costs, band=0.0)
+    with pytest.raises(DataError, match="weights are fractions"):  # unchanged: a bad weight
+        judge(flips * 1000, sp500, weights=True)

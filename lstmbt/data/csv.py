@@ -41,10 +41,11 @@ def read_dated_csv(
     Dates: one format for the whole column; `date_format` when given, else ISO or inferred, where
     an ambiguous dd/mm vs mm/dd column is settled only when exactly one reading gives sorted
     weekday dates (with a note), else refused. Cells: `columns(raw)` picks the string columns to
-    keep (default all); each must be a finite number or empty. Rows: repeated header lines and
-    exact duplicates (concatenated files) are dropped with a warning, conflicting rows for one
-    date refused (`drop_exact_duplicates`). `what` names the kind of file in messages ('CSV file',
-    'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
+    keep (default all); each must be a finite number or empty. Rows: sorted by date (a note says
+    so when they were not: every later step reads the first and last row as the span), repeated
+    header lines and exact duplicates (concatenated files) dropped with a warning, conflicting
+    rows for one date refused (`drop_exact_duplicates`). `what` names the kind of file in
+    messages ('CSV file', 'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
     """
     path = Path(path).expanduser()
     shown = repr(str(path))
@@ -71,13 +72,19 @@ def read_dated_csv(
     frame = columns(raw) if columns is not None else raw
     numeric = _numeric_cells(frame, dates, shown)
     numeric.index = index
-    numeric.attrs["source"] = f"csv:{path}"
     if note:
         notes.append(f"{path.name}: {note}")
+    numeric, duplicates = split_exact_duplicates(numeric, path.name)
+    if duplicates:
+        notes.append(duplicates)
+    if not numeric.index.is_monotonic_increasing:  # e.g. newest first, as some sites export
+        numeric = numeric.sort_index(kind="stable")
+        notes.append(f"{path.name}: rows were not in date order; sorted them")
+    numeric.attrs["source"] = f"csv:{path}"
     for text in notes:
         warnings.warn(text, stacklevel=2)
     numeric.attrs["notes"] = notes
-    return drop_exact_duplicates(numeric, path.name, stacklevel=3)
+    return numeric
 
 
 def _first_bad_date(dates: pd.Series) -> str:
