@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmbt.data import csv_label, is_csv_path, resolve_source
-from lstmbt.data.rates import parse_cash_rate
+from lstmbt.data.rates import check_rate_unit, parse_cash_rate
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
 from lstmbt.features.indicators import GROUPS
 from lstmbt.models.device import DEVICES, resolve_device
@@ -222,6 +222,15 @@ class RunConfig:
         "--source yahoo or auto: Yahoo's ^IRX); accrued per trading day at /252. Sharpe ratios "
         "are measured over it.",
         group="strategy",
+    )
+    cash_rate_unit: str | None = option(
+        None,
+        "The unit of a --cash-rate file's rates: fraction (0.02 = 2% a year) or percent (2 = 2% "
+        "a year). Needed when the rate column's name does not say it (rate, cash_rate, "
+        "annual_rate: fractions; rate_pct, cash_rate_pct, annual_rate_pct: percent), or to "
+        "accept rates above 20% a year.",
+        group="strategy",
+        default_text="from the rate column's name",
     )
     sizing: str = option(
         "sign",
@@ -450,6 +459,7 @@ class RunConfig:
             )
         try:
             parse_cash_rate(self.cash_rate)
+            check_rate_unit(self.cash_rate, self.cash_rate_unit)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 

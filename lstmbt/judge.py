@@ -35,6 +35,7 @@ FROM_RUN = (
     "capital",
     "borrow_fee",
     "cash_rate",
+    "cash_rate_unit",
 )
 
 

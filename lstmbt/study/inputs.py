@@ -91,14 +91,15 @@ def prepare_data(
 
 
 def cash_rate_of(config: RunConfig, dates: pd.DatetimeIndex) -> CashRate:
-    """The run's --cash-rate on `dates`, from where its --source says (its cache and
-    --date-format too)."""
+    """The run's --cash-rate on `dates`, from where its --source says (its cache,
+    --date-format and --cash-rate-unit too)."""
     return cash_rate(
         config.cash_rate,
         dates,
         source=config.source,
         cache=PriceCache(config.cache_dir) if config.cache_dir else None,
         date_format=config.date_format,
+        unit=config.cash_rate_unit,
     )
 
 
