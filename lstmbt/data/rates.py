@@ -273,9 +273,7 @@ def _unit_of(column: str, unit: str | None, name: str, values: pd.Series) -> str
     if unit or declared:
         return unit or declared
     shown = values.dropna()
-    span = (
-        f"; its values run from {shown.min():g} to {shown.max():g}" if len(shown) else ""
-    )
+    span = f"; its values run from {shown.min():g} to {shown.max():g}" if len(shown) else ""
     raise DataError(
         f"cash-rate CSV {name!r}: the column {str(column)!r} does not say its unit{span}. "
         "Name it rate (annual fractions, 0.02 = 2% a year) or rate_pct (percent a year, "

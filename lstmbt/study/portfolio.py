@@ -62,6 +62,8 @@ def ranking_portfolio(
     panel = price_panel({t: frames[t] for t in tickers})
     forecasts = pd.DataFrame({t: studies[t].predictions[forecaster] for t in tickers})
     forecasts = forecasts.reindex(panel.index)
+    if forecasts.notna().sum(axis=1).max() < need:  # test spans that never overlap enough
+        return None
     weights = ranking_weights(forecasts, config.top_k, config.portfolio, prices=panel)
     bench = equal_weight_weights(panel, weights.index)
     port, trades = _run(panel, weights, config, forecaster)
