@@ -732,7 +732,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(path.read_text())
-        return tomllib.loads(path.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            values = json.loads(path.read_text())
+        else:
+            values = tomllib.loads(path.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {str(path)!r} is malformed: {exc}") from None
+    if not isinstance(values, dict):  # JSON may hold a bare number, list or string
+        raise ConfigError(
+            f"config file {str(path)!r} holds {type(values).__name__} {values!r:.40}, not a "
+            'table of options; write e.g. {"epochs": 3} (JSON) or epochs = 3 (TOML).'
+        )
+    return values

@@ -86,21 +86,15 @@ def judge(
     """
     progress = progress or Progress()
     with warnings.catch_warnings():  # the caller's warning filters stay as they were
-        table, config = _submission(forecasts, config, date_format)
-        config = config.validate()
-        if config.sizing != "sign":
-            raise ConfigError(
-                f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
-                "its scale on each fold's training block, which a submitted forecast does not "
-                "have. Use sizing 'sign', submit your sized weights with --weights, or run "
-                f"the model through `lstmbt run --sizing {config.sizing}`."
-            )
-        if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
-            raise ConfigError(
-                f"--trials counts earlier variants: a whole number >= 0, got {trials!r}."
-            )
-        positions = positions or weights
-        sub = Submission(_checked(table, positions, config, weights), positions, trials, weights)
+        sub, config = read_submission(
+            forecasts,
+            config,
+            positions=positions,
+            weights=weights,
+            trials=trials,
+            date_format=date_format,
+        )
+        table, positions = sub.table, sub.positions
         frame = _prices(config, prices, date_format)
         data = judge_data(frame, config.label, config, table.attrs.get("notes", ()))
         run_dir = None
@@ -119,6 +113,36 @@ def judge(
             result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
             runs.write_status(run_dir, "complete")
         return result
+
+
+def read_submission(
+    forecasts: pd.Series | pd.DataFrame | str | Path,
+    config: RunConfig | None = None,
+    *,
+    positions: bool = False,
+    weights: bool = False,
+    trials: int = 0,
+    date_format: str | None = None,
+) -> tuple[Submission, RunConfig]:
+    """`judge`'s first step, before any price is read: the forecasts read (a CSV by the rules
+    every reader shares, sorted by date with a note) and checked (numeric, finite, plausible
+    next-day returns, or positions and weights the engine trades), and the settings they are
+    judged with (a run's predictions.csv brings its run's). Bad input is a DataError or
+    ConfigError naming the fix; the repairs are listed in `submission.table.attrs["notes"]`."""
+    table, config = _submission(forecasts, config, date_format)
+    config = config.validate()
+    if config.sizing != "sign":
+        raise ConfigError(
+            f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
+            "its scale on each fold's training block, which a submitted forecast does not "
+            "have. Use sizing 'sign', submit your sized weights with --weights, or run "
+            f"the model through `lstmbt run --sizing {config.sizing}`."
+        )
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
+        raise ConfigError(f"--trials counts earlier variants: a whole number >= 0, got {trials!r}.")
+    positions = positions or weights
+    checked = _checked(table, positions, config, weights)
+    return Submission(checked, positions, trials, weights), config
 
 
 def _submission(

@@ -433,3 +433,37 @@ def test_a_portfolio_whose_forecasts_never_share_enough_days_is_skipped_not_a_cr
 
     studies = {"a": study(a.index[-200:-1]), "b": study(b.index[-300:-1])}
     assert ranking_portfolio(RunConfig(bootstrap_reps=50), frames, studies, "m") is None
+
+
+def test_named_month_dates_read_when_the_first_is_may(sp500, tmp_path):
+    """Regression (fuzz): '03-May-2010' is inferred as day-FullMonthName-year ('May' is both
+    names), and the next row, '04-Jun-2010', was refused as a mixed date format."""
+    days = sp500.loc["2010-05-03":"2010-06-30"]
+    path = dated_csv(days, tmp_path / "named.csv", "%d-%b-%Y")
+    assert Path(path).read_text().splitlines()[1].startswith("03-May-2010")
+    pd.testing.assert_frame_equal(load_one(path), days, check_freq=False, check_names=False)
+    full = dated_csv(days, tmp_path / "full.csv", "%d-%B-%Y")  # full names still read
+    pd.testing.assert_frame_equal(load_one(full), days, check_freq=False, check_names=False)
+
+
+def test_a_csv_with_a_header_and_no_rows_is_one_line(tmp_path):
+    """Regression (fuzz): a header line alone ended in an IndexError (exit 3)."""
+    path = tmp_path / "empty.csv"
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n")
+    with pytest.raises(DataError, match="has a header but no rows of data"):
+        load_one(str(path))
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2010-01-04,,,,,,\n")
+    with pytest.raises(DataError, match="no prices at all"):
+        load_one(str(path))
+
+
+def test_a_date_beyond_what_pandas_holds_in_nanoseconds_is_one_line(tmp_path):
+    """Regression (fuzz): '2262-04-12' parsed (pandas 3 reads microseconds), then overflowed
+    when the prices were put on nanoseconds: OutOfBoundsDatetime, exit 3."""
+    path = tmp_path / "far.csv"
+    path.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2010-01-04,1,1,1,1,1,1\n"
+        "2262-04-12,1,1,1,1,1,1\n"
+    )
+    with pytest.raises(DataError, match="the date '2262-04-12' is outside the dates lstmbt can"):
+        load_one(str(path))

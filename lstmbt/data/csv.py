@@ -61,6 +61,8 @@ def read_dated_csv(
     if header.any():  # `cat a.csv b.csv` repeats the header line
         raw = raw.loc[~header].reset_index(drop=True)
         notes.append(f"{path.name}: dropped {int(header.sum())} repeated header rows")
+    if raw.empty:  # a header line alone (or repeated): nothing a later step can index
+        raise DataError(f"{what} {shown} has a header but no rows of data; check the file.")
     date_cols = [c for c in raw.columns if _norm(c) in ("date", "datetime", "timestamp", "time")]
     if not date_cols:
         raise DataError(
@@ -69,6 +71,7 @@ def read_dated_csv(
         )
     dates = raw.pop(date_cols[0]).str.strip()
     index, note = _parse_dates(dates, shown, date_format)
+    index = _in_range(index, dates, shown)
     frame = columns(raw) if columns is not None else raw
     numeric = _numeric_cells(frame, dates, shown)
     numeric.index = index
@@ -85,6 +88,21 @@ def read_dated_csv(
         warnings.warn(text, stacklevel=2)
     numeric.attrs["notes"] = notes
     return numeric
+
+
+def _in_range(index: pd.DatetimeIndex, dates: pd.Series, shown: str) -> pd.DatetimeIndex:
+    """The dates at nanosecond resolution, as every frame of ours is: a date pandas cannot
+    hold there (before 1677-09-22 or after 2262-04-11) is an error naming it (a fuzz finding:
+    '2262-04-12' was read, then overflowed in a later step)."""
+    try:
+        return index.as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        lo, hi = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+        out = ~((index >= lo) & (index <= hi))
+        raise DataError(
+            f"{shown}: the date {dates.iloc[int(np.flatnonzero(out)[0])]!r} is outside the "
+            f"dates lstmbt can hold ({lo:%Y-%m-%d} to {hi:%Y-%m-%d}). Fix or remove that row."
+        ) from None
 
 
 def _first_bad_date(dates: pd.Series) -> str:
@@ -181,11 +199,27 @@ def _parse_dates(
         # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
         return pd.DatetimeIndex(pd.to_datetime(dates, errors="raise")), None
     except (ValueError, TypeError):
+        abbreviated = _abbreviated_months(dates.iloc[0] if len(dates) else "")
+        if abbreviated is not None:
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(dates, format=abbreviated)), None
+            except (ValueError, TypeError):
+                pass
         bad = _first_bad_date(dates)
         raise DataError(
             f"{shown}: unparseable or mixed date formats (first bad value {bad!r}). "
             "Use one format throughout, preferably YYYY-MM-DD."
         ) from None
+
+
+def _abbreviated_months(first: str) -> str | None:
+    """The format inferred from `first` with abbreviated month names, when it was inferred
+    with full ones: 'May' is both, so a file of 03-May-2010, 27-Apr-2010 ... was inferred as
+    '%d-%B-%Y' and refused at 'Apr' (a fuzz finding). None when that is not the case."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guess = guess_datetime_format(first)
+    return guess.replace("%B", "%b") if guess and "%B" in guess else None
 
 
 def _parse_with_format(dates: pd.Series, shown: str, date_format: str) -> pd.DatetimeIndex:
