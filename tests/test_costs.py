@@ -509,6 +509,8 @@ def test_a_gap_inside_a_rate_file_longer_than_the_carry_limit_is_named(sp500, tm
 def test_cash_rate_unit_on_the_command_line(sp500, tmp_path, capsys):
     """--cash-rate-unit reaches the rate file from `run` and `judge`; it is refused where no
     file is read, and for units other than fraction and percent."""
+    with pytest.raises(ConfigError, match="is not a file"):  # before any data is read
+        RunConfig(cash_rate="0.02", cash_rate_unit="percent").validate()
     for args, said in [
         (["--cash-rate", "0.02", "--cash-rate-unit", "percent"], "is not a file"),
         (["--cash-rate-unit", "pct"], "--cash-rate-unit must be fraction"),

@@ -262,6 +262,12 @@ def test_shuffled_and_newest_first_forecast_files_give_the_sorted_files_numbers(
     with pytest.warns(UserWarning, match="forecasts: rows were not in date order"):
         again = judge(files["newest_first"], sp500, config=config)
     pd.testing.assert_frame_equal(again.returns, base.returns)
+    # and the span never depends on the row order, even of a table built by hand
+    from lstmbt.progress import Progress
+    from lstmbt.study.judged import Submission, span_of
+
+    span = span_of(Submission(table.iloc[::-1]), base.data, Progress())
+    pd.testing.assert_index_equal(span, span_of(Submission(table), base.data, Progress()))
 
 
 @pytest.mark.parametrize(
