@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lstmbt.config import RunConfig, config_from_mapping, load_config_file
@@ -222,6 +222,9 @@ def test_fuzz_prices_csv_repairs_read_as_the_clean_file(sp500, data):
 
 @FUZZ
 @given(text=garbage_csv(PRICE_HEADERS))
+@example(text="Date,Open,High,Low,Close,Adj Close,Volume\n")  # found: a header alone
+@example(text="Date,Open,High,Low,Close,Adj Close,Volume\n2262-04-12,1,1,1,1,1,1\n")
+@example(text="Date,Close,Open,High,Low\n03-May-2010,1,1,1,1\n04-Jun-2010,1,1,1,1\n")
 def test_fuzz_prices_csv_garbage_is_read_or_refused(text):
     with folder() as where:
         path = where / "g.csv"
@@ -380,6 +383,7 @@ def test_fuzz_ticker_lists_with_comments_spaces_and_repeats_list_the_clean_ticke
 
 @FUZZ
 @given(text=st.text(max_size=200))
+@example(text="\ufeffAAPL\n")  # found: a byte-order mark
 def test_fuzz_ticker_list_garbage_is_read_or_refused(text):
     with folder() as where:
         path = where / "list.txt"
@@ -387,6 +391,7 @@ def test_fuzz_ticker_list_garbage_is_read_or_refused(text):
         code, universe = outcome(resolve_universe, str(path))
     if code == 0:
         assert universe.members and all(m.ticker.strip() == m.ticker for m in universe.members)
+        assert not universe.members[0].ticker.startswith("\ufeff")
 
 
 @settings(FUZZ, max_examples=HUNT or 20)
@@ -515,6 +520,7 @@ def test_fuzz_config_toml_garbage_is_read_or_refused(entries, table):
 
 @FUZZ
 @given(text=st.text(max_size=120))
+@example(text="0")  # found: JSON that is not a table
 def test_fuzz_config_file_text_is_read_or_refused(text):
     with folder() as where:
         for name in ("run.toml", "run.json"):
