@@ -35,7 +35,7 @@ from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import slug
 from lstmbt.study.folds import FoldStore, start_ray
-from lstmbt.study.inputs import cash_rate_of, prepare_data
+from lstmbt.study.inputs import cash_rate_of, check_universe_overlap, prepare_data
 from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
 from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolios
@@ -234,6 +234,7 @@ def run_universe(
         raise ConfigError("no universe given: use --universe sample (or a file or folder).")
     progress = progress or Progress()
     universe = resolve_universe(config.universe, config.source)
+    check_universe_overlap(config, universe.members)  # before any folder or training
     with warnings.catch_warnings():
         run_dir = Path(resume_dir) if resume_dir is not None else None
         if run_dir is None and write:

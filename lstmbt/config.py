@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmbt.data import csv_label, is_csv_path, resolve_source
-from lstmbt.data.rates import parse_cash_rate
+from lstmbt.data.rates import check_rate_unit, parse_cash_rate
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
 from lstmbt.features.indicators import GROUPS
 from lstmbt.models.device import DEVICES, resolve_device
@@ -249,6 +249,15 @@ class RunConfig:
         "--source yahoo or auto: Yahoo's ^IRX); accrued per trading day at /252. Sharpe ratios "
         "are measured over it.",
         group="strategy",
+    )
+    cash_rate_unit: str | None = option(
+        None,
+        "The unit of a --cash-rate file's rates: fraction (0.02 = 2% a year) or percent (2 = 2% "
+        "a year). Needed when the rate column's name does not say it (rate, cash_rate, "
+        "annual_rate: fractions; rate_pct, cash_rate_pct, annual_rate_pct: percent), or to "
+        "accept rates above 20% a year.",
+        group="strategy",
+        default_text="from the rate column's name",
     )
     sizing: str = option(
         "sign",
@@ -500,6 +509,7 @@ class RunConfig:
             )
         try:
             parse_cash_rate(self.cash_rate)
+            check_rate_unit(self.cash_rate, self.cash_rate_unit)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -1079,7 +1089,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(path.read_text())
-        return tomllib.loads(path.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            values = json.loads(path.read_text())
+        else:
+            values = tomllib.loads(path.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {str(path)!r} is malformed: {exc}") from None
+    if not isinstance(values, dict):  # JSON may hold a bare number, list or string
+        raise ConfigError(
+            f"config file {str(path)!r} holds {type(values).__name__} {values!r:.40}, not a "
+            'table of options; write e.g. {"epochs": 3} (JSON) or epochs = 3 (TOML).'
+        )
+    return values

@@ -12,6 +12,7 @@ import pandas as pd
 
 from lstmbt.config import RunConfig
 from lstmbt.data.rates import CashRate
+from lstmbt.errors import ConfigError
 from lstmbt.metrics import BENCHMARK, model_entry
 from lstmbt.progress import Progress
 from lstmbt.strategies import (
@@ -24,6 +25,7 @@ from lstmbt.strategies import (
     vectorised_returns,
 )
 from lstmbt.strategies.backtest import BacktestError
+from lstmbt.strategies.costs import StrategyRuined
 from lstmbt.study.sizing import Sizing, sized_positions
 
 PARITY_TOL = 1e-9
@@ -145,8 +147,14 @@ def backtest_all(
     returns, orders, trades, held = {}, [], {}, {}
     for name, pos in positions.items():
         band = bands.get(name)
-        res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
-        twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate, band=band)
+        try:
+            res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
+            twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate, band=band)
+        except StrategyRuined as exc:  # the user's capital and fees, not a bug: one line
+            raise ConfigError(
+                f"{name}: {str(exc).rstrip('.')} (--capital {config.capital:g}, --min-fee "
+                f"{config.min_fee:g})."
+            ) from None
         check_parity(name, res.returns, twin, "vectorised twin")
         # day 0 is the first decision's close: nothing is held yet, so it is not a return day
         returns[name] = res.returns.iloc[1:]
