@@ -115,6 +115,8 @@ def options_table() -> str:
             flags = " / ".join(_code(x) for x in _flags(f))
             if f.name == "preset_options":
                 flags = "`--set PRESET.KEY=VALUE` (repeatable)"
+            elif f.name == "model_options":
+                flags = "`--set MODEL.KEY=VALUE` (repeatable)"
             out.append(
                 f"| {flags} | `{f.name}` | `{_type_name(hints[f.name])}` "
                 f"| {_default_cell(f.name, commands)} | {_cell(f.metadata['help'])} |"
@@ -164,7 +166,9 @@ def cli_reference() -> str:
                 )
             out.append("")
         if run_options:
-            missing = set(FIELDS) - {p.name for p in run_options}
+            from lstmbt.cli.options import CLI_SHARED
+
+            missing = set(FIELDS) - {p.name for p in run_options} - set(CLI_SHARED)
             if missing:
                 log.warning("lstmbt %s lacks the run options %s", name, sorted(missing))
             first, last = (

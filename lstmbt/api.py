@@ -16,11 +16,12 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from lstmbt import runs
-from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping
+from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping, named_classes
 from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
 from lstmbt.errors import ConfigError, DataError, LstmbtError
@@ -34,7 +35,7 @@ from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import slug
 from lstmbt.study.folds import FoldStore, start_ray
-from lstmbt.study.inputs import cash_rate_of, prepare_data
+from lstmbt.study.inputs import cash_rate_of, check_universe_overlap, prepare_data
 from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
 from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolios
@@ -203,10 +204,14 @@ class _Heartbeat(Progress):
         return ctx()
 
 
-def resume_study(run_dir: str | Path, progress: Progress | None = None) -> StudyResult:
+def resume_study(
+    run_dir: str | Path, progress: Progress | None = None, *, models: Any = None
+) -> StudyResult:
     """Continue an interrupted or failed study (or re-run a finished one) from its folder,
-    reusing saved folds."""
+    reusing saved folds. `models`: your own classes the run used (`package.module:Class`
+    names or the classes): a run folder never names code to import, so they are named again."""
     config = runs.read_config(run_dir)
+    named_classes(config.models, models, f"lstmbt resume {run_dir}")
     return run_study(config, progress=progress, resume_dir=run_dir)
 
 
@@ -229,6 +234,7 @@ def run_universe(
         raise ConfigError("no universe given: use --universe sample (or a file or folder).")
     progress = progress or Progress()
     universe = resolve_universe(config.universe, config.source)
+    check_universe_overlap(config, universe.members)  # before any folder or training
     with warnings.catch_warnings():
         run_dir = Path(resume_dir) if resume_dir is not None else None
         if run_dir is None and write:
@@ -483,10 +489,15 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
     )
 
 
-def resume_universe(run_dir: str | Path, progress: Progress | None = None) -> UniverseResult:
-    """Continue an interrupted universe study from its folder."""
+def resume_universe(
+    run_dir: str | Path, progress: Progress | None = None, *, models: Any = None
+) -> UniverseResult:
+    """Continue an interrupted universe study from its folder (`models`: as for
+    `resume_study`)."""
     doc = runs.read_config_doc(run_dir)
-    config = config_from_mapping({**OLD_RUN_DEFAULTS, **doc["config"], "run_id": None})
+    values = {**OLD_RUN_DEFAULTS, **doc["config"], "run_id": None}
+    config = config_from_mapping(values, import_models=False)
+    named_classes(config.models, models, f"lstmbt resume {run_dir}")
     return run_universe(config, progress=progress, resume_dir=run_dir)
 
 

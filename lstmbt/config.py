@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -23,11 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from lstmbt.data import csv_label, is_csv_path, resolve_source
-from lstmbt.data.rates import parse_cash_rate
+from lstmbt.data.rates import check_rate_unit, parse_cash_rate
 from lstmbt.errors import ConfigError, did_you_mean, unknown_choice
 from lstmbt.features.indicators import GROUPS
 from lstmbt.models.device import DEVICES, resolve_device
-from lstmbt.models.registry import TRAINED, check_forecaster_class, is_dotted_path, model_label
+from lstmbt.models.registry import (
+    STUDY_OWNED,
+    TRAINED,
+    check_dotted_path,
+    check_forecaster_class,
+    default_params,
+    forecaster_class,
+    is_dotted_path,
+    model_label,
+    model_type,
+)
 
 
 @dataclass(frozen=True)
@@ -144,14 +155,29 @@ class RunConfig:
         ("lstm",),
         "Forecasters, comma-separated, each trained on every preset: "
         + " | ".join(TRAINED)
-        + " | package.module:Class (your own class; see the README). Rows are <preset>:<model>.",
+        + " | package.module:Class (your own class; see the README). Rows are <preset>:<model>. "
+        "Each has its own settings (--set MODEL.KEY=VALUE); in Python also forecaster "
+        "instances, e.g. LightGBMForecaster(num_leaves=63).",
         group="model",
     )
     preset_options: dict[str, dict[str, Any]] = option(
         {},
         "Per-preset settings, PRESET.KEY=VALUE (repeatable), e.g. lookback.lookback=60; keys: "
         + ", ".join(PRESET_KEYS)
-        + ". They win over the global flags for that preset only.",
+        + ". They win over the global flags for that preset only. MODEL.KEY=VALUE sets one "
+        "model's own setting instead, e.g. lightgbm.num_leaves=63 (each model's settings: "
+        "docs/models.md); write presets.NAME.KEY or models.NAME.KEY where a name is both.",
+        flag="set",
+        group="model",
+    )
+    model_options: dict[str, dict[str, Any]] = option(
+        {},
+        "Per-model settings, MODEL.KEY=VALUE through --set (repeatable), e.g. "
+        "lightgbm.num_leaves=63 or lstm.hidden_size=64, [models.NAME] tables in a config "
+        "file, or forecaster instances in Python. Each model starts from its own defaults (the "
+        "neural ones from the preset's size and the training options) and its settings win; "
+        "the seed, --threads and --device are the study's. Saved in config.json: other "
+        "settings are another trial.",
         flag="set",
         group="model",
     )
@@ -223,6 +249,15 @@ class RunConfig:
         "--source yahoo or auto: Yahoo's ^IRX); accrued per trading day at /252. Sharpe ratios "
         "are measured over it.",
         group="strategy",
+    )
+    cash_rate_unit: str | None = option(
+        None,
+        "The unit of a --cash-rate file's rates: fraction (0.02 = 2% a year) or percent (2 = 2% "
+        "a year). Needed when the rate column's name does not say it (rate, cash_rate, "
+        "annual_rate: fractions; rate_pct, cash_rate_pct, annual_rate_pct: percent), or to "
+        "accept rates above 20% a year.",
+        group="strategy",
+        default_text="from the rate column's name",
     )
     sizing: str = option(
         "sign",
@@ -345,20 +380,36 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
+        given: dict[str, dict[str, Any]] = {}  # settings of forecaster instances in `models`
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "preset_options":
-                value = _preset_options(value)
+            if f.name in ("preset_options", "model_options"):
+                continue  # below, once the presets and models are known
+            if f.name == "models" and value is not None:
+                value = _as_tuple(value)
+                if isinstance(value, tuple):
+                    value, given = _models_given(value)
             elif f.name in _TUPLES and value is not None:
                 value = _as_tuple(value)
             elif f.name == "cash_rate" and isinstance(value, (int, float)):
                 value = "0" if value == 0 else repr(float(value))  # a number given in Python
             object.__setattr__(self, f.name, value)
+        presets, models = _settings(
+            self.preset_options, self.model_options, self.presets, self.models
+        )
+        for label, values in given.items():  # an instance's settings, then the explicit ones
+            models[label] = {**values, **models.get(label, {})}
+        object.__setattr__(self, "preset_options", presets)
+        object.__setattr__(self, "model_options", models)
 
-    def validate(self) -> RunConfig:
-        """Reject wrong types and impossible values with a message naming the option and fix."""
+    def validate(self, *, import_models: bool = True) -> RunConfig:
+        """Reject wrong types and impossible values with a message naming the option and fix.
+
+        `import_models=False` checks a user's `package.module:Class` by its spelling only,
+        importing nothing: for a config read from a run folder, whose classes are loaded only
+        when the user names them again (`named_classes`)."""
         for f in dataclasses.fields(self):
-            if f.name != "preset_options":
+            if f.name not in ("preset_options", "model_options"):
                 _check_type(f.name, getattr(self, f.name))
         resolve_source(self.source)
         if not self.presets:
@@ -366,7 +417,7 @@ class RunConfig:
         for name in self.presets:
             if name not in PRESETS:
                 raise unknown_choice("preset", name, PRESETS)
-        _check_models(self.models)
+        _check_models(self.models, import_models)
         for name, values in self.preset_options.items():
             if name not in self.presets:
                 raise ConfigError(
@@ -410,6 +461,7 @@ class RunConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}.")
         for p in self.model_presets():
             _check_preset(p)
+        self._check_model_options(import_models)
         _check_range("lr", self.lr, 0, 1, "(0, 1)", low_open=True, high_open=True)
         self._check_costs()
         self._check_sizing()
@@ -466,6 +518,7 @@ class RunConfig:
             )
         try:
             parse_cash_rate(self.cash_rate)
+            check_rate_unit(self.cash_rate, self.cash_rate_unit)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -509,11 +562,68 @@ class RunConfig:
             return False
         if self.seed_batching == "on":
             return True
-        return device_type == "cuda" or (preset.lookback == 1 and preset.num_layers == 1)
+        layers = self.model_options.get("lstm", {}).get("num_layers", preset.num_layers)
+        return device_type == "cuda" or (preset.lookback == 1 and layers == 1)
 
     def model_names(self) -> dict[str, str]:
         """The chosen models: their row label (`<preset>:<label>`) -> the name given."""
         return {model_label(name): name for name in self.models}
+
+    def model_params(self, preset: ModelPreset, label: str) -> dict[str, Any]:
+        """One model's settings on one preset: the study options its class takes as defaults
+        (`study_settings`: the neural models take the preset's hidden_size, num_layers and
+        dropout, and --lr, --batch-size, --epochs, --patience, --device), then its own
+        (`model_options`), which win. Imports a user's class: call it for a checked config."""
+        cls = forecaster_class(self.model_names()[label])
+        offered = {
+            "hidden_size": preset.hidden_size,
+            "num_layers": preset.num_layers,
+            "dropout": preset.dropout,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "patience": self.patience,
+            "device": self.device,
+        }
+        takes = getattr(cls, "study_settings", ())
+        params = {k: v for k, v in offered.items() if k in takes}
+        params.update(self.model_options.get(label, {}))
+        return params
+
+    def _check_model_options(self, import_models: bool) -> None:
+        """Each model's settings: a chosen model, a parameter it has (not one the study sets),
+        a JSON value of the parameter's type, and a model its own checks accept on every
+        preset. A user's class is checked by its parameters only when it may be imported."""
+        names = self.model_names()
+        for label, values in self.model_options.items():
+            if label not in names:
+                raise ConfigError(
+                    f"settings for model {label!r}, which is not among the chosen models "
+                    f"({', '.join(names)}); add it with --models {label} or drop its settings."
+                )
+            for key, value in values.items():
+                if key in STUDY_OWNED:
+                    raise ConfigError(
+                        f"--set {label}.{key}: the study sets {key} ({STUDY_OWNED[key]}); "
+                        "drop the setting."
+                    )
+                _check_json_value(f"{label}.{key}", value)
+            if is_dotted_path(names[label]) and not import_models:
+                continue
+            defaults = default_params(forecaster_class(names[label]))
+            takes = [k for k in defaults if k not in STUDY_OWNED]
+            for key, value in values.items():
+                if key not in defaults:
+                    raise ConfigError(
+                        f"unknown setting {key!r} for model {label!r}."
+                        f"{did_you_mean(key, takes)} It takes: {', '.join(takes) or 'none'}."
+                    )
+                _check_like_default(f"{label}.{key}", value, defaults[key])
+        for label in names:
+            if is_dotted_path(names[label]) and not import_models:
+                continue
+            for p in self.model_presets():
+                _check_model_params(self, p, label)
 
     def resources(self, n_tasks: int) -> tuple[int, int]:
         """(processes, torch threads per fit). Threads never depend on --jobs (see folds.fit_one):
@@ -569,7 +679,7 @@ def _preset_options(value: Any) -> dict[str, dict[str, Any]]:
     if isinstance(value, (list, tuple)):
         parsed: dict[str, dict[str, Any]] = {}
         for item in value:
-            name, key, raw = _parse_set(item)
+            _, name, key, raw = _parse_set(item)
             parsed.setdefault(name, {})[key] = raw
         value = parsed
     if not isinstance(value, Mapping):
@@ -595,20 +705,156 @@ def _preset_options(value: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _parse_set(item: str) -> tuple[str, str, Any]:
-    """'lookback.lookback=60' -> ('lookback', 'lookback', 60); values are read as TOML."""
+_SCOPES = {"presets": "presets", "models": "models"}  # --set presets.NAME.KEY / models.NAME.KEY
+
+
+def _parse_set(item: Any) -> tuple[str | None, str, str, Any]:
+    """'lookback.lookback=60' -> (None, 'lookback', 'lookback', 60); 'models.lstm.lr=0.01' ->
+    ('models', 'lstm', 'lr', 0.01); a user's class may be named by its path
+    ('pkg.mod:Cls.alpha=1'). Values are read as TOML (a bare word is text)."""
     text = str(item)
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError(
-            f"--set {text!r}: write PRESET.KEY=VALUE, e.g. --set lookback.lookback=60."
+            f"--set {text!r}: write PRESET.KEY=VALUE or MODEL.KEY=VALUE, e.g. --set "
+            "lookback.lookback=60 or --set lightgbm.num_leaves=63."
         )
-    target, raw = text.split("=", 1)
-    name, key = target.strip().split(".", 1)
+    target, raw = (part.strip() for part in text.split("=", 1))
+    scope, rest = None, target
+    head, _, tail = target.partition(".")
+    if head in _SCOPES and "." in tail:
+        scope, rest = _SCOPES[head], tail
+    # a class path holds dots before its ':'; a key never holds one
+    name, key = rest.rsplit(".", 1) if ":" in rest else rest.split(".", 1)
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()  # a bare word (a feature group name) is a string
-    return name.strip(), key.strip(), value
+        value = raw  # a bare word (a feature group name) is a string
+    return scope, name.strip(), key.strip().replace("-", "_"), value
+
+
+def _settings(
+    preset_options: Any, model_options: Any, presets: Any, models: Any
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The presets' and the models' own settings from every form they come in: mappings
+    ({name: {key: value}}), 'NAME.KEY=VALUE' strings (--set, routed by NAME: a chosen or
+    built-in preset, or a chosen or built-in model; one that is both must say
+    presets.NAME or models.NAME) and lists mixing both (a config file's tables, then the
+    flags). Later settings win; empty tables are dropped."""
+    preset_names = set(PRESETS) | set(presets if isinstance(presets, tuple) else ())
+    chosen = [m for m in (models if isinstance(models, tuple) else ()) if isinstance(m, str)]
+    model_names = set(TRAINED) | set(chosen) | {model_label(m) for m in chosen}
+    preset_parts: list[Any] = []
+    model_parts: dict[str, dict[str, Any]] = {}
+
+    def add_model(name: str, values: Any) -> None:
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"settings of model {name!r} must be a table of KEY = VALUE.")
+        label = model_label(str(name))
+        for key, value in values.items():
+            model_parts.setdefault(label, {})[str(key).replace("-", "_")] = value
+
+    def items(value: Any) -> list[Any]:
+        if value is None:
+            return []
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+
+    for item in items(preset_options):
+        if isinstance(item, Mapping):
+            preset_parts.append(item)
+            continue
+        if not isinstance(item, str):
+            raise ConfigError(
+                f"preset_options must map a preset to its settings, e.g. "
+                f"{{'lookback': {{'lookback': 60}}}}; got {item!r}."
+            )
+        scope, name, key, value = _parse_set(item)
+        scope = scope or _scope_of(item, name, preset_names, model_names)
+        if scope == "models":
+            add_model(name, {key: value})
+        else:
+            preset_parts.append({name: {key: value}})
+    for item in items(model_options):
+        if isinstance(item, Mapping):
+            for name, values in item.items():
+                add_model(name, values)
+        elif isinstance(item, str):
+            _, name, key, value = _parse_set(item)
+            add_model(name, {key: value})
+        else:
+            raise ConfigError(
+                f"model_options must map a model to its settings, e.g. "
+                f"{{'lightgbm': {{'num_leaves': 63}}}}; got {item!r}."
+            )
+    merged: dict[str, dict[str, Any]] = {}
+    for part in preset_parts:
+        for name, values in _preset_options(part).items():
+            merged.setdefault(name, {}).update(values)
+    drop_empty = lambda d: {k: v for k, v in d.items() if v}  # noqa: E731
+    return drop_empty(merged), drop_empty(model_parts)
+
+
+def _scope_of(item: str, name: str, presets: set[str], models: set[str]) -> str:
+    """Whether --set NAME.KEY=VALUE is a preset's or a model's setting."""
+    if name in presets and name in models:
+        raise ConfigError(
+            f"--set {item!r}: {name!r} is both a preset and a model; write "
+            f"presets.{item} or models.{item}."
+        )
+    if name in models:
+        return "models"
+    if name in presets:
+        return "presets"
+    raise ConfigError(
+        f"--set {item!r}: {name!r} is neither a preset ({', '.join(sorted(presets))}) nor a "
+        f"model ({', '.join(sorted(models))}).{did_you_mean(name, presets | models)}"
+    )
+
+
+def _models_given(value: tuple) -> tuple[tuple, dict[str, dict[str, Any]]]:
+    """`models` as names, and the settings of those given as forecaster instances (those
+    that differ from the class's defaults). A class stands for itself with its defaults."""
+    names, settings = [], {}
+    for item in value:
+        if isinstance(item, str):
+            names.append(item)
+            continue
+        if not callable(getattr(item, "get_params", None)):
+            names.append(item)  # left for validate to refuse with the option's name
+            continue
+        name = model_type(item)
+        names.append(name)
+        if inspect.isclass(item):
+            continue
+        try:
+            defaults = default_params(type(item))
+            params = dict(item.get_params())
+        except Exception as exc:  # a user's class may fail in any way
+            raise ConfigError(
+                f"models: {type(item).__name__}: get_params() or making it with its defaults "
+                f"failed ({type(exc).__name__}: {exc}); give every __init__ argument a default."
+            ) from None
+        changed = {k: _plain(v) for k, v in params.items() if not _same(v, defaults.get(k))}
+        for key in changed:
+            if key in STUDY_OWNED:
+                raise ConfigError(
+                    f"models: {type(item).__name__}({key}=...): the study sets {key} "
+                    f"(RunConfig {STUDY_OWNED[key].lstrip('-')}); leave it out."
+                )
+        if changed:
+            settings[model_label(name)] = changed
+    return tuple(names), settings
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:  # an array's == is not a bool
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers (config.json holds JSON)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict)) else value
 
 
 def _check_type(name: str, value: Any, where: str | None = None) -> None:
@@ -664,11 +910,14 @@ def _check_range(name, value, lo, hi, text, *, low_open=False, high_open=False) 
         raise ConfigError(f"--{_flag(name)} must be in {text}, got {value}.")
 
 
-def _check_models(names: tuple[str, ...]) -> None:
-    """Built-in names or importable classes that follow the forecaster contract, whose row
-    labels differ from each other and from the ridge baseline's."""
+def _check_models(names: tuple[str, ...], import_models: bool = True) -> None:
+    """Built-in names or classes that follow the forecaster contract (imported only with
+    `import_models`; else checked by their spelling), whose row labels differ from each other
+    and from the ridge baseline's."""
     if not names:
-        raise ConfigError("no model chosen; use --models lstm (or gru, mlp, package.module:Class).")
+        raise ConfigError(
+            "no model chosen; use --models lstm (or gru, mlp, lightgbm, package.module:Class)."
+        )
     labels: dict[str, str] = {}
     for name in names:
         if not is_dotted_path(name) and name not in TRAINED:
@@ -677,7 +926,10 @@ def _check_models(names: tuple[str, ...]) -> None:
                 f"{', '.join(TRAINED)}, or name your own class as package.module:ClassName."
             )
         try:
-            check_forecaster_class(name)
+            if is_dotted_path(name):
+                check_dotted_path(name)
+            if import_models:
+                check_forecaster_class(name)
         except ValueError as exc:
             raise ConfigError(f"--models: {exc}") from None
         label = model_label(name)
@@ -688,6 +940,106 @@ def _check_models(names: tuple[str, ...]) -> None:
                 "give the class another name."
             )
         labels[label] = name
+
+
+def _check_json_value(where: str, value: Any, depth: int = 0) -> None:
+    """A model setting is saved in config.json: numbers, text, true/false, lists and tables."""
+    ok = value is None or isinstance(value, (bool, int, str))
+    ok = ok or (isinstance(value, float) and math.isfinite(value))
+    if isinstance(value, (list, tuple)) and depth < 8:
+        for v in value:
+            _check_json_value(where, v, depth + 1)
+        return
+    if isinstance(value, Mapping) and depth < 8 and all(isinstance(k, str) for k in value):
+        for v in value.values():
+            _check_json_value(where, v, depth + 1)
+        return
+    if not ok:
+        raise ConfigError(
+            f"--set {where}: a model's setting must be a number, text, true/false or a list of "
+            f"them (it is saved in config.json), got {value!r}."
+        )
+
+
+def _check_like_default(where: str, value: Any, default: Any) -> None:
+    """A setting of the type its default has (a whole number where the default is one...)."""
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        expected = "a whole number"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        expected = "a number"
+    elif isinstance(default, str):
+        ok, expected = isinstance(value, str), "text"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"--set {where} must be {expected}, got {value!r}.")
+
+
+def _check_model_params(config: RunConfig, preset: ModelPreset, label: str) -> None:
+    """The model made with its settings on this preset passes its own checks (check_params)."""
+    params = config.model_params(preset, label)
+    try:
+        model = forecaster_class(config.model_names()[label])(**params)
+        check = getattr(model, "check_params", None)
+        if callable(check):
+            check()
+    except (TypeError, ValueError) as exc:
+        on = f" on preset {preset.name!r}" if len(config.presets) > 1 else ""
+        raise ConfigError(f"model {label!r}{on}: {' '.join(str(exc).split())}") from None
+
+
+def named_classes(
+    recorded: tuple[str, ...] | list[str],
+    named: Any,
+    command: str,
+    required: list[str] | None = None,
+) -> dict[str, type]:
+    """The user's classes a run recorded, imported because the user named them again for
+    this command (`named`: `package.module:Class` names, comma-separated text, or classes).
+    A run folder never names code to import: a `required` class (default: every user class
+    recorded) not named, or a named one the run did not use, is one line saying what to type
+    (`command`, e.g. 'lstmbt resume RUN'). Returns path -> class, for load_forecaster."""
+    if named is None:
+        named = ()
+    elif isinstance(named, str) or inspect.isclass(named):
+        named = [named]
+    paths: list[str] = []
+    for item in named:
+        if inspect.isclass(item):
+            paths.append(model_type(item))
+        elif isinstance(item, str):
+            paths += [part.strip() for part in item.split(",") if part.strip()]
+        else:
+            raise ConfigError(
+                f"models: name your classes as package.module:Class or give the classes, "
+                f"got {item!r}."
+            )
+    users = [m for m in recorded if isinstance(m, str) and is_dotted_path(m)]
+    required = users if required is None else required
+    for path in paths:
+        if path not in recorded:
+            raise ConfigError(
+                f"--models {path}: the run did not use {path!r}; it used "
+                f"{', '.join(map(str, recorded)) or 'no model'}."
+            )
+    missing = [m for m in required if m not in paths]
+    if missing:
+        raise ConfigError(
+            f"the run used your class{'es' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))}; lstmbt imports a class only when you name it, "
+            f"never because a run folder says so: {command} --models {','.join(required)}"
+        )
+    out = {}
+    for path in [m for m in users if m in paths]:
+        try:
+            out[path] = check_forecaster_class(path)
+        except ValueError as exc:
+            raise ConfigError(f"--models: {exc}") from None
+    return out
 
 
 def _check_preset(p: ModelPreset) -> None:
@@ -708,30 +1060,38 @@ def _check_preset(p: ModelPreset) -> None:
             raise unknown_choice("feature group", group, GROUPS)
 
 
-def config_from_mapping(values: Mapping[str, Any]) -> RunConfig:
+def config_from_mapping(values: Mapping[str, Any], *, import_models: bool = True) -> RunConfig:
     """A RunConfig from a dict (config file or CLI); unknown keys are errors, not ignored.
 
     In a config file, `presets` may be a table of tables (`[presets.lookback]` with that
-    preset's own settings): its keys choose the presets, in order.
+    preset's own settings): its keys choose the presets, in order; `models` likewise
+    (`[models.lightgbm]` with num_leaves = 63). `import_models=False` for a config read from
+    a run folder: a user's class is then checked by its spelling only (RunConfig.validate).
     """
     clean: dict[str, Any] = {}
+    presets_set: list[Any] = []  # tables and --set strings, in the order given
+    models_set: list[Any] = []
+    aliases = {"preset": "presets", "set": "preset_options", "with": "companions"}
     for key, value in values.items():
-        name = {"preset": "presets", "set": "preset_options", "with": "companions"}.get(key, key)
-        name = name.replace("-", "_")
+        name = aliases.get(key, key).replace("-", "_")
         if name not in FIELDS:
             raise ConfigError(f"unknown config key {key!r}.{did_you_mean(name, FIELDS)}")
         if name == "presets" and isinstance(value, Mapping):
-            clean.setdefault("preset_options", {})
-            clean["preset_options"] = {**dict(value), **_preset_options(clean["preset_options"])}
+            presets_set.append(dict(value))
             value = tuple(value)
-        if name == "preset_options" and "preset_options" in clean:
-            value = {**_preset_options(clean["preset_options"]), **_preset_options(value)}
+        elif name == "models" and isinstance(value, Mapping):
+            models_set.append(dict(value))
+            value = tuple(value)
+        elif name in ("preset_options", "model_options"):
+            target = presets_set if name == "preset_options" else models_set
+            target += value if isinstance(value, (list, tuple)) else [value]
+            continue
         clean[name] = value
-    if "preset_options" in clean:
-        clean["preset_options"] = {
-            k: v for k, v in _preset_options(clean["preset_options"]).items() if v
-        }
-    return RunConfig(**clean).validate()
+    if presets_set:
+        clean["preset_options"] = presets_set
+    if models_set:
+        clean["model_options"] = models_set
+    return RunConfig(**clean).validate(import_models=import_models)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -741,7 +1101,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(path.read_text())
-        return tomllib.loads(path.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            values = json.loads(path.read_text())
+        else:
+            values = tomllib.loads(path.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {str(path)!r} is malformed: {exc}") from None
+    if not isinstance(values, dict):  # JSON may hold a bare number, list or string
+        raise ConfigError(
+            f"config file {str(path)!r} holds {type(values).__name__} {values!r:.40}, not a "
+            'table of options; write e.g. {"epochs": 3} (JSON) or epochs = 3 (TOML).'
+        )
+    return values

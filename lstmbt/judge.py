@@ -19,6 +19,8 @@ from lstmbt.progress import Progress
 from lstmbt.results import StudyResult, write_run
 from lstmbt.study.judged import Submission, judge_data, judge_forecasts
 
+MAX_FORECAST = 1.0  # |forecast| of a next-day simple return from here on is another unit
+
 # settings a run's predictions.csv brings along from its config.json (the rest are the caller's)
 FROM_RUN = (
     "ticker",
@@ -34,17 +36,23 @@ FROM_RUN = (
     "capital",
     "borrow_fee",
     "cash_rate",
+    "cash_rate_unit",
 )
 
 
 def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
     """A forecasts CSV: a date column and numeric forecast columns (the CSV rules every reader
-    shares: dd/mm vs mm/dd, exact duplicate rows dropped with a warning, conflicting rows and
+    shares: dd/mm vs mm/dd, rows sorted by date with a note when they were not (shuffled or
+    newest first), exact duplicate rows dropped with a warning, conflicting rows and
     non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored, and
-    so are a multi-step run's later days (`<name>@t+k`): forecasts are of the next day."""
+    so are a multi-step run's later days (`<name>@t+k`): forecasts are of the next day.
+    The repairs are listed in `attrs["notes"]`."""
     table = read_dated_csv(path, "forecasts CSV", date_format)
+    notes = list(table.attrs.get("notes", []))
     dropped = [c for c in table.columns if str(c).lower() == "realised" or is_step_column(c)]
-    return table.drop(columns=dropped)
+    table = table.drop(columns=dropped)
+    table.attrs["notes"] = notes
+    return table
 
 
 def run_config_of(path: str | Path) -> RunConfig | None:
@@ -81,23 +89,17 @@ def judge(
     """
     progress = progress or Progress()
     with warnings.catch_warnings():  # the caller's warning filters stay as they were
-        table, config = _submission(forecasts, config, date_format)
-        config = config.validate()
-        if config.sizing != "sign":
-            raise ConfigError(
-                f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
-                "its scale on each fold's training block, which a submitted forecast does not "
-                "have. Use sizing 'sign', submit your sized weights with --weights, or run "
-                f"the model through `lstmbt run --sizing {config.sizing}`."
-            )
-        if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
-            raise ConfigError(
-                f"--trials counts earlier variants: a whole number >= 0, got {trials!r}."
-            )
-        positions = positions or weights
-        sub = Submission(_checked(table, positions, config, weights), positions, trials, weights)
+        sub, config = read_submission(
+            forecasts,
+            config,
+            positions=positions,
+            weights=weights,
+            trials=trials,
+            date_format=date_format,
+        )
+        table, positions = sub.table, sub.positions
         frame = _prices(config, prices, date_format)
-        data = judge_data(frame, config.label, config)
+        data = judge_data(frame, config.label, config, table.attrs.get("notes", ()))
         run_dir = None
         if write:
             run_dir = runs.new_run_dir(config, label="judge")
@@ -116,6 +118,36 @@ def judge(
         return result
 
 
+def read_submission(
+    forecasts: pd.Series | pd.DataFrame | str | Path,
+    config: RunConfig | None = None,
+    *,
+    positions: bool = False,
+    weights: bool = False,
+    trials: int = 0,
+    date_format: str | None = None,
+) -> tuple[Submission, RunConfig]:
+    """`judge`'s first step, before any price is read: the forecasts read (a CSV by the rules
+    every reader shares, sorted by date with a note) and checked (numeric, finite, plausible
+    next-day returns, or positions and weights the engine trades), and the settings they are
+    judged with (a run's predictions.csv brings its run's). Bad input is a DataError or
+    ConfigError naming the fix; the repairs are listed in `submission.table.attrs["notes"]`."""
+    table, config = _submission(forecasts, config, date_format)
+    config = config.validate()
+    if config.sizing != "sign":
+        raise ConfigError(
+            f"judge trades submitted forecasts by their sign; --sizing {config.sizing} fits "
+            "its scale on each fold's training block, which a submitted forecast does not "
+            "have. Use sizing 'sign', submit your sized weights with --weights, or run "
+            f"the model through `lstmbt run --sizing {config.sizing}`."
+        )
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
+        raise ConfigError(f"--trials counts earlier variants: a whole number >= 0, got {trials!r}.")
+    positions = positions or weights
+    checked = _checked(table, positions, config, weights)
+    return Submission(checked, positions, trials, weights), config
+
+
 def _submission(
     forecasts, config: RunConfig | None, date_format: str | None
 ) -> tuple[pd.DataFrame, RunConfig]:
@@ -125,7 +157,9 @@ def _submission(
         if from_run is not None:
             # the run's own baselines are recomputed here: judge what the run trained
             keep = runs.read_metrics(Path(forecasts).parent).names(role="forecaster")
+            notes = table.attrs.get("notes", [])
             table = table[[c for c in table.columns if c in keep]]
+            table.attrs["notes"] = notes
             base = (config or RunConfig()).to_dict()
             base.update({k: getattr(from_run, k) for k in FROM_RUN})
             base["run_id"] = None
@@ -146,7 +180,29 @@ def _submission(
     table = table.drop(columns=[c for c in table.columns if str(c).lower() == "realised"])
     if table.index.duplicated().any():
         raise DataError("forecasts have duplicate dates; keep one row per decision date.")
-    return table.sort_index().astype("float64", errors="raise"), config or RunConfig()
+    notes = []
+    if not table.index.is_monotonic_increasing:
+        notes.append("forecasts: rows were not in date order; sorted them")
+        warnings.warn(notes[-1], stacklevel=4)
+    table = table.sort_index(kind="stable")
+    try:
+        table = table.astype("float64")
+    except (ValueError, TypeError):
+        raise DataError(
+            "forecasts must be numbers (NaN where a column has no forecast); found "
+            f"{_non_numeric(table)}."
+        ) from None
+    table.attrs["notes"] = notes
+    return table, config or RunConfig()
+
+
+def _non_numeric(table: pd.DataFrame) -> str:
+    """The first cell of `table` that is not a number, for messages."""
+    for col in table.columns:
+        bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
+        if bad.any():
+            return f"{table[col][bad].iloc[0]!r} in column {str(col)!r}"
+    return "a value that is not a number"
 
 
 def _checked(
@@ -166,6 +222,7 @@ def _checked(
     if not np.isfinite(table.to_numpy(dtype=float)[table.notna().to_numpy()]).all():
         raise DataError("forecasts hold inf values; use finite numbers (empty = no forecast).")
     if not positions:
+        _plausible_returns(table)
         return table
     values = table.stack().to_numpy()
     low = -1.0 if config.long_short else 0.0
@@ -183,6 +240,22 @@ def _checked(
             + ("" if weights else " For fractions of equity (sized positions) use --weights.")
         )
     return table
+
+
+def _plausible_returns(table: pd.DataFrame) -> None:
+    """Forecasts are of the next day's simple return: within (-1, 1), i.e. less than 100% up
+    or down in a day. Anything else is another unit (percent, positions, a score), whose
+    forecast tests (errors against the realised return) would be meaningless numbers."""
+    values = table.to_numpy(dtype=float)
+    bad = np.abs(np.nan_to_num(values)) >= MAX_FORECAST
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"forecast column {table.columns[col]!r} holds {values[row, col]:g} on "
+            f"{table.index[row]:%Y-%m-%d}: a forecast of the next day's simple return lies "
+            "between -1 and 1 (-100% and +100% in a day). If the file is in percent, divide "
+            "by 100; for positions (-1, 0, 1) use --positions, for fractions of equity --weights."
+        )
 
 
 def _prices(config: RunConfig, prices: pd.DataFrame | None, date_format) -> pd.DataFrame:

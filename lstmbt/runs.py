@@ -341,10 +341,11 @@ def _check_format(doc: dict, path: Path) -> None:
 
 
 def read_config(run_dir: str | Path, **overrides: Any) -> RunConfig:
-    """The RunConfig a run was started with (for resume), with `overrides` applied."""
+    """The RunConfig a run was started with (for resume), with `overrides` applied. A user's
+    class it names is not imported (see config.named_classes)."""
     values = {**OLD_RUN_DEFAULTS, **read_config_doc(run_dir)["config"]}
     values.update(run_id=None, **overrides)
-    return config_from_mapping(values)
+    return config_from_mapping(values, import_models=False)
 
 
 def read_metrics(run_dir: str | Path) -> Metrics:
@@ -382,7 +383,8 @@ def versions() -> dict[str, str]:
     """Library versions saved with each run (results depend on them), read from the installed
     distributions' metadata: importing QuantStats just to ask would change matplotlib's state."""
     out = {"python": platform.python_version()}
-    for dist in ("numpy", "pandas", "torch", "backtrader", "ta", "quantstats", "arch", "yfinance"):
+    dists = ("numpy", "pandas", "torch", "lightgbm", "backtrader", "ta", "quantstats", "arch")
+    for dist in (*dists, "yfinance"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:  # a missing optional package is just not listed

@@ -1,5 +1,5 @@
-"""Forecasters: LSTM, GRU, MLP and honest baselines with one contract (models/contract.py):
-fit(X, y, X_val, y_val) -> self, predict(X), get/set_params, save/load.
+"""Forecasters: LSTM, GRU, MLP, LightGBM and honest baselines with one contract
+(models/contract.py): fit(X, y, X_val, y_val) -> self, predict(X), get/set_params, save/load.
 
 X is (samples, lookback, features) of raw (unscaled) features, y is (samples, horizon) of
 next-day simple returns. Each forecaster fits its own scaling on the training data it is given,
@@ -12,16 +12,19 @@ from lstmbt.models.baselines import (
     RidgeForecaster,
     ZeroForecaster,
 )
-from lstmbt.models.contract import Forecaster, ForecasterBase, check_xy
+from lstmbt.models.contract import Forecaster, ForecasterBase, UnsavableState, check_xy
 from lstmbt.models.device import resolve_device
-from lstmbt.models.io import load_forecaster, save_forecaster
+from lstmbt.models.gbm import LightGBMForecaster
+from lstmbt.models.io import ClassNotNamed, load_forecaster, save_forecaster
 from lstmbt.models.lstm import GRUForecaster, LSTMForecaster, LSTMNet
 from lstmbt.models.mlp import MLPForecaster, MLPNet
 from lstmbt.models.neural import TorchForecaster
 from lstmbt.models.registry import (
+    BUILTIN,
     TRAINED,
     ModelSpec,
     check_forecaster_class,
+    class_path,
     forecaster_class,
     model_label,
     model_type,
@@ -30,10 +33,13 @@ from lstmbt.models.seeds import fit_seeds
 from lstmbt.models.split import Split, chronological_split
 
 __all__ = [
+    "BUILTIN",
     "TRAINED",
+    "ClassNotNamed",
     "Forecaster",
     "ForecasterBase",
     "GRUForecaster",
+    "LightGBMForecaster",
     "LSTMForecaster",
     "LSTMNet",
     "MLPForecaster",
@@ -44,9 +50,11 @@ __all__ = [
     "RidgeForecaster",
     "Split",
     "TorchForecaster",
+    "UnsavableState",
     "ZeroForecaster",
     "check_forecaster_class",
     "check_xy",
+    "class_path",
     "chronological_split",
     "fit_seeds",
     "forecaster_class",

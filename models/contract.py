@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import pickle
+import io
+import zipfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-STATE_PICKLE = "state.pkl"  # ForecasterBase's fallback for fitted state that is not arrays
+from lstmbt.models.files import write_durably
 
 
 @runtime_checkable
@@ -66,11 +67,26 @@ def check_xy(X: np.ndarray, y: np.ndarray | None = None) -> None:
             raise ValueError("y holds NaN or inf; drop the last horizon rows before fitting.")
 
 
+class UnsavableState(ValueError):
+    """A fitted state that cannot be stored as JSON and .npz (a run folder never holds a
+    pickle); the message names the attribute and says what to do."""
+
+
 class ForecasterBase:
     """`get_params`/`set_params` read `__init__`'s keyword arguments (as scikit-learn does);
-    `save`/`load` keep the fitted attributes (names ending in `_`): numbers and numeric arrays
-    in model.json, anything else pickled (load pickles only from run folders you trust).
-    A subclass writes `__init__` (storing each argument), `fit` and `predict`."""
+    `save`/`load` keep the fitted attributes (names ending in `_`): numbers, text, numeric
+    arrays and lists/dicts of them, as JSON in model.json with the arrays in `fitted.npz`.
+    Anything else is refused when saving: a run folder holds no pickle, so it can be shared
+    and opened without running code. A subclass writes `__init__` (storing each argument),
+    `fit` and `predict`; one whose fitted state is another kind of object overrides `save`
+    and `load` (see the LightGBM forecaster: its trees as LightGBM's own text format).
+
+    `study_settings` names the study options a model takes as its defaults (the neural
+    models: the preset's hidden_size, num_layers and dropout, and --epochs, --lr...); a
+    model's own settings (`--set MODEL.KEY=VALUE`) win over them.
+    """
+
+    study_settings: tuple[str, ...] = ()
 
     def get_params(self) -> dict[str, Any]:
         """The hyper-parameters, by `__init__`'s argument names."""
@@ -107,40 +123,116 @@ class ForecasterBase:
             )
 
     def save(self, folder: Path) -> dict[str, Any]:
-        """The fitted state: JSON in model.json where it is numbers and numeric arrays,
-        else a pickle beside it."""
+        """The fitted state as JSON (returned, kept in model.json), its arrays in fitted.npz.
+        Raises UnsavableState, before writing anything, for state of any other kind."""
         self.check_fitted()
-        state = self.fitted()
-        encoded = {k: _encode(v) for k, v in state.items()}
-        if all(v is not None for v in encoded.values()):
-            return {"fitted": encoded}
-        with open(Path(folder) / STATE_PICKLE, "wb") as handle:
-            pickle.dump(state, handle)
-        return {"pickled": STATE_PICKLE}
+        arrays: dict[str, np.ndarray] = {}
+        encoded = {k: _encode(v, arrays, type(self).__name__, k) for k, v in self.fitted().items()}
+        if arrays:
+            write_durably(Path(folder) / STATE_ARRAYS, lambda handle: _write_npz(handle, arrays))
+        return {"fitted": encoded}
 
     def load(self, folder: Path, state: dict[str, Any]) -> ForecasterBase:
-        """Restore what `save` wrote into this model (made with the saved params)."""
+        """Restore what `save` wrote into this model (made with the saved params). Reads JSON
+        and .npz only (never a pickle)."""
         if "pickled" in state:
-            with open(Path(folder) / state["pickled"], "rb") as handle:
-                vars(self).update(pickle.load(handle))
-        else:
-            vars(self).update({k: _decode(v) for k, v in state["fitted"].items()})
+            raise ValueError(
+                f"{str(folder)!r} holds a pickled model state (written by an older lstmbt); "
+                "lstmbt no longer unpickles files from run folders: re-run the study to refit it."
+            )
+        fitted = state["fitted"]
+        if not isinstance(fitted, dict):
+            raise ValueError(f"{str(folder)!r}: model.json's fitted state is not a table.")
+        arrays = _read_arrays(Path(folder)) if _uses_arrays(fitted) else {}
+        vars(self).update({str(k): _decode(v, arrays) for k, v in fitted.items()})
         return self
 
 
-def _encode(value: Any) -> dict[str, Any] | None:
-    """A JSON form of a number, text or numeric array that decodes to the same value; None for
-    anything else."""
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return {"array": value.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return {"value": value.item()}
+STATE_ARRAYS = "fitted.npz"  # ForecasterBase's arrays (np.savez: no pickle)
+_MAX_DEPTH = 32  # nesting of lists and dicts in a saved state
+
+
+def _encode(value: Any, arrays: dict[str, np.ndarray], owner: str, name: str, depth: int = 0):
+    """A JSON form of `value` that decodes to an equal value; arrays go to `arrays` (saved as
+    .npz) under a generated key. Anything else raises UnsavableState naming the attribute."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"value": value}
-    return None
+    if isinstance(value, np.ndarray) and value.dtype.kind in _ARRAY_KINDS:
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"npz": key}
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return {"scalar": value.item(), "dtype": str(value.dtype)}
+    if depth < _MAX_DEPTH and isinstance(value, (list, tuple)):
+        items = [_encode(v, arrays, owner, name, depth + 1) for v in value]
+        return {"list" if isinstance(value, list) else "tuple": items}
+    if depth < _MAX_DEPTH and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _encode(v, arrays, owner, name, depth + 1) for k, v in value.items()}}
+    raise UnsavableState(
+        f"cannot save {owner}: its fitted attribute {name!r} holds a {type(value).__name__}, "
+        "which lstmbt cannot store as JSON or .npz (a run folder never holds a pickle); keep "
+        "numbers, text and numeric arrays (or lists and dicts of them) in the attributes ending "
+        "in '_', or override save(folder) and load(folder, state) to write your own files."
+    )
 
 
-def _decode(doc: dict[str, Any]) -> Any:
-    if "array" in doc:
-        return np.array(doc["array"], dtype=doc["dtype"]).reshape(doc["shape"])
-    return doc["value"]
+_ARRAY_KINDS = "biufU"  # bool, integers, floats, unicode text: np.save needs no pickle
+
+
+def _write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's format (read by np.load, allow_pickle=False) with a fixed date on each
+    entry, so the same state gives the same bytes (np.savez stamps the current time)."""
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        for key, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE), buffer.getvalue())
+
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _uses_arrays(doc: Any) -> bool:
+    if isinstance(doc, dict):
+        return "npz" in doc or any(_uses_arrays(v) for v in doc.values())
+    if isinstance(doc, list):
+        return any(_uses_arrays(v) for v in doc)
+    return False
+
+
+def _read_arrays(folder: Path) -> dict[str, np.ndarray]:
+    path = folder / STATE_ARRAYS
+    if not path.is_file():
+        raise ValueError(f"{str(folder)!r} has no {STATE_ARRAYS}; re-run the study to refit it.")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _decode(doc: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The value `_encode` wrote; anything else is a ValueError (a damaged or foreign file)."""
+    if not isinstance(doc, dict) or len(doc) not in (1, 2, 3):
+        raise ValueError(f"unreadable fitted state {str(doc)[:80]!r}")
+    if "npz" in doc:
+        if doc["npz"] not in arrays:
+            raise ValueError(f"{STATE_ARRAYS} has no array {doc['npz']!r}")
+        return arrays[doc["npz"]]
+    if "array" in doc:  # format 3: arrays written out in model.json
+        dtype = np.dtype(doc["dtype"])
+        if dtype.kind not in _ARRAY_KINDS:
+            raise ValueError(f"unreadable array dtype {doc['dtype']!r}")
+        return np.array(doc["array"], dtype=dtype).reshape(doc["shape"])
+    if "scalar" in doc:
+        dtype = np.dtype(doc["dtype"])
+        if dtype.kind not in "biuf":
+            raise ValueError(f"unreadable scalar dtype {doc['dtype']!r}")
+        return dtype.type(doc["scalar"])
+    if "list" in doc:
+        return [_decode(v, arrays) for v in doc["list"]]
+    if "tuple" in doc:
+        return tuple(_decode(v, arrays) for v in doc["tuple"])
+    if "dict" in doc:
+        return {str(k): _decode(v, arrays) for k, v in doc["dict"].items()}
+    value = doc.get("value")
+    if "value" in doc and (value is None or isinstance(value, (bool, int, float, str))):
+        return value
+    raise ValueError(f"unreadable fitted state {str(doc)[:80]!r}")

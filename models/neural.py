@@ -26,6 +26,17 @@ class TorchForecaster(ForecasterBase):
     """Fits its own feature/target scaling on the training windows only, then `build_net()`."""
 
     kind = "neural"
+    # the study's options these models take as their defaults (their own settings win)
+    study_settings = (
+        "hidden_size",
+        "num_layers",
+        "dropout",
+        "lr",
+        "batch_size",
+        "epochs",
+        "patience",
+        "device",
+    )
 
     def __init__(
         self,
@@ -58,7 +69,8 @@ class TorchForecaster(ForecasterBase):
         """The untrained network for the fitted shapes (n_features_, lookback_, horizon_)."""
         raise NotImplementedError
 
-    def _validate(self) -> None:
+    def check_params(self) -> None:
+        """Each setting's range, in one line naming it (before any work)."""
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose {', '.join(LOSSES)}.")
         for name in ("hidden_size", "num_layers", "batch_size", "epochs", "patience"):
@@ -128,7 +140,7 @@ class TorchForecaster(ForecasterBase):
 
         Scaling is fit on the training windows' own rows only (each date once: the last step).
         """
-        self._validate()
+        self.check_params()
         check_xy(X, y)
         if X_val is not None:
             check_xy(X_val, y_val)

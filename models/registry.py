@@ -1,13 +1,17 @@
 """Forecasters by name: the built-in ones, and a user's class named `package.module:Class`.
 
-The name is what a study's `--models` takes, what `model.json` records as the model's type,
-and (for a user's class, its class name) the `<model>` in a row name `<preset>:<model>`.
+The name is what a study's `--models` takes and what a run's config.json records; a saved
+model.json names only a built-in kind (or "user", with the class's path kept for
+information). A user's class is imported only when the user names it for the run at hand
+(the command line, a config file they pass, or Python): never because a file says so.
+Adding a built-in forecaster is one file under models/ and one line in BUILTIN.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +23,17 @@ from lstmbt.models.baselines import (
     ZeroForecaster,
 )
 from lstmbt.models.contract import Forecaster
+from lstmbt.models.gbm import LightGBMForecaster
 from lstmbt.models.lstm import GRUForecaster, LSTMForecaster
 from lstmbt.models.mlp import MLPForecaster
 
-# what a study trains (`--models`), each with the study's training options
-TRAINED = {"lstm": LSTMForecaster, "gru": GRUForecaster, "mlp": MLPForecaster}
+# what a study trains (`--models`); each takes its own settings (--set MODEL.KEY=VALUE)
+TRAINED: dict[str, type] = {
+    "lstm": LSTMForecaster,
+    "gru": GRUForecaster,
+    "mlp": MLPForecaster,
+    "lightgbm": LightGBMForecaster,
+}
 # every built-in type a saved model.json may name
 BUILTIN: dict[str, type] = {
     **TRAINED,
@@ -32,7 +42,12 @@ BUILTIN: dict[str, type] = {
     "mean": MeanForecaster,
     "persistence": PersistenceForecaster,
 }
+USER = "user"  # model.json's kind for a user's class (its path is kept beside, not imported)
 METHODS = ("fit", "predict", "get_params", "set_params", "save", "load")
+# settings the study sets on every model that has them, from its own options
+STUDY_OWNED = {"seed": "--seed", "num_threads": "--threads", "device": "--device"}
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_DOTTED = re.compile(rf"{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*")
 
 
 def is_dotted_path(name: str) -> bool:
@@ -44,8 +59,23 @@ def model_label(name: str) -> str:
     return name.rsplit(":", 1)[1] if is_dotted_path(name) else name
 
 
+def check_dotted_path(name: str) -> None:
+    """`package.module:Class` written with identifiers only (what a row and a folder are named
+    after), checked without importing anything."""
+    if not _DOTTED.fullmatch(name):
+        raise ValueError(
+            f"model {name!r}: write package.module:ClassName (letters, digits and _ only)."
+        )
+
+
+def class_path(cls: type) -> str:
+    """`module:Class`, the name a user's class is given by."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def forecaster_class(name: str) -> type:
-    """The class a name means: a built-in name or `package.module:Class` (imported here).
+    """The class a name means: a built-in name or `package.module:Class` (imported here: call it
+    only for names the user gave for this run, never for a name read from a file).
     Errors are one line saying what failed and what to do."""
     if not is_dotted_path(name):
         if name not in BUILTIN:
@@ -54,9 +84,8 @@ def forecaster_class(name: str) -> type:
                 "as package.module:ClassName."
             )
         return BUILTIN[name]
-    module_name, _, class_name = name.rpartition(":")
-    if not module_name or not class_name:
-        raise ValueError(f"model {name!r}: write package.module:ClassName.")
+    check_dotted_path(name)
+    module_name, _, qualname = name.rpartition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may fail in any way while importing
@@ -64,9 +93,11 @@ def forecaster_class(name: str) -> type:
             f"model {name!r}: cannot import {module_name!r} ({_one_line(exc)}); run from the "
             "folder that holds it or install its package."
         ) from None
-    cls = getattr(module, class_name, None)
+    cls: Any = module
+    for part in qualname.split("."):
+        cls = getattr(cls, part, None)
     if not inspect.isclass(cls):
-        raise ValueError(f"model {name!r}: module {module_name!r} has no class {class_name!r}.")
+        raise ValueError(f"model {name!r}: module {module_name!r} has no class {qualname!r}.")
     return cls
 
 
@@ -94,13 +125,18 @@ def check_forecaster_class(name: str) -> type:
     return cls
 
 
-def model_type(model: Forecaster) -> str:
-    """The name that reloads `model`'s class: a built-in name or `module:Class`."""
-    cls = type(model)
+def model_type(model: Forecaster | type) -> str:
+    """The name of `model`'s class (or of a class): a built-in name or `module:Class`."""
+    cls = model if inspect.isclass(model) else type(model)
     kind = getattr(cls, "kind", None)
     if isinstance(kind, str) and BUILTIN.get(kind) is cls:
         return kind
-    return f"{cls.__module__}:{cls.__qualname__}"
+    return class_path(cls)
+
+
+def default_params(cls: type) -> dict[str, Any]:
+    """A class's hyper-parameters as its defaults set them."""
+    return dict(cls().get_params())
 
 
 @dataclass(frozen=True)
@@ -110,11 +146,15 @@ class ModelSpec:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def make(self, seed: int) -> Forecaster:
-        """A new, unfitted model with this seed (a model without a `seed` is deterministic)."""
+    def make(self, seed: int, threads: int | None = None) -> Forecaster:
+        """A new, unfitted model with this seed (a model without a `seed` is deterministic)
+        and, for a model that takes `num_threads` (LightGBM), this fit's thread count."""
         model = forecaster_class(self.name)(**self.params)
-        if "seed" in model.get_params():
+        params = model.get_params()
+        if "seed" in params:
             model.set_params(seed=seed)
+        if threads is not None and "num_threads" in params:
+            model.set_params(num_threads=threads)
         return model
 
 

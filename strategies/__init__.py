@@ -7,7 +7,7 @@ Backtrader engine used for reported results; `vectorised.py` is its numpy twin (
 """
 
 from lstmbt.strategies.backtest import BacktestError, BacktestResult, run_backtrader
-from lstmbt.strategies.costs import Costs
+from lstmbt.strategies.costs import Costs, StrategyRuined
 from lstmbt.strategies.panel import panel_returns, price_panel
 from lstmbt.strategies.portfolio import (
     equal_weight_weights,
@@ -32,6 +32,7 @@ __all__ = [
     "BacktestError",
     "BacktestResult",
     "Costs",
+    "StrategyRuined",
     "buy_and_hold_positions",
     "ewma_volatility",
     "fit_vol_scale",

@@ -16,7 +16,13 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.costs import CASH_BUFFER, TRADING_DAYS, Costs, daily_cash_rates
+from lstmbt.strategies.costs import (
+    CASH_BUFFER,
+    TRADING_DAYS,
+    Costs,
+    StrategyRuined,
+    daily_cash_rates,
+)
 from lstmbt.strategies.rebalance import check_positions, rebalance
 
 
@@ -124,9 +130,10 @@ class TargetPositionStrategy(bt.Strategy):
             if m > 0 and new * p * c < m:  # the minimum fee binds: buy less, keep cash >= 0
                 new = (equity * (1.0 - CASH_BUFFER) - m) / p
                 if new <= 0:
-                    raise BacktestError(
+                    raise StrategyRuined(
                         f"equity of {equity:.2f} on {day} cannot pay the minimum fee of "
-                        f"{m}; use a larger capital."
+                        f"{m:g}: the costs ruined the strategy; use a larger capital or a "
+                        "smaller minimum fee."
                     )
         elif target < 0:
             new = -equity / (o * (1.0 - s))

@@ -22,6 +22,12 @@ CASH_BUFFER = 1e-9
 TRADING_DAYS = 252
 
 
+class StrategyRuined(ValueError):
+    """The strategy has nothing left to trade with: its equity cannot pay the next order (a
+    minimum fee larger than what costs and losses left). A fact about the inputs (capital,
+    fees, positions), not a bug: callers report it as the user's to fix."""
+
+
 @dataclass(frozen=True)
 class Costs:
     """What trading costs. Fractions per side unless said otherwise (5 bps = 0.0005).

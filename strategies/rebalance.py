@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstmbt.strategies.costs import CASH_BUFFER, Costs
+from lstmbt.strategies.costs import CASH_BUFFER, Costs, StrategyRuined
 
 MIN_ORDER = 1e-9  # of equity
 
@@ -55,10 +55,13 @@ def rebalance(
     """The order that moves `held` shares to `target` weight at this open, or None when the
     drifted weight is within `band` of the target (or the order would be float noise).
 
-    Raises ValueError when equity at the open is not positive (a ruined strategy)."""
+    Raises StrategyRuined (a ValueError) when equity at the open is not positive."""
     equity = cash + held * open_
     if not equity > 0:
-        raise ValueError(f"equity at the open is {equity:.6g}: the strategy is ruined.")
+        raise StrategyRuined(
+            f"equity at the open is {equity:.6g}: costs and losses ruined the strategy; use a "
+            "larger capital or a smaller minimum fee."
+        )
     if abs(target - held * open_ / equity) <= band:
         return None
     s = costs.price_move

@@ -28,7 +28,13 @@ import functools
 import numpy as np
 import pandas as pd
 
-from lstmbt.strategies.costs import CASH_BUFFER, TRADING_DAYS, Costs, daily_cash_rates
+from lstmbt.strategies.costs import (
+    CASH_BUFFER,
+    TRADING_DAYS,
+    Costs,
+    StrategyRuined,
+    daily_cash_rates,
+)
 from lstmbt.strategies.rebalance import check_positions, rebalance
 
 
@@ -214,8 +220,10 @@ def _sized_with_min_fee(open_, close, first, day, side, costs, G, S):
             if new * p * c < fee_min:
                 new = (E * (1.0 - CASH_BUFFER) - fee_min) / p
                 if new <= 0:
-                    raise ValueError(
-                        f"equity cannot pay the minimum fee of {fee_min}; use a larger capital."
+                    raise StrategyRuined(
+                        f"equity of {E:.2f} cannot pay the minimum fee of {fee_min:g}: the "
+                        "costs ruined the strategy; use a larger capital or a smaller minimum "
+                        "fee."
                     )
         elif sides[j] < 0:
             p = o * (1.0 - s)

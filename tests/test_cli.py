@@ -133,7 +133,8 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
         ),
         (
             ["--set", "lookback60"],
-            "--set 'lookback60': write PRESET.KEY=VALUE, e.g. --set lookback.lookback=60.",
+            "--set 'lookback60': write PRESET.KEY=VALUE or MODEL.KEY=VALUE, e.g. --set "
+            "lookback.lookback=60 or --set lightgbm.num_leaves=63.",
         ),
         (["--lookback", "3000"], "--lookback 3000 is implausibly long; use <= 2000."),
         (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5."),
@@ -527,22 +528,29 @@ def test_a_user_forecaster_runs_through_walk_forward_seeds_resume_and_forecast(t
     ]
     assert not np.array_equal(*first), "each seed is its own model"
     saved = json.loads((run / "models" / "lookback" / "MyForecaster" / "model.json").read_text())
-    assert saved["model"] == "tests.user_models:MyForecaster"
+    assert (saved["model"], saved["class"]) == ("user", "tests.user_models:MyForecaster")
     # as if interrupted after all but the user model's last fold of one seed
     before = (run / "metrics.json").read_bytes()
     user_folds[-1].unlink()
     kept = {p: p.stat().st_mtime_ns for p in (run / "folds").rglob("predictions.npy")}
     (run / "run.json").write_text(json.dumps({"status": "interrupted"}))
-    resumed = run_cli("resume", str(run), cwd=root)
+    # a run folder never names code to import: the user names the class again
+    refused = run_cli("resume", str(run), cwd=root)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert f"lstmbt resume {run} --models tests.user_models:MyForecaster" in refused.stderr
+    resumed = run_cli("resume", str(run), "--models", "tests.user_models:MyForecaster", cwd=root)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items()), "finished folds were redone"
     assert user_folds[-1].is_file() and (run / "metrics.json").read_bytes() == before
     # the next-day forecast from the saved models is the run's seed ensemble
     preds = pd.read_csv(run / "predictions.csv", index_col=0, parse_dates=True)
     end = f"{preds.index[-1]:%Y-%m-%d}"
-    again = forecast_from_run(run, days=5, end=end)
+    again = forecast_from_run(run, days=5, end=end, models="tests.user_models:MyForecaster")
     np.testing.assert_allclose(again[mine], preds[mine].iloc[-5:], rtol=1e-9, atol=1e-15)
-    shown = run_cli("forecast", str(run), "--model", "MyForecaster", "--end", end, cwd=root)
+    shown = run_cli(
+        "forecast", str(run), "--model", "MyForecaster", "--end", end,
+        "--models", "tests.user_models:MyForecaster", cwd=root,
+    )  # fmt: skip
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert f"{mine}:position" in shown.stdout.replace("\n", "")
 

@@ -286,7 +286,7 @@ def test_a_rate_file_of_month_starts_gives_the_risk_free_rate_exactly(sp500, tmp
     # the file is read as of each day: rows after t change nothing up to t
     t = days[3000]
     changed = monthly.loc["1995":].copy()
-    changed.loc[changed.index > t] = 0.5
+    changed.loc[changed.index > t] = 0.15
     moved = cash_rate(_rate_file(tmp_path / "rf2.csv", changed), days).annual
     pd.testing.assert_series_equal(moved.loc[:t], from_file.annual.loc[:t])
     assert not moved.loc[t:].iloc[40:].equals(from_file.annual.loc[t:].iloc[40:])
@@ -388,3 +388,149 @@ def test_a_run_with_a_rate_file_records_it_and_resume_refuses_an_edited_file(tin
     _rate_file(tmp_path / "tbill.csv", rates.replace(0.03, 0.04))
     with pytest.raises(ValueError, match="cash rates .* differ from those the run started with"):
         resume_study(run.run_dir)
+
+
+# --- a minimum fee that ruins a small capital -------------------------------------------------
+
+
+def test_a_minimum_fee_that_ruins_a_small_capital_is_one_line_naming_the_strategy(
+    sp500, tmp_path, capsys
+):
+    """Regression: `--min-fee` that ate a small `--capital` ended in 'internal error
+    (BacktestError ...)', exit 3. It is the user's to fix: one line, exit 2, naming the
+    strategy, the day and both options; the twin and the weights engine say the same."""
+    from lstmbt.strategies import StrategyRuined
+
+    days = sp500.index[sp500.index >= "2015-01-01"][:300]
+    flips = pd.Series(np.where(np.arange(300) % 2 == 0, 0.001, -0.001), index=days, name="flip")
+    path = tmp_path / "flip.csv"
+    flips.rename_axis("Date").to_csv(path)
+    args = ["judge", str(path), "--no-tearsheets", "--out", str(tmp_path / "r")]
+    assert main([*args, "--capital", "100", "--min-fee", "0.99"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith(">")]
+    assert len(lines) == 1 and "internal error" not in err and "Traceback" not in err
+    assert "error: flip: equity of " in err and "cannot pay the minimum fee of 0.99" in err
+    assert "(--capital 100, --min-fee 0.99)." in err
+    # the same fee on a capital that can carry it is judged
+    assert main([*args, "--capital", "100000", "--min-fee", "0.99", "--bootstrap-reps", "50"]) == 0
+    capsys.readouterr()
+    ohlcv = adjusted_ohlcv(sp500)
+    pos = pd.DataFrame({"flip": np.where(np.arange(300) % 2 == 0, 1.0, 0.0)}, index=days)
+    costs = Costs(capital=100.0, min_fee=0.99)
+    with pytest.raises(StrategyRuined, match="cannot pay the minimum fee of 0.99"):
+        vectorised_returns(ohlcv, pos, costs)
+    with pytest.raises(StrategyRuined, match="ruined the strategy"):
+        vectorised_returns(ohlcv, pos * 0.5, costs, band=0.0)
+    with pytest.raises(DataError, match="weights are fractions"):  # unchanged: a bad weight
+        judge(flips * 1000, sp500, weights=True)
+
+
+# --- a rate file's unit is declared, never guessed; gaps are named ------------------------------
+
+
+def test_a_rate_file_s_unit_comes_from_its_column_name_or_the_option(sp500, tmp_path):
+    """`rate` (annual fractions) and `rate_pct` (percent a year) read the same rates; any other
+    column name needs --cash-rate-unit; a name and an option that disagree are refused."""
+    monthly = risk_free_monthly().loc["1998-12":"2018-11"]
+    monthly.index = monthly.index.to_timestamp()
+    days = sp500.index[sp500.index <= "2018-11-30"]
+    fraction = cash_rate(_rate_file(tmp_path / "f.csv", monthly), days)
+    percent = cash_rate(_rate_file(tmp_path / "p.csv", monthly * 100, "rate_pct"), days)
+    pd.testing.assert_series_equal(percent.annual, fraction.annual)
+    assert "column 'rate_pct' in percent a year" in percent.source
+    assert "column 'rate' in annual fractions" in fraction.source
+    other = _rate_file(tmp_path / "dtb3.csv", monthly * 100, "DTB3")  # FRED's name, percent
+    with pytest.raises(DataError, match="the column 'DTB3' does not say its unit; its values"):
+        cash_rate(other, days)
+    by_option = cash_rate(other, days, unit="percent")
+    pd.testing.assert_series_equal(by_option.annual, fraction.annual)
+    rf = _rate_file(tmp_path / "rf.csv", monthly, "RF")
+    with pytest.raises(DataError, match="Fama-French's monthly RF use --cash-rate risk-free"):
+        cash_rate(rf, days)
+    with pytest.raises(DataError, match="'rate_pct' says percent, --cash-rate-unit says fraction"):
+        cash_rate(str(tmp_path / "p.csv"), days, unit="fraction")
+
+
+def test_percent_values_below_one_in_a_rate_column_are_refused_not_read_as_fractions(
+    sp500, tmp_path
+):
+    """Regression: a file of 0.05 .. 0.9 meant as percent was read as 5-90% a year (buy-and-
+    hold Sharpe -5.87). Above 20% a year a column's name is not enough to declare the unit:
+    the file is refused with both ways out; the option reads it either way."""
+    days = sp500.loc["2000":"2004"].index
+    months = pd.date_range("1999-12-01", "2004-12-01", freq="MS")
+    values = pd.Series(np.linspace(0.05, 0.9, len(months)), index=months)
+    path = _rate_file(tmp_path / "r.csv", values)
+    with pytest.raises(DataError) as caught:
+        cash_rate(path, days)
+    text = str(caught.value)
+    assert "in the column 'rate' (fraction) is 21% a year" in text
+    assert "name the column rate_pct or pass --cash-rate-unit percent" in text
+    assert "if the rate is right, pass --cash-rate-unit fraction" in text
+    as_percent = cash_rate(path, days, unit="percent").annual
+    assert as_percent.max() == pytest.approx(0.009) and as_percent.min() >= 0.0005
+    assert cash_rate(path, days, unit="fraction").annual.max() == pytest.approx(0.9, abs=0.02)
+    with pytest.raises(DataError, match=r"is not an annual rate in percent in \[0, 100\)"):
+        cash_rate(_rate_file(tmp_path / "bp.csv", values * 1e4, "rate_pct"), days)
+
+
+def test_a_gap_inside_a_rate_file_longer_than_the_carry_limit_is_named(sp500, tmp_path):
+    """Regression: a 20-year gap inside a rate file paid the old rate the whole way without a
+    word. Rows further apart than the carry-forward limit, with trading days between them,
+    are named in a note (the longest, and how many); a file of month starts gives none."""
+    rates = pd.Series(
+        [0.05, 0.01, 0.02, 0.02],
+        index=pd.to_datetime(["1998-12-01", "2008-12-01", "2009-01-01", "2018-12-01"]),
+    )
+    days = sp500.index
+    rate = cash_rate(_rate_file(tmp_path / "steps.csv", rates), days)
+    assert rate.notes[0] == (
+        "cash rate: steps.csv has no row from 1998-12-01 to 2008-12-01 (10.0 years, longer "
+        "than the 2 months a rate is carried at the file's end) (2 such gaps in all); its 5.00% "
+        "a year of 1998-12-01 is paid throughout. Add rows if the rate changed in between."
+    )
+    assert rate.notes[1].startswith("cash rate: steps.csv ends 2018-12-01")
+    assert rate.annual.loc["2018-11-30"] == 0.02 and rate.annual.loc["2008-11-28"] == 0.05
+    later = days[days >= "2009-01-02"]  # only the second gap falls on these days
+    assert (
+        cash_rate(str(tmp_path / "steps.csv"), later)
+        .notes[0]
+        .startswith(
+            "cash rate: steps.csv has no row from 2009-01-01 to 2018-12-01 (9.9 years, longer "
+            "than the 2 months a rate is carried at the file's end); its 2.00% a year"
+        )
+    )
+    monthly = risk_free_monthly().loc["1998-12":"2018-11"]
+    monthly.index = monthly.index.to_timestamp()
+    assert not any(
+        "has no row" in n for n in cash_rate(_rate_file(tmp_path / "m.csv", monthly), days).notes
+    )
+
+
+def test_cash_rate_unit_on_the_command_line(sp500, tmp_path, capsys):
+    """--cash-rate-unit reaches the rate file from `run` and `judge`; it is refused where no
+    file is read, and for units other than fraction and percent."""
+    with pytest.raises(ConfigError, match="is not a file"):  # before any data is read
+        RunConfig(cash_rate="0.02", cash_rate_unit="percent").validate()
+    for args, said in [
+        (["--cash-rate", "0.02", "--cash-rate-unit", "percent"], "is not a file"),
+        (["--cash-rate-unit", "pct"], "--cash-rate-unit must be fraction"),
+    ]:
+        assert main(["run", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err
+    months = pd.date_range("2015-12-01", "2017-12-01", freq="MS")
+    path = _rate_file(tmp_path / "tb.csv", pd.Series(0.5, index=months), "value")
+    days = sp500.index[(sp500.index >= "2016-03-01") & (sp500.index <= "2017-10-31")]
+    forecasts = tmp_path / "f.csv"
+    sp500["adj_close"].pct_change().loc[days].rename("f").rename_axis("Date").to_csv(forecasts)
+    judged = ["judge", str(forecasts), "--cash-rate", path, "--no-tearsheets"]
+    judged += ["--bootstrap-reps", "50", "--out", str(tmp_path / "r"), "--start", "2015-12-01"]
+    judged += ["--end", "2017-12-29"]
+    assert main(judged) == 2
+    assert "the column 'value' does not say its unit" in capsys.readouterr().err
+    assert main([*judged, "--cash-rate-unit", "percent", "--run-id", "pct"]) == 0
+    doc = json.loads((tmp_path / "r" / "pct" / "config.json").read_text())
+    assert doc["cash_rate"]["mean_annual"] == pytest.approx(0.005)
+    assert doc["config"]["cash_rate_unit"] == "percent"

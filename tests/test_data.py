@@ -355,3 +355,115 @@ def test_mixed_orders_in_one_column_are_an_error(tmp_path):
     path.write_text("Date,Open,High,Low,Close\n04/01/2010,1,2,0.5,1.5\n2010-01-05,1,2,0.5,1.5\n")
     with pytest.raises(DataError, match="mixed date formats \\(first bad value '2010-01-05'\\)"):
         read_csv_prices(path)
+
+
+def test_a_companion_that_ends_before_the_target_says_so_and_the_end_to_use():
+    """Regression (exercise 3 with AAPL as a companion): the sample's AAPL ends 2013-03-01 and
+    ^GSPC runs to 2018; the error blamed 'a companion gap longer than 5 days?'. It names the
+    companion's last day and the --end that fits, before any training."""
+    from lstmbt.config import RunConfig
+    from lstmbt.study.inputs import prepare_data
+
+    config = RunConfig(presets=("multifeature",), companions=("AAPL",), start="2012-01-01")
+    with pytest.raises(DataError) as caught:
+        prepare_data(config)
+    assert str(caught.value) == (
+        "preset 'multifeature': the companion 'AAPL' has prices only to 2013-03-01, and ^GSPC "
+        "runs to 2018-12-31 (1469 trading days later); use --end 2013-03-01, or a companion "
+        "whose prices run as long."
+    )
+    data = prepare_data(RunConfig(**{**config.to_dict(), "end": "2013-03-01"}))
+    assert data.dates[-1] == pd.Timestamp("2013-02-28")  # the last day with a known next day
+    # a few days past the companion's end are carried, as inside the range (5 at most)
+    five = data.prices["^GSPC"].index[-1] + pd.offsets.BDay(5)
+    assert len(prepare_data(RunConfig(**{**config.to_dict(), "end": str(five.date())})).dates)
+
+
+def test_universe_tickers_that_never_share_a_day_are_refused_before_any_training(
+    sp500, tmp_path, monkeypatch, capsys
+):
+    """Regression: a universe whose tickers' dates never overlap trained every ticker, then
+    stopped with 'internal error (ValueError: no day has at least 2 tickers ranked ...)'. It is
+    one line naming each ticker's span, before any study starts or any folder is made."""
+    from lstmbt import api
+    from lstmbt.cli import main
+
+    folder = tmp_path / "apart"
+    folder.mkdir()
+    yahoo_csv(sp500.loc["2000":"2003"], folder / "early.csv")
+    yahoo_csv(sp500.loc["2010":"2013"], folder / "late.csv")
+    studied = []
+    monkeypatch.setattr(api, "run_study", lambda *a, **k: studied.append(a))
+    out = tmp_path / "reports"
+    assert main(["run", "--universe", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and studied == [] and not out.exists()
+    assert (
+        "the universe's tickers never trade on the same days: early (2000-01-03 to 2003-12-31), "
+        "late (2010-01-04 to 2013-12-31); at most 1 of them trade on any one day, and a top-2 "
+        "long portfolio ranks 2." in err
+    )
+    # a shared span is enough (the check does not train; the studies are stubbed out here)
+    yahoo_csv(sp500.loc["2003-06":"2006"], folder / "middle.csv")
+    from lstmbt.config import RunConfig
+    from lstmbt.data.universe import resolve_universe
+    from lstmbt.study.inputs import check_universe_overlap
+
+    members = resolve_universe(str(folder)).members
+    check_universe_overlap(RunConfig(universe=str(folder)), members)
+    with pytest.raises(DataError, match="at most 2 of them trade .* top-3 long portfolio ranks 3"):
+        check_universe_overlap(RunConfig(top_k=3), members)
+    check_universe_overlap(RunConfig(portfolio="long-short"), members)  # 4 > 3 tickers: a note
+
+
+def test_a_portfolio_whose_forecasts_never_share_enough_days_is_skipped_not_a_crash(sp500):
+    """Prices that overlap only in one ticker's training years give forecasts that never share
+    a day: no ranking portfolio (a note), where ranking_weights used to raise after training."""
+    from types import SimpleNamespace
+
+    from lstmbt.config import RunConfig
+    from lstmbt.features.returns import adjusted_ohlcv
+    from lstmbt.study.portfolio import ranking_portfolio
+
+    a, b = sp500.loc["2000":"2004"], sp500.loc["2004-06":"2008"]
+    frames = {"a": adjusted_ohlcv(a), "b": adjusted_ohlcv(b)}
+
+    def study(days):
+        return SimpleNamespace(predictions=pd.DataFrame({"m": 0.001}, index=days))
+
+    studies = {"a": study(a.index[-200:-1]), "b": study(b.index[-300:-1])}
+    assert ranking_portfolio(RunConfig(bootstrap_reps=50), frames, studies, "m") is None
+
+
+def test_named_month_dates_read_when_the_first_is_may(sp500, tmp_path):
+    """Regression (fuzz): '03-May-2010' is inferred as day-FullMonthName-year ('May' is both
+    names), and the next row, '04-Jun-2010', was refused as a mixed date format."""
+    days = sp500.loc["2010-05-03":"2010-06-30"]
+    path = dated_csv(days, tmp_path / "named.csv", "%d-%b-%Y")
+    assert Path(path).read_text().splitlines()[1].startswith("03-May-2010")
+    pd.testing.assert_frame_equal(load_one(path), days, check_freq=False, check_names=False)
+    full = dated_csv(days, tmp_path / "full.csv", "%d-%B-%Y")  # full names still read
+    pd.testing.assert_frame_equal(load_one(full), days, check_freq=False, check_names=False)
+
+
+def test_a_csv_with_a_header_and_no_rows_is_one_line(tmp_path):
+    """Regression (fuzz): a header line alone ended in an IndexError (exit 3)."""
+    path = tmp_path / "empty.csv"
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n")
+    with pytest.raises(DataError, match="has a header but no rows of data"):
+        load_one(str(path))
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2010-01-04,,,,,,\n")
+    with pytest.raises(DataError, match="no prices at all"):
+        load_one(str(path))
+
+
+def test_a_date_beyond_what_pandas_holds_in_nanoseconds_is_one_line(tmp_path):
+    """Regression (fuzz): '2262-04-12' parsed (pandas 3 reads microseconds), then overflowed
+    when the prices were put on nanoseconds: OutOfBoundsDatetime, exit 3."""
+    path = tmp_path / "far.csv"
+    path.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2010-01-04,1,1,1,1,1,1\n"
+        "2262-04-12,1,1,1,1,1,1\n"
+    )
+    with pytest.raises(DataError, match="the date '2262-04-12' is outside the dates lstmbt can"):
+        load_one(str(path))

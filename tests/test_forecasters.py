@@ -5,6 +5,7 @@ named by dotted path is checked when the config is."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from tests.conftest import DEVICES
 from tests.user_models import MyForecaster
 
 NEURAL = dict(hidden_size=4, epochs=2, batch_size=64, device="cpu")
-BUILT_IN = ["lstm", "gru", "mlp", "ridge", "zero", "mean", "persistence"]
+BUILT_IN = ["lstm", "gru", "mlp", "lightgbm", "ridge", "zero", "mean", "persistence"]
 USER = "tests.user_models:MyForecaster"
 
 
@@ -68,11 +69,15 @@ def test_every_forecaster_follows_the_contract(name, tmp_path):
     assert make(name).set_params(**params).get_params() == params
     with pytest.raises(ValueError, match="has no parameter 'nope'"):
         model.set_params(nope=1)
-    # saved and reloaded as the same type, with identical predictions
+    # saved and reloaded as the same type, with identical predictions; model.json names a
+    # built-in kind, or "user" with the class's path (for information: loaded only when named)
     save_forecaster(model, tmp_path / "m", {"feature_names": ["a", "b"]})
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert doc["model"] == name == model_type(model)
-    loaded, meta = load_forecaster(tmp_path / "m")
+    assert model_type(model) == name
+    kind = (name, None) if name in BUILT_IN else ("user", name)
+    assert (doc["model"], doc.get("class")) == kind
+    classes = {} if name in BUILT_IN else {name: type(model)}
+    loaded, meta = load_forecaster(tmp_path / "m", user_classes=classes)
     assert type(loaded) is type(model) and meta == {"feature_names": ["a", "b"]}
     np.testing.assert_array_equal(loaded.predict(X[te]), pred)
 
@@ -153,10 +158,11 @@ def test_models_are_chosen_by_name_or_dotted_path():
         ("tests.user_models:NoSave", "does not follow the forecaster contract: it has no "),
         ("lstm,lstm", "would both be named '<preset>:lstm'"),
         ("", "no model chosen"),
+        ("pkg.mod:../../x", "write package.module:ClassName (letters, digits and _ only)"),
     ],
 )
 def test_a_bad_model_name_is_one_clear_error(models, match):
-    with pytest.raises(ConfigError, match=match.replace("(", r"\(")) as info:
+    with pytest.raises(ConfigError, match=re.escape(match)) as info:
         RunConfig(models=models).validate()
     assert "\n" not in str(info.value)
 
@@ -166,6 +172,10 @@ def test_a_bad_model_name_is_one_clear_error(models, match):
     [
         ("Broken", "failed: ValueError: boom"),
         ("FlatPredictions", r"predict returned shape \(\d+,\), expected \(\d+, 1\)"),
+        ("NaNPredictions", r"predict returned \d+ non-finite forecast\(s\) \(NaN\) of \d+"),
+        ("InfPredictions", r"predict returned 1 non-finite forecast\(s\) \(inf\) of \d+"),
+        ("ExitsInFit", "failed: SystemExit: 0"),
+        ("StopsInFit", "failed: Stop: halt"),
     ],
 )
 def test_a_user_model_that_fails_in_the_study_is_one_line_naming_it(tiny, cls, match):
@@ -191,3 +201,40 @@ def test_gru_and_mlp_train_on_the_device_and_load_on_the_cpu(name, device, tmp_p
     loaded, _ = load_forecaster(tmp_path / "m", device="cpu")
     assert next(loaded.net_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(loaded.predict(X[250:]), pred, rtol=1e-4, atol=1e-6)
+
+
+MISBEHAVING = {
+    "Broken": ([], "failed: ValueError: boom"),
+    "NaNPredictions": ([], "non-finite forecast(s) (NaN)"),
+    "InfPredictions": ([], "non-finite forecast(s) (inf)"),
+    "ExitsInFit": ([], "failed: SystemExit: 0"),
+    "StopsInFit": ([], "failed: Stop: halt"),
+    "UnsavableState": (
+        [],
+        "could not be saved: cannot save UnsavableState: its fitted attribute "
+        "'transform_' holds a function, which lstmbt cannot store as JSON or .npz",
+    ),
+    "Unpicklable": (
+        ["--jobs", "2", "--seeds", "2"],
+        "cannot be sent back from a worker process",
+    ),
+}
+
+
+@pytest.mark.parametrize("cls", list(MISBEHAVING))
+def test_a_misbehaving_user_model_is_one_line_and_exit_2_from_the_cli(cls, tmp_path, capsys):
+    """NaN or inf forecasts, sys.exit or another BaseException in fit, state lstmbt cannot store
+    (no pickle in run folders) and an instance the process pool cannot send back: each is the
+    user's to fix, so one line naming the model, preset, seed and fold, and exit code 2 (not
+    0, and not 3, which says "a bug in lstmbt")."""
+    from lstmbt.cli import main
+
+    extra, says = MISBEHAVING[cls]
+    flags = ["--device", "cpu", "--start", "2014-01-01", "--no-tearsheets", "--out", str(tmp_path)]
+    code = main(["run", "--models", f"tests.user_models:{cls}", *flags, *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error")]  # after progress
+    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
+    assert f"model 'tests.user_models:{cls}' on preset 'baseline', seed " in lines[0]
+    assert says in lines[0] and ", fold " in lines[0]

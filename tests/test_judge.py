@@ -216,3 +216,80 @@ def test_fractional_positions_are_weights_traded_with_the_band(sp500):
                   config=config)  # fmt: skip
     pd.testing.assert_frame_equal(moved.returns.loc[:t], result.returns.loc[:t])
     assert not moved.returns.loc[t:].iloc[2:].equals(result.returns.loc[t:].iloc[2:])
+
+
+# --- reading forecast files like prices: row order, magnitudes --------------------------------
+
+
+def _forecast_csv(table: pd.DataFrame, path) -> str:
+    table.rename_axis("Date").to_csv(path, date_format="%Y-%m-%d")
+    return str(path)
+
+
+def test_shuffled_and_newest_first_forecast_files_give_the_sorted_files_numbers(sp500, tmp_path):
+    """Regression: 754 shuffled rows were judged over 37 days (the first and last rows taken as
+    the span) and a newest-first file had 'only 0 dates' with a forecast. Rows are sorted by
+    date with a note, and both give exactly the sorted file's numbers."""
+    days = sp500.index[sp500.index >= "2014-06-01"][:320]
+    r = sp500["adj_close"].pct_change()
+    noise = np.random.default_rng(3).normal(0, 0.01, len(days))
+    table = pd.DataFrame({"f": 0.2 * r.shift(-1).loc[days].to_numpy() + noise}, index=days)
+    table["g"] = -r.loc[days]
+    files = {
+        "sorted": table,
+        "shuffled": table.sample(frac=1.0, random_state=5),
+        "newest_first": table.iloc[::-1],
+    }
+    config = RunConfig(bootstrap_reps=50, tearsheets=False)
+    results = {}
+    for name, rows in files.items():
+        path = _forecast_csv(rows, tmp_path / f"{name}.csv")
+        if name == "sorted":
+            results[name] = judge(path, sp500, config=config)
+        else:
+            with pytest.warns(UserWarning, match=f"{name}.csv: rows were not in date order"):
+                results[name] = judge(path, sp500, config=config)
+            assert f"{name}.csv: rows were not in date order; sorted them" in (
+                results[name].metrics.notes
+            )
+    base = results["sorted"]
+    assert base.returns.index[0] == days[1] and base.returns.index[-1] == days[-1]
+    for name in ("shuffled", "newest_first"):
+        pd.testing.assert_frame_equal(results[name].returns, base.returns)
+        pd.testing.assert_frame_equal(results[name].metrics.strategy, base.metrics.strategy)
+        pd.testing.assert_frame_equal(results[name].metrics.forecast, base.metrics.forecast)
+    # a DataFrame given in Python is sorted the same way, with the same note
+    with pytest.warns(UserWarning, match="forecasts: rows were not in date order"):
+        again = judge(files["newest_first"], sp500, config=config)
+    pd.testing.assert_frame_equal(again.returns, base.returns)
+    # and the span never depends on the row order, even of a table built by hand
+    from lstmbt.progress import Progress
+    from lstmbt.study.judged import Submission, span_of
+
+    span = span_of(Submission(table.iloc[::-1]), base.data, Progress())
+    pd.testing.assert_index_equal(span, span_of(Submission(table), base.data, Progress()))
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("1e300", "1e+300"), ("-1.5", "-1.5"), ("2.5", "2.5"), ("1", "1")],
+    ids=["1e300", "minus-150-percent", "percent-units", "a-position"],
+)
+def test_absurd_forecast_magnitudes_are_one_line(sp500, tmp_path, capsys, value, shown):
+    """Regression: forecasts of 1e300 ended in an internal error (a histogram of an infinite
+    range). A next-day simple return lies in (-1, 1); anything else is refused in one line
+    that names the column, the value and the date, before any backtest."""
+    days = sp500.index[sp500.index >= "2016-01-01"][:60]
+    table = pd.DataFrame({"f": 0.001}, index=days)
+    table.iloc[7, 0] = float(value)
+    path = _forecast_csv(table, tmp_path / "big.csv")
+    assert main(["judge", path, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"forecast column 'f' holds {shown} on {days[7]:%Y-%m-%d}" in err
+    assert "If the file is in percent, divide by 100" in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    ok = table.copy()
+    ok.iloc[7, 0] = 0.999  # just inside: judged
+    result = judge(ok, sp500, config=RunConfig(bootstrap_reps=50, tearsheets=False))
+    assert result.metrics.value("forecast", "f", "n") == 60

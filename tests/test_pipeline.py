@@ -75,7 +75,8 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
 ):
     config = tiny(
         presets=("baseline", "multifeature"),
-        models=("lstm", "gru", "mlp"),
+        models=("lstm", "gru", "mlp", "lightgbm"),
+        model_options={"lightgbm": {"n_estimators": 50}},
         epochs=1,
         hidden_size=4,
         walk_forward=walk_forward,
@@ -111,7 +112,7 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
     # predictions' realised column is the return of t+1: compare forecasts only
     forecasts = [c for c in base.predictions.columns if c != "realised"]
     for preset in ("baseline", "multifeature"):
-        assert {f"{preset}:{m}" for m in ("lstm", "gru", "mlp")} <= set(forecasts)
+        assert {f"{preset}:{m}" for m in ("lstm", "gru", "mlp", "lightgbm")} <= set(forecasts)
     pd.testing.assert_frame_equal(
         moved.predictions.loc[:t, forecasts], base.predictions.loc[:t, forecasts], check_exact=True
     )

@@ -121,7 +121,7 @@ def test_warm_folds_wait_for_their_predecessor_and_a_resume_is_byte_identical(ti
     monkeypatch.setattr(
         folds_mod.FoldStore,
         "load_model",
-        lambda self, task: loaded.append(task) or real_load(self, task),
+        lambda self, task, *a: loaded.append(task) or real_load(self, task, *a),
     )
     resume_study(cut)
     # the first missing fold of each chain starts from its saved predecessor, read back

@@ -142,8 +142,9 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     options.pop("debug", None)
     wide = options.pop("wide", False)
     if resume is not None:
-        _refuse_changed_options(resume, given_values(options))
-        _resume(resume, wide)
+        given = given_values(options)
+        _refuse_changed_options(resume, given)
+        _resume(resume, given.get("models"), wide)
         return
     values: dict[str, Any] = dict(defaults)
     if config_file:
@@ -173,8 +174,10 @@ def _refuse_changed_options(run_dir: str, given: dict[str, Any]) -> None:
     if not given:
         return
     saved = read_config(run_dir)
-    asked = config_from_mapping({**saved.to_dict(), **given, "run_id": None})
+    asked = config_from_mapping({**saved.to_dict(), **given, "run_id": None}, import_models=False)
     changed = [k for k in given if getattr(asked, k) != getattr(saved, k)]
+    if "preset_options" in given and asked.model_options != saved.model_options:
+        changed.append("model_options")  # --set MODEL.KEY=VALUE
     if changed:
         shown = ", ".join(
             f"--{k.replace('_', '-')} (the run's: {getattr(saved, k)})" for k in changed
@@ -328,14 +331,25 @@ def _make_judge_command():
 _command("judge")(_make_judge_command())
 
 
+UserModels = Annotated[
+    str | None,
+    Opt(
+        "--models",
+        help="Your own classes the run used, package.module:Class, comma-separated: a run "
+        "folder never names code to import, so you name them again.",
+    ),
+]
+
+
 @_command()
 def resume(
     run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
+    models: UserModels = None,
     wide: Wide = False,
     debug: Debug = False,
 ) -> None:
     """Continue an interrupted run: finished folds are reused, the rest trained."""
-    _resume(run_dir, wide)
+    _resume(run_dir, models, wide)
 
 
 def _print_universe(result) -> None:
@@ -344,13 +358,13 @@ def _print_universe(result) -> None:
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
-def _resume(run_dir: str, wide: bool = False) -> None:
+def _resume(run_dir: str, models: Any = None, wide: bool = False) -> None:
     if "universe" in read_config_doc(run_dir):
         with _interruptible():
-            _print_universe(resume_universe(run_dir, progress=RichProgress()))
+            _print_universe(resume_universe(run_dir, progress=RichProgress(), models=models))
         return
     with _interruptible():
-        result = resume_study(run_dir, progress=RichProgress())
+        result = resume_study(run_dir, progress=RichProgress(), models=models)
     out = console()
     print_summary(result.metrics, out, wide)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
@@ -361,18 +375,25 @@ def forecast(
     run_dir: Annotated[str, typer.Argument(help="A finished run folder (its models/ are used).")],
     preset: Annotated[str | None, Opt(help="Only this preset's models.")] = None,
     model: Annotated[
-        str | None, Opt(help="Only this model (lstm, gru, mlp or your class's name).")
+        str | None,
+        Opt(help="Only this model (lstm, gru, mlp, lightgbm or your class's name)."),
     ] = None,
+    models: UserModels = None,
     source: Annotated[str | None, Opt(help="Price source (default: the run's).")] = None,
     end: Annotated[str | None, Opt(help="Last close to use, YYYY-MM-DD (default: latest).")] = None,
     days: Annotated[int, Opt(help="How many of the latest closes to forecast.")] = 1,
     debug: Debug = False,
 ) -> None:
-    """Forecast the next day with a run's saved model(s), without retraining."""
-    frame = forecast_from_run(run_dir, preset, source=source, end=end, days=days, model=model)
+    """Forecast the next day with a run's saved model(s), without retraining (a universe run:
+    each ticker's)."""
+    frame = forecast_from_run(
+        run_dir, preset, source=source, end=end, days=days, model=model, models=models
+    )
     out = console()
     for table in forecast_tables(frame, out.size.width):
         out.print(table)
+    for ticker, why in frame.attrs.get("skipped", {}).items():
+        out.print(f"[yellow]not forecast {ticker}:[/] {why}")
 
 
 @_command()

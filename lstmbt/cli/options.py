@@ -23,6 +23,11 @@ def _cli_type(name: str) -> Any:
     return (kind if kind in (bool, int, float) else str) | None  # tuples: comma-separated text
 
 
+# fields without a flag of their own: --set NAME.KEY=VALUE fills preset_options or
+# model_options by NAME (lstmbt.config._settings)
+CLI_SHARED = ("model_options",)
+
+
 def show_default(value: Any, name: str) -> str:
     """The default as a user would type it."""
     if value is None:
@@ -63,7 +68,9 @@ def run_parameters(
     for name, f in FIELDS.items():
         if names is not None and name not in names:
             continue
-        extra = {"metavar": "PRESET.KEY=VALUE"} if name == "preset_options" else {}
+        if name in CLI_SHARED:
+            continue  # given through another field's flag (--set)
+        extra = {"metavar": "NAME.KEY=VALUE"} if name == "preset_options" else {}
         option = typer.Option(
             _flag(f), help=option_help(name, defaults), show_default=False, **extra
         )

@@ -243,12 +243,19 @@ def forecast_cell(column: str, value: float) -> str:
 
 
 def forecast_tables(frame: pd.DataFrame, width: int) -> list[Table]:
-    """The forecasts of `lstmbt forecast`: one row per close, one column per model (its
-    forecast, position and weight), folded by the close's date when too wide."""
-    columns = [Column("Close of", "left", key=True), *(Column(str(c)) for c in frame.columns)]
+    """The forecasts of `lstmbt forecast`: one row per close (per ticker and close for a
+    universe run), one column per model (its forecast, position and weight), folded by the
+    close's date when too wide."""
+    universe = frame.index.nlevels == 2  # a universe run: (ticker, date)
+    keys = [Column("Ticker", "left", key=True)] if universe else []
+    keys.append(Column("Close of", "left", key=True))
+    columns = [*keys, *(Column(str(c)) for c in frame.columns)]
     rows = [
-        [f"{day:%Y-%m-%d}", *(forecast_cell(c, v) for c, v in row.items())]
-        for day, row in frame.iterrows()
+        [
+            *([key[0], f"{key[1]:%Y-%m-%d}"] if universe else [f"{key:%Y-%m-%d}"]),
+            *(forecast_cell(c, v) for c, v in row.items()),
+        ]
+        for key, row in frame.iterrows()
     ]
     title = "Forecast of the next day's return (%), decided at each close"
     return fitted_tables(title, columns, rows, width)

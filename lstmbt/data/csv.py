@@ -41,10 +41,11 @@ def read_dated_csv(
     Dates: one format for the whole column; `date_format` when given, else ISO or inferred, where
     an ambiguous dd/mm vs mm/dd column is settled only when exactly one reading gives sorted
     weekday dates (with a note), else refused. Cells: `columns(raw)` picks the string columns to
-    keep (default all); each must be a finite number or empty. Rows: repeated header lines and
-    exact duplicates (concatenated files) are dropped with a warning, conflicting rows for one
-    date refused (`drop_exact_duplicates`). `what` names the kind of file in messages ('CSV file',
-    'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
+    keep (default all); each must be a finite number or empty. Rows: sorted by date (a note says
+    so when they were not: every later step reads the first and last row as the span), repeated
+    header lines and exact duplicates (concatenated files) dropped with a warning, conflicting
+    rows for one date refused (`drop_exact_duplicates`). `what` names the kind of file in
+    messages ('CSV file', 'forecasts CSV'). Repairs are listed in `attrs["notes"]`.
     """
     path = Path(path).expanduser()
     shown = repr(str(path))
@@ -60,6 +61,8 @@ def read_dated_csv(
     if header.any():  # `cat a.csv b.csv` repeats the header line
         raw = raw.loc[~header].reset_index(drop=True)
         notes.append(f"{path.name}: dropped {int(header.sum())} repeated header rows")
+    if raw.empty:  # a header line alone (or repeated): nothing a later step can index
+        raise DataError(f"{what} {shown} has a header but no rows of data; check the file.")
     date_cols = [c for c in raw.columns if _norm(c) in ("date", "datetime", "timestamp", "time")]
     if not date_cols:
         raise DataError(
@@ -68,16 +71,38 @@ def read_dated_csv(
         )
     dates = raw.pop(date_cols[0]).str.strip()
     index, note = _parse_dates(dates, shown, date_format)
+    index = _in_range(index, dates, shown)
     frame = columns(raw) if columns is not None else raw
     numeric = _numeric_cells(frame, dates, shown)
     numeric.index = index
-    numeric.attrs["source"] = f"csv:{path}"
     if note:
         notes.append(f"{path.name}: {note}")
+    numeric, duplicates = split_exact_duplicates(numeric, path.name)
+    if duplicates:
+        notes.append(duplicates)
+    if not numeric.index.is_monotonic_increasing:  # e.g. newest first, as some sites export
+        numeric = numeric.sort_index(kind="stable")
+        notes.append(f"{path.name}: rows were not in date order; sorted them")
+    numeric.attrs["source"] = f"csv:{path}"
     for text in notes:
         warnings.warn(text, stacklevel=2)
     numeric.attrs["notes"] = notes
-    return drop_exact_duplicates(numeric, path.name, stacklevel=3)
+    return numeric
+
+
+def _in_range(index: pd.DatetimeIndex, dates: pd.Series, shown: str) -> pd.DatetimeIndex:
+    """The dates at nanosecond resolution, as every frame of ours is: a date pandas cannot
+    hold there (before 1677-09-22 or after 2262-04-11) is an error naming it (a fuzz finding:
+    '2262-04-12' was read, then overflowed in a later step)."""
+    try:
+        return index.as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        lo, hi = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+        out = ~((index >= lo) & (index <= hi))
+        raise DataError(
+            f"{shown}: the date {dates.iloc[int(np.flatnonzero(out)[0])]!r} is outside the "
+            f"dates lstmbt can hold ({lo:%Y-%m-%d} to {hi:%Y-%m-%d}). Fix or remove that row."
+        ) from None
 
 
 def _first_bad_date(dates: pd.Series) -> str:
@@ -174,11 +199,27 @@ def _parse_dates(
         # 03/04/2020 and 2020-04-03 fails instead of being silently misread.
         return pd.DatetimeIndex(pd.to_datetime(dates, errors="raise")), None
     except (ValueError, TypeError):
+        abbreviated = _abbreviated_months(dates.iloc[0] if len(dates) else "")
+        if abbreviated is not None:
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(dates, format=abbreviated)), None
+            except (ValueError, TypeError):
+                pass
         bad = _first_bad_date(dates)
         raise DataError(
             f"{shown}: unparseable or mixed date formats (first bad value {bad!r}). "
             "Use one format throughout, preferably YYYY-MM-DD."
         ) from None
+
+
+def _abbreviated_months(first: str) -> str | None:
+    """The format inferred from `first` with abbreviated month names, when it was inferred
+    with full ones: 'May' is both, so a file of 03-May-2010, 27-Apr-2010 ... was inferred as
+    '%d-%B-%Y' and refused at 'Apr' (a fuzz finding). None when that is not the case."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guess = guess_datetime_format(first)
+    return guess.replace("%B", "%b") if guess and "%B" in guess else None
 
 
 def _parse_with_format(dates: pd.Series, shown: str, date_format: str) -> pd.DatetimeIndex:

@@ -118,6 +118,8 @@ def validate_prices(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if empty.any():
         frame = frame.loc[~empty]
         notes.append(f"{name}: dropped {int(empty.sum())} rows with no prices (holidays)")
+    if frame.empty:
+        raise DataError(f"{name}: no prices at all (no rows, or only empty ones); check the file.")
     nan_rows = frame[PRICE_COLUMNS].isna().any(axis=1)
     if nan_rows.any():
         days = ", ".join(d.strftime("%Y-%m-%d") for d in frame.index[nan_rows][:5])

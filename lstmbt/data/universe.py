@@ -63,7 +63,7 @@ def resolve_universe(spec: str, source: str = "sample") -> Universe:
 
 def _ticker_list(path: Path) -> list[str]:
     names: list[str] = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         name = line.split("#", 1)[0].strip()
         if not name:
             continue

@@ -12,6 +12,7 @@ import pandas as pd
 
 from lstmbt.config import RunConfig
 from lstmbt.data.rates import CashRate
+from lstmbt.errors import ConfigError
 from lstmbt.metrics import BENCHMARK, model_entry
 from lstmbt.progress import Progress
 from lstmbt.strategies import (
@@ -24,7 +25,7 @@ from lstmbt.strategies import (
     vectorised_returns,
 )
 from lstmbt.strategies.backtest import BacktestError
-from lstmbt.strategies.costs import daily_cash_rates
+from lstmbt.strategies.costs import StrategyRuined, daily_cash_rates
 from lstmbt.strategies.rebalance import check_positions
 from lstmbt.strategies.vectorised import rebalanced_paths
 from lstmbt.study.sizing import Sizing, sized_positions
@@ -151,11 +152,17 @@ def backtest_all(
     returns, orders, trades, held, turnover = {}, [], {}, {}, {}
     for name, pos in positions.items():
         band = bands.get(name)
-        res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
-        if band is None:
-            twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate)
-        else:
-            twin, turnover[name] = _sized_twin(ohlcv, pos, costs, rate, band)
+        try:
+            res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
+            if band is None:
+                twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate)
+            else:
+                twin, turnover[name] = _sized_twin(ohlcv, pos, costs, rate, band)
+        except StrategyRuined as exc:  # the user's capital and fees, not a bug: one line
+            raise ConfigError(
+                f"{name}: {str(exc).rstrip('.')} (--capital {config.capital:g}, --min-fee "
+                f"{config.min_fee:g})."
+            ) from None
         check_parity(name, res.returns, twin, "vectorised twin")
         # day 0 is the first decision's close: nothing is held yet, so it is not a return day
         returns[name] = res.returns.iloc[1:]

@@ -28,9 +28,8 @@ import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,11 +40,14 @@ from lstmbt.models import (
     Forecaster,
     ModelSpec,
     Split,
+    UnsavableState,
     fit_seeds,
     load_forecaster,
     save_forecaster,
 )
 from lstmbt.models.io import ModelFileError, sync_folder, write_durably
+from lstmbt.models.registry import forecaster_class, is_dotted_path
+from lstmbt.models.training import warm_budget
 
 DEFAULT_MODEL = "lstm"  # its folders keep the layout of runs made before --models
 
@@ -87,7 +89,11 @@ class FoldStore:
         return folder / f"seed{task.seed}" / f"fold{task.fold:03d}"
 
     def load(
-        self, task: Task, shape: tuple[int, ...], inputs: tuple[int, int]
+        self,
+        task: Task,
+        shape: tuple[int, ...],
+        inputs: tuple[int, int],
+        user_classes: Mapping[str, type] | None = None,
     ) -> np.ndarray | None:
         """The saved test-block predictions of a finished task (None when not finished).
 
@@ -106,7 +112,7 @@ class FoldStore:
         if not np.isfinite(preds).all():
             raise UnusableFold(f"{str(path)!r} holds non-finite forecasts")
         try:
-            model = load_forecaster(folder)[0]
+            model = load_forecaster(folder, user_classes=user_classes)[0]
         except ModelFileError as exc:
             raise UnusableFold(f"{str(exc.path)!r} {exc.problem}") from None
         except (KeyError, TypeError, ValueError) as exc:  # model.json lacks or mistypes a field
@@ -129,8 +135,8 @@ class FoldStore:
         write_durably(folder / "predictions.npy", lambda handle: np.save(handle, preds))
         sync_folder(folder)  # the task counts as done only now
 
-    def load_model(self, task: Task) -> Forecaster:
-        return load_forecaster(self.folder(task))[0]
+    def load_model(self, task: Task, user_classes: Mapping[str, type] | None = None) -> Forecaster:
+        return load_forecaster(self.folder(task), user_classes=user_classes)[0]
 
 
 def _read_predictions(path: Path) -> np.ndarray:
@@ -177,7 +183,7 @@ def fit_one(
     only; the plan gives it only to them).
     """
     with _torch_threads(threads):
-        model = spec.make(task.seed)
+        model = spec.make(task.seed, threads)
         extra = {}  # epoch progress, for the models whose fit reports it; a warm start
         if on_epoch is not None and "on_epoch" in inspect.signature(model.fit).parameters:
             extra["on_epoch"] = on_epoch
@@ -198,7 +204,9 @@ def training_predictions(plan: TrainingPlan, task: Task, model: Forecaster) -> n
     try:
         with _torch_threads(plan.threads):
             preds = np.asarray(model.predict(plan.X[task.preset][split.train]), dtype=np.float64)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a user's predict, reported as theirs
         raise LstmbtError(
             f"{where} failed to forecast its training block (for --sizing vol-target): "
             f"{type(exc).__name__}: {exc}"
@@ -212,24 +220,80 @@ def training_predictions(plan: TrainingPlan, task: Task, model: Forecaster) -> n
     return preds
 
 
+def _where(task: Task, spec: ModelSpec) -> str:
+    return f"model {spec.name!r} on preset {task.preset!r}, seed {task.seed}, fold {task.fold}"
+
+
+def _what(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _user_fit_predict(
     model, task: Task, spec: ModelSpec, X, y, split: Split, progress
 ) -> np.ndarray:
-    """A user's model fit and asked for the test block: its failures and wrong shapes are
-    the user's to fix (one line; --debug shows the traceback), not a bug of lstmbt."""
-    where = f"model {spec.name!r} on preset {task.preset!r}, seed {task.seed}, fold {task.fold}"
+    """A user's model fit and asked for the test block: its failures, wrong shapes and
+    non-finite forecasts are the user's to fix (one line; --debug shows the traceback), not a
+    bug of lstmbt. SystemExit and other BaseExceptions raised by the model are failures too
+    (they would end the run silently); Ctrl-C and SIGTERM still stop it."""
+    where = _where(task, spec)
     try:
         model.fit(X[split.train], y[split.train], X[split.val], y[split.val], **progress)
         preds = np.asarray(model.predict(X[split.test]), dtype=np.float64)
-    except Exception as exc:
-        raise LstmbtError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's code, reported as theirs
+        raise LstmbtError(f"{where} failed: {_what(exc)}") from exc
     expected = (len(split.test), y.shape[1])
     if preds.shape != expected:
         raise LstmbtError(
             f"{where}: predict returned shape {preds.shape}, expected {expected} "
             "(samples, horizon)."
         )
+    bad = ~np.isfinite(preds)
+    if bad.any():
+        kinds = " and ".join(
+            k for k, b in (("NaN", np.isnan(preds).any()), ("inf", np.isinf(preds).any())) if b
+        )
+        raise LstmbtError(
+            f"{where}: predict returned {int(bad.sum())} non-finite forecast(s) ({kinds}) of "
+            f"{preds.size}; a forecast must be a finite return."
+        )
     return preds
+
+
+def _save_task(
+    store: FoldStore, task: Task, model: Forecaster, preds: np.ndarray, meta: dict, spec
+) -> None:
+    """Save a finished task; a user's model whose state cannot be saved (lstmbt stores JSON
+    and .npz only) is one line naming it, the preset, seed and fold."""
+    if spec is None or spec.name in TRAINED:
+        store.save(task, model, preds, meta)
+        return
+    try:
+        store.save(task, model, preds, meta)
+    except KeyboardInterrupt:
+        raise
+    except OSError:
+        raise  # the machine's answer (disk full, permission): reported as such
+    except BaseException as exc:  # noqa: BLE001 - the user's save, reported as theirs
+        what = str(exc) if isinstance(exc, UnsavableState) else _what(exc)
+        raise LstmbtError(f"{_where(task, spec)} could not be saved: {what}") from exc
+
+
+def _model_bytes(task: Task, spec: ModelSpec, model: Forecaster, how: str) -> bytes:
+    """A fitted model as pickle bytes, to pass it back from a worker process (never written to
+    disk); a model that cannot be pickled is one line naming it and what to do."""
+    try:
+        return pickle.dumps(model)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's object, reported as theirs
+        raise LstmbtError(
+            f"{_where(task, spec)} cannot be sent back from a {how} process: {_what(exc)}; keep "
+            "only picklable objects (numbers, arrays, plain classes) in its attributes, or run "
+            "with --jobs 1."
+        ) from None
 
 
 def fit_group(
@@ -340,9 +404,9 @@ def _run_in_worker(
     if store_root is not None:
         for task, (model, preds) in zip(unit, fitted, strict=True):
             if task in missing:
-                FoldStore(Path(store_root)).save(task, model, preds, meta)
+                _save_task(FoldStore(Path(store_root)), task, model, preds, meta, spec)
     return [
-        (task, preds, pickle.dumps(model) if task in keep else None)
+        (task, preds, _model_bytes(task, spec, model, "worker") if task in keep else None)
         for task, (model, preds) in zip(unit, fitted, strict=True)
     ]
 
@@ -352,7 +416,8 @@ class TrainingPlan:
     """Everything the fits need: the tasks, each preset's windows, the targets, the folds, how
     to make each (preset, model)'s forecaster, each preset's saved-model metadata, and how to
     spread the work. The (preset, model)s in `warm` start each fold after the first from the
-    previous fold's model of the same seed, with `warm_params` (fewer epochs, less patience)."""
+    previous fold's model of the same seed, with fewer epochs and less patience
+    (models.training.warm_budget)."""
 
     tasks: tuple[Task, ...]
     X: Mapping[str, np.ndarray]  # preset -> (dates, lookback, features)
@@ -366,7 +431,6 @@ class TrainingPlan:
     backend: str = "pool"  # pool | ray
     ray_address: str | None = None
     warm: frozenset[tuple[str, str]] = frozenset()  # (preset, model)s with warm-started folds
-    warm_params: Mapping[str, Any] = field(default_factory=dict)  # a warm fold's own options
 
     def units(self) -> list[list[Task]]:
         return work_units(list(self.tasks), set(self.together))
@@ -379,9 +443,10 @@ class TrainingPlan:
 
     def spec(self, task: Task) -> ModelSpec:
         spec = self.specs[(task.preset, task.model)]
-        if self.starts_warm(task):
-            return ModelSpec(spec.name, {**spec.params, **self.warm_params})
-        return spec
+        if not self.starts_warm(task):
+            return spec
+        own = spec.make(task.seed).get_params()  # its epochs and patience, given or default
+        return ModelSpec(spec.name, {**spec.params, **warm_budget(own["epochs"], own["patience"])})
 
     def predecessor(self, unit: list[Task]) -> list[Task] | None:
         """The unit a warm-started unit starts from (the same seeds' previous fold)."""
@@ -398,6 +463,13 @@ class TrainingPlan:
         per_step = (X.shape[2] + hidden) * hidden * params.get("num_layers", 1)
         rows = len(self.split(unit[0]).train)
         return float(rows * X.shape[1] * per_step * len(unit) * params.get("epochs", 1))
+
+    def user_classes(self) -> dict[str, type]:
+        """The user's classes this run names (path -> class): the only ones a saved fold's
+        model.json may be loaded as."""
+        return {
+            s.name: forecaster_class(s.name) for s in self.specs.values() if is_dotted_path(s.name)
+        }
 
 
 @dataclass
@@ -468,7 +540,7 @@ def _reuse_saved(
 def _load_saved(plan: TrainingPlan, store: FoldStore, task: Task, note: Note) -> np.ndarray | None:
     shape = (len(plan.split(task).test), plan.y.shape[1])
     try:
-        return store.load(task, shape, plan.X[task.preset].shape[1:])
+        return store.load(task, shape, plan.X[task.preset].shape[1:], plan.user_classes())
     except UnusableFold as exc:
         note(f"{exc}; that fold is trained again.")
         return None
@@ -505,7 +577,7 @@ def _schedule(plan, todo, store, results: TaskResults, done: OnDone, keep, runne
             init = starts.pop(key, None)
             before = plan.predecessor(unit)
             if init is None and before is not None:  # saved by an earlier run: read back
-                init = [store.load_model(task) for task in before]
+                init = [store.load_model(task, plan.user_classes()) for task in before]
             runner.submit(unit, missing, init, need.intersection(unit))
             running += 1
         key, fitted = runner.next()
@@ -514,7 +586,8 @@ def _schedule(plan, todo, store, results: TaskResults, done: OnDone, keep, runne
         saver = store if runner.driver_saves else None
         for task, preds, model in fitted:
             if task in missing:
-                _record(task, preds, model, results, done, keep, saver, plan.meta[task.preset])
+                meta = plan.meta[task.preset]
+                _record(task, preds, model, results, done, keep, saver, meta, plan.spec(task))
         if key in after:
             starts[after[key]] = [model for _, _, model in fitted]
             heapq.heappush(ready, (-rank[after[key]], order[after[key]], after[key]))
@@ -529,11 +602,12 @@ def _record(
     keep: frozenset[Task],
     store: FoldStore | None = None,
     meta: dict | None = None,
+    spec: ModelSpec | None = None,
 ) -> None:
     """A finished task, whichever way it ran: saved (when `store`; a pool worker saves its
     own), its model kept when asked for, then counted as done."""
     if store is not None:
-        store.save(task, model, preds, meta)
+        _save_task(store, task, model, preds, meta, spec)
     if task in keep and model is not None:
         results.models[task] = model
     results.predictions[task] = preds
@@ -664,7 +738,7 @@ def _fit_remote(
     init = None if init_blobs is None else [pickle.loads(b) for b in init_blobs]
     fitted = _fit_unit(unit, X, y, split, spec, threads, init_from=init)
     return ray.get_runtime_context().get_node_id(), [
-        (task, preds, pickle.dumps(model))
+        (task, preds, _model_bytes(task, spec, model, "Ray worker"))
         for task, (model, preds) in zip(unit, fitted, strict=True)
     ]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstmbt.config import ModelPreset, RunConfig
+from lstmbt.config import RunConfig
 from lstmbt.features.returns import simple_returns
 from lstmbt.metrics import model_entry
 from lstmbt.models import (
@@ -24,10 +24,10 @@ from lstmbt.models import (
     PersistenceForecaster,
     RidgeForecaster,
     Split,
+    TorchForecaster,
     ZeroForecaster,
     resolve_device,
 )
-from lstmbt.models.training import warm_budget
 from lstmbt.progress import Progress
 from lstmbt.study.folds import (
     FoldStore,
@@ -68,20 +68,6 @@ def ridge_name(preset: str) -> str:
     return f"{preset}:ridge"
 
 
-def lstm_params(config: RunConfig, p: ModelPreset) -> dict:
-    """The options of one preset's built-in neural forecasters (LSTM, GRU, MLP)."""
-    return dict(
-        hidden_size=p.hidden_size,
-        num_layers=p.num_layers,
-        dropout=p.dropout,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        patience=config.patience,
-        device=config.device,
-    )
-
-
 def training_plan(
     config: RunConfig, data: StudyData, folds: dict[str, list[Split]], progress: Progress
 ) -> TrainingPlan:
@@ -120,10 +106,9 @@ def training_plan(
         if config.warm_start and name in TRAINED and len(folds[p.name]) > 1
     )
     if warm:
-        budget = warm_budget(config.epochs, config.patience)
         progress.stage(
-            f"folds after the first start from the previous fold's weights (at most "
-            f"{budget['epochs']} epochs, patience {budget['patience']}): "
+            "folds after the first start from the previous fold's weights (a third of the "
+            "epochs, half the patience): "
             + ", ".join(forecaster_name(*pair) for pair in sorted(warm))
         )
     jobs, threads = config.resources(chains(work_units(list(tasks), set(together)), set(warm)))
@@ -135,7 +120,7 @@ def training_plan(
         y=data.targets.loc[data.dates].to_numpy(dtype=np.float64),
         folds=folds,
         specs={
-            (p.name, m): ModelSpec(name, lstm_params(config, p) if name in TRAINED else {})
+            (p.name, m): ModelSpec(name, config.model_params(p, m))
             for p in presets
             for m, name in models.items()
         },
@@ -146,7 +131,6 @@ def training_plan(
         backend=config.backend,
         ray_address=config.ray_address,
         warm=warm,
-        warm_params=warm_budget(config.epochs, config.patience) if warm else {},
     )
 
 
@@ -173,7 +157,7 @@ def fit_forecasters(
     sized = config.sizing == "vol-target"
     # epoch-by-epoch progress for a few fits of the built-in networks (they report epochs)
     few = plan.jobs == 1 and len(plan.tasks) <= len(presets)
-    few = few and all(name in TRAINED for name in config.models)
+    few = few and all(issubclass(TRAINED.get(n, object), TorchForecaster) for n in config.models)
     with progress.tasks(len(plan.tasks), config.epochs if few else None) as (on_done, on_epoch):
         done = run_tasks(
             plan,
@@ -214,7 +198,7 @@ def fit_forecasters(
             if task in done.models:
                 models[model_dir(p.name, m)] = done.models[task]
             elif store is not None:
-                models[model_dir(p.name, m)] = store.load_model(task)
+                models[model_dir(p.name, m)] = store.load_model(task, plan.user_classes())
         name = ridge_name(p.name)
         main[name], train_fc[name] = _per_fold(
             RidgeForecaster, plan.X[p.name], plan.y, folds[p.name]
@@ -229,7 +213,9 @@ def fit_forecasters(
 
 
 def _training_forecast(plan: TrainingPlan, store: FoldStore | None, kept: dict, task: Task):
-    model = kept[task] if task in kept else store.load_model(task)  # kept: trained here
+    if task in kept:  # trained here
+        return training_predictions(plan, task, kept[task])
+    model = store.load_model(task, plan.user_classes())
     return training_predictions(plan, task, model)
 
 

@@ -7,13 +7,17 @@ the data its test block reads, so no model or scaler sees what it will be scored
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from lstmbt.config import ModelPreset, RunConfig
 from lstmbt.data import PriceCache, csv_label, is_csv_path, load_one
 from lstmbt.data.rates import CashRate, cash_rate
-from lstmbt.errors import DataError
+from lstmbt.data.universe import Member
+from lstmbt.errors import DataError, LstmbtError
 from lstmbt.features import build_features, forward_returns, make_windows
 from lstmbt.features.build import FeatureMatrix
 from lstmbt.features.returns import adjusted_ohlcv
@@ -21,6 +25,8 @@ from lstmbt.models import Split, chronological_split
 from lstmbt.models.walkforward import walk_forward_folds
 from lstmbt.progress import Progress
 from lstmbt.results import StudyData
+
+COMPANION_STALE = 5  # build_features' max_stale: a companion's last bar serves this many days
 
 
 def _tickers(config: RunConfig, presets: list[ModelPreset]) -> list[str]:
@@ -66,12 +72,14 @@ def prepare_data(
     features: dict[str, FeatureMatrix] = {}
     dates = targets.dropna().index
     for p in presets:
+        _check_companion_ends(p, config.label, target, prices)
         try:
             fm = build_features(
                 target,
                 p.features,
                 {companion_label(c): prices[c] for c in p.companions},
                 p.companion_features,
+                max_stale=COMPANION_STALE,
             )
         except ValueError as exc:
             raise DataError(f"preset {p.name!r}: {exc}") from None
@@ -90,15 +98,70 @@ def prepare_data(
     return StudyData(prices, ohlcv, targets, features, pd.DatetimeIndex(dates), notes, rate)
 
 
+def _check_companion_ends(
+    preset: ModelPreset,
+    label: str,
+    target: pd.DataFrame,
+    prices: dict[str, pd.DataFrame],
+) -> None:
+    """A companion whose prices end before the target's is the end of the usable range, not a
+    'gap' (the sample's AAPL ends 2013-03-01, ^GSPC runs to 2018): say so and the --end that
+    fits. Up to COMPANION_STALE of the target's days after its last bar are carried forward."""
+    for ticker in preset.companions:
+        comp = prices[ticker]
+        if comp.empty or comp.index[-1] < target.index[0]:
+            continue  # no overlap at all: build_features says so
+        after = int((target.index > comp.index[-1]).sum())
+        if after > COMPANION_STALE:
+            raise DataError(
+                f"preset {preset.name!r}: the companion {ticker!r} has prices only to "
+                f"{comp.index[-1]:%Y-%m-%d}, and {label} runs to {target.index[-1]:%Y-%m-%d} "
+                f"({after} trading days later); use --end {comp.index[-1]:%Y-%m-%d}, or a "
+                "companion whose prices run as long."
+            )
+
+
+def check_universe_overlap(config: RunConfig, members: Sequence[Member]) -> None:
+    """Before any training: a universe's ranking portfolio ranks `--top-k` tickers (twice
+    that, long-short) on one day, so tickers whose prices never share that many days are
+    refused in one line naming each one's span (they used to fail after every ticker had
+    trained). A ticker whose prices cannot be read is left to its study, which skips it with
+    the reason; fewer readable tickers than one portfolio needs give no portfolio (a note)."""
+    need = config.top_k * (2 if config.portfolio == "long-short" else 1)
+    cache = PriceCache(config.cache_dir) if config.cache_dir else None
+    spans: dict[str, pd.DatetimeIndex] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the study repeats each repair note once
+        for m in members:
+            try:
+                frame = load_one(m.ticker, m.source, config.start, config.end, cache,
+                                 config.date_format)  # fmt: skip
+            except LstmbtError:
+                continue
+            spans[m.label] = frame.index
+    if len(spans) < need:
+        return
+    most = pd.Series(np.concatenate([s.to_numpy() for s in spans.values()])).value_counts().max()
+    if most >= need:
+        return
+    shown = ", ".join(f"{t} ({s[0]:%Y-%m-%d} to {s[-1]:%Y-%m-%d})" for t, s in spans.items())
+    raise DataError(
+        f"the universe's tickers never trade on the same days: {shown}; at most {most} of them "
+        f"trade on any one day, and a top-{config.top_k} {config.portfolio} portfolio ranks "
+        f"{need}. Use tickers whose histories overlap, or --start/--end inside a span they share."
+    )
+
+
 def cash_rate_of(config: RunConfig, dates: pd.DatetimeIndex) -> CashRate:
-    """The run's --cash-rate on `dates`, from where its --source says (its cache and
-    --date-format too)."""
+    """The run's --cash-rate on `dates`, from where its --source says (its cache,
+    --date-format and --cash-rate-unit too)."""
     return cash_rate(
         config.cash_rate,
         dates,
         source=config.source,
         cache=PriceCache(config.cache_dir) if config.cache_dir else None,
         date_format=config.date_format,
+        unit=config.cash_rate_unit,
     )
 
 

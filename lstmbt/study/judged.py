@@ -9,6 +9,7 @@ last 30 close changes refit every 252 days on the data before each block (never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,15 @@ class Submission:
     weights: bool = False  # positions are fractions of equity, traded with a rebalance band
 
 
-def judge_data(prices: pd.DataFrame, ticker: str, config: RunConfig | None = None) -> StudyData:
+def judge_data(
+    prices: pd.DataFrame,
+    ticker: str,
+    config: RunConfig | None = None,
+    notes: Sequence[str] = (),
+) -> StudyData:
     """The traded series' targets and the ridge baseline's inputs, on one decision calendar,
-    and the interest on cash on it (`config`'s --cash-rate, from where its --source says)."""
+    and the interest on cash on it (`config`'s --cash-rate, from where its --source says).
+    `notes`: the forecasts' repairs; the report lists them beside the prices' and the rate's."""
     ohlcv = adjusted_ohlcv(prices)
     targets = forward_returns(prices["adj_close"], 1)
     fm = build_features(prices, ("close_change",), {}, ())
@@ -59,14 +66,14 @@ def judge_data(prices: pd.DataFrame, ticker: str, config: RunConfig | None = Non
         targets,
         {"ridge": fm},
         pd.DatetimeIndex(dates),
-        list(rate.notes),
+        [*notes, *prices.attrs.get("notes", []), *rate.notes],
         rate,
     )
 
 
 def span_of(sub: Submission, data: StudyData, progress: Progress) -> pd.DatetimeIndex:
-    """The decision dates judged: every trading day from the first to the last forecast that
-    has a known next-day return."""
+    """The decision dates judged: every trading day from the earliest to the latest forecast
+    date that has a known next-day return (the table's row order does not matter)."""
     table = sub.table
     unknown = table.index.difference(data.prices[next(iter(data.prices))].index)
     if len(unknown):
@@ -86,14 +93,15 @@ def span_of(sub: Submission, data: StudyData, progress: Progress) -> pd.Datetime
     early = table.index[table.index < data.dates[0]]
     if len(early):
         raise DataError(
-            f"forecasts start {table.index[0]:%Y-%m-%d}, before the price history allows "
+            f"forecasts start {table.index.min():%Y-%m-%d}, before the price history allows "
             f"({data.dates[0]:%Y-%m-%d}: {RIDGE_LOOKBACK} days of history are needed); give "
             "prices that start earlier."
         )
     inside = table.index[table.index <= last_known]
     if len(inside) == 0:
         raise DataError("no forecast date has a known next-day return to judge it by.")
-    return data.dates[(data.dates >= inside[0]) & (data.dates <= inside[-1])]
+    # from the earliest to the latest forecast date, whatever order the rows came in
+    return data.dates[(data.dates >= inside.min()) & (data.dates <= inside.max())]
 
 
 def _ridge(data: StudyData, eval_pos: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list]:

@@ -272,11 +272,13 @@ def ranking_portfolio(
     tickers = [t for t in studies if forecaster in studies[t].predictions.columns]
     if len(tickers) < _needed(config):
         return None
-    if naive is None or naive.tickers != tuple(tickers):
-        naive = _naive_of(config, frames, studies, tickers)
     panel = price_panel({t: frames[t] for t in tickers})
     forecasts = pd.DataFrame({t: studies[t].predictions[forecaster] for t in tickers})
     forecasts = forecasts.reindex(panel.index)
+    if forecasts.notna().sum(axis=1).max() < _needed(config):  # spans that never overlap enough
+        return None
+    if naive is None or naive.tickers != tuple(tickers):
+        naive = _naive_of(config, frames, studies, tickers)
     weights = ranking_weights(forecasts, config.top_k, config.portfolio, prices=panel)
     bench = equal_weight_weights(panel, weights.index)
     port, trades = _run(panel, weights, config, forecaster)
@@ -338,7 +340,14 @@ def ranking_portfolios(
             continue
         if tickers not in naive_by_tickers:
             naive_by_tickers[tickers] = _naive_of(config, frames, studies, tickers)
-        made[name] = ranking_portfolio(config, frames, studies, name, naive_by_tickers[tickers])
+        made_one = ranking_portfolio(config, frames, studies, name, naive_by_tickers[tickers])
+        if made_one is None:
+            skipped[name] = (
+                f"too few tickers with forecasts on the same days for a top-{config.top_k} "
+                "portfolio"
+            )
+            continue
+        made[name] = made_one
     trial_returns = [p.returns[p.forecaster] for p in made.values()]
     for naive in naive_by_tickers.values():
         trial_returns += [naive.returns[c].dropna() for c in naive.returns.columns]
