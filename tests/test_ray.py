@@ -58,7 +58,10 @@ class _Notes(Progress):
 def test_two_node_ray_cluster_gives_the_pools_files_and_a_resume_continues(
     two_node_cluster, small_universe, tmp_path
 ):
-    kw = dict(UNIVERSE, epochs=2, universe=str(small_universe), walk_forward=True, refit_every=252)
+    # two seeds one by one: two chains of warm-started folds, so two units are in flight and
+    # a fold's predecessor may have run on the other node
+    kw = dict(UNIVERSE, epochs=2, universe=str(small_universe), walk_forward=True)
+    kw.update(refit_every=252, seeds=2, seed_batching="off", warm_start=True)
     pool = run_universe(RunConfig(out=str(tmp_path / "p"), run_id="u", jobs=2, **kw), write=True)
     progress = _Notes()
     ray = run_universe(

@@ -1,10 +1,10 @@
 """Universe studies: the multiple-testing layer on known answers, a small end-to-end universe
-where only the planted predictable series survives FDR control, pool = Ray, resume, bad input."""
+where only the planted predictable series survives FDR control, bad input (pool = Ray on two
+nodes, and resume: tests/test_ray.py)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from lstmbt import RunConfig
-from lstmbt.api import resume_universe, run_universe
+from lstmbt.api import run_universe
 from lstmbt.cli import main
 from lstmbt.data.universe import resolve_universe
 from lstmbt.errors import ConfigError
@@ -189,40 +189,6 @@ def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_p
     got = paid.table.loc[("planted", "baseline:lstm"), "dsr_universe"]
     assert got == pytest.approx(expected, rel=1e-12)
     assert got != pytest.approx(table.loc["planted", "dsr_universe"], rel=1e-6)
-
-
-def test_pool_and_ray_give_identical_files_and_a_resume_continues(universe_dir, tmp_path):
-    pytest.importorskip("ray")
-    small = tmp_path / "small"
-    small.mkdir()
-    for name in ("rw0.csv", "planted.csv"):
-        (small / name).write_bytes((universe_dir / name).read_bytes())
-    kw = dict(UNIVERSE, epochs=2, universe=str(small), walk_forward=True, refit_every=252, jobs=2)
-    pool = run_universe(RunConfig(out=str(tmp_path / "p"), run_id="u", **kw), write=True)
-    ray = run_universe(
-        RunConfig(out=str(tmp_path / "r"), run_id="u", backend="ray", **kw), write=True
-    )
-    files = ["universe.json"] + [
-        f"tickers/{t}/{f}"
-        for t in ("rw0", "planted")
-        for f in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json")
-    ]
-    for name in files:
-        a, b = (Path(r.run_dir) / name for r in (pool, ray))
-        assert a.read_bytes() == b.read_bytes(), name
-    # a universe cut after its first ticker resumes to the same files
-    cut = tmp_path / "p" / "u"
-    (cut / "universe.json").unlink()
-    import shutil
-
-    shutil.rmtree(cut / "tickers" / "rw0")
-    (cut / "tickers" / "planted" / "run.json").write_text('{"status": "interrupted"}')
-    again = resume_universe(cut)
-    assert (
-        json.loads((cut / "universe.json").read_text())["table"]
-        == json.loads((Path(ray.run_dir) / "universe.json").read_text())["table"]
-    )
-    assert set(again.tickers) == {"rw0", "planted"}
 
 
 def test_cli_universe_errors_are_one_line(tmp_path, capsys):
