@@ -39,7 +39,9 @@ def lstmbt_study(out: Path, run_id: str, *flags: str) -> float:
     """Wall seconds of one `lstmbt study` in a fresh process (its report written)."""
     cmd = [sys.executable, "-m", "lstmbt", "study", "--out", str(out), "--run-id", run_id, *flags]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
