@@ -89,14 +89,32 @@ def table(rows: list[dict]) -> str:
 
 
 def summary(rows: list[dict]) -> str:
-    worse = [r for r in rows if r["dm_warm_vs_cold"] > 0 and r["p_warm_vs_cold"] < 0.05]
-    better = [r for r in rows if r["dm_warm_vs_cold"] < 0 and r["p_warm_vs_cold"] < 0.05]
-    ratio = np.mean([r["loss_w"] / r["loss_c"] for r in rows])
+    """Counts and geometric means over the distinct (ticker, preset) rows (the universe's
+    ^GSPC is the S&P 500 study again, number for number: counted once)."""
+    seen, distinct = set(), []
+    for r in rows:
+        key = tuple(v for k, v in r.items() if k != "ticker")
+        if key not in seen:
+            seen.add(key)
+            distinct.append(r)
+
+    def geo(values) -> float:
+        return float(np.exp(np.mean(np.log(values))))
+
+    worse = sum(r["dm_warm_vs_cold"] > 0 and r["p_warm_vs_cold"] < 0.05 for r in distinct)
+    better = sum(r["dm_warm_vs_cold"] < 0 and r["p_warm_vs_cold"] < 0.05 for r in distinct)
+    loss = [r["loss_w"] / r["loss_c"] for r in distinct]
+    rmse = [r["sd_rmse_w"] / r["sd_rmse_c"] for r in distinct]
+    sharpe = [r["sd_sharpe_w"] / r["sd_sharpe_c"] for r in distinct]
     return (
-        f"{len(rows)} (ticker, preset) pairs: warm significantly worse (DM p < 0.05) on "
-        f"{len(worse)}, significantly better on {len(better)}; mean loss ratio warm / cold "
-        f"{ratio:.5f}; mean seeds' RMSE sd warm / cold "
-        f"{np.mean([r['sd_rmse_w'] / r['sd_rmse_c'] for r in rows]):.2f}"
+        f"{len(distinct)} distinct (ticker, preset) pairs: warm significantly worse than cold "
+        f"(DM p < 0.05) on {worse}, significantly better on {better} (by chance alone: about "
+        f"{0.025 * len(distinct):.1f} each); loss / RW warm / cold: mean {np.mean(loss):.5f}, "
+        f"warm lower on {sum(x < 1 for x in loss)}; DM vs RW mean cold "
+        f"{np.mean([r['dm_rw_c'] for r in distinct]):+.2f}, warm "
+        f"{np.mean([r['dm_rw_w'] for r in distinct]):+.2f}; seeds' spread warm / cold "
+        f"(geometric mean): RMSE sd {geo(rmse):.2f} (warm wider on {sum(x > 1 for x in rmse)}), "
+        f"Sharpe sd {geo(sharpe):.2f} (warm wider on {sum(x > 1 for x in sharpe)})"
     )
 
 
