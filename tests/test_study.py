@@ -274,6 +274,7 @@ def test_resume_retrains_a_fold_whose_files_cannot_be_reused(
     copy = tmp_path / "copy"
     shutil.copytree(finished_run, copy)
     (copy / "folds/baseline/seed42/fold000/predictions.npy").unlink()  # trained again anyway
+    (copy / "run.json").write_text('{"status": "interrupted"}')  # as a crash leaves it
     damage(copy / FOLD / name)
     events = []
     real_fit = folds_mod.fit_one

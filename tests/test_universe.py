@@ -209,6 +209,7 @@ def test_pool_and_ray_give_identical_files_and_a_resume_continues(universe_dir, 
 
     shutil.rmtree(cut / "tickers" / "rw0")
     (cut / "tickers" / "planted" / "run.json").write_text('{"status": "interrupted"}')
+    (cut / "run.json").write_text('{"status": "interrupted"}')
     again = resume_universe(cut)
     assert (
         json.loads((cut / "universe.json").read_text())["table"]

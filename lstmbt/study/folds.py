@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import inspect
+import io
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -40,6 +42,7 @@ from lstmbt.models import (
     save_forecaster,
 )
 from lstmbt.models.io import ModelFileError, sync_folder, write_durably
+from lstmbt.runs import RETRAIN, file_digest, refusal
 
 DEFAULT_MODEL = "lstm"  # its folders keep the layout of runs made before --models
 
@@ -69,12 +72,15 @@ class FoldStore:
     """Finished tasks on disk: predictions.npy beside the saved model, written last.
 
     Every file is written durably (fsynced, renamed into place, folder fsynced; models/io.py), so
-    predictions.npy is never on disk before the model it came from. Before a saved task is
-    reused, `load` checks its files (a crash, a full disk or a copy can still leave them short).
+    predictions.npy is never on disk before the model it came from, nor before fingerprints.json,
+    which holds the fingerprint of every file of the fold. Before a saved task is reused, `load`
+    checks its files (a crash, a full disk or a copy can still leave them short) and their
+    fingerprints (a file edited after the run saved it is not a forecast of this run's).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, force: bool = False) -> None:
         self.root = Path(root)
+        self.force = force  # a fold edited after it was saved is trained again, not refused
 
     def folder(self, task: Task) -> Path:
         folder = self.root / model_dir(task.preset, task.model)
@@ -86,7 +92,9 @@ class FoldStore:
         """The saved test-block predictions of a finished task (None when not finished).
 
         `shape` is the fold's (test days, horizon); `inputs` the (lookback, features) its model
-        must read. Raises UnusableFold naming the file when any of its files cannot be reused.
+        must read. Raises UnusableFold naming the file when any of its files cannot be reused
+        (damaged: trained again), and InputChanged when they are intact but differ from their
+        fingerprints (edited: refused; with `force`, UnusableFold).
         """
         folder = self.folder(task)
         path = folder / "predictions.npy"
@@ -112,6 +120,12 @@ class FoldStore:
                 f"{str(folder / 'model.json')!r} reads {shape[0]} days x "
                 f"{shape[1]} features, not this run's {inputs[0]} x {inputs[1]}"
             )
+        edited = _edited_file(folder)
+        if edited is not None:  # intact, but not what the run saved: refused, or with --force
+            problem = f"{str(edited)!r} was changed after the run saved it"
+            if self.force:
+                raise UnusableFold(f"{problem} (--force)")
+            raise refusal(problem, self.root.parent, RETRAIN)
         return preds
 
     def save(self, task: Task, model: Forecaster, preds: np.ndarray, meta: dict) -> None:
@@ -119,12 +133,61 @@ class FoldStore:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.tmp"):  # left by a writer that was stopped mid-file
             stale.unlink(missing_ok=True)
+        (folder / "predictions.npy").unlink(missing_ok=True)  # a fold trained again: not done
         save_forecaster(model, folder, meta)  # durable: fsynced files and folder
-        write_durably(folder / "predictions.npy", lambda handle: np.save(handle, preds))
+        buffer = io.BytesIO()
+        np.save(buffer, preds)
+        data = buffer.getvalue()
+        digests = {p.name: file_digest(p) for p in _fold_files(folder)}
+        digests["predictions.npy"] = file_digest(data)
+        text = json.dumps(digests, indent=1, sort_keys=True)
+        write_durably(folder / _FINGERPRINTS, lambda handle: handle.write(text.encode()))
+        write_durably(folder / "predictions.npy", lambda handle: handle.write(data))
         sync_folder(folder)  # the task counts as done only now
 
     def load_model(self, task: Task) -> Forecaster:
         return load_forecaster(self.folder(task))[0]
+
+    def edited(self) -> list[Path]:
+        """Of every finished fold, the first file that differs from its fingerprint (edited or
+        damaged after the run saved it, or missing); folds saved before fingerprints were kept
+        have none to compare."""
+        out = []
+        for done in sorted(self.root.rglob("predictions.npy")):
+            edited = _edited_file(done.parent)
+            if edited is not None:
+                out.append(edited)
+        return out
+
+
+_FINGERPRINTS = "fingerprints.json"
+
+
+def _fold_files(folder: Path) -> list[Path]:
+    """The files of a saved fold that its fingerprints cover (all but the record itself)."""
+    skip = (_FINGERPRINTS, "predictions.npy")
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name not in skip and p.suffix != ".tmp"
+    )
+
+
+def _edited_file(folder: Path) -> Path | None:
+    """The first file of a saved fold that differs from its recorded fingerprint (or is
+    missing, or the record itself unreadable); None when all match or none were recorded."""
+    record = folder / _FINGERPRINTS
+    if not record.is_file():
+        return None
+    try:
+        items = sorted(json.loads(record.read_text()).items())
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        return record
+    if any(not isinstance(n, str) or Path(n).name != n or n in (".", "..") for n, _ in items):
+        return record  # a name that is not a file of this folder
+    for name, want in items:
+        path = folder / name
+        if not path.is_file() or file_digest(path) != want:
+            return path
+    return None
 
 
 def _read_predictions(path: Path) -> np.ndarray:
