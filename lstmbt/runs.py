@@ -380,7 +380,9 @@ AFTER_TRAINING = (
     "portfolio",
     "cache_dir",
 )
-_WHERE = ("run_id", "out")  # where the run is, not what it computes
+# where the run and its inputs are, not what it computes: the prices a source or a universe
+# file names are checked by their own fingerprints, so a run moved with its files still resumes
+_WHERE = ("run_id", "out", "source", "universe", "cache_dir")
 
 
 RETRAIN = "train that fold again"
@@ -755,6 +757,8 @@ def _run_row(run_dir: Path) -> dict:
     row = {"run": run_dir.name, "status": status}
     if not (run_dir / "config.json").is_file():
         note = "stopped before its configuration was saved; nothing to resume, delete it"
+        if status == "failed":
+            note = _status_note(run_dir, status, {}, None)
         return {**row, "ticker": "-", "presets": "-", "walk_forward": False, "note": note}
     doc = read_config_doc(run_dir)
     cfg = doc["config"]

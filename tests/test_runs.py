@@ -415,3 +415,75 @@ def test_the_lock_file_is_removed_and_a_stale_handle_never_counts_as_holding(cop
         assert not runs._same_file(held, copy / ".lock")
     with runs.locked(copy):
         assert (copy / ".lock").read_text().split()[0] == str(os.getpid())
+
+
+# --- judged runs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "Date,f\n1990-01-02,0.1\n1990-01-03,0.2\n",  # not trading days of the prices
+        "Date,f\n2016-01-09,0.1\n",
+        "Date,f\n2016-01-04,0.1\n",  # one day: nothing to judge
+    ],
+)
+def test_a_judge_that_fails_before_writing_leaves_no_folder(tmp_path, capsys, rows):
+    """Regression: judge made its folder before judging, and an error left it "stale"."""
+    path = tmp_path / "f.csv"
+    path.write_text(rows)
+    out = tmp_path / "r"
+    assert main(["judge", str(path), "--out", str(out), "--bootstrap-reps", "50"]) == 2
+    err(capsys)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_judged_run_says_what_became_of_it(tmp_path, sp500, monkeypatch, capsys):
+    """A judged run stopped while writing is failed or interrupted (or removed when it holds
+    nothing), killed is stale, and its row says to judge again: it is not resumed."""
+    import numpy as np
+
+    import lstmbt.judge
+
+    days = sp500.index[(sp500.index >= "2016-01-01")][:300]
+    path = tmp_path / "f.csv"
+    pd_frame = sp500["adj_close"].pct_change().loc[days].rename("f").rename_axis("Date")
+    (np.sign(pd_frame) * 0.001).to_csv(path)
+    out = tmp_path / "r"
+    args = ["judge", str(path), "--out", str(out), "--bootstrap-reps", "50", "--no-tearsheets"]
+    real = lstmbt.judge.write_run
+
+    def disk_full(result, run_dir, progress, tearsheets, extra):
+        runs.write_config(run_dir, result.config, result.data.prices, extra=extra)  # as it does
+        (run_dir / "predictions.csv").write_text("Date,f\n")  # something written, then
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "returns.csv"))
+
+    monkeypatch.setattr(lstmbt.judge, "write_run", disk_full)
+    assert main([*args, "--run-id", "full"]) == 2
+    again = "judge the forecasts again (a judged run is not resumed)"
+    assert err(capsys).endswith(f"run marked failed; {again}")
+    (row,) = runs.list_runs(out)
+    assert row["status"] == "failed"
+    assert row["note"] == f"No space left on device ({out / 'full' / 'returns.csv'}) ({again})"
+    assert main(["resume", str(out / "full")]) == 2
+    assert err(capsys) == (
+        f"error: '{out / 'full'}' is a judged forecast (lstmbt judge), which is not resumed; "
+        "judge the forecasts again."
+    )
+
+    def stopped(result, run_dir, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lstmbt.judge, "write_run", stopped)
+    assert main([*args, "--run-id", "cut"]) == 130
+    assert not (out / "cut").exists(), "stopped before writing anything: removed"
+    monkeypatch.setattr(lstmbt.judge, "write_run", real)
+    assert main([*args, "--run-id", "killed"]) == 0
+    assert not (out / "killed" / ".lock").exists()
+    doc = json.loads((out / "killed" / "run.json").read_text())
+    assert doc["kind"] == "judge" and doc["status"] == "complete"
+    (out / "killed" / "run.json").write_text(
+        json.dumps({**doc, "status": "running", "pid": dead_pid()})
+    )
+    row = {r["run"]: r for r in runs.list_runs(out)}["killed"]
+    assert row["status"] == "stale" and row["note"].endswith(f"(killed?); {again}")
