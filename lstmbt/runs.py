@@ -110,7 +110,7 @@ def new_run_dir(config: RunConfig, label: str | None = None, subject: str | None
             )
         run_dir.mkdir()
         return run_dir
-    what = slug(label or "+".join(config.presets))
+    what = slug(label) if label else "+".join(config.presets)
     stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(subject or config.label)}-{what}"
     for i in range(1000):
         run_dir = out / (stem if i == 0 else f"{stem}-{i + 1}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lstmbt import runs
 from lstmbt.cli import main
 from tests.conftest import YAHOO_NAMES, yahoo_csv
 
@@ -438,6 +439,11 @@ def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, c
     assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
     saved = len(list((cut / "folds").rglob("predictions.npy")))
     assert 2 <= saved < 6, saved
+    (row,) = runs.list_runs(out)  # what `lstmbt runs` shows
+    assert (row["status"], row["note"]) == (
+        "interrupted",
+        f"{saved} folds saved: lstmbt resume {cut}",
+    )
     assert main(["resume", str(cut)]) == 0
     assert json.loads((cut / "run.json").read_text())["status"] == "complete"
     whole = [*SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "whole"]
