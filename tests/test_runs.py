@@ -256,6 +256,8 @@ def test_runs_lists_every_state_and_survives_one_corrupt_run(finished, tmp_path,
 
 
 def test_forecast_names_a_truncated_model_file(copy, capsys):
+    """Of a run written before fingerprints were kept (edits are refused before: see below)."""
+    (copy / runs.FINGERPRINTS).unlink()
     weights = copy / "models" / "baseline" / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:100])
     assert main(["forecast", str(copy)]) == 2

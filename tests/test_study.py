@@ -330,6 +330,8 @@ def test_fold_files_are_fsynced_before_the_fold_counts_as_done(tmp_path, monkeyp
         "fsync:/model.json.tmp",
         "replace:/model.json",
         "fsync:",  # the model's renames are on disk ...
+        "fsync:/fingerprints.json.tmp",  # (each file's fingerprint, for resume to check)
+        "replace:/fingerprints.json",
         "fsync:/predictions.npy.tmp",
         "replace:/predictions.npy",  # ... before the task counts as done
         "fsync:",
