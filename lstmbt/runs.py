@@ -522,10 +522,45 @@ def check_unchanged(run_dir: str | Path, *, folds: bool = False) -> None:
     if edited:
         raise refusal(edited[0], run_dir, RESULTS_FIX)
     if folds:
-        from lstmbt.study.folds import FoldStore  # the store knows its own files
-
-        for path in FoldStore(run_dir / "folds").edited():
+        for path in edited_folds(run_dir / "folds"):
             raise refusal(f"{str(path)!r} was changed after the run saved it", run_dir, RETRAIN)
+
+
+def folder_fingerprints(folder: Path, to_write: dict[str, bytes]) -> str:
+    """The fingerprints.json text of a saved fold: every file in `folder` (its model) and the
+    files `to_write` (name -> bytes: predictions.npy, written after this record, last)."""
+    skip = (FINGERPRINTS, *to_write)
+    files = [p for p in Path(folder).iterdir() if p.is_file() and p.name not in skip]
+    digests = {p.name: file_digest(p) for p in files if p.suffix != ".tmp"}
+    digests.update({name: file_digest(data) for name, data in to_write.items()})
+    return json.dumps(digests, indent=1, sort_keys=True)
+
+
+def edited_file(folder: Path) -> Path | None:
+    """The first file of a saved fold that differs from its recorded fingerprint (or is
+    missing, or the record itself unreadable); None when all match or none were recorded (a
+    fold saved before fingerprints were kept)."""
+    record = Path(folder) / FINGERPRINTS
+    if not record.is_file():
+        return None
+    try:
+        items = sorted(json.loads(record.read_text()).items())
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        return record
+    if any(not isinstance(n, str) or Path(n).name != n or n in (".", "..") for n, _ in items):
+        return record  # a name that is not a file of this folder
+    for name, want in items:
+        path = Path(folder) / name
+        if not path.is_file() or file_digest(path) != want:
+            return path
+    return None
+
+
+def edited_folds(root: Path) -> list[Path]:
+    """Of every finished fold under `root` (a run's folds/), the first file that differs from
+    its fingerprint (edited or damaged after the run saved it, or missing)."""
+    done = sorted(Path(root).rglob("predictions.npy"))
+    return [path for path in (edited_file(p.parent) for p in done) if path is not None]
 
 
 def data_doc(prices: dict[str, pd.DataFrame]) -> dict:

@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import inspect
 import io
-import json
 import multiprocessing as mp
 import os
 import pickle
@@ -42,7 +41,14 @@ from lstmbt.models import (
     save_forecaster,
 )
 from lstmbt.models.io import ModelFileError, sync_folder, write_durably
-from lstmbt.runs import RETRAIN, file_digest, refusal
+from lstmbt.runs import (
+    FINGERPRINTS,
+    RETRAIN,
+    edited_file,
+    edited_folds,
+    folder_fingerprints,
+    refusal,
+)
 
 DEFAULT_MODEL = "lstm"  # its folders keep the layout of runs made before --models
 
@@ -120,7 +126,7 @@ class FoldStore:
                 f"{str(folder / 'model.json')!r} reads {shape[0]} days x "
                 f"{shape[1]} features, not this run's {inputs[0]} x {inputs[1]}"
             )
-        edited = _edited_file(folder)
+        edited = edited_file(folder)
         if edited is not None:  # intact, but not what the run saved: refused, or with --force
             problem = f"{str(edited)!r} was changed after the run saved it"
             if self.force:
@@ -138,10 +144,8 @@ class FoldStore:
         buffer = io.BytesIO()
         np.save(buffer, preds)
         data = buffer.getvalue()
-        digests = {p.name: file_digest(p) for p in _fold_files(folder)}
-        digests["predictions.npy"] = file_digest(data)
-        text = json.dumps(digests, indent=1, sort_keys=True)
-        write_durably(folder / _FINGERPRINTS, lambda handle: handle.write(text.encode()))
+        text = folder_fingerprints(folder, {"predictions.npy": data})
+        write_durably(folder / FINGERPRINTS, lambda handle: handle.write(text.encode()))
         write_durably(folder / "predictions.npy", lambda handle: handle.write(data))
         sync_folder(folder)  # the task counts as done only now
 
@@ -152,42 +156,7 @@ class FoldStore:
         """Of every finished fold, the first file that differs from its fingerprint (edited or
         damaged after the run saved it, or missing); folds saved before fingerprints were kept
         have none to compare."""
-        out = []
-        for done in sorted(self.root.rglob("predictions.npy")):
-            edited = _edited_file(done.parent)
-            if edited is not None:
-                out.append(edited)
-        return out
-
-
-_FINGERPRINTS = "fingerprints.json"
-
-
-def _fold_files(folder: Path) -> list[Path]:
-    """The files of a saved fold that its fingerprints cover (all but the record itself)."""
-    skip = (_FINGERPRINTS, "predictions.npy")
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.name not in skip and p.suffix != ".tmp"
-    )
-
-
-def _edited_file(folder: Path) -> Path | None:
-    """The first file of a saved fold that differs from its recorded fingerprint (or is
-    missing, or the record itself unreadable); None when all match or none were recorded."""
-    record = folder / _FINGERPRINTS
-    if not record.is_file():
-        return None
-    try:
-        items = sorted(json.loads(record.read_text()).items())
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
-        return record
-    if any(not isinstance(n, str) or Path(n).name != n or n in (".", "..") for n, _ in items):
-        return record  # a name that is not a file of this folder
-    for name, want in items:
-        path = folder / name
-        if not path.is_file() or file_digest(path) != want:
-            return path
-    return None
+        return edited_folds(self.root)
 
 
 def _read_predictions(path: Path) -> np.ndarray:
