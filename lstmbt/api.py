@@ -236,7 +236,7 @@ def run_universe(
     """Study every ticker of config.universe on its own calendar, then test them as one family.
 
     With `write`, each ticker's run folder is tickers/<folder>/ under the universe's folder
-    (the label percent-encoded: `data.universe.ticker_folder`) and the universe page is
+    (its label with characters escaped: `data.universe.ticker_folder`) and the universe page is
     index.html; the universe folder has the lock, run.json (status, heartbeat, failure record)
     and fingerprints of a study's. A universe interrupted midway continues with `resume_dir`
     (finished tickers are read back once their inputs are checked, a ticker cut short resumes

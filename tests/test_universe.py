@@ -282,7 +282,16 @@ def test_ticker_folders_never_collide_and_clashing_files_are_refused(tmp_path, s
     """Regression: GSPC.csv and ^GSPC.csv shared tickers/GSPC (the second was "finished earlier,
     read back" with the first's numbers), é.csv and ü.csv both became tickers/run, A.csv and
     A.CSV made one row, and `...csv` resolved to the universe folder itself."""
-    from urllib.parse import unquote
+    import re
+
+    def label_of(name: str) -> str:  # '_' and two hex digits per byte, the rest as it is
+        raw = re.sub(r"_([0-9A-F]{2})", lambda m: f"\\x{m.group(1)}", name)
+        return (
+            raw.encode("latin-1", "backslashreplace")
+            .decode("unicode_escape")
+            .encode("latin-1")
+            .decode()
+        )
 
     folder = tmp_path / "odd"
     folder.mkdir()
@@ -294,7 +303,8 @@ def test_ticker_folders_never_collide_and_clashing_files_are_refused(tmp_path, s
     folders = [m.folder for m in members]
     assert len({f.casefold() for f in folders}) == len(folders), folders
     assert all(not f.startswith(".") and "/" not in f for f in folders), folders
-    assert all(unquote(m.folder) == m.label for m in members), "one label, one folder"
+    assert all(label_of(m.folder) == m.label for m in members), "one label, one folder"
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", f) for f in folders), "a run id's characters"
     assert {m.label: m.folder for m in members}["GSPC"] == "GSPC", "plain names stay as they are"
     for names, line in [
         (("A.csv", "A.CSV"), "holds A.CSV and A.csv, which both give the ticker label 'A'"),
@@ -309,6 +319,30 @@ def test_ticker_folders_never_collide_and_clashing_files_are_refused(tmp_path, s
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and line in lines[0], lines
         assert not out.exists() or not any(out.iterdir()), "refused before any run folder"
+
+
+def test_tickers_whose_names_would_collide_are_studied_apart_and_resume(
+    tmp_path, sp500, nasdaq, capsys
+):
+    """GSPC.csv, ^GSPC.csv (other prices) and ...csv: three tickers, three folders, each with
+    its own numbers under its exact label; a resume reads them back (`...csv` used to resolve
+    to the universe folder itself and break every resume)."""
+    prices = tmp_path / "odd"
+    prices.mkdir()
+    yahoo_csv(sp500.loc["2012":"2015"], prices / "GSPC.csv")
+    yahoo_csv(nasdaq.loc["2012":"2015"], prices / "^GSPC.csv")
+    yahoo_csv(sp500.loc["2011":"2014"], prices / "...csv")
+    kw = dict(SMALL, top_k=2)
+    config = RunConfig(universe=str(prices), out=str(tmp_path / "runs"), run_id="u", **kw)
+    result = run_universe(config, write=True)
+    assert set(result.tickers) == {"GSPC", "^GSPC", ".."} and not result.skipped
+    bh = {t: r.returns["buy_and_hold"].sum() for t, r in result.tickers.items()}
+    assert len(set(bh.values())) == 3, "each ticker's own prices"
+    for label, r in result.tickers.items():
+        assert r.run_dir.parent == tmp_path / "runs" / "u" / "tickers"
+        assert r.metrics.span.ticker == label
+    assert main(["resume", str(tmp_path / "runs" / "u")]) == 0
+    assert "is complete and its inputs are unchanged" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 from lstmbt.data.prices import SAMPLE
 from lstmbt.errors import ConfigError, did_you_mean
@@ -38,13 +37,21 @@ class Member:
 
 
 def ticker_folder(label: str) -> str:
-    """A ticker's folder name: its label percent-encoded as in a URL ('AAPL' -> 'AAPL', '^GSPC'
-    -> '%5EGSPC', 'é' -> '%C3%A9'), with a leading dot encoded too ('..' -> '%2E.'). One label,
-    one name, on any machine; two labels never share one (the encoding is undone by
-    urllib.parse.unquote), except labels that differ only in case on a case-insensitive disk,
-    which `resolve_universe` refuses; and no name is '.', '..' or hidden."""
-    name = quote(label, safe="")
-    return "%2E" + name[1:] if name.startswith(".") else name
+    """A ticker's folder name: its label with every character other than an ASCII letter,
+    digit, '.' or '-' written as '_' and its UTF-8 bytes in hex ('AAPL' -> 'AAPL', '^GSPC' ->
+    '_5EGSPC', 'é' -> '_C3_A9'), and a leading '.' or '-' too ('..' -> '_2E.'). One label, one
+    name, on any machine, in the characters a run id allows; two labels never share one ('_' is
+    always an escape, so the name reads back to its label), except labels that differ only in
+    case on a case-insensitive disk, which `resolve_universe` refuses; and no name is '.',
+    '..', hidden or an option."""
+    out = []
+    for i, char in enumerate(label):
+        plain = char.isascii() and (char.isalnum() or char in ".-")
+        if plain and not (i == 0 and char in ".-"):
+            out.append(char)
+        else:
+            out += [f"_{byte:02X}" for byte in char.encode()]
+    return "".join(out)
 
 
 @dataclass(frozen=True)
