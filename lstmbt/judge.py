@@ -100,21 +100,21 @@ def judge(
         table, positions = sub.table, sub.positions
         frame = _prices(config, prices, date_format)
         data = judge_data(frame, config.label, config, table.attrs.get("notes", ()))
-        run_dir = None
-        if write:
-            run_dir = runs.new_run_dir(config, label="judge")
-            runs.write_status(run_dir, "running")
         earlier = runs.earlier_trials(config, data.prices)
         result = judge_forecasts(config, data, sub, progress, earlier)
-        if run_dir is not None:
+        if write:  # the folder is made with something to write: an error before leaves none
             info = {
                 "columns": list(table.columns),
                 "positions": positions,
                 "weights": weights,
                 "trials": trials,
             }
-            result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
-            runs.write_status(run_dir, "complete")
+            run_dir = runs.new_run_dir(config, label="judge")
+            with runs.locked(run_dir), runs.recorded(run_dir, runs.JUDGE_AGAIN):
+                runs.write_status(run_dir, "running", kind="judge")
+                result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
+                runs.record_results(run_dir)
+                runs.write_status(run_dir, "complete")
         return result
 
 

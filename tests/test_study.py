@@ -274,6 +274,7 @@ def test_resume_retrains_a_fold_whose_files_cannot_be_reused(
     copy = tmp_path / "copy"
     shutil.copytree(finished_run, copy)
     (copy / "folds/baseline/seed42/fold000/predictions.npy").unlink()  # trained again anyway
+    (copy / "run.json").write_text('{"status": "interrupted"}')  # as a crash leaves it
     damage(copy / FOLD / name)
     events = []
     real_fit = folds_mod.fit_one
@@ -329,6 +330,8 @@ def test_fold_files_are_fsynced_before_the_fold_counts_as_done(tmp_path, monkeyp
         "fsync:/model.json.tmp",
         "replace:/model.json",
         "fsync:",  # the model's renames are on disk ...
+        "fsync:/fingerprints.json.tmp",  # (each file's fingerprint, for resume to check)
+        "replace:/fingerprints.json",
         "fsync:/predictions.npy.tmp",
         "replace:/predictions.npy",  # ... before the task counts as done
         "fsync:",
