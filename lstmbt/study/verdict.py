@@ -7,6 +7,7 @@ probability that the strategy is better; every sentence here is worded with that
 from __future__ import annotations
 
 from lstmbt.metrics import BREAKEVEN_MAX_BPS, Metrics, fmt2, sized_name
+from lstmbt.study.leaks import leak_sentences
 
 
 def verdict(metrics: Metrics) -> tuple[str, ...]:
@@ -48,26 +49,8 @@ def _one(m: Metrics, name: str) -> str:
 
 def _suspicions(m: Metrics, name: str) -> str:
     """Plain words for the leak checks (lstmbt.study.leaks) that fired."""
-    v = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
-    text = ""
-    if v.get("leak"):
-        text += (
-            f"; WARNING: the forecast correlates {v['corr_next']:+.2f} with the next day's "
-            "return, implausibly well for daily data: it probably uses information from the "
-            "future (a look-ahead leak)"
-        )
-    if v.get("echo"):
-        lag = (v.get("lag_corr") or [None])[0]
-        corr = lag if lag is not None else v.get("corr_same")
-        text += f"; WARNING: the forecast is mostly a function of today's change (corr {corr:+.2f})"
-    if v.get("misaligned"):
-        text += (
-            f"; WARNING: the forecast correlates better with the same day's return "
-            f"({v['corr_same']:+.2f}) than with the next day's ({v['corr_next'] or 0:+.2f}): "
-            "its dates are probably one day late (a forecast dated t must be made at t's close "
-            "for t+1)"
-        )
-    return text
+    row = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
+    return "".join(f"; {s}" for s in leak_sentences(row))
 
 
 def _trial_count(m: Metrics) -> str:
