@@ -234,3 +234,32 @@ def test_fractional_positions_are_weights_traded_with_the_band(sp500):
                   config=config)  # fmt: skip
     pd.testing.assert_frame_equal(moved.returns.loc[:t], result.returns.loc[:t])
     assert not moved.returns.loc[t:].iloc[2:].equals(result.returns.loc[t:].iloc[2:])
+
+
+def test_judged_forecasts_count_by_what_was_judged(sp500, tmp_path):
+    """Issue 21: different forecast files judged in one reports folder count the earlier ones
+    (each adds its forecast; the baselines, the same in every run, count once); judging a file
+    again (here under another column name) is no new trial, and a file judged twice counts
+    once for the next."""
+    prices = sp500.loc["2014":"2016"]
+    days = prices.index[prices.index >= "2016-01-01"][:-1]
+    rng = np.random.default_rng(5)
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"forecasts{k}.csv"
+        pd.DataFrame({"date": days, "f": rng.normal(0, 0.01, len(days))}).to_csv(path, index=False)
+        paths.append(path)
+    again = tmp_path / "renamed.csv"
+    pd.read_csv(paths[0]).rename(columns={"f": "my_model"}).to_csv(again, index=False)
+    config = RunConfig(out=str(tmp_path / "reports"), bootstrap_reps=100, tearsheets=False)
+
+    def trials(path):
+        return judge(path, prices, config=config, write=True).metrics.trials
+
+    first, second, repeat, third = (trials(p) for p in (paths[0], paths[1], again, paths[2]))
+    assert (first.earlier_runs, len(first.earlier)) == (0, 0)
+    assert (second.earlier_runs, len(second.earlier)) == (1, 1)
+    assert second.earlier[0] in first.this_run and second.earlier[0] not in second.this_run
+    assert (repeat.earlier_runs, len(repeat.earlier)) == (1, 1), "not a trial of its own"
+    assert sorted(repeat.this_run) == sorted(first.this_run)
+    assert (third.earlier_runs, len(third.earlier)) == (2, 2), "file 0 judged twice: once"

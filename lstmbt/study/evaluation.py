@@ -27,7 +27,7 @@ from lstmbt.metrics import (
     seed_table,
     sized_name,
 )
-from lstmbt.runs import EarlierTrials
+from lstmbt.runs import SAME_SHARPE, EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
 from lstmbt.study.costs import analyse_costs
@@ -156,9 +156,10 @@ def evaluate(
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised, bt)
     earlier = earlier or EarlierTrials()
     this_run = trial_sharpes(seed_returns, excess, set(fc.per_seed))
-    trials = Trials(
-        tuple(float(s) for s in this_run), earlier.sharpes, earlier.runs, declared_trials
+    before = tuple(  # a configuration this run has too (a baseline on this data) counts once
+        s for s in earlier.sharpes if not any(abs(s - t) <= SAME_SHARPE for t in this_run)
     )
+    trials = Trials(tuple(float(s) for s in this_run), before, earlier.runs, declared_trials)
     tests = strategy_test_table(
         config,
         excess,
