@@ -179,14 +179,14 @@ def table(rows: pd.DataFrame, by: list[str]) -> str:
     median correlations behind them."""
     head = (
         "| " + " | ".join(by) + " | leak | caution (implausible) | echo note | "
-        "median corr next | median corr beyond |\n|" + "---|" * len(by) + "---:|" * 5 + "\n"
+        "median abs corr next | median abs corr beyond |\n|" + "---|" * len(by) + "---:|" * 5 + "\n"
     )
     body = ""
     for key, g in rows.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         cells = [rate(g[w]) for w in WARNINGS]
         med = [
-            f"{g[c].dropna().median():+.3f}" if g[c].notna().any() else "-"
+            f"{g[c].dropna().abs().median():.3f}" if g[c].notna().any() else "-"
             for c in ("corr_next", "corr_beyond")
         ]
         body += "| " + " | ".join(map(str, key)) + " | " + " | ".join(cells + med) + " |\n"
@@ -203,11 +203,16 @@ def describe(args, trained: pd.DataFrame, built: pd.DataFrame, wall: float) -> s
     null = honest[honest["group"] == "null"]
     planted = honest[honest["group"] != "null"]
     early = trained[moved & (trained["corr_next"].abs() >= 0.15)]
-    main_span = built[built["group"] == f"constructed, {args.days} days"]
-    is_leak = main_span["kind"].str.contains(r"\(leak\)")
-    strong = main_span["kind"].str.contains("early") | main_span["kind"].str.contains(
-        r"corr 0\.(?:15|18|2|3|5|7)"
+    is_leak = built["kind"].str.contains(r"\(leak\)")
+    strong = is_leak & (
+        built["kind"].str.contains("early")
+        | built["kind"].str.contains(r"corr 0\.(?:15|18|2|3|5|7)")
     )
+    by_span = "; ".join(
+        f"{span:,} days: {rate(built.loc[strong & (built['group'] == f'constructed, {span} days'), 'leak'])}"  # noqa: E501
+        for span in args.spans
+    )
+    honest_built = built[~is_leak]
     return (
         f"{SECTION}\n\n"
         f"`nice -n 10 python benchmarks/leaks.py --readme` ({time.strftime('%Y-%m-%d')}; "
@@ -239,10 +244,9 @@ def describe(args, trained: pd.DataFrame, built: pd.DataFrame, wall: float) -> s
         f"**Part 2, constructed.** {args.synthetic} series per span, the same resampled "
         f"bars (no training); evaluated spans of {', '.join(map(str, args.spans))} days:\n\n"
         f"{table(built, ['group', 'kind'])}\n"
-        f"- {pooled_line(main_span[~is_leak], 'Honest constructed forecasts')} at "
-        f"{args.days} days.\n"
-        f"- {pooled_line(main_span[is_leak & strong], 'Leaks with correlation >= 0.15')} at "
-        f"{args.days} days.\n"
+        f"- {pooled_line(honest_built, 'Honest constructed forecasts, every span')}.\n"
+        f"- Leaks with correlation >= 0.15 (and those dated a day early), flagged as a leak: "
+        f"{by_span}.\n"
         f"- The smallest leak flagged 90% of the time is about {PLAUSIBLE_CORR} + "
         f"(z(1 - {ALPHA_LEAK}) + z(0.9)) / sqrt(days) = {PLAUSIBLE_CORR} + {Z90:.2f} / "
         f"sqrt(days) (normal approximation): "
@@ -261,8 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--spans", type=int, nargs="+", default=[500, 1250, 2500])
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for part 1")
     ap.add_argument("--readme", action="store_true", help="write the section into README.md")
+    ap.add_argument("--rows", help="also write every checked forecast's row to this CSV")
     args = ap.parse_args(argv)
-    args.days = 1250 if 1250 in args.spans else args.spans[0]
+    args.days = max(args.spans)  # the default study's span: about 2,500 days
 
     t0 = time.perf_counter()
     n_days = int(round(args.years * 252))
@@ -280,6 +285,10 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - t0
     trained = pd.DataFrame(trained_rows)
     built = pd.DataFrame(built_rows)
+    if args.rows:
+        pd.concat([trained.assign(part="trained"), built.assign(part="constructed")]).to_csv(
+            args.rows, index=False
+        )
     text = wrap_markdown(describe(args, trained, built, wall))
     print()
     print(text)
