@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lstmbt.metrics import LEAK_COLUMNS
+
 LAGS = 5  # the returns known at t that stand for "today's information": r_t ... r_{t-4}
 PLAUSIBLE_CORR = 0.05  # about the best information coefficient of daily forecasts of real markets
 ALPHA_LEAK = 0.01  # one-sided level of "beyond today's information by more than PLAUSIBLE_CORR"
@@ -48,19 +50,8 @@ MIN_DAYS = 30  # fewer common days than this: no check
 EXPLAINED = 1e-10  # residual variance share below which the known returns explain the forecast
 
 # the forecast_tests columns this module fills (and `leak_sentences` reads), documented in
-# docs/statistics.md#leak-checks
-COLUMNS = (
-    "corr_next",
-    "p_next",
-    "corr_same",
-    "p_same",
-    "corr_beyond",
-    "p_leak",
-    "p_strong",
-    "leak_days",
-    "leak",
-    "implausible",
-)
+# docs/statistics.md#leak-checks and docs/report-fields.md
+COLUMNS = LEAK_COLUMNS
 
 
 def known_returns(today: pd.Series, dates: pd.DatetimeIndex, lags: int = LAGS) -> np.ndarray:
@@ -184,9 +175,9 @@ def leak_sentences(row: Mapping[str, object]) -> tuple[str, ...]:
         out.append(
             f"likely look-ahead leak: beyond what the last {LAGS} days' returns explain, the "
             f"forecast still correlates {beyond:+.2f} with the next day's return{over}, more "
-            f"than forecasts of real daily markets reach (about {PLAUSIBLE_CORR:.2f}; "
-            f"{_p(p_leak)}): check that it uses nothing from after the close of the day it is "
-            "dated"
+            f"than the {PLAUSIBLE_CORR:.2f} or so that forecasts of real daily markets reach "
+            f"(one-sided test against {PLAUSIBLE_CORR:.2f}: {_p(p_leak)}): check that it uses "
+            "nothing from after the close of the day it is dated"
         )
     elif row.get("implausible") and p_strong is not None and nxt is not None and p_leak is not None:
         explained = (
@@ -200,8 +191,9 @@ def leak_sentences(row: Mapping[str, object]) -> tuple[str, ...]:
         out.append(
             f"caution: the forecast correlates {nxt:+.2f} with the next day's return{over}, "
             f"implausibly strong for daily returns of a real market (published daily forecasts "
-            f"reach about {PLAUSIBLE_CORR:.2f}; {_p(p_strong)}); {explained}: if this is "
-            "market data, check the prices and the forecast for look-ahead"
+            f"reach about {PLAUSIBLE_CORR:.2f}; one-sided test against {PLAUSIBLE_CORR:.2f}: "
+            f"{_p(p_strong)}); {explained}: if this is market data, check the prices and the "
+            "forecast for look-ahead"
         )
     if row.get("echo"):
         lag = row.get("lag_corr")
