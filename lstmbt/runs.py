@@ -52,39 +52,63 @@ class EarlierTrials:
     runs: int = 0
 
 
-def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTrials:
+def earlier_trials(
+    cfg: RunConfig, prices: dict[str, pd.DataFrame], judged: str | None = None
+) -> EarlierTrials:
     """The distinct configurations tried by earlier complete runs in cfg.out on the same target
     data (same fingerprint) with other settings. A rerun of the same configuration is not a new
-    trial (and leaves this run's numbers byte-identical); a run written before trials were
-    recorded adds nothing; an unreadable run is skipped."""
+    trial (and leaves this run's numbers byte-identical), and two earlier runs of one
+    configuration count once; a run written before trials were recorded adds nothing; an
+    unreadable run is skipped. `judged`: the fingerprint of what `lstmbt judge` is judging
+    (`lstmbt.judge.submission_fingerprint`), part of its configuration: judging another file
+    is another trial, judging the same file again is not. A trial Sharpe ratio equal to one
+    already counted (a baseline that every run on this data has) counts once."""
     out = Path(cfg.out)
     if not out.is_dir():
         return EarlierTrials()
     target = fingerprint(next(iter(prices.values())))  # the traded series comes first
-    mine = _trial_key(cfg.to_dict())
+    seen = {_trial_key(cfg.to_dict(), judged)}
     sharpes: list[float] = []
     runs = 0
     for run_dir in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
         try:
             doc = read_config_doc(run_dir)
-            if read_status(run_dir) != "complete" or _trial_key(doc["config"]) == mine:
+            key = _trial_key(doc["config"], _judged_of(doc, run_dir))
+            if read_status(run_dir) != "complete" or key in seen:
                 continue
             if next(iter(doc["data"].values()), {}).get("fingerprint") != target:
                 continue
             trials = json.loads((run_dir / "metrics.json").read_text()).get("trials", {})
-        except (LstmbtError, KeyError, TypeError, ValueError, OSError):
+            new = [float(s) for s in trials.get("this_run", [])]
+        except (LstmbtError, KeyError, TypeError, ValueError, OSError, AttributeError):
             continue
-        if trials.get("this_run"):
-            sharpes += [float(s) for s in trials["this_run"]]
+        if new:
+            seen.add(key)
+            sharpes += [s for s in new if not any(abs(s - t) <= SAME_SHARPE for t in sharpes)]
             runs += 1
     return EarlierTrials(tuple(sharpes), runs)
 
 
-def _trial_key(config: dict) -> str:
-    """The settings that make a configuration; an option a run's lstmbt did not have yet
-    takes its default (which is what that run used: no cash rate, no half-spread...)."""
+SAME_SHARPE = 1e-12  # trial Sharpe ratios closer than this are one configuration's
+
+
+def _judged_of(doc: dict, run_dir: Path) -> str | None:
+    """What a run judged (its submission's fingerprint), None for a study; a judged run from
+    before fingerprints were recorded judged something unknown: a trial of its own."""
+    if "judge" not in doc:
+        return None
+    return doc["judge"].get("fingerprint") or f"unknown:{run_dir.name}"
+
+
+def _trial_key(config: dict, judged: str | None = None) -> str:
+    """The settings that make a configuration, and for a judged run what it judged; an option
+    a run's lstmbt did not have yet takes its default (which is what that run used: no cash
+    rate, no half-spread...)."""
     full = {**RunConfig().to_dict(), **config}
-    return json.dumps({k: v for k, v in full.items() if k not in _NOT_A_TRIAL}, sort_keys=True)
+    key = {k: v for k, v in full.items() if k not in _NOT_A_TRIAL}
+    if judged is not None:
+        key["judged"] = judged
+    return json.dumps(key, sort_keys=True)
 
 
 def slug(text: str) -> str:

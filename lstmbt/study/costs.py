@@ -34,6 +34,7 @@ from lstmbt.study.significance import (
     TRADING_DAYS,
     finite_or_none,
     sharpe,
+    sharpe_of,
     stationary_bootstrap_indices,
 )
 
@@ -132,6 +133,7 @@ def analyse_costs(
 
 
 def _sharpe(r: pd.Series, rf: np.ndarray) -> float:
+    """The Sharpe ratio (significance.sharpe) of r over the cash rate rf."""
     return float(sharpe(r.to_numpy(dtype=np.float64) - rf))
 
 
@@ -240,9 +242,8 @@ def _approx_breakeven(r0: np.ndarray, tau: np.ndarray, idx: np.ndarray) -> np.nd
         cat = (a * t).mean(axis=1) - ma * mt
         mean = ma[:, None] - k[None, :] * mt[:, None]
         var = caa[:, None] - 2 * k[None, :] * cat[:, None] + k[None, :] ** 2 * ctt[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sd = np.sqrt(np.maximum(var, 0.0) * n / (n - 1))
-            sr.append(np.where(sd > 0, mean / sd, np.nan) * math.sqrt(TRADING_DAYS))
+        sd = np.sqrt(np.maximum(var, 0.0) * n / (n - 1))
+        sr.append(sharpe_of(mean, sd))
     gap = sr[0] - sr[1]
     out = np.full(len(idx), MAX_BPS)
     ahead = gap > 0
