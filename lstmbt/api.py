@@ -4,6 +4,9 @@
 A run folder's run.json always says what became of it: running (with pid, host and a heartbeat
 at each stage and finished fold, so a killed run is recognisable as stale), interrupted, failed
 (with the error and what to do) or complete. One process at a time works on a folder (a lock).
+Every input a resume relies on is fingerprinted in the folder (runs.py, fingerprints.json and
+each fold's own): a resume on changed inputs is refused in one line, or with `force`
+recomputes what depends on them.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
 from lstmbt import runs
 from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping, named_classes
 from lstmbt.data import PriceCache, load_one
-from lstmbt.data.universe import SURVIVORSHIP, resolve_universe
-from lstmbt.errors import ConfigError, DataError, LstmbtError
+from lstmbt.data.universe import SURVIVORSHIP, Universe, resolve_universe
+from lstmbt.errors import ConfigError, DataError
 from lstmbt.features.returns import adjusted_ohlcv
 from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2, p_equals
 from lstmbt.progress import Progress
@@ -33,26 +37,13 @@ from lstmbt.report.factor_page import write_factor_page
 from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
 from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
-from lstmbt.runs import slug
+from lstmbt.runs import Change, Interrupted, RunComplete
 from lstmbt.study.folds import FoldStore, start_ray
 from lstmbt.study.inputs import cash_rate_of, check_universe_overlap, prepare_data
 from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
 from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolios
 from lstmbt.study.universe import cross_section
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C (or the CLI's SIGTERM) during a run: finished folds are kept; `lstmbt resume
-    RUN_DIR` continues. `run_dir` is None when nothing was saved (the folder was removed)."""
-
-    def __init__(self, run_dir: Path | None) -> None:
-        if run_dir is None:
-            text = "interrupted before anything was saved; start the run again."
-        else:
-            text = f"interrupted; finished folds are saved. Continue with: lstmbt resume {run_dir}"
-        super().__init__(text)
-        self.run_dir = run_dir
 
 
 def run_study(
@@ -62,6 +53,7 @@ def run_study(
     progress: Progress | None = None,
     write: bool = False,
     resume_dir: str | Path | None = None,
+    force: bool = False,
 ) -> StudyResult:
     """Run the whole experiment and return its typed result.
 
@@ -70,7 +62,7 @@ def run_study(
     an interrupted run (Ctrl-C) can be continued with `resume_study`. A run that stops on an
     error is marked failed in run.json (with the error and what to do), or its folder removed
     when it holds nothing yet. `prices` (ticker -> OHLCV frame) replaces loading from
-    config.source.
+    config.source. `resume_dir` and `force`: see `resume_study`.
     """
     config = _in_process_if_unguarded(config.validate())
     progress = progress or Progress()
@@ -86,7 +78,7 @@ def run_study(
     fresh = resume_dir is None
     run_dir = runs.new_run_dir(config) if fresh else Path(resume_dir)
     with runs.locked(run_dir):
-        return _study_in_folder(config, prices, progress, run_dir, fresh)
+        return _study_in_folder(config, prices, progress, run_dir, fresh, force)
 
 
 def _in_process_if_unguarded(config: RunConfig) -> RunConfig:
@@ -114,18 +106,26 @@ def _study_in_folder(
     progress: Progress,
     run_dir: Path,
     fresh: bool,
+    force: bool = False,
 ) -> StudyResult:
     """The study in its locked folder, with run.json kept true: a new run owns run.json from the
-    start, a resume once its data is checked (one refused earlier leaves run.json as it was)."""
+    start, a resume once its inputs are checked (one refused earlier leaves run.json as it
+    was)."""
     if fresh:
-        runs.write_status(run_dir, "running")
+        runs.write_status(run_dir, "running", kind="study")
     beat = _Heartbeat(progress, run_dir, active=fresh)
     try:
         data = prepare_data(config, prices, beat)
         if fresh:
             runs.write_config(run_dir, config, data.prices, cash=data.cash_rate)
         else:
-            runs.check_resume_data(run_dir, data.prices, data.cash_rate)
+            changes = _study_changes(config, data, run_dir, force)
+            for change in changes:  # --force: what depends on them is recomputed
+                progress.note(f"{change.problem}; --force: {change.fix}.")
+            if changes:
+                _forget(changes, run_dir)
+                runs.write_config(run_dir, config, data.prices, cash=data.cash_rate)
+            before = runs.read_bytes(run_dir / "run.json")
             runs.write_status(run_dir, "running")
             beat.active = True
         for note in data.notes:
@@ -134,41 +134,60 @@ def _study_in_folder(
         # process-wide warning filters; catch_warnings puts the caller's filters back
         with warnings.catch_warnings():
             earlier = runs.earlier_trials(config, data.prices)
-            result = compute_study(config, data, beat, FoldStore(run_dir / "folds"), earlier)
+            store = FoldStore(run_dir / "folds", force=force)
+            result = compute_study(config, data, beat, store, earlier)
             result = write_run(result, run_dir, beat, tearsheets=config.tearsheets)
+        runs.record_results(run_dir)
         runs.write_status(run_dir, "complete")
         return dataclasses.replace(result, run_dir=run_dir)
     except KeyboardInterrupt:
-        if fresh and not (run_dir / "config.json").is_file():
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing a resume could use
-            raise Interrupted(None) from None
         if beat.active:
-            runs.write_status(run_dir, "interrupted")
+            raise runs.record_interrupt(run_dir, fresh) from None
         raise Interrupted(run_dir) from None
+    except runs.InputChanged:
+        if beat.active and not fresh:  # an edited fold, found before any training: refused,
+            runs.write_bytes(run_dir / "run.json", before)  # and run.json left as it was
+        raise
     except Exception as exc:
         if beat.active:
-            _record_failure(run_dir, exc, fresh)
+            runs.record_failure(run_dir, exc, fresh)
         raise
 
 
-def _record_failure(run_dir: Path, exc: Exception, fresh: bool) -> None:
-    """A fresh folder holding nothing of value is removed; otherwise run.json says "failed",
-    with the error and the way on, and the exception carries that way as a note."""
-    if fresh and not runs.holds_work(run_dir):
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    error = " ".join(str(exc).split())[:500] or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        error = exc.strerror + (f" ({exc.filename})" if exc.filename else "")
-    if not isinstance(exc, (LstmbtError, OSError)):
-        error = f"{type(exc).__name__}: {error}"
-    folds = runs.saved_folds(run_dir)
-    hint = f"fix the cause, then continue with: lstmbt resume {run_dir}"
-    if folds:
-        hint += f" ({folds} finished folds are reused)"
-    with contextlib.suppress(OSError):  # a full disk may refuse even this; then it reads stale
-        runs.write_status(run_dir, "failed", error=error, hint=hint)
-    exc.add_note(f"run marked failed; {hint}")
+def _study_changes(config: RunConfig, data, run_dir: Path, force: bool) -> list[Change]:
+    """Every input of a resumed study that differs from what the run recorded (settings,
+    prices, cash rates, result files), refused without `force`; a complete run with none has
+    nothing to resume. Saved folds are checked as they are read (FoldStore.load: a damaged one
+    is trained again, an edited one refused), and, for a complete run, here."""
+    changes = runs.resume_changes(run_dir, config.to_dict(), data.prices, data.cash_rate)
+    if changes and not force:
+        raise changes[0].error(run_dir)
+    if runs.read_status(run_dir) == "complete":
+        folds = [
+            Change(f"{str(path)!r} was changed after the run saved it", runs.RETRAIN)
+            for path in FoldStore(run_dir / "folds").edited()
+        ]
+        if folds and not force:
+            raise folds[0].error(run_dir)
+        if not changes and not folds:
+            raise RunComplete(_complete(run_dir))
+    return changes
+
+
+def _complete(run_dir: Path) -> str:
+    return (
+        f"{str(run_dir)!r} is complete and its inputs are unchanged; nothing to resume "
+        f"(`lstmbt report {run_dir}` redraws its report)."
+    )
+
+
+def _forget(changes: list[Change], run_dir: Path) -> None:
+    """--force on changed inputs: the results (and, when a fit depends on a change, the saved
+    folds) belong to the inputs before; remove them before anything is recomputed, so a
+    recompute cut short never leaves old results beside new inputs."""
+    if any(c.retrain for c in changes):
+        shutil.rmtree(run_dir / "folds", ignore_errors=True)
+    runs.forget_results(run_dir)
 
 
 class _Heartbeat(Progress):
@@ -205,14 +224,34 @@ class _Heartbeat(Progress):
 
 
 def resume_study(
-    run_dir: str | Path, progress: Progress | None = None, *, models: Any = None
+    run_dir: str | Path,
+    progress: Progress | None = None,
+    *,
+    models: Any = None,
+    force: bool = False,
 ) -> StudyResult:
-    """Continue an interrupted or failed study (or re-run a finished one) from its folder,
-    reusing saved folds. `models`: your own classes the run used (`package.module:Class`
-    names or the classes): a run folder never names code to import, so they are named again."""
+    """Continue an interrupted or failed study from its folder, reusing saved folds.
+
+    Every input it relies on is checked first: its settings (config.json), prices and cash
+    rates, saved folds and result files must be those the run recorded. A change is refused
+    (`InputChanged`, one line naming the file) unless `force`, which recomputes what depends on
+    it (a fit setting or the prices: every fold; an edited fold: that fold; a cost, threshold
+    or result file: the results), giving the numbers of a fresh run on the changed inputs. A
+    complete run with unchanged inputs raises `RunComplete` (nothing is recomputed or
+    rewritten). Refused while another process works on the folder (`RunInUse`). `models`:
+    your own classes the run used (`package.module:Class` names or the classes): a run folder
+    never names code to import, so they are named again."""
+    doc = runs.read_config_doc(run_dir)
+    if "judge" in doc:
+        raise ConfigError(
+            f"{str(run_dir)!r} is a judged forecast (lstmbt judge), which is not resumed; judge "
+            "the forecasts again."
+        )
+    if "universe" in doc:
+        raise ConfigError(f"{str(run_dir)!r} is a universe; use resume_universe.")
     config = runs.read_config(run_dir)
     named_classes(config.models, models, f"lstmbt resume {run_dir}")
-    return run_study(config, progress=progress, resume_dir=run_dir)
+    return run_study(config, progress=progress, resume_dir=run_dir, force=force)
 
 
 def run_universe(
@@ -221,13 +260,17 @@ def run_universe(
     progress: Progress | None = None,
     write: bool = False,
     resume_dir: str | Path | None = None,
+    force: bool = False,
 ) -> UniverseResult:
     """Study every ticker of config.universe on its own calendar, then test them as one family.
 
-    With `write`, each ticker's run folder is tickers/<label>/ under the universe's folder and
-    the universe page is index.html; a universe interrupted midway continues with `resume_dir`
-    (finished tickers are read back, a ticker cut short resumes from its saved folds). A ticker
-    that cannot be studied (no prices, too short a history) is skipped with its reason.
+    With `write`, each ticker's run folder is tickers/<folder>/ under the universe's folder
+    (its label with characters escaped: `data.universe.ticker_folder`) and the universe page is
+    index.html; the universe folder has the lock, run.json (status, heartbeat, failure record)
+    and fingerprints of a study's. A universe interrupted midway continues with `resume_dir`
+    (finished tickers are read back once their inputs are checked, a ticker cut short resumes
+    from its saved folds; `force`: see `resume_universe`). A ticker that cannot be studied (no
+    prices, too short a history) is skipped with its reason.
     """
     config = _in_process_if_unguarded(config.validate())
     if config.universe is None:
@@ -235,29 +278,17 @@ def run_universe(
     progress = progress or Progress()
     universe = resolve_universe(config.universe, config.source)
     check_universe_overlap(config, universe.members)  # before any folder or training
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.ExitStack() as stack:
         run_dir = Path(resume_dir) if resume_dir is not None else None
         if run_dir is None and write:
-            run_dir = runs.new_run_dir(config, label=f"universe-{slug(universe.name)}")
+            run_dir = runs.new_run_dir(config, label=universe.name, subject="universe")
         if run_dir is not None:
-            runs.write_status(run_dir, "running")
-            runs.write_json(
-                run_dir / "config.json",
-                {
-                    "format": FORMAT,
-                    "config": config.to_dict(),
-                    "universe": [m.__dict__ for m in universe.members],
-                    "versions": runs.versions(),
-                },
-            )
+            fresh = resume_dir is None
+            run = _universe_run(config, universe, progress, run_dir, fresh, force)
+            progress = stack.enter_context(run)
         started = config.backend == "ray" and start_ray(config.ray_address, os.cpu_count() or 1)
         try:
-            studies, skipped = _study_members(config, universe, progress, run_dir)
-        except KeyboardInterrupt:
-            if run_dir is not None:
-                runs.write_status(run_dir, "interrupted")
-                raise Interrupted(run_dir) from None
-            raise
+            studies, skipped = _study_members(config, universe, progress, run_dir, force)
         finally:
             if started:
                 import ray
@@ -300,8 +331,120 @@ def run_universe(
         )
         if run_dir is not None:
             write_universe(result, run_dir)
-            runs.write_status(run_dir, "complete")
         return result
+
+
+@contextlib.contextmanager
+def _universe_run(
+    config: RunConfig, universe: Universe, progress: Progress, run_dir: Path, fresh: bool, force
+) -> Iterator[Progress]:
+    """A universe's folder kept true as a study's is: locked, run.json running (with a
+    heartbeat at each stage and fold) once a resume's inputs are checked, then complete,
+    interrupted or failed (a fresh folder holding nothing is removed)."""
+    with runs.locked(run_dir):
+        if fresh:
+            runs.write_status(run_dir, "running", kind="universe")
+            _write_universe_config(run_dir, config, universe)
+        beat = _Heartbeat(progress, run_dir, active=fresh)
+        try:
+            if not fresh:
+                changes = _universe_changes(config, universe, run_dir)
+                if changes and not force:
+                    raise changes[0].error(run_dir)
+                if not changes and runs.read_status(run_dir) == "complete":
+                    raise RunComplete(_complete(run_dir))
+                for change in changes:
+                    progress.note(f"{change.problem}; --force: {change.fix}.")
+                if changes:
+                    (run_dir / "universe.json").unlink(missing_ok=True)
+                    _write_universe_config(run_dir, config, universe)
+                runs.write_status(run_dir, "running", kind="universe")
+                beat.active = True
+            yield beat
+            runs.write_status(run_dir, "complete")
+        except KeyboardInterrupt:
+            if beat.active:
+                raise runs.record_interrupt(run_dir, fresh) from None
+            raise Interrupted(run_dir) from None
+        except Exception as exc:
+            if beat.active:
+                runs.record_failure(run_dir, exc, fresh)
+            raise
+
+
+def _write_universe_config(run_dir: Path, config: RunConfig, universe: Universe) -> None:
+    """config.json of a universe: its settings and members (each with its folder), recorded
+    for a resume to check."""
+    members = [{**m.__dict__, "folder": m.folder} for m in universe.members]
+    doc = {
+        "format": FORMAT,
+        "config": config.to_dict(),
+        "universe_name": universe.name,
+        "universe": members,
+        "versions": runs.versions(),
+    }
+    runs.write_json(run_dir / "config.json", doc)
+    runs.record_settings(run_dir, doc["config"])
+
+
+def _universe_changes(config: RunConfig, universe: Universe, run_dir: Path) -> list[Change]:
+    """Every input of a resumed universe that differs from what it recorded: its settings, its
+    members (a file added or removed), and each studied ticker's inputs (prices, rates, result
+    files, folds), checked before any ticker is trained."""
+    doc = runs.read_config_doc(run_dir)
+    changes = []
+    edited = runs.settings_changes(run_dir, config.to_dict())
+    if edited:
+        changes.append(Change(runs.settings_problem(run_dir, edited), runs.SETTINGS_FIX))
+    before = {m.get("label") for m in doc.get("universe", []) if isinstance(m, dict)}
+    now = {m.label: m for m in universe.members}
+    added = [_named(m) for label, m in now.items() if label not in before]
+    if added:
+        problem = (
+            f"the universe {universe.name!r} now has {', '.join(added)}, which the run did not "
+            "start with"
+        )
+        changes.append(Change(problem, "study the universe as it is now"))
+    gone = sorted(str(label) for label in before if label not in now)
+    if gone:
+        problem = f"the universe {universe.name!r} no longer has {', '.join(gone)}"
+        changes.append(Change(problem, "study the universe as it is now"))
+    for member in universe.members:
+        folder = run_dir / "tickers" / member.folder
+        if not (folder / "config.json").is_file():
+            continue
+        sub = _member_config(config, member, run_dir)
+        with runs.locked(folder):
+            try:
+                data = prepare_data(sub)
+            except (DataError, ConfigError):
+                continue  # studied again below, and skipped with its reason
+            found = runs.resume_changes(folder, sub.to_dict(), data.prices, data.cash_rate)
+            found += [
+                Change(f"{str(path)!r} was changed after the run saved it", runs.RETRAIN)
+                for path in FoldStore(folder / "folds").edited()
+            ]
+        changes += [Change(c.problem, f"study {member.label} again", c.retrain) for c in found]
+    return changes
+
+
+def _named(member) -> str:
+    """A member as a refusal names it: its label, and its file when it has one."""
+    where = Path(member.source).name if member.source.lower().endswith(".csv") else ""
+    return f"{member.label} ({where})" if where and where != member.label else member.label
+
+
+def _member_config(config: RunConfig, member, run_dir: Path | None) -> RunConfig:
+    """The study of one universe member: the universe's settings on its prices, written to
+    tickers/<folder>/."""
+    return dataclasses.replace(
+        config,
+        ticker=member.ticker,
+        source=member.source,
+        universe=None,
+        run_id=member.folder,
+        out=str(run_dir / "tickers") if run_dir is not None else config.out,
+    )
 
 
 def _daily_cash(studies: dict[str, StudyResult]) -> dict[str, pd.Series]:
@@ -401,30 +544,26 @@ def _portfolio_costs(config: RunConfig) -> str:
     )
 
 
-def _study_members(config, universe, progress, run_dir):
+def _study_members(config, universe, progress, run_dir, force: bool = False):
     studies, skipped = {}, {}
     n = len(universe.members)
     for i, member in enumerate(universe.members, 1):
         progress.stage(f"ticker {i}/{n}: {member.label} ({member.source})")
-        sub = dataclasses.replace(
-            config,
-            ticker=member.ticker,
-            source=member.source,
-            universe=None,
-            run_id=slug(member.label),
-            out=str(run_dir / "tickers") if run_dir is not None else config.out,
-        )
-        folder = run_dir / "tickers" / slug(member.label) if run_dir is not None else None
+        sub = _member_config(config, member, run_dir)
         try:
-            if folder is not None and runs.read_status(folder) == "complete":
-                progress.note(f"{member.label}: finished earlier, read back")
-            elif folder is not None and (folder / "config.json").is_file():
-                run_study(sub, progress=progress, resume_dir=folder)
+            if run_dir is None:
+                studies[member.label] = run_study(sub, progress=progress)
+                continue
+            folder = run_dir / "tickers" / member.folder
+            if folder.is_dir() and not (folder / "config.json").is_file():
+                shutil.rmtree(folder)  # stopped before its configuration was saved: holds nothing
+            if folder.is_dir():
+                try:
+                    run_study(sub, progress=progress, resume_dir=folder, force=force)
+                except RunComplete:
+                    progress.note(f"{member.label}: finished earlier, read back")
             else:
-                result = run_study(sub, progress=progress, write=folder is not None)
-                if folder is None:
-                    studies[member.label] = result
-                    continue
+                run_study(sub, progress=progress, write=True)
             studies[member.label] = load_result(folder)  # the files, as a resume reads them
         except (DataError, ConfigError) as exc:
             reason = " ".join(str(exc).split())
@@ -435,7 +574,11 @@ def _study_members(config, universe, progress, run_dir):
 
 def write_universe(result: UniverseResult, run_dir: Path) -> None:
     """universe.json (the cross-ticker tables and verdict) and index.html."""
-    links = {t: f"tickers/{slug(t)}/index.html" for t in result.tickers}
+    links = {
+        t: f"tickers/{quote(r.run_dir.name, safe='')}/index.html"
+        for t, r in result.tickers.items()
+        if r.run_dir is not None
+    }
     table = result.table.reset_index()
     runs.write_json(
         run_dir / "universe.json",
@@ -466,7 +609,7 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
         )
         every = p.returns.join(p.naive_returns[others]) if others else p.returns
         every.rename_axis("date").to_csv(
-            run_dir / f"portfolio_{slug(name.replace(':', '_'))}.csv", float_format="%.12g"
+            run_dir / f"portfolio_{runs.slug(name.replace(':', '_'))}.csv", float_format="%.12g"
         )
         if result.config.tearsheets:
             path = run_dir / tearsheet_file(f"portfolio_{name}")
@@ -490,15 +633,22 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
 
 
 def resume_universe(
-    run_dir: str | Path, progress: Progress | None = None, *, models: Any = None
+    run_dir: str | Path,
+    progress: Progress | None = None,
+    *,
+    models: Any = None,
+    force: bool = False,
 ) -> UniverseResult:
-    """Continue an interrupted universe study from its folder (`models`: as for
-    `resume_study`)."""
+    """Continue an interrupted or failed universe study from its folder. As `resume_study`:
+    its settings, its members (files added or removed) and every studied ticker's inputs are
+    checked first; a change is refused unless `force` (which studies the universe as it is
+    now, recomputing in each ticker what depends on its changed inputs); a complete universe
+    with unchanged inputs raises `RunComplete`. `models`: as for `resume_study`."""
     doc = runs.read_config_doc(run_dir)
     values = {**OLD_RUN_DEFAULTS, **doc["config"], "run_id": None}
     config = config_from_mapping(values, import_models=False)
     named_classes(config.models, models, f"lstmbt resume {run_dir}")
-    return run_universe(config, progress=progress, resume_dir=run_dir)
+    return run_universe(config, progress=progress, resume_dir=run_dir, force=force)
 
 
 def rebuild_report(
@@ -509,12 +659,15 @@ def rebuild_report(
     Needs every result file (metrics.json, predictions.csv, returns.csv); they are written only
     after all training, so once the report is drawn the run is complete, and run.json says so
     (a run killed or failed while drawing its report is thereby finished). Refused while another
-    process works on the folder.
+    process works on the folder, and when its settings or result files were changed after the
+    run wrote them (`InputChanged`).
     """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():  # not a run: build_report says what is missing
         return build_report(run_dir, progress, tearsheets=tearsheets)
     with runs.locked(run_dir):
+        runs.check_unchanged(run_dir)  # the report draws what the run computed, or nothing
         metrics = build_report(run_dir, progress, tearsheets=tearsheets)
+        runs.record_results(run_dir)
         runs.write_status(run_dir, "complete")
     return metrics

@@ -100,21 +100,23 @@ def judge(
         table, positions = sub.table, sub.positions
         frame = _prices(config, prices, date_format)
         data = judge_data(frame, config.label, config, table.attrs.get("notes", ()))
-        run_dir = None
-        if write:
-            run_dir = runs.new_run_dir(config, label="judge")
-            runs.write_status(run_dir, "running")
-        earlier = runs.earlier_trials(config, data.prices)
+        judged = submission_fingerprint(sub.table, positions, weights)
+        earlier = runs.earlier_trials(config, data.prices, judged)
         result = judge_forecasts(config, data, sub, progress, earlier)
-        if run_dir is not None:
+        if write:  # the folder is made with something to write: an error before leaves none
             info = {
                 "columns": list(table.columns),
                 "positions": positions,
                 "weights": weights,
                 "trials": trials,
+                "fingerprint": judged,
             }
-            result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
-            runs.write_status(run_dir, "complete")
+            run_dir = runs.new_run_dir(config, label="judge")
+            with runs.locked(run_dir), runs.recorded(run_dir, runs.JUDGE_AGAIN):
+                runs.write_status(run_dir, "running", kind="judge")
+                result = write_run(result, run_dir, progress, config.tearsheets, {"judge": info})
+                runs.record_results(run_dir)
+                runs.write_status(run_dir, "complete")
         return result
 
 
@@ -146,6 +148,22 @@ def read_submission(
     positions = positions or weights
     checked = _checked(table, positions, config, weights)
     return Submission(checked, positions, trials, weights), config
+
+
+def submission_fingerprint(table: pd.DataFrame, positions: bool, weights: bool) -> str:
+    """What was judged, as a short hash: each column's dated values (empty cells left out;
+    the column's name and the order of the columns do not matter) and how they are traded.
+    Judging the same forecasts again is the same trial; judging others is another."""
+    import hashlib
+
+    columns = sorted(
+        hashlib.sha256(
+            pd.util.hash_pandas_object(table[c].dropna(), index=True).to_numpy().tobytes()
+        ).hexdigest()
+        for c in table.columns
+    )
+    mode = "weights" if weights else "positions" if positions else "forecasts"
+    return hashlib.sha256(" ".join([mode, *columns]).encode()).hexdigest()[:16]
 
 
 def _submission(

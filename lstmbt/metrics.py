@@ -40,8 +40,21 @@ STRATEGY_COLUMNS = (
     "cost_share",
 )
 FORECAST_COLUMNS = ("rmse", "mae", "hit_rate", "ic", "r2_vs_zero", "n")
+# the leak checks' columns of forecast_tests (lstmbt.study.leaks.COLUMNS; docs/statistics.md)
+LEAK_COLUMNS = (
+    "corr_next",
+    "p_next",
+    "corr_same",
+    "p_same",
+    "corr_beyond",
+    "p_leak",
+    "p_strong",
+    "leak_days",
+    "leak",
+    "implausible",
+)
 SEED_KEYS = ("sharpe", "total_return", "rmse", "hit_rate")
-_INTS = {"days", "trades", "n", "n_seeds", "dsr_n_trials", "fold", "diff_days"}
+_INTS = {"days", "trades", "n", "n_seeds", "dsr_n_trials", "fold", "diff_days", "leak_days"}
 
 # the comparison table: (table, column, header, format); "p" formats a p-value (fmt_p). The
 # Diebold-Mariano column is one-sided with its direction (H1: lower squared loss than the random
@@ -396,8 +409,10 @@ class Metrics:
         interval and p-value, the deflated Sharpe (dsr, dsr_sr0_annual, dsr_n_trials),
         the break-even cost (breakeven, breakeven_bps with its interval, ...)
     forecast_tests
-        Diebold-Mariano vs the random walk (squared and absolute loss),
-        Pesaran-Timmermann, IC with interval, the lag check (lag_corr, echo)
+        Diebold-Mariano vs the random walk (squared and absolute loss: two-sided dm_p,
+        dm_abs_p; one-sided "better than the random walk" dm_p_better, dm_abs_p_better;
+        loss_ratio, the MSE over the random walk's), Pesaran-Timmermann, IC with interval,
+        the lag check (lag_corr, echo) and the leak checks (LEAK_COLUMNS)
     seed_scores
         one row per (trained forecaster, seed): sharpe, total_return, rmse, hit_rate
     folds
@@ -532,17 +547,26 @@ class Metrics:
     def _forecast_test_doc(self, name: str) -> dict[str, Any]:
         v = {c: self.value("forecast_tests", name, c) for c in self.forecast_tests.columns}
         return {
-            "dm_squared_vs_rw": {"stat": v["dm_stat"], "p_value": v["dm_p"]},
-            "dm_absolute_vs_rw": {"stat": v["dm_abs_stat"], "p_value": v["dm_abs_p"]},
+            "dm_squared_vs_rw": {
+                "stat": v["dm_stat"],
+                "p_value": v["dm_p"],
+                "p_better": v.get("dm_p_better"),
+                "loss_ratio": v.get("loss_ratio"),
+            },
+            "dm_absolute_vs_rw": {
+                "stat": v["dm_abs_stat"],
+                "p_value": v["dm_abs_p"],
+                "p_better": v.get("dm_abs_p_better"),
+            },
             "dm_p": v["dm_p"],
             "pt": {"stat": v["pt_stat"], "p_value": v["pt_p"], "hit_rate": v["pt_hit_rate"]},
             "pt_p": v["pt_p"],
             "ic": {"ic": v["ic"], "ci_low": v["ic_low"], "ci_high": v["ic_high"]},
             "lag": {"corr_by_lag": list(v["lag_corr"] or []), "echo": bool(v["echo"])},
             "leaks": {
-                **{k: v[k] for k in ("corr_next", "p_next", "corr_same", "p_same")},
-                "leak": bool(v["leak"]),
-                "misaligned": bool(v["misaligned"]),
+                **{k: v.get(k) for k in LEAK_COLUMNS},
+                "leak": bool(v.get("leak")),
+                "implausible": bool(v.get("implausible")),
             },
         }
 
@@ -630,6 +654,8 @@ class Metrics:
                 t["lag"],
                 t.get("leaks"),
             )
+            if ft_rows[name]["loss_ratio"] is None:  # a run from before the column
+                ft_rows[name]["loss_ratio"] = _loss_ratio(forecast, name)
         seed_rows = []
         for name, s in doc.get("seeds", {}).items():
             for k in range(s.get("n_seeds", 0)):
@@ -701,8 +727,11 @@ STRATEGY_TEST_COLUMNS = (
 FORECAST_TEST_COLUMNS = (
     "dm_stat",
     "dm_p",
+    "dm_p_better",
     "dm_abs_stat",
     "dm_abs_p",
+    "dm_abs_p_better",
+    "loss_ratio",
     "pt_stat",
     "pt_p",
     "pt_hit_rate",
@@ -711,12 +740,7 @@ FORECAST_TEST_COLUMNS = (
     "ic_high",
     "lag_corr",
     "echo",
-    "corr_next",
-    "p_next",
-    "corr_same",
-    "p_same",
-    "leak",
-    "misaligned",
+    *LEAK_COLUMNS,
 )
 
 
@@ -728,13 +752,22 @@ def forecast_test_row(
     lag: Mapping,
     leaks: Mapping | None = None,
 ) -> dict[str, Any]:
-    """One row of `Metrics.forecast_tests` from the significance functions' results."""
+    """One row of `Metrics.forecast_tests` from the significance functions' results.
+
+    dm_p and dm_abs_p are two-sided; dm_p_better and dm_abs_p_better one-sided, for "the
+    forecast's loss is lower than the random walk's"; loss_ratio is the forecast's mean
+    squared error over the random walk's. A DM result without a one-sided p-value (an older
+    metrics.json) gets it from its two-sided one and the sign of its statistic (the t
+    distribution is symmetric). The leak columns are lstmbt.study.leaks.COLUMNS."""
     leaks = leaks or {}
     return {
         "dm_stat": dm_sq.get("stat"),
         "dm_p": dm_sq.get("p_value"),
+        "dm_p_better": _p_better(dm_sq),
         "dm_abs_stat": dm_abs.get("stat"),
         "dm_abs_p": dm_abs.get("p_value"),
+        "dm_abs_p_better": _p_better(dm_abs),
+        "loss_ratio": dm_sq.get("loss_ratio"),
         "pt_stat": pt.get("stat"),
         "pt_p": pt.get("p_value"),
         "pt_hit_rate": pt.get("hit_rate"),
@@ -743,10 +776,31 @@ def forecast_test_row(
         "ic_high": ic.get("ci_high"),
         "lag_corr": list(lag.get("corr_by_lag", [])),
         "echo": bool(lag.get("echo", False)),
-        **{k: leaks.get(k) for k in ("corr_next", "p_next", "corr_same", "p_same")},
-        "leak": bool(leaks.get("leak", False)),
-        "misaligned": bool(leaks.get("misaligned", False)),
+        **{k: leaks.get(k) for k in LEAK_COLUMNS},
+        # an older run's flags came from fixed thresholds that fired on honest forecasts
+        "leak": bool(leaks.get("leak", False)) and leaks.get("p_leak") is not None,
+        "implausible": bool(leaks.get("implausible", False)),
     }
+
+
+def _p_better(dm: Mapping) -> float | None:
+    """The one-sided DM p-value (H1: the forecast's loss is lower) of a DM result."""
+    if dm.get("p_better") is not None:
+        return dm["p_better"]
+    stat, p = dm.get("stat"), dm.get("p_value")
+    if stat is None or p is None:
+        return None
+    if stat == 0:
+        return p  # identical forecasts: 1, never a claim
+    return p / 2 if stat < 0 else 1 - p / 2
+
+
+def _loss_ratio(forecast: pd.DataFrame, name: str) -> float | None:
+    """MSE of `name` over the random walk's, from the forecast table's RMSEs (same days)."""
+    if "rmse" not in forecast.columns or not {name, "random_walk"} <= set(forecast.index):
+        return None
+    rmse, rw = _clean(forecast.at[name, "rmse"]), _clean(forecast.at["random_walk", "rmse"])
+    return None if rmse is None or not rw else (rmse / rw) ** 2
 
 
 def seed_stats(values: list[float | None]) -> dict[str, Any]:

@@ -26,20 +26,25 @@ class Progress:
 
 
 class RichProgress(Progress):
-    """Stage lines and one progress bar per model training, on stderr."""
+    """Stage lines and one progress bar per model training, on stderr. `checkpoint` is called
+    at each stage, note, finished fit and epoch: a safe point where the CLI raises a stop that
+    a callback swallowed."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpoint: Callable[[], None] | None = None) -> None:
         from rich.console import Console
 
         self.console = Console(stderr=True)
+        self.checkpoint = checkpoint or (lambda: None)
 
     def stage(self, message: str) -> None:
+        self.checkpoint()
         self.console.print(f"[bold cyan]>[/] {message}")
 
     def note(self, message: str) -> None:
         """One line however long (a file path in it is never wrapped or read as markup)."""
         from rich.markup import escape
 
+        self.checkpoint()
         self.console.print(f"[yellow]  note:[/] {escape(message)}", soft_wrap=True)
 
     def tasks(self, total: int, epochs: int | None):
@@ -55,6 +60,7 @@ class RichProgress(Progress):
                 bar_holder = {}
 
                 def on_epoch_for(task):
+                    self.checkpoint()
                     if "cm" in bar_holder:
                         bar_holder["cm"].__exit__(None, None, None)
                     cm = self._epoch_bar(f"{task.preset} (seed {task.seed})", epochs)
@@ -62,7 +68,7 @@ class RichProgress(Progress):
                     return cm.__enter__()
 
                 try:
-                    yield (lambda *_: None, on_epoch_for)
+                    yield (lambda *_: self.checkpoint(), on_epoch_for)
                 finally:
                     if "cm" in bar_holder:
                         bar_holder["cm"].__exit__(None, None, None)
@@ -78,6 +84,7 @@ class RichProgress(Progress):
                 job = bar.add_task("fits", total=total, last="")
 
                 def on_done(task, from_disk):
+                    self.checkpoint()
                     where = " (saved)" if from_disk else ""
                     bar.update(
                         job,
@@ -112,6 +119,7 @@ class RichProgress(Progress):
                 task = bar.add_task(name, total=epochs, losses="")
 
                 def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+                    self.checkpoint()
                     bar.update(
                         task,
                         completed=epoch + 1,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import platform
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ import pandas as pd
 from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping, ticker_label
 from lstmbt.data import fingerprint
 from lstmbt.data.rates import CashRate
+from lstmbt.data.universe import ticker_folder
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.metrics import FORMAT, Metrics
 from lstmbt.models import Split, model_label, resolve_device
@@ -49,49 +52,73 @@ class EarlierTrials:
     runs: int = 0
 
 
-def earlier_trials(cfg: RunConfig, prices: dict[str, pd.DataFrame]) -> EarlierTrials:
+def earlier_trials(
+    cfg: RunConfig, prices: dict[str, pd.DataFrame], judged: str | None = None
+) -> EarlierTrials:
     """The distinct configurations tried by earlier complete runs in cfg.out on the same target
     data (same fingerprint) with other settings. A rerun of the same configuration is not a new
-    trial (and leaves this run's numbers byte-identical); a run written before trials were
-    recorded adds nothing; an unreadable run is skipped."""
+    trial (and leaves this run's numbers byte-identical), and two earlier runs of one
+    configuration count once; a run written before trials were recorded adds nothing; an
+    unreadable run is skipped. `judged`: the fingerprint of what `lstmbt judge` is judging
+    (`lstmbt.judge.submission_fingerprint`), part of its configuration: judging another file
+    is another trial, judging the same file again is not. A trial Sharpe ratio equal to one
+    already counted (a baseline that every run on this data has) counts once."""
     out = Path(cfg.out)
     if not out.is_dir():
         return EarlierTrials()
     target = fingerprint(next(iter(prices.values())))  # the traded series comes first
-    mine = _trial_key(cfg.to_dict())
+    seen = {_trial_key(cfg.to_dict(), judged)}
     sharpes: list[float] = []
     runs = 0
     for run_dir in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
         try:
             doc = read_config_doc(run_dir)
-            if read_status(run_dir) != "complete" or _trial_key(doc["config"]) == mine:
+            key = _trial_key(doc["config"], _judged_of(doc, run_dir))
+            if read_status(run_dir) != "complete" or key in seen:
                 continue
             if next(iter(doc["data"].values()), {}).get("fingerprint") != target:
                 continue
             trials = json.loads((run_dir / "metrics.json").read_text()).get("trials", {})
-        except (LstmbtError, KeyError, TypeError, ValueError, OSError):
+            new = [float(s) for s in trials.get("this_run", [])]
+        except (LstmbtError, KeyError, TypeError, ValueError, OSError, AttributeError):
             continue
-        if trials.get("this_run"):
-            sharpes += [float(s) for s in trials["this_run"]]
+        if new:
+            seen.add(key)
+            sharpes += [s for s in new if not any(abs(s - t) <= SAME_SHARPE for t in sharpes)]
             runs += 1
     return EarlierTrials(tuple(sharpes), runs)
 
 
-def _trial_key(config: dict) -> str:
-    """The settings that make a configuration; an option a run's lstmbt did not have yet
-    takes its default (which is what that run used: no cash rate, no half-spread...)."""
+SAME_SHARPE = 1e-12  # trial Sharpe ratios closer than this are one configuration's
+
+
+def _judged_of(doc: dict, run_dir: Path) -> str | None:
+    """What a run judged (its submission's fingerprint), None for a study; a judged run from
+    before fingerprints were recorded judged something unknown: a trial of its own."""
+    if "judge" not in doc:
+        return None
+    return doc["judge"].get("fingerprint") or f"unknown:{run_dir.name}"
+
+
+def _trial_key(config: dict, judged: str | None = None) -> str:
+    """The settings that make a configuration, and for a judged run what it judged; an option
+    a run's lstmbt did not have yet takes its default (which is what that run used: no cash
+    rate, no half-spread...)."""
     full = {**RunConfig().to_dict(), **OLD_RUN_DEFAULTS, **config}
-    return json.dumps({k: v for k, v in full.items() if k not in _NOT_A_TRIAL}, sort_keys=True)
+    key = {k: v for k, v in full.items() if k not in _NOT_A_TRIAL}
+    if judged is not None:
+        key["judged"] = judged
+    return json.dumps(key, sort_keys=True)
 
 
 def slug(text: str) -> str:
     """Text safe in a file name ('^GSPC' -> 'GSPC')."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "", text.replace("^", "")) or "run"
+    return re.sub(r"[^A-Za-z0-9._-]+", "", text.replace("^", "")).lstrip(".") or "run"
 
 
-def new_run_dir(config: RunConfig, label: str | None = None) -> Path:
+def new_run_dir(config: RunConfig, label: str | None = None, subject: str | None = None) -> Path:
     """Create out/<run-id>/; an existing run folder is never reused or overwritten. The default
-    run id is the time, the ticker and `label` (default: the presets)."""
+    run id is the time, `subject` (default: the ticker) and `label` (default: the presets)."""
     out = Path(config.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -107,8 +134,8 @@ def new_run_dir(config: RunConfig, label: str | None = None) -> Path:
             )
         run_dir.mkdir()
         return run_dir
-    what = label or "+".join(config.presets)
-    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(config.label)}-{what}"
+    what = slug(label) if label else "+".join(config.presets)
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{slug(subject or config.label)}-{what}"
     for i in range(1000):
         run_dir = out / (stem if i == 0 else f"{stem}-{i + 1}")
         try:
@@ -127,8 +154,12 @@ _RESULTS = ("metrics.json", "predictions.csv", "returns.csv", "models", "index.h
 
 def write_status(run_dir: Path, status: str, **extra: str) -> None:
     """run.json: the status (`STATUSES`), who writes it (pid, host) and a heartbeat, plus
-    `extra` (a failed run's error and hint). A "running" run whose process is gone is stale."""
+    `extra` (a failed run's error and hint; `kind`: study, judge or universe, kept from the
+    earlier run.json when not given). A "running" run whose process is gone is stale."""
     now = datetime.now().isoformat(timespec="seconds")
+    if "kind" not in extra:
+        with contextlib.suppress(LstmbtError, OSError):
+            extra["kind"] = read_run(run_dir).get("kind", "study")
     doc = {
         "status": status,
         "updated": now,
@@ -207,27 +238,47 @@ class RunInUse(LstmbtError):
 @contextlib.contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's exclusive lock (fcntl.flock on `.lock`) or raise RunInUse: two
-    processes never train, write or redraw one run at once. The lock dies with its process."""
+    processes never train, write or redraw one run at once. The lock dies with its process;
+    its file is removed when the block ends (a finished run keeps no `.lock`)."""
     run_dir = Path(run_dir)
-    try:
-        handle = open(run_dir / _LOCK, "a+")  # noqa: SIM115 - held until the block ends
-    except FileNotFoundError:
-        raise ConfigError(f"{str(run_dir)!r} does not exist.") from None
-    with handle:
+    path = run_dir / _LOCK
+    while True:
+        try:
+            handle = open(path, "a+")  # noqa: SIM115 - held until the block ends
+        except FileNotFoundError:
+            raise ConfigError(f"{str(run_dir)!r} does not exist.") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise RunInUse(
                 f"{str(run_dir)!r} is in use by another lstmbt process{_holder(run_dir)}; wait "
                 "for it to finish or stop it, then try again."
             ) from None
+        if _same_file(handle, path):
+            break
+        handle.close()  # its holder removed that file as it finished: lock the new one
+    with handle:
         handle.truncate(0)  # say who holds it, for the message above
         handle.write(f"{os.getpid()} {socket.gethostname()}\n")
         handle.flush()
         try:
             yield
         finally:
+            with contextlib.suppress(OSError):  # removed first, then unlocked: see _same_file
+                path.unlink()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _same_file(handle, path: Path) -> bool:
+    """Is the locked file still the one at `path`? A holder removes `.lock` before it unlocks,
+    so a process that opened the old file and locked it after must not count as holding the
+    folder (another may have created and locked a new `.lock` meanwhile)."""
+    try:
+        mine, now = os.fstat(handle.fileno()), os.stat(path)
+        return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+    except FileNotFoundError:
+        return False
 
 
 def _holder(run_dir: Path) -> str:
@@ -245,8 +296,295 @@ def saved_folds(run_dir: Path) -> int:
 
 
 def holds_work(run_dir: Path) -> bool:
-    """Does the folder hold anything beyond run.json and config.json (folds, results)?"""
-    return saved_folds(run_dir) > 0 or any((Path(run_dir) / n).exists() for n in _RESULTS)
+    """Does the folder hold anything beyond run.json and config.json (folds, results, a
+    universe's tickers)?"""
+    run_dir = Path(run_dir)
+    if saved_folds(run_dir) > 0 or any((run_dir / n).exists() for n in _RESULTS):
+        return True
+    return any(p.is_dir() for p in (run_dir / "tickers").glob("*"))
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or the CLI's SIGTERM) during a run: finished work is kept and the message says
+    how to go on (`lstmbt resume RUN_DIR`, or `way_on`). `run_dir` is None when nothing was
+    saved (the folder was removed)."""
+
+    def __init__(self, run_dir: Path | None, way_on: str | None = None) -> None:
+        if run_dir is None:
+            text = "interrupted before anything was saved; start the run again."
+        elif way_on is not None:
+            text = f"interrupted; {way_on}"
+        else:
+            text = f"interrupted; finished folds are saved. Continue with: lstmbt resume {run_dir}"
+        super().__init__(text)
+        self.run_dir = run_dir
+
+
+def record_interrupt(run_dir: Path, fresh: bool, way_on: str | None = None) -> Interrupted:
+    """A run stopped by Ctrl-C or SIGTERM: a fresh folder stopped before its configuration was
+    saved is removed (nothing a resume could use), and so is one that is not resumed (`way_on`
+    given: a judged run) holding no results; otherwise run.json says "interrupted" (with
+    `way_on` when it is not `lstmbt resume`). Returns the exception to raise."""
+    resumable = (run_dir / "config.json").is_file() and (way_on is None or holds_work(run_dir))
+    if fresh and not resumable:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return Interrupted(None)
+    with contextlib.suppress(OSError):
+        write_status(run_dir, "interrupted", **({"hint": way_on} if way_on else {}))
+    return Interrupted(run_dir, way_on)
+
+
+def record_failure(run_dir: Path, exc: Exception, fresh: bool, way_on: str | None = None) -> None:
+    """A run stopped by an error: a fresh folder holding nothing of value is removed; otherwise
+    run.json says "failed", with the error and the way on (default: fix the cause and resume),
+    and the exception carries that way as a note."""
+    if fresh and not holds_work(run_dir):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    error = " ".join(str(exc).split())[:500] or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        error = exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    if not isinstance(exc, (LstmbtError, OSError)):
+        error = f"{type(exc).__name__}: {error}"
+    if way_on is None:
+        folds = saved_folds(run_dir)
+        way_on = f"fix the cause, then continue with: lstmbt resume {run_dir}"
+        if folds:
+            way_on += f" ({folds} finished folds are reused)"
+    with contextlib.suppress(OSError):  # a full disk may refuse even this; then it reads stale
+        write_status(run_dir, "failed", error=error, hint=way_on)
+    exc.add_note(f"run marked failed; {way_on}")
+
+
+JUDGE_AGAIN = "judge the forecasts again (a judged run is not resumed)"
+
+
+@contextlib.contextmanager
+def recorded(run_dir: Path, way_on: str) -> Iterator[None]:
+    """A fresh run folder whose run.json says what became of it, whatever happens in the block:
+    stopped (Ctrl-C, SIGTERM) or failed, it is removed when it holds nothing, else marked
+    interrupted or failed with `way_on`."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise record_interrupt(run_dir, True, way_on) from None
+    except Exception as exc:
+        record_failure(run_dir, exc, True, way_on)
+        raise
+
+
+# --- fingerprints: what a run relies on, so an edited input is refused, never used ----------
+FINGERPRINTS = "fingerprints.json"
+# the result files a report, a forecast, a universe or a resume read back (and models/**)
+_READ_BACK = ("metrics.json", "predictions.csv", "positions.csv", "returns.csv", "orders.csv")
+# settings that change only what is computed from the forecasts (positions, costs, tests,
+# where and how fast a run goes), never a fit: editing them keeps the saved folds under --force
+AFTER_TRAINING = (
+    "threshold",
+    "long_short",
+    "commission",
+    "slippage",
+    "half_spread",
+    "min_fee",
+    "capital",
+    "borrow_fee",
+    "cash_rate",
+    "sizing",
+    "vol_target",
+    "leverage",
+    "rebalance_band",
+    "signal_horizon",
+    "bootstrap_reps",
+    "block_size",
+    "tearsheets",
+    "jobs",
+    "backend",
+    "ray_address",
+    "top_k",
+    "portfolio",
+    "cache_dir",
+)
+# where the run and its inputs are, not what it computes: the prices a source or a universe
+# file names are checked by their own fingerprints, so a run moved with its files still resumes
+_WHERE = ("run_id", "out", "source", "universe", "cache_dir")
+
+
+RETRAIN = "train that fold again"
+
+
+class InputChanged(LstmbtError):
+    """An input a run relies on differs from what the run recorded (an edited config.json, fold
+    or result file, other prices or rates); the message names it and the way on."""
+
+
+class RunComplete(LstmbtError):
+    """`resume` of a complete run whose inputs are unchanged: there is nothing to do."""
+
+
+def file_digest(data: bytes | Path) -> str:
+    """The fingerprint of a file (or of the bytes about to be written to one)."""
+    raw = data if isinstance(data, bytes) else Path(data).read_bytes()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _manifest(run_dir: Path) -> dict:
+    path = Path(run_dir) / FINGERPRINTS
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LstmbtError(
+            f"{str(path)!r} is corrupt ({exc}); the run's inputs cannot be checked. Start a new "
+            "run."
+        ) from None
+    if not isinstance(doc, dict):
+        raise LstmbtError(f"{str(path)!r} is not a fingerprint record; start a new run.")
+    return doc
+
+
+def _update_manifest(run_dir: Path, **parts: Any) -> None:
+    doc = {**_manifest(run_dir), "format": 1, **parts}
+    write_json(Path(run_dir) / FINGERPRINTS, doc)
+
+
+def _settings(values: dict) -> dict:
+    """Settings as config.json holds them (JSON types), every option present (a key a run's
+    lstmbt did not have yet takes its default)."""
+    full = {**RunConfig().to_dict(), **values}
+    return json.loads(json.dumps({k: v for k, v in full.items() if k not in _WHERE}, default=str))
+
+
+def record_settings(run_dir: Path, settings: dict) -> None:
+    """Record the settings a run computes with (config.json's "config"), so an edit of them
+    is seen by `settings_changes`."""
+    _update_manifest(run_dir, config=_settings(settings))
+
+
+def settings_changes(run_dir: Path, settings: dict) -> dict[str, tuple[Any, Any]]:
+    """The settings that differ from those the run recorded: name -> (recorded, now). Empty
+    for a run made before settings were recorded."""
+    recorded = _manifest(run_dir).get("config")
+    if not isinstance(recorded, dict):
+        return {}
+    recorded, now = _settings(recorded), _settings(settings)
+    return {k: (recorded.get(k), now.get(k)) for k in now if recorded.get(k) != now.get(k)}
+
+
+def _results(run_dir: Path) -> list[str]:
+    """The files of a run's results that are read back, relative to the folder."""
+    run_dir = Path(run_dir)
+    names = [n for n in _READ_BACK if (run_dir / n).is_file()]
+    models = sorted(p for p in (run_dir / "models").rglob("*") if p.is_file())
+    return names + [p.relative_to(run_dir).as_posix() for p in models if p.suffix != ".tmp"]
+
+
+def record_results(run_dir: Path) -> None:
+    """Record the fingerprint of every result file read back (after the run wrote them)."""
+    run_dir = Path(run_dir)
+    _update_manifest(run_dir, files={n: file_digest(run_dir / n) for n in _results(run_dir)})
+
+
+def forget_results(run_dir: Path) -> None:
+    """The results are about to be recomputed: remove them and their record (--force after a
+    changed input; they belong to the inputs before)."""
+    run_dir = Path(run_dir)
+    for name in (*_READ_BACK, "index.html"):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "models", ignore_errors=True)
+    _update_manifest(run_dir, files={})
+
+
+def edited_results(run_dir: Path) -> list[str]:
+    """Result files that differ from what the run wrote (or are missing), each as a phrase:
+    "'run/predictions.csv' was changed after the run wrote it"."""
+    run_dir = Path(run_dir)
+    out = []
+    for name, want in (_manifest(run_dir).get("files") or {}).items():
+        path = run_dir / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            out.append(f"{str(run_dir / FINGERPRINTS)!r} names {name!r}, not a file of the run")
+        elif not path.is_file():
+            out.append(f"{str(path)!r} is missing (the run wrote it)")
+        elif file_digest(path) != want:
+            out.append(f"{str(path)!r} was changed after the run wrote it")
+    return out
+
+
+def refusal(problem: str, run_dir: Path, fix: str) -> InputChanged:
+    """The one line for a changed input: what changed, and the two ways on."""
+    return InputChanged(
+        f"{problem}; start a new run, or `lstmbt resume {run_dir} --force` to {fix}."
+    )
+
+
+SETTINGS_FIX = "recompute the run with the edited settings"
+RESULTS_FIX = "recompute the results from the saved folds"
+
+
+def settings_problem(run_dir: Path, changes: dict[str, tuple[Any, Any]]) -> str:
+    shown = ", ".join(f"{k} {_short(a)} -> {_short(b)}" for k, (a, b) in changes.items())
+    return (
+        f"{str(Path(run_dir) / 'config.json')!r} was edited after the run started ({shown}); "
+        "resuming would mix two configurations"
+    )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_unchanged(run_dir: str | Path, *, folds: bool = False) -> None:
+    """Refuse to read a run whose settings or result files (and, with `folds`, saved folds)
+    were changed after the run wrote them: what `lstmbt report` and `forecast` rely on."""
+    run_dir = Path(run_dir)
+    changes = settings_changes(run_dir, read_config_doc(run_dir).get("config", {}))
+    if changes:
+        raise refusal(settings_problem(run_dir, changes), run_dir, SETTINGS_FIX)
+    edited = edited_results(run_dir)
+    if edited:
+        raise refusal(edited[0], run_dir, RESULTS_FIX)
+    if folds:
+        for path in edited_folds(run_dir / "folds"):
+            raise refusal(f"{str(path)!r} was changed after the run saved it", run_dir, RETRAIN)
+
+
+def folder_fingerprints(folder: Path, to_write: dict[str, bytes]) -> str:
+    """The fingerprints.json text of a saved fold: every file in `folder` (its model) and the
+    files `to_write` (name -> bytes: predictions.npy, written after this record, last)."""
+    skip = (FINGERPRINTS, *to_write)
+    files = [p for p in Path(folder).iterdir() if p.is_file() and p.name not in skip]
+    digests = {p.name: file_digest(p) for p in files if p.suffix != ".tmp"}
+    digests.update({name: file_digest(data) for name, data in to_write.items()})
+    return json.dumps(digests, indent=1, sort_keys=True)
+
+
+def edited_file(folder: Path) -> Path | None:
+    """The first file of a saved fold that differs from its recorded fingerprint (or is
+    missing, or the record itself unreadable); None when all match or none were recorded (a
+    fold saved before fingerprints were kept)."""
+    record = Path(folder) / FINGERPRINTS
+    if not record.is_file():
+        return None
+    try:
+        items = sorted(json.loads(record.read_text()).items())
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        return record
+    if any(not isinstance(n, str) or Path(n).name != n or n in (".", "..") for n, _ in items):
+        return record  # a name that is not a file of this folder
+    for name, want in items:
+        path = Path(folder) / name
+        if not path.is_file() or file_digest(path) != want:
+            return path
+    return None
+
+
+def edited_folds(root: Path) -> list[Path]:
+    """Of every finished fold under `root` (a run's folds/), the first file that differs from
+    its fingerprint (edited or damaged after the run saved it, or missing)."""
+    done = sorted(Path(root).rglob("predictions.npy"))
+    return [path for path in (edited_file(p.parent) for p in done) if path is not None]
 
 
 def data_doc(prices: dict[str, pd.DataFrame]) -> dict:
@@ -286,6 +624,7 @@ def write_config(
     }
     if cash is not None:
         doc["cash_rate"] = cash.to_dict()
+    record_settings(run_dir, doc["config"])
     if folds is not None and dates is not None:
         doc["splits"] = {
             name: [
@@ -358,25 +697,54 @@ def read_metrics(run_dir: str | Path) -> Metrics:
     return Metrics.from_json(doc, str(path))
 
 
-def check_resume_data(
-    run_dir: Path, prices: dict[str, pd.DataFrame], cash: CashRate | None = None
-) -> None:
-    """Refuse to resume on data (prices, or the cash rates) that differ from what the run
-    started with."""
+@dataclass(frozen=True)
+class Change:
+    """An input of a resume that differs from what the run recorded: what changed, what --force
+    would do about it, and whether the saved folds depend on it (--force then trains them
+    again)."""
+
+    problem: str
+    fix: str
+    retrain: bool = False
+
+    def error(self, run_dir: Path) -> InputChanged:
+        """The refusal, with `lstmbt resume RUN_DIR --force` as the way on."""
+        return refusal(self.problem, run_dir, self.fix)
+
+
+def resume_changes(
+    run_dir: Path,
+    settings: dict,
+    prices: dict[str, pd.DataFrame],
+    cash: CashRate | None = None,
+) -> list[Change]:
+    """What differs from what the run started with: its settings (an edited config.json), the
+    prices, the cash rates, and its result files (edited after the run wrote them)."""
+    run_dir = Path(run_dir)
     doc = read_config_doc(run_dir)
+    out = []
+    edited = settings_changes(run_dir, settings)
+    if edited:
+        retrain = any(k not in AFTER_TRAINING for k in edited)
+        out.append(Change(settings_problem(run_dir, edited), SETTINGS_FIX, retrain))
     saved = doc.get("data", {})
     for ticker, frame_doc in data_doc(prices).items():
         if saved.get(ticker, {}).get("fingerprint") != frame_doc["fingerprint"]:
-            raise LstmbtError(
-                f"the prices of {ticker} differ from those the run started with; resuming would "
-                "mix two data sets. Start a new run instead."
+            where = frame_doc["source"].removeprefix("csv:")
+            problem = (
+                f"the prices of {ticker}{f' ({where})' if where else ''} differ from those the "
+                "run started with; resuming would mix two data sets"
             )
+            out.append(Change(problem, "recompute the run on the new prices", True))
     rate = doc.get("cash_rate")
     if rate is not None and cash is not None and rate.get("fingerprint") != cash.fingerprint():
-        raise LstmbtError(
+        problem = (
             f"the cash rates ({cash.source}) differ from those the run started with "
-            f"({rate.get('source')}); resuming would mix two. Start a new run instead."
+            f"({rate.get('source')}); resuming would mix two"
         )
+        out.append(Change(problem, "recompute the results with the new rates"))
+    out += [Change(p, RESULTS_FIX) for p in edited_results(run_dir)]
+    return out
 
 
 def versions() -> dict[str, str]:
@@ -390,6 +758,21 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:  # a missing optional package is just not listed
             continue
     return out
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """A file's bytes, or None when there is none (see `write_bytes`)."""
+    return Path(path).read_bytes() if Path(path).is_file() else None
+
+
+def write_bytes(path: Path, data: bytes | None) -> None:
+    """Put a file back as `read_bytes` read it (None: remove it)."""
+    if data is None:
+        Path(path).unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def write_json(path: Path, doc: object) -> None:
@@ -435,17 +818,25 @@ def _run_row(run_dir: Path) -> dict:
     row = {"run": run_dir.name, "status": status}
     if not (run_dir / "config.json").is_file():
         note = "stopped before its configuration was saved; nothing to resume, delete it"
+        if status == "failed":
+            note = _status_note(run_dir, status, {}, None)
         return {**row, "ticker": "-", "presets": "-", "walk_forward": False, "note": note}
-    cfg = read_config_doc(run_dir)["config"]
+    doc = read_config_doc(run_dir)
+    cfg = doc["config"]
     row["ticker"] = ticker_label(cfg.get("ticker"), cfg.get("source", "sample"))
     row["presets"] = "+".join(cfg["presets"])
     labels = [model_label(name) for name in cfg.get("models", ["lstm"])]
     if labels != ["lstm"]:
         row["presets"] += f" × {'+'.join(labels)}"
     row["walk_forward"] = cfg.get("walk_forward", False)
+    universe = _universe_state(run_dir, doc) if "universe" in doc else None
+    if universe is not None:
+        row["ticker"] = universe.text
     if status not in ("complete", "unknown"):
-        row["note"] = _status_note(run_dir, status)
-    if status in ("complete", "unknown") and (run_dir / "metrics.json").is_file():
+        row["note"] = _status_note(run_dir, status, doc, universe)
+    if universe is not None and universe.span:
+        row["span"] = universe.span
+    elif status in ("complete", "unknown") and (run_dir / "metrics.json").is_file():
         m = read_metrics(run_dir)
         row["span"] = f"{m.span.test_start} .. {m.span.test_end}"
         row["bh_sharpe"] = m.value("strategy", m.benchmark, "sharpe")
@@ -457,20 +848,55 @@ def _run_row(run_dir: Path) -> dict:
     return row
 
 
-def _status_note(run_dir: Path, status: str) -> str:
-    """What an unfinished run's row says: what happened and how to go on."""
-    doc = read_run(run_dir)
-    resume = f"lstmbt resume {run_dir}"
+@dataclass(frozen=True)
+class _UniverseState:
+    text: str  # "universe sample: 5/6 tickers" (", 1 skipped" once finished)
+    done: int
+    total: int
+    span: str | None  # the tickers' test spans, first start .. last end, once finished
+
+
+def _universe_state(run_dir: Path, doc: dict) -> _UniverseState:
+    """How far a universe got: its tickers whose own run is complete, of all its members."""
+    members = [m for m in doc.get("universe", []) if isinstance(m, dict)]
+    done = 0
+    for m in members:
+        folder = m.get("folder") or ticker_folder(str(m.get("label", "")))
+        with contextlib.suppress(LstmbtError, OSError):
+            done += read_status(run_dir / "tickers" / folder) == "complete"
+    name = doc.get("universe_name") or Path(str(doc["config"].get("universe"))).stem
+    text = f"universe {name}: {done}/{len(members)} tickers"
+    span = None
+    if (run_dir / "universe.json").is_file():
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+            summary = json.loads((run_dir / "universe.json").read_text())
+            if summary.get("skipped"):
+                text += f", {len(summary['skipped'])} skipped"
+            rows = summary.get("table") or []
+            starts = [r["test_start"] for r in rows if r.get("test_start")]
+            ends = [r["test_end"] for r in rows if r.get("test_end")]
+            span = f"{min(starts)} .. {max(ends)}" if starts and ends else None
+    return _UniverseState(text, done, len(members), span)
+
+
+def _status_note(run_dir: Path, status: str, doc: dict, universe: _UniverseState | None) -> str:
+    """What an unfinished run's row says: what happened and how to go on (a judged run is not
+    resumed: it is judged again)."""
+    run = read_run(run_dir)
+    judged = "judge" in doc or run.get("kind") == "judge"
+    way_on = JUDGE_AGAIN if judged else f"lstmbt resume {run_dir}"
+    if universe is not None:
+        saved = f"{universe.done} of {universe.total} tickers finished"
+    else:
+        saved = "" if judged else f"{saved_folds(run_dir)} folds saved"
+    said = f"{saved}: {way_on}" if saved else way_on
     if status == "failed":
-        return f"{doc.get('error', 'failed')} ({doc.get('hint', resume)})"
+        return f"{run.get('error', 'failed')} ({run.get('hint', way_on)})"
     if status == "stale":
-        who = f"pid {doc.get('pid', '?')} on {doc.get('host', '?')}"
-        return (
-            f"its process ({who}) stopped without a word (killed?); "
-            f"{saved_folds(run_dir)} folds saved: {resume}"
-        )
+        who = f"pid {run.get('pid', '?')} on {run.get('host', '?')}"
+        return f"its process ({who}) stopped without a word (killed?); {said}"
     if status == "interrupted":
-        return f"{saved_folds(run_dir)} folds saved: {resume}"
+        return said
     if status == "running":
-        return f"in progress (pid {doc.get('pid', '?')} on {doc.get('host', '?')})"
+        return f"in progress (pid {run.get('pid', '?')} on {run.get('host', '?')})"
     return status

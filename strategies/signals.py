@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lstmbt.strategies.costs import TRADING_DAYS
+
 
 def signal_from_forecast(forecast: np.ndarray, horizon_rule: str = "1") -> np.ndarray:
     """The number a position is decided on: the next day's forecast ("1") or the sum of an
@@ -80,7 +82,7 @@ def fit_vol_scale(
     f, v, r = (np.asarray(a, dtype=np.float64) for a in (forecast, vol, realised))
     ok = np.isfinite(f) & np.isfinite(v) & (v > 0) & np.isfinite(r)
     pnl = f[ok] / v[ok] * r[ok]
-    sd = float(np.std(pnl, ddof=1)) * np.sqrt(252) if ok.sum() > 1 else 0.0
+    sd = float(np.std(pnl, ddof=1)) * np.sqrt(TRADING_DAYS) if ok.sum() > 1 else 0.0
     return vol_target / sd if sd > 0 else 0.0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lstmbt import runs
 from lstmbt.cli import main
 from tests.conftest import YAHOO_NAMES, yahoo_csv
 
@@ -439,6 +440,11 @@ def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, c
     assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
     saved = len(list((cut / "folds").rglob("predictions.npy")))
     assert 2 <= saved < 6, saved
+    (row,) = runs.list_runs(out)  # what `lstmbt runs` shows
+    assert (row["status"], row["note"]) == (
+        "interrupted",
+        f"{saved} folds saved: lstmbt resume {cut}",
+    )
     assert main(["resume", str(cut)]) == 0
     assert json.loads((cut / "run.json").read_text())["status"] == "complete"
     whole = [*SIGNAL_STUDY, "--jobs", "1", "--out", str(out), "--run-id", "whole"]
@@ -634,3 +640,146 @@ def test_the_sigterm_handler_is_the_clis_for_one_command_only(monkeypatch, tmp_p
     monkeypatch.setattr(cli, "list_runs", lambda out: during.append(signal.getsignal(15)) or [])
     assert main(["runs", "--out", str(tmp_path)]) == 0
     assert during == [cli._on_sigterm] and signal.getsignal(signal.SIGTERM) is before
+
+
+# --- SIGTERM cannot be swallowed ---------------------------------------------------------------
+
+
+class _Thing:
+    """An object whose death runs a weakref callback."""
+
+
+def _kill_me_inside_a_callback(ref) -> None:
+    """A weakref callback that sends this process SIGTERM and goes on: the handler runs inside
+    the callback, where Python swallows any exception ("Exception ignored in ...")."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    sum(range(1000))  # the pending handler runs here
+
+
+def _die_with_callback(callback) -> list:
+    thing = _Thing()
+    keep = [__import__("weakref").ref(thing, callback)]
+    del thing  # the callback runs now
+    return keep
+
+
+def _cli():
+    import importlib
+
+    return importlib.import_module("lstmbt.cli.main")  # the module, not lstmbt.cli's main()
+
+
+def test_a_sigterm_landing_in_a_callback_is_raised_again():
+    """Regression: the SIGTERM handler set SIGTERM to "ignore" and raised; raised inside a
+    weakref callback, the exception was printed as "Exception ignored" and the command carried
+    on, ignoring every later SIGTERM. First the hazard, then the CLI's handler, 30 times."""
+    import signal
+    import time
+
+    cli = _cli()
+    lost = []
+
+    def naive(signum, frame):
+        raise KeyboardInterrupt
+
+    before, hook = signal.signal(signal.SIGTERM, naive), sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: lost.append(unraisable.exc_value)
+    try:
+        _die_with_callback(_kill_me_inside_a_callback)  # no exception comes out here
+        sum(range(1000))
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        sys.unraisablehook = hook
+    assert len(lost) == 1 and isinstance(lost[0], KeyboardInterrupt), "swallowed"
+    for _ in range(30):
+        with cli._sigterm_like_ctrl_c():
+            with pytest.raises(KeyboardInterrupt):
+                _die_with_callback(_kill_me_inside_a_callback)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:  # work goes on after the callback
+                    time.sleep(0.001)
+            assert cli._exit_code(130) == 143
+        assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_sigterm_at_any_moment_stops_the_command():
+    """The race as it happens: SIGTERM at a random moment of work that spends much of its time
+    in weakref callbacks (about half of the signals land in one). Every one stops the work."""
+    import random
+    import signal
+    import threading
+    import time
+
+    cli = _cli()
+    rng = random.Random(5)
+
+    def busy(ref) -> None:
+        sum(range(300))
+
+    for _ in range(60):
+        with cli._sigterm_like_ctrl_c():
+            timer = threading.Timer(rng.uniform(0, 0.004), os.kill, (os.getpid(), signal.SIGTERM))
+            with pytest.raises(KeyboardInterrupt):
+                timer.start()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    _die_with_callback(busy)
+                    sum(range(300))
+            timer.join()
+
+
+def test_a_stop_swallowed_by_careless_code_is_raised_at_the_next_stage():
+    """A library that catches BaseException and goes on: the next stage or finished fold (a
+    safe point of the CLI's progress) raises the stop again."""
+    import signal
+    import time
+
+    from lstmbt.progress import RichProgress
+
+    cli = _cli()
+    with cli._sigterm_like_ctrl_c():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException:  # noqa: BLE001 - the careless code under test
+            pass
+        progress = RichProgress(cli._checkpoint)
+        with pytest.raises(KeyboardInterrupt):
+            progress.stage("the next stage")
+        with pytest.raises(KeyboardInterrupt), progress.tasks(2, None) as (on_done, _):
+            on_done(None, True)
+
+
+SWALLOWED_SIGTERM = """
+import importlib, os, signal, sys, time, weakref
+cli = importlib.import_module("lstmbt.cli.main")
+
+class Thing:
+    pass
+
+def callback(ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    sum(range(1000))
+
+def list_runs(out):
+    thing = Thing()
+    ref = weakref.ref(thing, callback)
+    del thing
+    time.sleep(60)  # the command goes on: only a stop that was not lost ends it now
+    return []
+
+cli.list_runs = list_runs
+sys.exit(cli.main(["runs", "--out", sys.argv[1]]))
+"""
+
+
+def test_a_command_whose_sigterm_landed_in_a_callback_exits_143(tmp_path):
+    script = tmp_path / "swallow.py"
+    script.write_text(SWALLOWED_SIGTERM)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=50
+    )
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr

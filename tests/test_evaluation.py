@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from lstmbt.study.evaluation import forecast_metrics, strategy_metrics
 
@@ -129,3 +130,70 @@ def test_perfect_forecast():
     m = forecast_metrics(r.copy(), r)
     assert m["rmse"] == 0.0 and m["mae"] == 0.0
     assert m["hit_rate"] == 1.0 and m["r2_vs_zero"] == 1.0 and m["ic"] == pytest.approx(1.0)
+
+
+# --- seed spread, the absolute-loss DM and the costs per side: known answers (issue 21) --------
+
+
+def test_seed_spread_is_the_sample_standard_deviation():
+    """Seeds are a sample of initialisations: the spread divides by n - 1 (1.29, not 1.12)."""
+    from lstmbt.metrics import seed_stats
+
+    out = seed_stats([1.0, 2.0, None, 3.0, 4.0])  # a seed that never traded has no value
+    assert out["mean"] == pytest.approx(2.5)
+    assert out["std"] == pytest.approx(math.sqrt(5 / 3))  # sum of squares 5 over 4 - 1
+    assert out["values"] == [1.0, 2.0, None, 3.0, 4.0]
+    assert seed_stats([0.7])["std"] is None  # one seed has no spread
+
+
+def _dm_by_hand(loss_model: np.ndarray, loss_rw: np.ndarray) -> tuple[float, float]:
+    """DM statistic with the HLN correction (horizon 1) and its two-sided t p-value."""
+    d = loss_model - loss_rw
+    n = len(d)
+    stat = d.mean() / math.sqrt(np.mean((d - d.mean()) ** 2) / n) * math.sqrt((n - 1) / n)
+    return stat, 2 * float(stats.t.sf(abs(stat), n - 1))
+
+
+def test_absolute_loss_dm_is_computed_on_absolute_errors():
+    """A forecast that is often exactly right and sometimes far off: lower absolute loss than
+    the random walk but higher squared loss, so the two DM tests point opposite ways."""
+    from lstmbt.study.evaluation import forecast_tests
+    from lstmbt.study.leaks import known_returns
+
+    rng = np.random.default_rng(3)
+    n = 400
+    dates = pd.bdate_range("2015-01-01", periods=n)
+    today = pd.Series(rng.normal(0, 0.01, n), index=dates)
+    y = rng.normal(0, 0.01, n)
+    miss = rng.random(n) < 0.1
+    f = np.where(miss, y + np.sign(rng.normal(size=n)) * 0.05, y)  # right 90% of the days
+    row = forecast_tests(pd.Series(f, index=dates), y, today, known_returns(today, dates))
+    abs_stat, abs_p = _dm_by_hand(np.abs(f - y), np.abs(y))
+    sq_stat, sq_p = _dm_by_hand((f - y) ** 2, y**2)
+    assert abs_stat < 0 < sq_stat  # better in absolute loss, worse in squared loss
+    assert row["dm_abs_stat"] == pytest.approx(abs_stat)
+    assert row["dm_abs_p"] == pytest.approx(abs_p)
+    assert row["dm_abs_p_better"] == pytest.approx(abs_p / 2)
+    assert row["dm_stat"] == pytest.approx(sq_stat) and row["dm_p"] == pytest.approx(sq_p)
+    assert row["dm_p_better"] == pytest.approx(1 - sq_p / 2)
+    assert row["loss_ratio"] == pytest.approx(np.mean((f - y) ** 2) / np.mean(y**2))
+
+
+def test_costs_per_side_are_the_configured_rates_once():
+    """5 bps commission + 3 slippage + 1 half-spread is 9 bps per side (not 18: a round
+    trip pays both sides, each trade one)."""
+    from types import SimpleNamespace
+
+    from lstmbt.config import RunConfig
+    from lstmbt.metrics import Span
+    from lstmbt.study.evaluation import _span
+    from lstmbt.study.forecasters import BASELINE_FOLDS
+
+    config = RunConfig(commission=5e-4, slippage=3e-4, half_spread=1e-4)
+    days = pd.bdate_range("2015-01-01", periods=30)
+    data = SimpleNamespace(dates=days, cash_rate=None)
+    fc = SimpleNamespace(folds={BASELINE_FOLDS: [None]})
+    span = _span(config, data, fc, pd.DataFrame(index=days[1:]), days[:-1])
+    assert span.costs_per_side == {"commission": 5e-4, "slippage": 3e-4, "half_spread": 1e-4}
+    assert span.cost_bps == pytest.approx(9.0)
+    assert Span(**{**span.__dict__, "costs_per_side": {"commission": 0.001}}).cost_bps == 10.0

@@ -4,6 +4,7 @@ checks; known answers for a leak, an echo, a one-day misalignment and noise."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -19,18 +20,27 @@ FAST = dict(bootstrap_reps=200, tearsheets=False)
 
 @pytest.fixture(scope="module")
 def judged(sp500):
-    """Four known forecasts of the S&P 500's next-day return, 2010-2018, judged once."""
+    """Known forecasts of the S&P 500's next-day return, 2010-2018 (about 2,260 days), judged
+    once: leaks of two strengths, a forecast dated a day early, honest ones that read today's
+    return, and noise."""
     r_next = sp500["adj_close"].pct_change().shift(-1)
     r_today = sp500["adj_close"].pct_change()
-    days = sp500.index[(sp500.index >= "2010-01-01")][:-1]
+    days = sp500.index[(sp500.index >= "2010-01-01")][:-2]
     rng = np.random.default_rng(7)
-    sd = float(r_next.std())
-    honest_ish = 0.3 * r_next + pd.Series(rng.normal(0, sd, len(r_next)), index=r_next.index)
+    sd = float(r_next.loc[days].std())  # noise scaled on the judged span: correlations as named
+
+    def noise(scale: float) -> pd.Series:
+        return pd.Series(rng.normal(0, scale * sd, len(r_next)), index=r_next.index)
+
+    today_plus_noise = r_today + noise(1.0)  # honest: correlation about 0.71 with today's return
     table = pd.DataFrame(
         {
-            "leak": (r_next + pd.Series(rng.normal(0, sd, len(r_next)), index=r_next.index)),
-            "noise": pd.Series(rng.normal(0, 0.002, len(r_next)), index=r_next.index),
-            "late": honest_ish.shift(1),  # right forecast, dated one day too late
+            "leak": r_next + noise(1.0),  # correlation about 0.7 with tomorrow's return
+            "weak_leak": r_next + noise(math.sqrt(1 / 0.18**2 - 1)),  # correlation 0.18
+            "early": today_plus_noise.shift(-1),  # made at t+1's close, dated t
+            "noise": noise(0.1),
+            "honest": today_plus_noise,
+            "late": (0.3 * r_next + noise(1.0)).shift(1),  # dated a day late: stale, no leak
             "echo": r_today,  # the persistence forecast
         }
     ).loc[days]
@@ -39,19 +49,27 @@ def judged(sp500):
 
 def flags(result, name):
     m = result.metrics
-    return {k for k in ("leak", "echo", "misaligned") if m.value("forecast_tests", name, k)}
+    return {k for k in ("leak", "implausible", "echo") if m.value("forecast_tests", name, k)}
 
 
 def test_known_answers_of_the_leak_checks(judged):
-    assert flags(judged, "leak") == {"leak"}
+    """Leaks are flagged (0.18 too: issue 21), honest forecasts that read today's return are
+    not, whatever their correlation with it; the echo note is a description."""
+    assert flags(judged, "leak") == {"leak", "implausible"}
+    assert flags(judged, "weak_leak") == {"leak", "implausible"}
+    assert flags(judged, "early") == {"leak", "implausible"}
+    for honest in ("noise", "honest", "late"):
+        assert flags(judged, honest) == set(), honest
     assert flags(judged, "echo") == {"echo"}
-    assert flags(judged, "late") == {"misaligned"}
-    assert flags(judged, "noise") == set()
-    verdict = {n: str(judged.verdict.of(n)) for n in judged.metrics.names(role="forecaster")}
-    assert "look-ahead leak" in verdict["leak"]
-    assert "mostly a function of today's change" in verdict["echo"]
-    assert "one day late" in verdict["late"]
-    assert "WARNING" not in verdict["noise"]
+    m = judged.metrics
+    assert m.value("forecast_tests", "weak_leak", "corr_beyond") == pytest.approx(0.18, abs=0.05)
+    assert m.value("forecast_tests", "honest", "corr_same") == pytest.approx(0.71, abs=0.05)
+    assert m.value("forecast_tests", "echo", "corr_beyond") == 0.0  # today's return itself
+    verdict = {n: str(judged.verdict.of(n)) for n in m.names(role="forecaster")}
+    assert "likely look-ahead leak" in verdict["weak_leak"]
+    assert "mostly follows today's change" in verdict["echo"]
+    for honest in ("noise", "honest", "late"):
+        assert "leak" not in verdict[honest] and "caution" not in verdict[honest], honest
 
 
 def test_pure_noise_gets_no_significant_edge(judged):
@@ -293,3 +311,32 @@ def test_absurd_forecast_magnitudes_are_one_line(sp500, tmp_path, capsys, value,
     ok.iloc[7, 0] = 0.999  # just inside: judged
     result = judge(ok, sp500, config=RunConfig(bootstrap_reps=50, tearsheets=False))
     assert result.metrics.value("forecast", "f", "n") == 60
+
+
+def test_judged_forecasts_count_by_what_was_judged(sp500, tmp_path):
+    """Issue 21: different forecast files judged in one reports folder count the earlier ones
+    (each adds its forecast; the baselines, the same in every run, count once); judging a file
+    again (here under another column name) is no new trial, and a file judged twice counts
+    once for the next."""
+    prices = sp500.loc["2014":"2016"]
+    days = prices.index[prices.index >= "2016-01-01"][:-1]
+    rng = np.random.default_rng(5)
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"forecasts{k}.csv"
+        pd.DataFrame({"date": days, "f": rng.normal(0, 0.01, len(days))}).to_csv(path, index=False)
+        paths.append(path)
+    again = tmp_path / "renamed.csv"
+    pd.read_csv(paths[0]).rename(columns={"f": "my_model"}).to_csv(again, index=False)
+    config = RunConfig(out=str(tmp_path / "reports"), bootstrap_reps=100, tearsheets=False)
+
+    def trials(path):
+        return judge(path, prices, config=config, write=True).metrics.trials
+
+    first, second, repeat, third = (trials(p) for p in (paths[0], paths[1], again, paths[2]))
+    assert (first.earlier_runs, len(first.earlier)) == (0, 0)
+    assert (second.earlier_runs, len(second.earlier)) == (1, 1)
+    assert second.earlier[0] in first.this_run and second.earlier[0] not in second.this_run
+    assert (repeat.earlier_runs, len(repeat.earlier)) == (1, 1), "not a trial of its own"
+    assert sorted(repeat.this_run) == sorted(first.this_run)
+    assert (third.earlier_runs, len(third.earlier)) == (2, 2), "file 0 judged twice: once"

@@ -93,6 +93,7 @@ def test_two_node_ray_cluster_gives_the_pools_files_and_a_resume_continues(
     (cut / "universe.json").unlink()
     shutil.rmtree(cut / "tickers" / "rw0")
     (cut / "tickers" / "planted" / "run.json").write_text('{"status": "interrupted"}')
+    (cut / "run.json").write_text('{"status": "interrupted"}')
     again = resume_universe(cut)
     assert (
         json.loads((cut / "universe.json").read_text())["table"]

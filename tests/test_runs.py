@@ -256,9 +256,236 @@ def test_runs_lists_every_state_and_survives_one_corrupt_run(finished, tmp_path,
 
 
 def test_forecast_names_a_truncated_model_file(copy, capsys):
+    """Of a run written before fingerprints were kept (edits are refused before: see below)."""
+    (copy / runs.FINGERPRINTS).unlink()
     weights = copy / "models" / "baseline" / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:100])
     assert main(["forecast", str(copy)]) == 2
     line = err(capsys)
     assert line.startswith(f"error: '{weights}' is unreadable or does not fit model.json (")
     assert line.endswith("); re-run the study to refit it.")
+
+
+# --- fingerprints: a resume, report or forecast never uses an edited input ------------------
+
+
+def files_of(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run folder (run.json aside) with its bytes."""
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and p.name != "run.json"
+    }
+
+
+def test_resume_of_a_complete_run_says_so_and_rewrites_nothing(finished, copy, capsys):
+    """Regression (issue 23): `lstmbt resume` of a complete run silently recomputed and rewrote
+    it; a complete run kept its `.lock` file."""
+    assert not (finished / ".lock").exists(), "a finished run keeps no lock file"
+    before, status = files_of(copy), (copy / "run.json").read_bytes()
+    assert main(["resume", str(copy)]) == 0
+    out = capsys.readouterr()
+    assert out.err.count("\n") <= 1 and "error" not in out.err  # at most the loading stage
+    assert " ".join(out.out.split()) == (
+        f"'{copy}' is complete and its inputs are unchanged; nothing to resume "
+        f"(`lstmbt report {copy}` redraws its report)."
+    )
+    assert files_of(copy) == before and (copy / "run.json").read_bytes() == status
+    assert not (copy / ".lock").exists()
+
+
+def edit_config(run_dir: Path, **changes) -> None:
+    path = run_dir / "config.json"
+    doc = json.loads(path.read_text())
+    doc["config"].update(changes)
+    path.write_text(json.dumps(doc, indent=2))
+
+
+@pytest.mark.parametrize(
+    ("edit", "shown"),
+    [
+        ({"commission": 0.002}, "commission 0.0005 -> 0.002"),
+        ({"epochs": 3}, "epochs 2 -> 3"),
+        ({"threshold": 0.001}, "threshold 0.0 -> 0.001"),
+    ],
+)
+def test_an_edited_config_is_refused_in_one_line_by_resume_report_and_forecast(
+    copy, capsys, edit, shown
+):
+    """Regression: an edited config.json (commission, epochs, threshold) was used silently by
+    `resume`, and drawn or traded by `report` and `forecast`."""
+    runs.write_status(copy, "interrupted")  # as if cut short: resume would otherwise go on
+    edit_config(copy, **edit)
+    status = (copy / "run.json").read_bytes()
+    for command in (["resume", str(copy)], ["report", str(copy)], ["forecast", str(copy)]):
+        assert main(command) == 2, command
+        assert err(capsys) == (
+            f"error: '{copy / 'config.json'}' was edited after the run started ({shown}); "
+            f"resuming would mix two configurations; start a new run, or `lstmbt resume {copy} "
+            "--force` to recompute the run with the edited settings."
+        )
+    assert (copy / "run.json").read_bytes() == status, "a refused resume changes nothing"
+
+
+def test_force_after_a_cost_edit_keeps_the_folds_and_recomputes_the_results(copy, finished):
+    folds = {p: p.stat().st_mtime_ns for p in (copy / "folds").rglob("*") if p.is_file()}
+    edit_config(copy, commission=0.002)
+    assert main(["resume", str(copy), "--force"]) == 0
+    assert runs.read_status(copy) == "complete"
+    assert all(p.stat().st_mtime_ns == t for p, t in folds.items()), "no fit depends on costs"
+    assert (copy / "predictions.csv").read_bytes() == (finished / "predictions.csv").read_bytes()
+    assert (copy / "returns.csv").read_bytes() != (finished / "returns.csv").read_bytes()
+    span = json.loads((copy / "metrics.json").read_text())["span"]
+    assert span["costs_per_side"]["commission"] == 0.002
+    assert main(["resume", str(copy)]) == 0, "the edit is now the run's: complete"
+
+
+def test_force_after_an_epochs_edit_retrains_and_equals_a_fresh_run(copy, tmp_path):
+    from lstmbt.config import RunConfig
+    from tests.conftest import TINY
+
+    # each in a folder of its own (`out` says where a run is, not what it computes): no earlier
+    # run counts as a trial of either
+    edit_config(copy, epochs=3, out=str(tmp_path / "forced"))
+    assert main(["resume", str(copy), "--force"]) == 0
+    fresh = dict(TINY, **WF, epochs=3, out=str(tmp_path / "fresh"))
+    fresh = run_study(RunConfig(**fresh, presets=("baseline",)), write=True).run_dir
+    for name in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (copy / name).read_bytes() == (fresh / name).read_bytes(), name
+    for name in ("predictions.npy", "weights.pt"):
+        a, b = (r / "folds" / "baseline" / "seed42" / "fold003" / name for r in (copy, fresh))
+        assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_an_edited_fold_is_refused_and_force_trains_that_fold_again(copy, finished, capsys):
+    """Regression: a fold's predictions.npy multiplied by -100 was used silently by resume."""
+    import numpy as np
+
+    fold = copy / "folds" / "baseline" / "seed42" / "fold001" / "predictions.npy"
+    np.save(fold, np.load(fold) * -100)
+    for state in ("complete", "interrupted"):  # checked up front, and as the fold is read
+        runs.write_status(copy, state)
+        status = (copy / "run.json").read_bytes()
+        assert main(["resume", str(copy)]) == 2
+        assert err(capsys).endswith(
+            f"error: '{fold}' was changed after the run saved it; start a new run, or "
+            f"`lstmbt resume {copy} --force` to train that fold again."
+        )
+        assert (copy / "run.json").read_bytes() == status
+    assert main(["forecast", str(copy)]) == 2
+    assert err(capsys).startswith(f"error: '{fold}' was changed after the run saved it;")
+    others = {p: p.stat().st_mtime_ns for p in (copy / "folds").rglob("*.npy") if p != fold}
+    assert main(["resume", str(copy), "--force"]) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in others.items()), "only that fold"
+    for name in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (copy / name).read_bytes() == (finished / name).read_bytes(), name
+    assert main(["forecast", str(copy)]) == 0
+
+
+def test_edited_results_are_refused_by_report_forecast_and_resume_and_force_rewrites_them(
+    copy, finished, capsys
+):
+    """A result file or saved model edited after the run wrote it (a truncated weights.pt
+    too) is never drawn or traded; `resume --force` recomputes it from the saved folds."""
+    weights = copy / "models" / "baseline" / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["forecast", str(copy)]) == 2
+    assert err(capsys) == (
+        f"error: '{weights}' was changed after the run wrote it; start a new run, or `lstmbt "
+        f"resume {copy} --force` to recompute the results from the saved folds."
+    )
+    returns = copy / "returns.csv"
+    returns.write_text(returns.read_text().replace("0.00", "0.01", 3))
+    for command in (["report", str(copy), "--no-tearsheets"], ["resume", str(copy)]):
+        assert main(command) == 2
+        assert f"error: '{returns}' was changed after the run wrote it;" in err(capsys)
+    assert main(["resume", str(copy), "--force"]) == 0
+    for name in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
+        assert (copy / name).read_bytes() == (finished / name).read_bytes(), name
+    assert main(["forecast", str(copy)]) == 0
+    assert main(["report", str(copy), "--no-tearsheets"]) == 0
+
+
+def test_the_lock_file_is_removed_and_a_stale_handle_never_counts_as_holding(copy):
+    with runs.locked(copy):
+        held = open(copy / ".lock")  # opened while held, as a racing process could
+        with pytest.raises(runs.RunInUse):
+            with runs.locked(copy):
+                pass
+    assert not (copy / ".lock").exists()
+    with held:  # its file is gone: locking it would hold nothing
+        assert not runs._same_file(held, copy / ".lock")
+    with runs.locked(copy):
+        assert (copy / ".lock").read_text().split()[0] == str(os.getpid())
+
+
+# --- judged runs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "Date,f\n1990-01-02,0.1\n1990-01-03,0.2\n",  # not trading days of the prices
+        "Date,f\n2016-01-09,0.1\n",
+        "Date,f\n2016-01-04,0.1\n",  # one day: nothing to judge
+    ],
+)
+def test_a_judge_that_fails_before_writing_leaves_no_folder(tmp_path, capsys, rows):
+    """Regression: judge made its folder before judging, and an error left it "stale"."""
+    path = tmp_path / "f.csv"
+    path.write_text(rows)
+    out = tmp_path / "r"
+    assert main(["judge", str(path), "--out", str(out), "--bootstrap-reps", "50"]) == 2
+    err(capsys)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_judged_run_says_what_became_of_it(tmp_path, sp500, monkeypatch, capsys):
+    """A judged run stopped while writing is failed or interrupted (or removed when it holds
+    nothing), killed is stale, and its row says to judge again: it is not resumed."""
+    import numpy as np
+
+    import lstmbt.judge
+
+    days = sp500.index[(sp500.index >= "2016-01-01")][:300]
+    path = tmp_path / "f.csv"
+    pd_frame = sp500["adj_close"].pct_change().loc[days].rename("f").rename_axis("Date")
+    (np.sign(pd_frame) * 0.001).to_csv(path)
+    out = tmp_path / "r"
+    args = ["judge", str(path), "--out", str(out), "--bootstrap-reps", "50", "--no-tearsheets"]
+    real = lstmbt.judge.write_run
+
+    def disk_full(result, run_dir, progress, tearsheets, extra):
+        runs.write_config(run_dir, result.config, result.data.prices, extra=extra)  # as it does
+        (run_dir / "predictions.csv").write_text("Date,f\n")  # something written, then
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "returns.csv"))
+
+    monkeypatch.setattr(lstmbt.judge, "write_run", disk_full)
+    assert main([*args, "--run-id", "full"]) == 2
+    again = "judge the forecasts again (a judged run is not resumed)"
+    assert err(capsys).endswith(f"run marked failed; {again}")
+    (row,) = runs.list_runs(out)
+    assert row["status"] == "failed"
+    assert row["note"] == f"No space left on device ({out / 'full' / 'returns.csv'}) ({again})"
+    assert main(["resume", str(out / "full")]) == 2
+    assert err(capsys) == (
+        f"error: '{out / 'full'}' is a judged forecast (lstmbt judge), which is not resumed; "
+        "judge the forecasts again."
+    )
+
+    def stopped(result, run_dir, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lstmbt.judge, "write_run", stopped)
+    assert main([*args, "--run-id", "cut"]) == 130
+    assert not (out / "cut").exists(), "stopped before writing anything: removed"
+    monkeypatch.setattr(lstmbt.judge, "write_run", real)
+    assert main([*args, "--run-id", "killed"]) == 0
+    assert not (out / "killed" / ".lock").exists()
+    doc = json.loads((out / "killed" / "run.json").read_text())
+    assert doc["kind"] == "judge" and doc["status"] == "complete"
+    (out / "killed" / "run.json").write_text(
+        json.dumps({**doc, "status": "running", "pid": dead_pid()})
+    )
+    row = {r["run"]: r for r in runs.list_runs(out)}["killed"]
+    assert row["status"] == "stale" and row["note"].endswith(f"(killed?); {again}")

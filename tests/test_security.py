@@ -296,6 +296,24 @@ CASES = {
 }
 
 
+def _sign_again(run: Path) -> None:
+    """Whoever edits a run folder can rewrite its fingerprints.json files too: fingerprints
+    catch accidental edits, they are no defence against code. So the tampered folder is signed
+    again, and what is tested is that nothing below the fingerprint check runs code."""
+    from lstmbt import runs
+
+    try:
+        doc = json.loads((run / "config.json").read_text())
+        runs.record_settings(run, doc["config"])
+    except (ValueError, KeyError, TypeError):
+        pass  # a config.json the variant broke on purpose: left for the readers to refuse
+    runs.record_results(run)
+    for record in run.glob("folds/**/" + runs.FINGERPRINTS):
+        preds = record.parent / "predictions.npy"
+        written = {"predictions.npy": preds.read_bytes()} if preds.is_file() else {}
+        record.write_text(runs.folder_fingerprints(record.parent, written))
+
+
 def _command(name: str, run: Path, tmp: Path) -> list[str]:
     return {
         "forecast": ["forecast", str(run), *NAMED],
@@ -319,6 +337,7 @@ def test_a_malicious_run_folder_runs_nothing(
     shutil.copytree(finished, run)
     marker = tmp_path / "pwned"
     variant(run, marker)
+    _sign_again(run)
     capsys.readouterr()
     # run from inside the folder, as a user who unpacked it would (the CLI then also finds
     # modules there); the import path and module table are put back afterwards

@@ -35,9 +35,10 @@ def realised(seed: int = 0) -> np.ndarray:
 def test_dm_identical_forecasts():
     rng = np.random.default_rng(10)
     e = rng.normal(size=N)
-    assert diebold_mariano(e, e) == {"stat": 0.0, "p_value": 1.0}
+    same = {"stat": 0.0, "p_value": 1.0, "p_better": 1.0, "loss_ratio": 1.0}
+    assert diebold_mariano(e, e) == same
     for loss in ("squared", "absolute"):  # the horizon's autocovariance terms change nothing
-        assert diebold_mariano(e, e.copy(), loss, horizon=5) == {"stat": 0.0, "p_value": 1.0}
+        assert diebold_mariano(e, e.copy(), loss, horizon=5) == same
 
 
 def test_dm_perfect_forecaster_beats_random_walk():
@@ -257,3 +258,79 @@ def test_probabilistic_and_deflated_sharpe():
 def test_sharpe_matches_definition():
     r = np.random.default_rng(19).normal(0.0004, 0.01, 500)
     assert sharpe(r) == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252))
+
+
+# --- one Sharpe ratio, one trading-day count (issue 21) -----------------------------------------
+
+
+def test_one_sharpe_ratio_with_its_options():
+    from lstmbt.study.significance import ZERO_VOL, sharpe_of
+
+    r = np.random.default_rng(20).normal(0.0004, 0.01, (3, 400))
+    by_row = sharpe(r, axis=1)
+    assert by_row == pytest.approx(r.mean(axis=1) / r.std(axis=1, ddof=1) * math.sqrt(252))
+    assert sharpe_of(r.mean(axis=1), r.std(axis=1, ddof=1)) == pytest.approx(by_row)
+    gappy = r.copy()
+    gappy[:, :100] = np.nan  # days outside a ticker's span
+    assert sharpe(gappy, axis=1, skipna=True) == pytest.approx(sharpe(r[:, 100:], axis=1))
+    assert np.isnan(sharpe(gappy, axis=1)).all()
+    cash = np.full(300, 1e-19)  # excess returns of cash: float noise, no risk
+    assert np.isnan(sharpe(cash)) and sharpe(cash, flat=0.0) == 0.0
+    assert np.isnan(sharpe(np.array([0.01]), flat=0.0))  # one day: no Sharpe ratio at all
+    assert ZERO_VOL < 1e-9
+
+
+def test_one_trading_day_count_and_no_sharpe_ratio_written_out():
+    """Issue 21: the Sharpe ratio lived in four places (one with sqrt(252) written out) and the
+    trading-day count in two. The application and the strategies share strategies/costs.py's
+    TRADING_DAYS; no module annualises with a literal."""
+    import re
+    from pathlib import Path
+
+    from lstmbt.strategies import costs
+    from lstmbt.study import significance
+
+    assert significance.TRADING_DAYS is costs.TRADING_DAYS == 252
+    root = Path(__file__).resolve().parents[1]
+    sources = [*root.glob("lstmbt/**/*.py"), *root.glob("strategies/*.py")]
+    definitions = [p for p in sources if re.search(r"^TRADING_DAYS\s*=", p.read_text(), re.M)]
+    assert [p.relative_to(root).as_posix() for p in definitions] == ["strategies/costs.py"]
+    literal = re.compile(r"sqrt\(\s*252|/\s*252\.0|\*\s*252\b")
+    assert [p.name for p in sources if literal.search(p.read_text())] == []
+
+
+def test_pooled_test_counts_a_ticker_that_never_trades_as_cash():
+    """A strategy that never holds a position on one ticker earns the cash rate there: excess
+    return 0 every day, Sharpe ratio 0 by the stated rule (never NaN, never left out)."""
+    from lstmbt.study.crosssection import pooled_sharpe_difference
+
+    bench = {f"t{k}": _returns(500, k) for k in range(3)}
+    strategy = {"t0": bench["t0"] + 0.001, "t1": bench["t1"] * 0.5}
+    strategy["t2"] = pd.Series(1e-19, index=bench["t2"].index)  # cash, to float noise
+    out = pooled_sharpe_difference(strategy, bench, reps=300)
+    assert out["tickers"] == 3 and out["idle"] == 1
+    expected = np.mean(
+        [sharpe(strategy[k].to_numpy()) - sharpe(bench[k].to_numpy()) for k in ("t0", "t1")]
+        + [0.0 - sharpe(bench["t2"].to_numpy())]
+    )
+    assert out["diff"] == pytest.approx(expected)
+    assert out["ci_low"] < out["diff"] < out["ci_high"] and 0 <= out["p_value"] <= 1
+    idle = pooled_sharpe_difference({"t2": strategy["t2"]}, {"t2": bench["t2"]}, reps=200)
+    assert idle["diff"] == pytest.approx(-sharpe(bench["t2"].to_numpy()))
+    assert idle["p_value"] is not None
+
+
+def _returns(n, seed, mu=0.0003, sd=0.01, start="2010-01-01"):
+    idx = pd.bdate_range(start, periods=n)
+    return pd.Series(np.random.default_rng(seed).normal(mu, sd, n), index=idx)
+
+
+def test_dm_one_sided_p_value_and_loss_ratio():
+    rng = np.random.default_rng(12)
+    y = rng.normal(0, 0.01, 800)
+    better = diebold_mariano(0.5 * y - y, -y)  # a forecast with half the realised move
+    assert better["stat"] < 0 and better["p_better"] == pytest.approx(better["p_value"] / 2)
+    assert better["loss_ratio"] == pytest.approx(0.25)
+    worse = diebold_mariano(rng.normal(0, 0.01, 800) - y, -y)
+    assert worse["stat"] > 0 and worse["p_better"] == pytest.approx(1 - worse["p_value"] / 2)
+    assert worse["loss_ratio"] == pytest.approx(2.0, rel=0.15)

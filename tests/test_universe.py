@@ -5,6 +5,7 @@ nodes, and resume: tests/test_ray.py)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from lstmbt import RunConfig
-from lstmbt.api import run_universe
+from lstmbt.api import resume_universe, run_universe
 from lstmbt.cli import main
 from lstmbt.data.universe import resolve_universe
 from lstmbt.errors import ConfigError
@@ -240,3 +241,309 @@ def test_no_look_ahead_in_a_universe_changing_one_tickers_prices_after_t(univers
         .iloc[2:]
         .equals(moved.tickers["planted"].returns.loc[t:].iloc[2:])
     )
+
+
+# --- universe folders and run state ---------------------------------------------------------
+
+SMALL = dict(
+    epochs=1,
+    hidden_size=4,
+    batch_size=512,
+    patience=1,
+    tearsheets=False,
+    device="cpu",
+    jobs=1,
+    bootstrap_reps=50,
+    presets=("baseline",),
+    top_k=1,
+)
+
+
+def test_ticker_folders_never_collide_and_clashing_files_are_refused(tmp_path, sp500, capsys):
+    """Regression: GSPC.csv and ^GSPC.csv shared tickers/GSPC (the second was "finished earlier,
+    read back" with the first's numbers), é.csv and ü.csv both became tickers/run, A.csv and
+    A.CSV made one row, and `...csv` resolved to the universe folder itself."""
+    import re
+
+    def label_of(name: str) -> str:  # '_' and two hex digits per byte, the rest as it is
+        raw = re.sub(r"_([0-9A-F]{2})", lambda m: f"\\x{m.group(1)}", name)
+        return (
+            raw.encode("latin-1", "backslashreplace")
+            .decode("unicode_escape")
+            .encode("latin-1")
+            .decode()
+        )
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name in ("GSPC", "^GSPC", "é", "ü", "..", ".", "BRK.B", "a b"):
+        yahoo_csv(sp500.iloc[:30], folder / f"{name}.csv")
+    members = resolve_universe(str(folder)).members
+    labels = sorted(m.label for m in members)
+    assert labels == sorted(["GSPC", "^GSPC", "é", "ü", "..", ".", "BRK.B", "a b"])
+    folders = [m.folder for m in members]
+    assert len({f.casefold() for f in folders}) == len(folders), folders
+    assert all(not f.startswith(".") and "/" not in f for f in folders), folders
+    assert all(label_of(m.folder) == m.label for m in members), "one label, one folder"
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", f) for f in folders), "a run id's characters"
+    assert {m.label: m.folder for m in members}["GSPC"] == "GSPC", "plain names stay as they are"
+    for names, line in [
+        (("A.csv", "A.CSV"), "holds A.CSV and A.csv, which both give the ticker label 'A'"),
+        (("a.csv", "A.csv"), "holds A.csv and a.csv, whose labels 'A' and 'a' differ only in"),
+    ]:
+        clash = tmp_path / names[0].replace(".", "-") / "u"
+        clash.mkdir(parents=True)
+        for name in names:
+            yahoo_csv(sp500.iloc[:30], clash / name)
+        out = tmp_path / "out"
+        assert main(["run", "--universe", str(clash), "--out", str(out)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and line in lines[0], lines
+        assert not out.exists() or not any(out.iterdir()), "refused before any run folder"
+
+
+def test_tickers_whose_names_would_collide_are_studied_apart_and_resume(
+    tmp_path, sp500, nasdaq, capsys
+):
+    """GSPC.csv, ^GSPC.csv (other prices) and ...csv: three tickers, three folders, each with
+    its own numbers under its exact label; a resume reads them back (`...csv` used to resolve
+    to the universe folder itself and break every resume)."""
+    prices = tmp_path / "odd"
+    prices.mkdir()
+    yahoo_csv(sp500.loc["2012":"2015"], prices / "GSPC.csv")
+    yahoo_csv(nasdaq.loc["2012":"2015"], prices / "^GSPC.csv")
+    yahoo_csv(sp500.loc["2011":"2014"], prices / "...csv")
+    kw = dict(SMALL, top_k=2)
+    config = RunConfig(universe=str(prices), out=str(tmp_path / "runs"), run_id="u", **kw)
+    result = run_universe(config, write=True)
+    assert set(result.tickers) == {"GSPC", "^GSPC", ".."} and not result.skipped
+    bh = {t: r.returns["buy_and_hold"].sum() for t, r in result.tickers.items()}
+    assert len(set(bh.values())) == 3, "each ticker's own prices"
+    for label, r in result.tickers.items():
+        assert r.run_dir.parent == tmp_path / "runs" / "u" / "tickers"
+        assert r.metrics.span.ticker == label
+    assert main(["resume", str(tmp_path / "runs" / "u")]) == 0
+    assert "is complete and its inputs are unchanged" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def finished_universe(sp500, nasdaq, tmp_path_factory):
+    """A finished universe of AAPL.csv and IBM.csv (S&P 500 and NASDAQ slices), copied by each
+    test that changes it."""
+    root = tmp_path_factory.mktemp("finished_universe")
+    prices = root / "prices"
+    prices.mkdir()
+    yahoo_csv(sp500.loc["2012":"2015"], prices / "AAPL.csv")
+    yahoo_csv(nasdaq.loc["2012":"2015"], prices / "IBM.csv")
+    config = RunConfig(universe=str(prices), out=str(root / "runs"), **SMALL)
+    return run_universe(config, write=True).run_dir
+
+
+@pytest.fixture
+def universe_copy(finished_universe, tmp_path):
+    """The finished universe and its prices folder, copied (config.json names the folder)."""
+    import shutil
+
+    shutil.copytree(finished_universe.parents[1] / "prices", tmp_path / "prices")
+    target = tmp_path / "runs" / finished_universe.name
+    shutil.copytree(finished_universe, target)
+    doc = json.loads((target / "config.json").read_text())
+    doc["config"]["universe"] = str(tmp_path / "prices")
+    for m in doc["universe"]:
+        m["source"] = str(tmp_path / "prices" / Path(m["source"]).name)
+    (target / "config.json").write_text(json.dumps(doc))
+    for ticker in (target / "tickers").iterdir():  # each study's source: the copied file
+        cfg = ticker / "config.json"
+        sub = json.loads(cfg.read_text())
+        sub["config"]["source"] = str(tmp_path / "prices" / Path(sub["config"]["source"]).name)
+        cfg.write_text(json.dumps(sub))
+    return target
+
+
+def test_a_universe_folder_is_named_after_it_and_listed_by_tickers_done(finished_universe, capsys):
+    """Regression: the universe folder was named `...-GSPC-universe-...` and `lstmbt runs`
+    listed it as ticker ^GSPC with 0 folds."""
+    import re
+
+    from lstmbt import runs
+
+    assert re.fullmatch(r"\d{8}-\d{6}-universe-prices", finished_universe.name)
+    assert not (finished_universe / ".lock").exists()
+    (row,) = runs.list_runs(finished_universe.parent)
+    assert row["status"] == "complete" and row["ticker"] == "universe prices: 2/2 tickers"
+    assert row["span"].count("..") == 1 and "note" not in row
+    assert main(["runs", "--out", str(finished_universe.parent)]) == 0
+    assert "universe prices: 2/2" in capsys.readouterr().out
+
+
+def test_resume_of_a_complete_universe_says_so(universe_copy, capsys):
+    from lstmbt.runs import RunComplete
+
+    before = sorted((p, p.stat().st_mtime_ns) for p in universe_copy.rglob("*") if p.is_file())
+    with pytest.raises(RunComplete, match="is complete and its inputs are unchanged"):
+        resume_universe(universe_copy)
+    assert main(["resume", str(universe_copy)]) == 0
+    assert "is complete and its inputs are unchanged" in capsys.readouterr().out
+    after = sorted((p, p.stat().st_mtime_ns) for p in universe_copy.rglob("*") if p.is_file())
+    assert after == before, "nothing recomputed or rewritten"
+
+
+def test_resume_refuses_replaced_prices_and_an_added_file_and_force_equals_a_fresh_run(
+    universe_copy, sp500, nasdaq, tmp_path, capsys
+):
+    """Regression: after a universe finished, AAPL.csv replaced with other prices and MSFT.csv
+    added gave rc 0: AAPL's old results read back while the ranking portfolio was rebuilt from
+    the new prices."""
+    prices = tmp_path / "prices"
+    status = (universe_copy / "run.json").read_bytes()
+    yahoo_csv(nasdaq.loc["2013":"2016"], prices / "AAPL.csv")
+    assert main(["resume", str(universe_copy)]) == 2
+    assert err(capsys) == (
+        f"error: the prices of AAPL ({prices / 'AAPL.csv'}) differ from those the run started "
+        f"with; resuming would mix two data sets; start a new run, or `lstmbt resume "
+        f"{universe_copy} --force` to study AAPL again."
+    )
+    yahoo_csv(sp500.loc["2013":"2016"], prices / "MSFT.csv")
+    assert main(["resume", str(universe_copy)]) == 2
+    assert err(capsys) == (
+        "error: the universe 'prices' now has MSFT (MSFT.csv), which the run did not start "
+        f"with; start a new run, or `lstmbt resume {universe_copy} --force` to study the "
+        "universe as it is now."
+    )
+    assert (universe_copy / "run.json").read_bytes() == status, "refused: run.json as it was"
+    assert main(["resume", str(universe_copy), "--force"]) == 0
+    fresh = RunConfig(universe=str(prices), out=str(tmp_path / "f"), **SMALL)
+    fresh = run_universe(fresh, write=True)
+    names = ["universe.json", "portfolio_baseline_lstm.csv"] + [
+        f"tickers/{t}/{f}"
+        for t in ("AAPL", "IBM", "MSFT")
+        for f in ("predictions.csv", "returns.csv", "metrics.json")
+    ]
+    for name in names:
+        assert (universe_copy / name).read_bytes() == (fresh.run_dir / name).read_bytes(), name
+    assert main(["resume", str(universe_copy)]) == 0, "complete on its new inputs"
+
+
+def err(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error")]
+    assert len(errors) == 1 and "Traceback" not in "\n".join(lines), lines
+    return errors[0]
+
+
+def test_a_universe_has_a_study_s_lock_heartbeat_and_failure_record(
+    universe_copy, monkeypatch, capsys
+):
+    """Regression: a refused second resume overwrote the universe's run.json with its own pid;
+    a universe had no heartbeat and no failure record."""
+    import os
+    import socket
+
+    import lstmbt.api
+    from lstmbt import Interrupted, runs
+
+    run = universe_copy
+    runs.write_status(run, "interrupted")
+    (run / "tickers" / "IBM" / "run.json").write_text('{"status": "interrupted"}')
+    status = (run / "run.json").read_bytes()
+    with runs.locked(run):
+        assert main(["resume", str(run)]) == 2
+        assert err(capsys) == (
+            f"error: '{run}' is in use by another lstmbt process (pid {os.getpid()} on "
+            f"{socket.gethostname()}); wait for it to finish or stop it, then try again."
+        )
+    assert (run / "run.json").read_bytes() == status, "the refused resume wrote nothing"
+    (row,) = runs.list_runs(run.parent)
+    assert (row["status"], row["ticker"]) == ("interrupted", "universe prices: 1/2 tickers")
+    assert row["note"] == f"1 of 2 tickers finished: lstmbt resume {run}"
+    # stopped (Ctrl-C or SIGTERM) while studying IBM: interrupted, with the way on
+    real = lstmbt.api.run_study
+
+    def stopped(config, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lstmbt.api, "run_study", stopped)
+    with pytest.raises(Interrupted, match=f"Continue with: lstmbt resume {run}"):
+        resume_universe(run)
+    assert runs.read_status(run) == "interrupted"
+    # an error after the checks: failed, with the error and the way on; heartbeats meanwhile
+    beats = []
+    monkeypatch.setattr(lstmbt.api, "run_study", real)
+    monkeypatch.setattr(runs, "heartbeat", lambda d: beats.append(Path(d)))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(lstmbt.api, "cross_section", broken)
+    with pytest.raises(RuntimeError):
+        resume_universe(run)
+    (row,) = runs.list_runs(run.parent)
+    assert row["status"] == "failed" and row["ticker"] == "universe prices: 2/2 tickers"
+    assert (
+        row["note"]
+        == f"RuntimeError: a bug (fix the cause, then continue with: lstmbt resume {run})"
+    )
+    assert run in beats and run / "tickers" / "IBM" in beats, "both folders beat"
+    monkeypatch.undo()
+    assert main(["resume", str(run)]) == 0 and runs.read_status(run) == "complete"
+    assert not list(run.rglob(".lock"))
+
+
+def test_a_universe_that_studied_nothing_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """Regression: a universe offline with --source auto failed and left a "stale" folder."""
+    from lstmbt.data import prices
+    from lstmbt.data.yahoo import YahooUnavailable
+
+    def offline(ticker, *args, **kwargs):
+        raise YahooUnavailable(f"could not reach Yahoo Finance for {ticker!r} (DNSError).")
+
+    monkeypatch.setattr(prices, "load_yahoo", offline)
+    listing = tmp_path / "mine.txt"
+    listing.write_text("AAPL\nIBM\n")
+    out = tmp_path / "runs"
+    assert main(["run", "--universe", str(listing), "--source", "yahoo", "--out", str(out)]) == 2
+    assert "no ticker of the universe 'mine' could be studied" in err(capsys)
+    assert list(out.iterdir()) == [], "nothing saved, no folder"
+
+
+def test_a_killed_universe_is_stale_and_resumes_to_the_same_files(tmp_path, sp500, nasdaq):
+    """kill -9 in the middle of a universe (two folds of its first ticker saved): `lstmbt runs`
+    shows it stale with its tickers done; resume finishes it, byte-identical to an
+    uninterrupted run."""
+    import signal
+
+    from lstmbt import runs
+    from tests.test_cli import start_held_at_two_folds
+
+    (tmp_path / "prices").mkdir()
+    yahoo_csv(sp500.loc["2012":"2015"], tmp_path / "prices" / "AAPL.csv")
+    yahoo_csv(nasdaq.loc["2012":"2015"], tmp_path / "prices" / "IBM.csv")
+    out = tmp_path / "killed"
+    flags = ["--preset", "baseline", "--epochs", "1", "--hidden-size", "4", "--batch-size"]
+    flags += ["512", "--patience", "1", "--no-tearsheets", "--device", "cpu", "--jobs", "1"]
+    flags += ["--bootstrap-reps", "50", "--top-k", "1", "--walk-forward", "--refit-every", "252"]
+    proc, _, _ = start_held_at_two_folds(
+        tmp_path,
+        *("run", "--universe", str(tmp_path / "prices"), *flags, "--out", str(out)),
+        *("--run-id", "u"),
+    )
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (row,) = runs.list_runs(out)
+    assert row["status"] == "stale" and row["ticker"] == "universe prices: 0/2 tickers"
+    assert row["note"].startswith(f"its process (pid {proc.pid} on ")
+    assert row["note"].endswith(f"0 of 2 tickers finished: lstmbt resume {out / 'u'}")
+    assert main(["resume", str(out / "u")]) == 0
+    (row,) = runs.list_runs(out)
+    assert row["status"] == "complete" and row["ticker"] == "universe prices: 2/2 tickers"
+    whole = RunConfig(
+        universe=str(tmp_path / "prices"),
+        out=str(tmp_path / "whole"),
+        run_id="u",
+        walk_forward=True,
+        refit_every=252,
+        **SMALL,
+    )
+    run_universe(whole, write=True)
+    for name in ["universe.json"] + [f"tickers/{t}/returns.csv" for t in ("AAPL", "IBM")]:
+        assert (out / "u" / name).read_bytes() == (tmp_path / "whole" / "u" / name).read_bytes()

@@ -92,8 +92,12 @@ def make_metrics(
                 "leak": bool(cells.get("leak", False)),
                 "misaligned": False,
                 "corr_next": cells.get("corr_next", 0.02),
-                "corr_same": 0.05,
-                **{k: cells[k] for k in ("dm_p_better", "loss_ratio") if k in cells},
+                "corr_same": cells.get("corr_same", 0.05),
+                **{
+                    k: cells[k]
+                    for k in ("dm_p_better", "loss_ratio", "p_leak", "corr_beyond", "leak_days")
+                    if k in cells
+                },
             }
     span = Span(
         ticker="^GSPC",
@@ -183,10 +187,21 @@ def test_holm_over_the_runs_forecasters_can_turn_a_yes_into_inconclusive():
 
 
 def test_a_leak_warning_turns_a_yes_into_inconclusive_and_is_listed():
-    m = make_metrics({"a:lstm": {"sharpe": 1.5, "diff_p_value": 0.001, "leak": True}})
+    leak = {"leak": True, "p_leak": 0.0001, "corr_beyond": 0.3, "leak_days": 1000}
+    m = make_metrics({"a:lstm": {"sharpe": 1.5, "diff_p_value": 0.001, **leak}})
     a = m.verdict.of("a:lstm")
     assert a.answer == "Inconclusive" and "raised a warning" in a.headline
     assert any("look-ahead" in d for d in a.details)
+
+
+def test_an_echo_note_describes_the_forecast_and_leaves_a_yes_standing():
+    """The echo check says what a forecast is (it follows today's change), not that it cannot
+    be trusted: listed among the details, but the answer stays Yes."""
+    echo = {"echo": True, "corr_same": 0.9}
+    m = make_metrics({"a:lstm": {"sharpe": 1.5, "diff_p_value": 0.001, **echo}})
+    a = m.verdict.of("a:lstm")
+    assert a.answer == "Yes"
+    assert any(d.startswith("note: the forecast mostly follows today's change") for d in a.details)
 
 
 def test_a_strategy_that_never_traded_gets_no_and_nothing_else():

@@ -15,6 +15,7 @@ import inspect
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
 from lstmbt.judge import FROM_RUN, judge
 from lstmbt.progress import RichProgress
-from lstmbt.runs import list_runs, read_config, read_config_doc
+from lstmbt.runs import RunComplete, check_unchanged, list_runs, read_config, read_config_doc
 
 app = typer.Typer(
     add_completion=False,
@@ -97,27 +98,100 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM (timeout, CI cancel, docker stop, systemd), handled like Ctrl-C."""
 
 
+class _Stop:
+    """Where this command's stop stands. `raised`: a SIGTERM raised _Terminated; `lost`: that
+    exception was swallowed where Python cannot pass it on (a weakref callback, a __del__ or a
+    gc callback print "Exception ignored" and carry on), so it must be raised again; `in_hook`:
+    the unraisable hook is running (an exception raised there would be swallowed too)."""
+
+    raised = False
+    lost = False
+    in_hook = False
+    active = False
+    asker: threading.Thread | None = None
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    """Stop the command as Ctrl-C would (the run saves its state and says how to resume); a
-    second SIGTERM while that happens is ignored, so the clean-up is not cut short."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _STOPPED_BY.append(signum)
+    """Stop the command as Ctrl-C would (the run saves its state and says how to resume). A
+    second SIGTERM while that stop unwinds is ignored, so the clean-up is not cut short; but the
+    handler stays installed (never SIG_IGN) and a stop that was swallowed is raised again (see
+    `_lost`)."""
+    _STOPPED_BY[:] = _STOPPED_BY or [signum]
+    if _Stop.in_hook:  # raising here would be swallowed: raise it once the hook is done
+        _lost()
+        return
+    if _Stop.raised and not _Stop.lost:
+        return
+    _Stop.raised, _Stop.lost = True, False
     raise _Terminated
+
+
+def _lost() -> None:
+    """The stop was swallowed: send the main thread SIGTERM again every 20 ms (from a thread, so
+    it lands after the code that swallowed it, and as a real signal, so it also ends a blocking
+    wait) until one raises it and is not swallowed in turn; `_checkpoint` raises it too at the
+    next stage or finished fold."""
+    _Stop.raised = _Stop.lost = True
+    if _Stop.asker is not None and _Stop.asker.is_alive():
+        return  # already asking
+
+    main = threading.main_thread().ident
+
+    def ask() -> None:
+        while _Stop.lost and _Stop.active:
+            signal.pthread_kill(main, signal.SIGTERM)
+            time.sleep(0.02)  # the handler raised meanwhile; swallowed again, lost is True
+
+    _Stop.asker = threading.Thread(target=ask, name="lstmbt-sigterm", daemon=True)
+    _Stop.asker.start()
+
+
+def _unraisable(previous):
+    """sys.unraisablehook for one command: SIGTERM's _Terminated swallowed by a callback is
+    raised again (`_lost`); anything else goes to `previous`."""
+
+    def hook(unraisable) -> None:
+        _Stop.in_hook = True
+        try:
+            if isinstance(unraisable.exc_value, _Terminated):
+                _lost()
+            else:
+                previous(unraisable)
+        finally:
+            _Stop.in_hook = False
+
+    return hook
+
+
+def _checkpoint() -> None:
+    """A safe point in the command's normal flow (each stage, note, finished fold and epoch):
+    a stop raised earlier that is not unwinding now was swallowed somewhere; raise it again."""
+    if _Stop.raised:
+        _Stop.lost = False
+        raise _Terminated
 
 
 @contextlib.contextmanager
 def _sigterm_like_ctrl_c() -> Iterator[None]:
-    """The CLI's SIGTERM handler, installed for one main() and then put back (never on import
-    and never by the library: a notebook or service keeps its own)."""
+    """The CLI's SIGTERM handler (and the unraisable hook that keeps a stop from being
+    swallowed), installed for one main() and then put back (never on import and never by the
+    library: a notebook or service keeps its own)."""
     _STOPPED_BY.clear()
+    _Stop.raised = _Stop.lost = _Stop.in_hook = False
+    _Stop.asker = None
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
-    before = signal.signal(signal.SIGTERM, _on_sigterm)
+    before, hook = signal.signal(signal.SIGTERM, _on_sigterm), sys.unraisablehook
+    sys.unraisablehook, _Stop.active = _unraisable(hook), True
     try:
         yield
     finally:
+        _Stop.active = _Stop.lost = False  # a late signal is ignored, the asker stops
+        if _Stop.asker is not None:  # and sends nothing once the handler is put back
+            _Stop.asker.join()
         signal.signal(signal.SIGTERM, before)
+        sys.unraisablehook = hook
 
 
 def _exit_code(code: int) -> int:
@@ -153,11 +227,11 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     config = config_from_mapping(values)
     if config.universe is not None:
         with _interruptible():
-            universe = run_universe(config, progress=RichProgress(), write=True)
+            universe = run_universe(config, progress=RichProgress(_checkpoint), write=True)
         _print_universe(universe)
         return
     with _interruptible():
-        result = run_study(config, progress=RichProgress(), write=True)
+        result = run_study(config, progress=RichProgress(_checkpoint), write=True)
     out = console()
     print_summary(result.metrics, out, wide)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
@@ -254,7 +328,7 @@ def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
             positions=positions or weights,
             weights=weights,
             trials=trials,
-            progress=RichProgress(),
+            progress=RichProgress(_checkpoint),
             write=True,
             date_format=date_format,
         )
@@ -345,11 +419,21 @@ UserModels = Annotated[
 def resume(
     run_dir: Annotated[str, typer.Argument(help="The run folder of an interrupted run.")],
     models: UserModels = None,
+    force: Annotated[
+        bool,
+        Opt(
+            "--force",
+            help="Resume although an input changed since the run recorded it (config.json, "
+            "prices, rates, a fold or result file): recompute what depends on it.",
+        ),
+    ] = False,
     wide: Wide = False,
     debug: Debug = False,
 ) -> None:
-    """Continue an interrupted run: finished folds are reused, the rest trained."""
-    _resume(run_dir, models, wide)
+    """Continue an interrupted run: finished folds are reused, the rest trained. Its inputs
+    are checked first: a change is refused (or, with --force, what depends on it recomputed);
+    a complete run with unchanged inputs is left as it is (one line, exit 0)."""
+    _resume(run_dir, models, wide, force)
 
 
 def _print_universe(result) -> None:
@@ -358,13 +442,20 @@ def _print_universe(result) -> None:
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
 
 
-def _resume(run_dir: str, models: Any = None, wide: bool = False) -> None:
-    if "universe" in read_config_doc(run_dir):
+def _resume(run_dir: str, models: Any = None, wide: bool = False, force: bool = False) -> None:
+    progress = RichProgress(_checkpoint)
+    try:
+        if "universe" in read_config_doc(run_dir):
+            with _interruptible():
+                _print_universe(
+                    resume_universe(run_dir, progress=progress, models=models, force=force)
+                )
+            return
         with _interruptible():
-            _print_universe(resume_universe(run_dir, progress=RichProgress(), models=models))
+            result = resume_study(run_dir, progress=progress, models=models, force=force)
+    except RunComplete as done:  # not an error: there is nothing to do
+        console().print(str(done), soft_wrap=True, markup=False, highlight=False)
         return
-    with _interruptible():
-        result = resume_study(run_dir, progress=RichProgress(), models=models)
     out = console()
     print_summary(result.metrics, out, wide)
     out.print(f"\nReport: [bold]{result.run_dir / 'index.html'}[/]")
@@ -386,6 +477,7 @@ def forecast(
 ) -> None:
     """Forecast the next day with a run's saved model(s), without retraining (a universe run:
     each ticker's)."""
+    check_unchanged(run_dir, folds=True)  # models, folds and settings as the run wrote them
     frame = forecast_from_run(
         run_dir, preset, source=source, end=end, days=days, model=model, models=models
     )
@@ -407,7 +499,7 @@ def report(
 ) -> None:
     """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files; the run
     is then complete (run.json says so)."""
-    metrics = rebuild_report(run_dir, RichProgress(), tearsheets=tearsheets)
+    metrics = rebuild_report(run_dir, RichProgress(_checkpoint), tearsheets=tearsheets)
     out = console()
     print_summary(metrics, out, wide)
     out.print(f"\nReport: [bold]{Path(run_dir) / 'index.html'}[/]")

@@ -29,6 +29,7 @@ from lstmbt.data.cache import PriceCache
 from lstmbt.data.csv import read_dated_csv
 from lstmbt.data.yahoo import load_yahoo
 from lstmbt.errors import DataError
+from lstmbt.strategies.costs import TRADING_DAYS
 
 RISK_FREE = "risk-free"
 CARRY_MONTHS = 2
@@ -62,8 +63,8 @@ class CashRate:
         return not self.annual.to_numpy().any()
 
     def daily(self, index: pd.DatetimeIndex) -> pd.Series:
-        """The interest one day earns on cash (annual / 252) on each date of `index`."""
-        return (self.annual.reindex(index) / 252.0).rename("cash_rate")
+        """The interest one day earns on cash (annual / TRADING_DAYS) on each date of `index`."""
+        return (self.annual.reindex(index) / TRADING_DAYS).rename("cash_rate")
 
     def fingerprint(self) -> str:
         """A short hash of the rates, saved in config.json so `resume` can refuse new ones."""

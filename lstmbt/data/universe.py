@@ -24,11 +24,34 @@ SURVIVORSHIP = (
 
 @dataclass(frozen=True)
 class Member:
-    """One ticker of a universe: its label (report rows, folder names) and where its prices are."""
+    """One ticker of a universe: its label (report rows, kept exactly in every file), where its
+    prices are, and its folder under the universe's tickers/ (`ticker_folder`)."""
 
     label: str
     ticker: str
     source: str
+
+    @property
+    def folder(self) -> str:
+        return ticker_folder(self.label)
+
+
+def ticker_folder(label: str) -> str:
+    """A ticker's folder name: its label with every character other than an ASCII letter,
+    digit, '.' or '-' written as '_' and its UTF-8 bytes in hex ('AAPL' -> 'AAPL', '^GSPC' ->
+    '_5EGSPC', 'é' -> '_C3_A9'), and a leading '.' or '-' too ('..' -> '_2E.'). One label, one
+    name, on any machine, in the characters a run id allows; two labels never share one ('_' is
+    always an escape, so the name reads back to its label), except labels that differ only in
+    case on a case-insensitive disk, which `resolve_universe` refuses; and no name is '.',
+    '..', hidden or an option."""
+    out = []
+    for i, char in enumerate(label):
+        plain = char.isascii() and (char.isalnum() or char in ".-")
+        if plain and not (i == 0 and char in ".-"):
+            out.append(char)
+        else:
+            out += [f"_{byte:02X}" for byte in char.encode()]
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -50,7 +73,9 @@ def resolve_universe(spec: str, source: str = "sample") -> Universe:
                 f"the universe folder {spec!r} holds no .csv files; put one Yahoo-style CSV per "
                 "ticker there (the file stem is the ticker's label)."
             )
-        return Universe(path.name, tuple(Member(p.stem, p.stem, str(p)) for p in files))
+        members = tuple(Member(p.stem, p.stem, str(p)) for p in files)
+        _refuse_clashes(members, spec)
+        return Universe(path.name, members)
     if path.is_file():
         return Universe(path.stem, tuple(Member(t, t, source) for t in _ticker_list(path)))
     if "/" in spec or "." in spec:
@@ -59,6 +84,27 @@ def resolve_universe(spec: str, source: str = "sample") -> Universe:
         f"unknown universe {spec!r}.{did_you_mean(spec, BUILT_IN)} Use a built-in name "
         f"({', '.join(BUILT_IN)}), a text file of tickers or a folder of CSV files."
     )
+
+
+def _refuse_clashes(members: tuple[Member, ...], spec: str) -> None:
+    """Two files giving one label (A.csv, A.CSV), or labels that differ only in case (a.csv,
+    A.csv: one folder on a case-insensitive disk), are refused in one line naming both."""
+    seen: dict[str, Member] = {}
+    for m in members:
+        a = seen.setdefault(m.folder.casefold(), m)
+        if a is m:
+            continue
+        files = f"{Path(a.source).name} and {Path(m.source).name}"
+        if a.label == m.label:
+            raise ConfigError(
+                f"the universe folder {spec!r} holds {files}, which both give the ticker label "
+                f"{m.label!r}; remove or rename one (one file per ticker)."
+            )
+        raise ConfigError(
+            f"the universe folder {spec!r} holds {files}, whose labels {a.label!r} and "
+            f"{m.label!r} differ only in case (their results would share a folder on a "
+            "case-insensitive disk); rename one."
+        )
 
 
 def _ticker_list(path: Path) -> list[str]:

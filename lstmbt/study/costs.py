@@ -41,6 +41,7 @@ from lstmbt.study.significance import (
     TRADING_DAYS,
     finite_or_none,
     sharpe,
+    sharpe_of,
     stationary_bootstrap_indices,
 )
 
@@ -246,6 +247,7 @@ def _search(levels: _Levels, names: list[str], bench: str) -> dict[str, dict[str
 
 
 def _sharpe(r: pd.Series, rf: np.ndarray) -> float:
+    """The Sharpe ratio (significance.sharpe) of r over the cash rate rf."""
     return float(sharpe(r.to_numpy(dtype=np.float64) - rf))
 
 
@@ -345,9 +347,8 @@ def _fine_sharpes(r0: np.ndarray, tau: np.ndarray, idx: np.ndarray) -> np.ndarra
     cat = (a * t).mean(axis=1) - ma * mt
     mean = ma[:, None] - k[None, :] * mt[:, None]
     var = caa[:, None] - 2 * k[None, :] * cat[:, None] + k[None, :] ** 2 * ctt[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = np.sqrt(np.maximum(var, 0.0) * n / (n - 1))
-        return np.where(sd > 0, mean / sd, np.nan) * math.sqrt(TRADING_DAYS)
+    sd = np.sqrt(np.maximum(var, 0.0) * n / (n - 1))
+    return sharpe_of(mean, sd)
 
 
 def _approx_breakeven(

@@ -4,7 +4,8 @@ over many stocks demands (test 50 tickers at 5% and about 2.5 "work" by chance).
 - Benjamini-Hochberg (false-discovery rate) and Holm (family-wise error) adjusted p-values of
   every (ticker, forecaster) Sharpe difference to buy-and-hold and of its DM test;
 - a pooled test of the average Sharpe difference that keeps the cross-sectional correlation:
-  one stationary bootstrap of the union calendar, the same resampled days for every ticker;
+  one stationary bootstrap of the union calendar, the same resampled days for every ticker (a
+  ticker whose strategy never trades counts with Sharpe ratio 0: it held cash);
 - the expected number of 5% "wins" by luck alone.
 """
 
@@ -13,7 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lstmbt.study.significance import sharpe, stationary_bootstrap_indices
+from lstmbt.study.significance import (
+    ZERO_VOL,
+    finite_or_none,
+    sharpe,
+    stationary_bootstrap_indices,
+)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -68,44 +74,49 @@ def pooled_sharpe_difference(
     """The average over tickers of Sharpe(strategy) - Sharpe(buy-and-hold), with a stationary
     block bootstrap interval and two-sided p-value. Each replicate resamples the union calendar
     once and every ticker uses the resampled days inside its own span, so the correlation
-    between tickers (a market-wide day moves them all) is kept."""
+    between tickers (a market-wide day moves them all) is kept.
+
+    The returns are excess returns over the cash rate. A ticker on which the strategy never
+    holds a position (its excess returns do not vary: it held cash, which earns the cash rate)
+    is included with Sharpe ratio 0, in the point estimate and in every replicate alike, and
+    so is a resample in which a rarely trading strategy holds no position: staying out is the
+    forecaster's decision on that ticker, and leaving the ticker out would hide it. `idle`
+    counts the tickers whose strategy never held a position. A replicate in which a ticker has
+    fewer than two days is left out (the interval needs 90% of the replicates).
+    """
     names = [n for n in strategy if n in benchmark]
+    out: dict[str, float | int | None] = {
+        "diff": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "tickers": len(names),
+        "idle": 0,
+    }
     if not names:
-        return {"diff": None, "ci_low": None, "ci_high": None, "p_value": None, "tickers": 0}
+        return out
     calendar = pd.DatetimeIndex(sorted(set().union(*(strategy[n].index for n in names))))
     idx = stationary_bootstrap_indices(len(calendar), reps, block, seed)
     diffs, point = np.zeros(reps), []
     for name in names:
         s = strategy[name].reindex(calendar).to_numpy(float)
         b = benchmark[name].reindex(calendar).to_numpy(float)
-        point.append(float(sharpe(s[np.isfinite(s)]) - sharpe(b[np.isfinite(b)])))
+        held = s[np.isfinite(s)]
+        out["idle"] = int(out["idle"]) + int(len(held) > 1 and not held.std(ddof=1) > ZERO_VOL)
+        point.append(float(sharpe(s, skipna=True, flat=0.0) - sharpe(b, skipna=True, flat=0.0)))
         rs, rb = s[idx], b[idx]  # (reps, days); days outside this ticker's span are NaN
-        diffs += _nan_sharpe(rs) - _nan_sharpe(rb)
+        diffs += sharpe(rs, axis=1, skipna=True, flat=0.0) - sharpe(
+            rb, axis=1, skipna=True, flat=0.0
+        )
     diffs /= len(names)
+    out["diff"] = finite_or_none(float(np.mean(point)))
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    ok = np.isfinite(diffs)
-    d = diffs[ok]
+    d = diffs[np.isfinite(diffs)]
     if len(d) < 0.9 * reps:
-        return {
-            "diff": float(np.mean(point)),
-            "ci_low": None,
-            "ci_high": None,
-            "p_value": None,
-            "tickers": len(names),
-        }
-    p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
-    return {
-        "diff": float(np.mean(point)),
-        "ci_low": float(np.percentile(d, lo)),
-        "ci_high": float(np.percentile(d, hi)),
-        "p_value": float(p),
-        "tickers": len(names),
-    }
-
-
-def _nan_sharpe(r: np.ndarray) -> np.ndarray:
-    """Annualised Sharpe of each row over its finite entries."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.nanmean(r, axis=1)
-        sd = np.nanstd(r, axis=1, ddof=1)
-        return np.where(sd > 0, mu / sd * np.sqrt(252), np.nan)
+        return out
+    out.update(
+        ci_low=float(np.percentile(d, lo)),
+        ci_high=float(np.percentile(d, hi)),
+        p_value=float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))),
+    )
+    return out

@@ -1,7 +1,8 @@
-"""Out-of-sample forecast metrics and after-cost strategy metrics (annualised with 252 days;
-Sharpe and Sortino ratios on excess returns over the cash rate), their significance tests,
-what costs take (lstmbt/study/costs.py), and the study's typed Metrics (a pure function of the
-forecasts and backtests; the verdict is a pure function of the Metrics)."""
+"""Out-of-sample forecast metrics and after-cost strategy metrics (annualised with
+TRADING_DAYS; Sharpe and Sortino ratios on excess returns over the cash rate, the Sharpe ratio
+by the one `significance.sharpe`), their significance tests, what costs take
+(lstmbt/study/costs.py), and the study's typed Metrics (a pure function of the forecasts and
+backtests; the verdict is a pure function of the Metrics)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ from lstmbt.metrics import (
     seed_table,
     sized_name,
 )
-from lstmbt.runs import EarlierTrials
+from lstmbt.runs import SAME_SHARPE, EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
 from lstmbt.study.costs import analyse_costs
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
 from lstmbt.study.inputs import StudyData
-from lstmbt.study.leaks import leak_check
+from lstmbt.study.leaks import known_returns, leak_check
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -156,9 +157,10 @@ def evaluate(
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised, bt)
     earlier = earlier or EarlierTrials()
     this_run = trial_sharpes(seed_returns, excess, set(fc.per_seed))
-    trials = Trials(
-        tuple(float(s) for s in this_run), earlier.sharpes, earlier.runs, declared_trials
+    before = tuple(  # a configuration this run has too (a baseline on this data) counts once
+        s for s in earlier.sharpes if not any(abs(s - t) <= SAME_SHARPE for t in this_run)
     )
+    trials = Trials(tuple(float(s) for s in this_run), before, earlier.runs, declared_trials)
     tests = strategy_test_table(
         config,
         excess,
@@ -223,24 +225,42 @@ def forecast_tables(
     today = simple_returns(data.ohlcv["close"])
     sel = np.ones(len(dates), bool) if fc.tested is None else fc.tested
     dates, realised = dates[sel], realised[sel]
-    same_day = today.reindex(dates).to_numpy()
-    rw_err = 0.0 - realised
+    known = known_returns(today, dates)
     metrics, tests = {}, {}
     for name, full in fc.main.items():
         f = full[sel]
         metrics[name] = forecast_metrics(f[:, 0], realised)
-        err = f[:, 0] - realised
-        tests[name] = forecast_test_row(
-            diebold_mariano(err, rw_err, "squared", config.horizon),
-            diebold_mariano(err, rw_err, "absolute", config.horizon),
-            pesaran_timmermann(f[:, 0], realised),
-            information_coefficient(f[:, 0], realised),
-            lag_check(pd.Series(f[:, 0], index=dates), today),
-            leak_check(f[:, 0], realised, same_day),
+        tests[name] = forecast_tests(
+            pd.Series(f[:, 0], index=dates), realised, today, known, config.horizon
         )
     return (
         pd.DataFrame.from_dict(metrics, orient="index"),
         pd.DataFrame.from_dict(tests, orient="index"),
+    )
+
+
+def forecast_tests(
+    forecast: pd.Series,
+    realised: np.ndarray,
+    today: pd.Series,
+    known: np.ndarray,
+    horizon: int = 1,
+) -> dict:
+    """One row of `Metrics.forecast_tests`: the forecast made at each date's close (index: the
+    dates) against the random walk's (no change) and chance, the lag check against `today`
+    (each trading day's close-to-close return) and the leak checks against `known` (the
+    returns known at each date, `leaks.known_returns`). The DM tests take the forecast's error
+    first, so a negative statistic and a small `p_better` mean a lower loss than the random
+    walk's."""
+    f = forecast.to_numpy(dtype=np.float64)
+    err, rw_err = f - realised, 0.0 - realised
+    return forecast_test_row(
+        diebold_mariano(err, rw_err, "squared", horizon),
+        diebold_mariano(err, rw_err, "absolute", horizon),
+        pesaran_timmermann(f, realised),
+        information_coefficient(f, realised),
+        lag_check(forecast, today),
+        leak_check(f, realised, known),
     )
 
 

@@ -21,6 +21,7 @@ import ctypes
 import dataclasses
 import heapq
 import inspect
+import io
 import multiprocessing as mp
 import os
 import pickle
@@ -48,6 +49,14 @@ from lstmbt.models import (
 from lstmbt.models.io import ModelFileError, sync_folder, write_durably
 from lstmbt.models.registry import forecaster_class, is_dotted_path
 from lstmbt.models.training import warm_budget
+from lstmbt.runs import (
+    FINGERPRINTS,
+    RETRAIN,
+    edited_file,
+    edited_folds,
+    folder_fingerprints,
+    refusal,
+)
 
 DEFAULT_MODEL = "lstm"  # its folders keep the layout of runs made before --models
 
@@ -77,12 +86,15 @@ class FoldStore:
     """Finished tasks on disk: predictions.npy beside the saved model, written last.
 
     Every file is written durably (fsynced, renamed into place, folder fsynced; models/io.py), so
-    predictions.npy is never on disk before the model it came from. Before a saved task is
-    reused, `load` checks its files (a crash, a full disk or a copy can still leave them short).
+    predictions.npy is never on disk before the model it came from, nor before fingerprints.json,
+    which holds the fingerprint of every file of the fold. Before a saved task is reused, `load`
+    checks its files (a crash, a full disk or a copy can still leave them short) and their
+    fingerprints (a file edited after the run saved it is not a forecast of this run's).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, force: bool = False) -> None:
         self.root = Path(root)
+        self.force = force  # a fold edited after it was saved is trained again, not refused
 
     def folder(self, task: Task) -> Path:
         folder = self.root / model_dir(task.preset, task.model)
@@ -98,7 +110,9 @@ class FoldStore:
         """The saved test-block predictions of a finished task (None when not finished).
 
         `shape` is the fold's (test days, horizon); `inputs` the (lookback, features) its model
-        must read. Raises UnusableFold naming the file when any of its files cannot be reused.
+        must read. Raises UnusableFold naming the file when any of its files cannot be reused
+        (damaged: trained again), and InputChanged when they are intact but differ from their
+        fingerprints (edited: refused; with `force`, UnusableFold).
         """
         folder = self.folder(task)
         path = folder / "predictions.npy"
@@ -124,6 +138,12 @@ class FoldStore:
                 f"{str(folder / 'model.json')!r} reads {shape[0]} days x "
                 f"{shape[1]} features, not this run's {inputs[0]} x {inputs[1]}"
             )
+        edited = edited_file(folder)
+        if edited is not None:  # intact, but not what the run saved: refused, or with --force
+            problem = f"{str(edited)!r} was changed after the run saved it"
+            if self.force:
+                raise UnusableFold(f"{problem} (--force)")
+            raise refusal(problem, self.root.parent, RETRAIN)
         return preds
 
     def save(self, task: Task, model: Forecaster, preds: np.ndarray, meta: dict) -> None:
@@ -131,12 +151,24 @@ class FoldStore:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.tmp"):  # left by a writer that was stopped mid-file
             stale.unlink(missing_ok=True)
+        (folder / "predictions.npy").unlink(missing_ok=True)  # a fold trained again: not done
         save_forecaster(model, folder, meta)  # durable: fsynced files and folder
-        write_durably(folder / "predictions.npy", lambda handle: np.save(handle, preds))
+        buffer = io.BytesIO()
+        np.save(buffer, preds)
+        data = buffer.getvalue()
+        text = folder_fingerprints(folder, {"predictions.npy": data})
+        write_durably(folder / FINGERPRINTS, lambda handle: handle.write(text.encode()))
+        write_durably(folder / "predictions.npy", lambda handle: handle.write(data))
         sync_folder(folder)  # the task counts as done only now
 
     def load_model(self, task: Task, user_classes: Mapping[str, type] | None = None) -> Forecaster:
         return load_forecaster(self.folder(task), user_classes=user_classes)[0]
+
+    def edited(self) -> list[Path]:
+        """Of every finished fold, the first file that differs from its fingerprint (edited or
+        damaged after the run saved it, or missing); folds saved before fingerprints were kept
+        have none to compare."""
+        return edited_folds(self.root)
 
 
 def _read_predictions(path: Path) -> np.ndarray:

@@ -11,8 +11,8 @@ median out of sample; PBO is the share of splits where it does not (logit <= 0).
 configurations give PBO near 0.5 (the in-sample best is a random draw out of sample); a
 configuration with a real, stable edge gives PBO near 0.
 
-Performance is the annualised Sharpe ratio (sqrt(252)) of the returns given, so pass returns
-over the cash rate where the study measures Sharpe ratios over it.
+Performance is the annualised Sharpe ratio (by TRADING_DAYS, as everywhere) of the returns
+given, so pass returns over the cash rate where the study measures Sharpe ratios over it.
 """
 
 from __future__ import annotations

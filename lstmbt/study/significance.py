@@ -1,19 +1,22 @@
 """Is the edge real? Forecast tests (Diebold-Mariano, Pesaran-Timmermann, IC), bootstrap Sharpe
 intervals, Hansen's SPA against buy-and-hold, deflated Sharpe ratios and a lag (echo) check.
 
-Conventions: daily data, Sharpe ratios annualised with sqrt(252); p-values two-sided unless the
-test is one-sided by construction (PT: better than chance; SPA: better than the benchmark).
+Conventions: daily data; one Sharpe ratio (`sharpe`, annualised with sqrt(TRADING_DAYS), the
+trading-day count of lstmbt.strategies.costs); p-values two-sided unless the test is one-sided
+by construction (PT: better than chance; SPA: better than the benchmark; DM's `p_better`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-TRADING_DAYS = 252
+from lstmbt.strategies.costs import TRADING_DAYS  # the one trading-day count (re-exported)
+
 EULER_GAMMA = 0.5772156649015329
 EQUAL_TOL = 1e-12  # daily returns closer than this on every day are the same strategy
 MIN_DIFFERENT_DAYS = 20  # a strategy differing from the benchmark on fewer days is not tested
@@ -55,7 +58,7 @@ def distinct_trials(trial_returns: pd.DataFrame, tol: float = EQUAL_TOL) -> pd.D
     A configuration whose returns equal another's (a baseline always long like buy-and-hold, an
     ensemble of one seed) is one trial, not two: its column count is what `deflated_sharpe`
     should be given as the number of trials, e.g.
-    `deflated_sharpe(r, sharpe(distinct_trials(frame).to_numpy(), axis=0) / sqrt(252))`.
+    `deflated_sharpe(r, sharpe(distinct_trials(frame).to_numpy(), axis=0) / sqrt(TRADING_DAYS))`.
     """
     return trial_returns.drop(columns=list(_equal_columns(trial_returns, tol)))
 
@@ -65,26 +68,39 @@ def diebold_mariano(
 ) -> dict[str, float | None]:
     """DM test of equal accuracy with the Harvey-Leybourne-Newbold small-sample correction.
 
-    Negative statistic: the model's loss is lower than the benchmark's. Identical forecasts (a
-    loss differential that is zero on every day) give statistic 0 and p = 1, never a claim.
+    Negative statistic: the model's loss is lower than the benchmark's. `p_value` is
+    two-sided (either is more accurate); `p_better` one-sided, for "the model's expected loss
+    is lower" (small only when the model is the more accurate one); `loss_ratio` is the
+    model's mean loss over the benchmark's. Identical forecasts (a loss differential that is
+    zero on every day) give statistic 0 and both p-values 1, never a claim.
     """
     f = {"squared": np.square, "absolute": np.abs}[loss]
-    d = f(np.asarray(e_model, float)) - f(np.asarray(e_bench, float))
+    l_model, l_bench = f(np.asarray(e_model, float)), f(np.asarray(e_bench, float))
+    d = l_model - l_bench
     n = len(d)
+    bench_loss = float(np.mean(l_bench)) if n else math.nan
+    ratio = finite_or_none(float(np.mean(l_model)) / bench_loss) if bench_loss > 0 else None
     dc = d - d.mean()
     lrv = np.dot(dc, dc) / n
     for lag in range(1, horizon):
         lrv += 2 * (1 - lag / horizon) * np.dot(dc[lag:], dc[:-lag]) / n
     if not lrv > 1e-300:
+        same = bool(np.allclose(d, 0))
         return {
-            "stat": 0.0 if np.allclose(d, 0) else None,
-            "p_value": 1.0 if np.allclose(d, 0) else None,
+            "stat": 0.0 if same else None,
+            "p_value": 1.0 if same else None,
+            "p_better": 1.0 if same else None,
+            "loss_ratio": ratio,
         }
     dm = d.mean() / math.sqrt(lrv / n)
     hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
     stat = dm * hln
-    p = 2 * stats.t.sf(abs(stat), df=n - 1)
-    return {"stat": finite_or_none(stat), "p_value": finite_or_none(p)}
+    return {
+        "stat": finite_or_none(stat),
+        "p_value": finite_or_none(2 * stats.t.sf(abs(stat), df=n - 1)),
+        "p_better": finite_or_none(stats.t.cdf(stat, df=n - 1)),
+        "loss_ratio": ratio,
+    }
 
 
 def pesaran_timmermann(forecast: np.ndarray, realised: np.ndarray) -> dict[str, float | None]:
@@ -148,15 +164,38 @@ def lag_check(forecast: pd.Series, known_returns: pd.Series, lags: int = 5) -> d
     return {"corr_by_lag": corrs, "echo": bool(lag0 is not None and abs(lag0) >= 0.8)}
 
 
-def sharpe(returns: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Annualised Sharpe ratio along `axis` of returns (excess returns over the cash rate,
-    where the caller has subtracted it); NaN where the volatility is zero. A daily standard
-    deviation below ZERO_VOL is float rounding, not risk (cash earning exactly the cash
-    rate leaves excess returns of ~1e-19), and counts as zero."""
-    mu = returns.mean(axis=axis)
-    sd = returns.std(axis=axis, ddof=1)
+def sharpe_of(mean: np.ndarray | float, sd: np.ndarray | float) -> np.ndarray:
+    """The annualised Sharpe ratio of daily returns with this mean and standard deviation:
+    mean / sd * sqrt(TRADING_DAYS); NaN where sd is not above ZERO_VOL (float rounding, not
+    risk: cash earning exactly the cash rate leaves excess returns of ~1e-19)."""
+    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd > ZERO_VOL, mu / sd * math.sqrt(TRADING_DAYS), np.nan)
+        return np.where(sd > ZERO_VOL, mean / sd * math.sqrt(TRADING_DAYS), np.nan)
+
+
+def sharpe(
+    returns: np.ndarray, axis: int = -1, *, skipna: bool = False, flat: float = math.nan
+) -> np.ndarray:
+    """The Sharpe ratio of lstmbt, annualised, along `axis` of daily returns (excess returns
+    over the cash rate, where the caller has subtracted them; standard deviation with ddof 1).
+
+    `skipna`: ignore NaN days (a ticker's days outside its span). `flat`: the value where the
+    returns do not vary (zero volatility; fewer than two days stay NaN): NaN, undefined, by
+    default; 0 where the returns are excess returns and zero volatility means holding cash,
+    which earns exactly the cash rate."""
+    r = np.asarray(returns, float)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, handled below
+        if skipna:
+            count = np.sum(np.isfinite(r), axis=axis)
+            mu, sd = np.nanmean(r, axis=axis), np.nanstd(r, axis=axis, ddof=1)
+        else:
+            count = np.full(np.shape(r.mean(axis=axis)), r.shape[axis] if r.ndim else 1)
+            mu, sd = r.mean(axis=axis), r.std(axis=axis, ddof=1)
+    out = sharpe_of(mu, sd)
+    if not math.isnan(flat):
+        out = np.where((count >= 2) & np.isfinite(sd) & ~(sd > ZERO_VOL), flat, out)
+    return out
 
 
 def stationary_bootstrap_indices(n: int, reps: int, block: float, seed: int) -> np.ndarray:
@@ -320,10 +359,9 @@ def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> floa
     """P(true Sharpe > sr_benchmark), given skew and kurtosis (Bailey & Lopez de Prado)."""
     r = np.asarray(returns, float)
     n = len(r)
-    sd = r.std(ddof=1)
-    if n < 10 or not sd > ZERO_VOL:
+    if n < 10 or not np.isfinite(sharpe(r)):
         return None
-    sr = r.mean() / sd
+    sr = float(sharpe(r)) / math.sqrt(TRADING_DAYS)  # per day
     skew = stats.skew(r)
     kurt = stats.kurtosis(r, fisher=False)
     denom = 1 - skew * sr + (kurt - 1) / 4 * sr**2

@@ -36,7 +36,7 @@ class TrackRecord:
     Attributes
     ----------
     sharpe, benchmark_sharpe
-        annualised Sharpe ratios (sqrt(252)) of the strategy and the benchmark
+        annualised Sharpe ratios (by TRADING_DAYS) of the strategy and the benchmark
     days
         the strategy's track record (daily returns)
     psr

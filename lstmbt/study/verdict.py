@@ -85,7 +85,8 @@ def _one(m: Metrics, name: str, family: dict[str, float]) -> ModelVerdict:
     p = _num(st.get("diff_p_value"))
     p_adj = family.get(name)
     warnings = _warnings(m, name)
-    answer = answer_of(diff, p, p_adj, traded, bool(warnings))
+    # a note (the echo check) says what the forecast is, not that it cannot be trusted
+    answer = answer_of(diff, p, p_adj, traded, any(not w.startswith("note:") for w in warnings))
     headline = _headline(m, name, answer, sharpe, bench_sharpe, diff, p, p_adj, len(family))
     if not traded:
         return ModelVerdict(name, answer, headline, warnings)
@@ -299,7 +300,8 @@ def _seed_line(m: Metrics, name: str) -> str:
 
 
 def _warnings(m: Metrics, name: str) -> tuple[str, ...]:
-    """The leak and dating checks that fired (lstmbt.study.leaks), in their own words."""
+    """The leak checks that fired (lstmbt.study.leaks), in their own words: warnings ("likely
+    look-ahead leak", "caution") and notes ("note:", the echo check)."""
     if name not in m.forecast_tests.index:
         return ()
     row = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
