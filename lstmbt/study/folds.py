@@ -363,6 +363,14 @@ def work_units(tasks: list[Task], together: set[str]) -> list[list[Task]]:
     return list(units.values())
 
 
+def can_start_warm(name: str) -> bool:
+    """Whether a model can start a fold from the previous fold's model: the built-in networks
+    (their `fit` takes `init_from`), not LightGBM, the baselines or a user's class."""
+    if name not in TRAINED:
+        return False
+    return "init_from" in inspect.signature(forecaster_class(name).fit).parameters
+
+
 def chains(units: list[list[Task]], warm: set[tuple[str, str]]) -> int:
     """How many units can train at once at most: every unit, or with warm-started folds (the
     (preset, model)s in `warm`), one per chain of folds (fold k waits for fold k-1)."""

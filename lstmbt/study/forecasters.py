@@ -33,6 +33,7 @@ from lstmbt.study.folds import (
     FoldStore,
     Task,
     TrainingPlan,
+    can_start_warm,
     chains,
     model_dir,
     run_tasks,
@@ -103,7 +104,7 @@ def training_plan(
         (p.name, m)
         for p in presets
         for m, name in models.items()
-        if config.warm_start and name in TRAINED and len(folds[p.name]) > 1
+        if config.warm_start and can_start_warm(name) and len(folds[p.name]) > 1
     )
     if warm:
         progress.stage(
