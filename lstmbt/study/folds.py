@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -416,8 +417,13 @@ def _follow_the_parent(parent: int) -> None:
 
 
 def _worker_array(name: str) -> np.ndarray:
+    """An array of the study being trained, memory-mapped once; a universe's worker moves from
+    ticker to ticker (`<ticker>/<name>`) and keeps only the current ticker's arrays open."""
     arrays = _WORKER["arrays"]
     if name not in arrays:
+        folder = name.rpartition("/")[0]
+        for other in [k for k in arrays if k.rpartition("/")[0] != folder]:
+            del arrays[other]
         arrays[name] = np.load(_WORKER["dir"] / f"{name}.npy", mmap_mode="r")
     return arrays[name]
 
@@ -534,6 +540,7 @@ def run_tasks(
     on_epoch_for: Callable[[Task], Callable | None] | None = None,
     keep: frozenset[Task] = frozenset(),
     note: Note | None = None,
+    trainer: TrainerSlot | None = None,
 ) -> TaskResults:
     """Predictions of every task; finished ones are read from `store`, the rest trained.
 
@@ -542,12 +549,22 @@ def run_tasks(
     process pool (or on Ray). Results do not depend on `jobs` nor on the order units run in: a
     unit's numbers depend only on its data, fold, seeds, `threads` and, when it starts warm,
     its predecessor's models, which it waits for (saved earlier: read back from `store`).
+    With `trainer` (a universe's shared workers), the units come from there, most of them
+    queued before this study started.
     """
     done = on_done or (lambda task, from_disk: None)
     note = note or (lambda text: None)
     results = TaskResults({}, {})
     todo = _reuse_saved(plan, store, results, done, note)
     if not todo:
+        return results
+    if trainer is not None:
+        missing = {tuple(unit): m for unit, m in todo}
+        for key, fitted in trainer.collect(plan, todo, store):
+            for task, preds, model in fitted:
+                if task in missing[key]:
+                    meta = plan.meta[task.preset]
+                    _record(task, preds, model, results, done, keep, store, meta, plan.spec(task))
         return results
     if plan.backend == "ray":
         runner: _Runner = _RayRunner(plan, note)
@@ -843,6 +860,212 @@ class _RayRunner(_Runner):
         node, fitted = ray.get(ref)
         self.nodes.append(node)
         return key, [(t, p, pickle.loads(b)) for t, p, b in fitted]
+
+
+# --- one set of workers for a universe: chains of units queued ahead, collected in turn --------
+def _chains_of(plan: TrainingPlan, todo: list[tuple[list[Task], list[Task]]]) -> list[list]:
+    """The units of `todo` as chains (a warm unit follows its predecessor in the same chain;
+    every other unit is a chain of its own), the ones with the most work first."""
+    units = {tuple(unit): unit for unit, _ in todo}
+    heads, after = [], {}
+    for key, unit in units.items():
+        before = plan.predecessor(unit)
+        if before is not None and tuple(before) in units:
+            after[tuple(before)] = key
+        else:
+            heads.append(key)
+    chains = []
+    for head in heads:
+        chain, key = [], head
+        while key is not None:
+            chain.append(units[key])
+            key = after.get(key)
+        chains.append(chain)
+    order = {key: i for i, key in enumerate(units)}
+    chains.sort(key=lambda c: (-sum(plan.cost(u) for u in c), order[tuple(c[0])]))
+    return chains
+
+
+def _run_chain(
+    folder: str,
+    chain: list[list[Task]],
+    splits: list[Split],
+    specs: list[ModelSpec],
+    threads: int,
+    init_blobs: list[bytes] | None,
+) -> list[tuple[Task, np.ndarray, bytes]]:
+    """A chain of units in a universe's worker, each warm unit from the one before it: every
+    task's predictions and fitted model (pickle bytes; the driver saves the files)."""
+    y = np.asarray(_worker_array(f"{folder}/y"))
+    X = np.asarray(_worker_array(f"{folder}/X_{chain[0][0].preset}"))
+    return _fit_chain(chain, X, y, splits, specs, threads, init_blobs, "worker")
+
+
+def _fit_chain(chain, X, y, splits, specs, threads, init_blobs, how: str):
+    init = None if init_blobs is None else [pickle.loads(b) for b in init_blobs]
+    out = []
+    for unit, split, spec in zip(chain, splits, specs, strict=True):
+        fitted = _fit_unit(unit, X, y, split, spec, threads, init_from=init)
+        out += [
+            (task, preds, _model_bytes(task, spec, model, how))
+            for task, (model, preds) in zip(unit, fitted, strict=True)
+        ]
+        init = [model for model, _ in fitted]
+    return out
+
+
+def _fit_chain_remote(chain, X, y, splits, specs, threads, init_blobs):
+    """A chain of units on a Ray worker: the node it ran on, and `_fit_chain`'s results."""
+    import ray
+
+    _runtime.tune_malloc()
+    node = ray.get_runtime_context().get_node_id()
+    return node, _fit_chain(chain, X, y, splits, specs, threads, init_blobs, "Ray worker")
+
+
+class Trainer:
+    """One set of training workers for many studies (a universe's tickers), kept from the first
+    ticker to the last: `queue` a study's units ahead of time (as chains, a warm fold after its
+    predecessor in the same job, so the workers never wait for this process), `slot` hands a
+    study the units queued for it (and queues what it needs beyond them). While this process
+    evaluates one ticker and draws its report, the workers train the next ones.
+
+    Only this process writes files: a unit's fold files are saved when the study collects it.
+    Results equal a study trained alone: each unit's numbers depend only on its data, fold,
+    seeds, threads and predecessor."""
+
+    def __init__(self, jobs: int, backend: str = "pool", ray_address: str | None = None) -> None:
+        self.jobs, self.backend, self.ray_address = jobs, backend, ray_address
+        self.queued: dict[str, list[tuple[list[list[Task]], Any]]] = {}
+        self.nodes: list[str] = []
+        self._n = 0
+
+    def __enter__(self) -> Trainer:
+        if self.backend == "ray":
+            import ray
+
+            start_ray(self.ray_address, self.jobs)
+            self._remote = ray.remote(num_cpus=1)(_fit_chain_remote)
+            return self
+        self.tmp = tempfile.TemporaryDirectory(prefix="lstmbt-arrays-")
+        self.pool = ProcessPoolExecutor(
+            self.jobs,
+            mp_context=mp.get_context("spawn"),  # fork after torch's OpenMP start-up can hang
+            initializer=_init_worker,
+            initargs=(self.tmp.name, os.getpid()),
+        )
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if self.backend == "ray":
+            if kind is not None:
+                import ray
+
+                for _, refs in self.queued.items():
+                    for _, ref in refs:
+                        ray.cancel(ref, force=True)
+            return
+        try:
+            if kind is not None:
+                _stop_workers(self.pool)
+            self.pool.shutdown(wait=True, cancel_futures=kind is not None)
+        finally:
+            self.tmp.cleanup()
+
+    def queue(
+        self,
+        key: str,
+        plan: TrainingPlan,
+        todo: list[tuple[list[Task], list[Task]]] | None = None,
+        store: FoldStore | None = None,
+    ) -> None:
+        """Queue the units of `todo` (default: all of the plan's) for the study `key`, its
+        longest chains first, after everything queued before; a chain whose first unit starts
+        warm from a saved fold gets that fold's models from `store`."""
+        todo = [(u, u) for u in plan.units()] if todo is None else todo
+        if not todo:
+            return
+        arrays = self._arrays(plan)
+        for chain in _chains_of(plan, todo):
+            before = plan.predecessor(chain[0])
+            init = None
+            if before is not None:  # saved by an earlier run: read back here
+                models = [store.load_model(t, plan.user_classes()) for t in before]
+                init = [pickle.dumps(m) for m in models]
+            splits = [plan.split(u[0]) for u in chain]
+            specs = [plan.spec(u[0]) for u in chain]
+            if self.backend == "ray":
+                X, y = arrays[chain[0][0].preset], arrays["y"]
+                job = self._remote.remote(chain, X, y, splits, specs, plan.threads, init)
+            else:
+                job = self.pool.submit(_run_chain, arrays, chain, splits, specs, plan.threads, init)
+            self.queued.setdefault(key, []).append((chain, job))
+
+    def _arrays(self, plan: TrainingPlan):
+        """The plan's arrays where the workers read them: a folder of .npy files (the pool;
+        its name is what `queue` passes) or object-store references (Ray)."""
+        if self.backend == "ray":
+            import ray
+
+            refs = {p: ray.put(np.ascontiguousarray(a)) for p, a in plan.X.items()}
+            return {**refs, "y": ray.put(plan.y)}
+        self._n += 1
+        folder = Path(self.tmp.name) / f"s{self._n}"
+        folder.mkdir()
+        for name, arr in plan.X.items():
+            np.save(folder / f"X_{name}.npy", arr)
+        np.save(folder / "y.npy", plan.y)
+        return folder.name
+
+    def collect(self, key: str, plan: TrainingPlan, todo, store: FoldStore | None):
+        """Each unit of `todo` with its fitted tasks, (unit key, [(task, predictions,
+        model)]): from the chains queued for `key`, after queuing those not queued yet."""
+        wanted = {tuple(unit) for unit, _ in todo}
+        queued = {tuple(u) for chain, _ in self.queued.get(key, []) for u in chain}
+        self.queue(key, plan, [(u, m) for u, m in todo if tuple(u) not in queued], store)
+        for chain, job in self.queued.pop(key, []):
+            if self.backend == "ray":
+                import ray
+
+                node, fitted = ray.get(job)
+                self.nodes.append(node)
+            else:
+                fitted = job.result()
+            by_task = {task: (preds, blob) for task, preds, blob in fitted}
+            for unit in chain:
+                if tuple(unit) in wanted:
+                    yield (
+                        tuple(unit),
+                        [(t, by_task[t][0], pickle.loads(by_task[t][1])) for t in unit],
+                    )
+
+    def drop(self, key: str) -> None:
+        """Forget what is still queued for `key` (a study that stopped on bad input): what
+        has not started is not run."""
+        for _, job in self.queued.pop(key, []):
+            if self.backend != "ray":
+                job.cancel()
+
+    def slot(self, key: str) -> TrainerSlot:
+        return TrainerSlot(self, key)
+
+    def summary(self) -> str | None:
+        """On Ray, on how many nodes the chains ran (None for the pool)."""
+        if self.backend != "ray":
+            return None
+        nodes = len(set(self.nodes))
+        return f"ray: {len(self.nodes)} chains of units on {nodes} node{'s' * (nodes != 1)}"
+
+
+@dataclass(frozen=True)
+class TrainerSlot:
+    """One study's place in a shared `Trainer` (what `run_tasks` collects from)."""
+
+    trainer: Trainer
+    key: str
+
+    def collect(self, plan: TrainingPlan, todo, store: FoldStore | None):
+        return self.trainer.collect(self.key, plan, todo, store)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

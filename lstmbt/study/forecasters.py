@@ -32,6 +32,7 @@ from lstmbt.progress import Progress
 from lstmbt.study.folds import (
     FoldStore,
     Task,
+    TrainerSlot,
     TrainingPlan,
     can_start_warm,
     chains,
@@ -135,20 +136,30 @@ def training_plan(
     )
 
 
+def study_plan(
+    config: RunConfig, data: StudyData, progress: Progress | None = None
+) -> TrainingPlan:
+    """Every preset's folds (and the shared baselines'), checked, and the training plan."""
+    n = len(data.dates)
+    folds = {p.name: plan_folds(config, n, p.lookback) for p in config.model_presets()}
+    folds[BASELINE_FOLDS] = plan_folds(config, n, 1)
+    return training_plan(config, data, folds, progress or Progress())
+
+
 def fit_forecasters(
     config: RunConfig,
     data: StudyData,
     progress: Progress | None = None,
     store: FoldStore | None = None,
+    trainer: TrainerSlot | None = None,
 ) -> Forecasts:
     """Every trained forecaster (preset x model x seed x fold) and every baseline, predicting
-    only unseen blocks."""
+    only unseen blocks. `trainer`: a universe's shared workers, where this study's units were
+    queued."""
     progress = progress or Progress()
-    n = len(data.dates)
     presets = config.model_presets()
-    folds = {p.name: plan_folds(config, n, p.lookback) for p in presets}  # all checked first
-    folds[BASELINE_FOLDS] = plan_folds(config, n, 1)
-    plan = training_plan(config, data, folds, progress)
+    plan = study_plan(config, data, progress)
+    folds = dict(plan.folds)
     labels = list(config.model_names())
     last = {
         (p.name, m): Task(p.name, config.seed, len(folds[p.name]) - 1, m)
@@ -167,6 +178,7 @@ def fit_forecasters(
             on_epoch_for=on_epoch,
             keep=frozenset(plan.tasks if sized else last.values()),  # sizing: every fold's
             note=progress.note,
+            trainer=trainer,
         )
     train_fc: dict[str, list[np.ndarray]] = {}  # per forecast, its forecasts of each train block
     main: dict[str, np.ndarray] = {}
