@@ -4,8 +4,8 @@ or execute anything, nor write outside it, and a finished run holds no pickle.
 
 Each malicious folder carries a payload that would create a marker file if anything ran it:
 model.json naming `subprocess:Popen` or `os:system` with arguments, a pickled model state, a
-torch file and .npy/.npz arrays holding pickles, and path traversal (`../../x`) in the preset,
-model and setting names of config.json and model.json.
+torch file (the weights' old format) and .npy/.npz arrays holding pickles, and path traversal
+(`../../x`) in the preset, model and setting names of config.json and model.json.
 """
 
 from __future__ import annotations
@@ -61,24 +61,23 @@ PICKLE_FILES = (".pkl", ".pickle", ".joblib", ".dill")
 
 def test_a_finished_run_folder_holds_no_pickle(finished):
     """No pickle file and no pickled bytes: JSON, CSV, HTML and text; .npy/.npz that load with
-    allow_pickle=False; LightGBM's text models; and the networks' weights.pt, torch's zip whose
-    only reader is torch.load(weights_only=True), which refuses anything but tensors."""
+    allow_pickle=False (the networks' weights too); LightGBM's text models. Regression: the
+    networks' weights were torch's weights.pt, a zip holding data.pkl (read with
+    weights_only=True, but a pickle all the same); no file is exempt now."""
     files = [p for p in finished.rglob("*") if p.is_file()]
     kinds = {p.suffix for p in files}
-    assert {".json", ".npy", ".txt", ".pt", ".npz"} <= kinds, kinds  # every model's state
+    assert {".json", ".npy", ".txt", ".npz"} <= kinds, kinds  # every model's state
+    assert any(p.name == "weights.npz" for p in files), "the LSTM's weights"
     for path in files:
         data = path.read_bytes()
-        assert path.suffix not in PICKLE_FILES, path
+        assert path.suffix not in (*PICKLE_FILES, ".pt", ".pth"), path
         if path.suffix == ".npy":
             np.load(path, allow_pickle=False)
         elif path.suffix == ".npz":
+            with zipfile.ZipFile(path) as archive:  # each member an .npy, none a pickle
+                assert all(n.endswith(".npy") for n in archive.namelist()), path
             with np.load(path, allow_pickle=False) as arrays:
                 [arrays[k] for k in arrays.files]
-        elif path.name == "weights.pt":
-            assert zipfile.is_zipfile(path)
-            assert all(
-                isinstance(t, torch.Tensor) for t in torch.load(path, weights_only=True).values()
-            )
         elif path.suffix == ".png":
             assert data.startswith(b"\x89PNG"), path
         else:
@@ -179,8 +178,20 @@ def pickled_state(run: Path, marker: Path) -> None:
 
 
 def torch_payload(run: Path, marker: Path) -> None:
-    for path in [run / "models" / "baseline" / "weights.pt"]:
-        torch.save({"w": Payload(marker)}, path)
+    """The LSTM's weights as torch's weights.pt (what lstmbt once wrote) holding a payload, in
+    models/ and in every fold."""
+    for path in [run / "models" / "baseline" / "weights.npz", *_fold_weights(run)]:
+        path.unlink()
+        torch.save({"w": Payload(marker)}, path.with_suffix(".pt"))
+
+
+def _fold_weights(run: Path) -> list[Path]:
+    return sorted((run / "folds" / "baseline").glob("seed*/fold*/weights.npz"))
+
+
+def weights_npz_payload(run: Path, marker: Path) -> None:
+    path = run / "models" / "baseline" / "weights.npz"
+    np.savez(path, **{"lstm.weight": np.array([Payload(marker)], dtype=object)})
 
 
 def npz_payload(run: Path, marker: Path) -> None:
@@ -274,7 +285,17 @@ CASES = {
             "longer unpickles files from run folders",
         ),
     },
-    torch_payload: {"forecast": (2, "weights.pt' is unreadable or does not fit model.json")},
+    torch_payload: {
+        "forecast": (
+            2,
+            "weights.pt' is a torch file written by an older lstmbt (it holds a pickle, and "
+            "lstmbt no longer unpickles files from run folders); re-run the study to refit it.",
+        ),
+        "resume": (0, None),  # those folds are unusable: trained again, with a note
+    },
+    weights_npz_payload: {
+        "forecast": (2, "Object arrays cannot be loaded when allow_pickle=False"),
+    },
     npz_payload: {"forecast": (2, "Object arrays cannot be loaded when allow_pickle=False")},
     npy_payload: {"resume": (0, None), "report": (0, None)},
     traversal_preset: {
