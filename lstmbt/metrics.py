@@ -151,7 +151,19 @@ def breakeven_text(status: str | None, bps: float | None) -> str:
 SIZED = "@sized"  # the row of a forecast traded with --sizing vol-target
 STEP = "@t+"  # predictions' columns of a multi-step forecast's later days: `<name>@t+k`
 PATH = "path"  # the per-step table's row of a forecast's h-day path (the sum of its steps)
-STEP_COLUMNS = ("rmse", "hit_rate", "ic", "r2_vs_zero", "dm_stat", "dm_p", "n")
+# dm_p two-sided; dm_p_better one-sided (H1: lower loss than the random walk); loss_ratio:
+# the forecast's MSE over the random walk's
+STEP_COLUMNS = (
+    "rmse",
+    "hit_rate",
+    "ic",
+    "r2_vs_zero",
+    "dm_stat",
+    "dm_p",
+    "dm_p_better",
+    "loss_ratio",
+    "n",
+)
 
 
 def step_name(name: str, step: int) -> str:
