@@ -9,6 +9,7 @@ from pathlib import Path
 from lstmbt.metrics import (
     Metrics,
     breakeven_interval,
+    breakeven_supported,
     breakeven_text,
     fmt2,
     fmt_p,
@@ -146,7 +147,8 @@ def _costs_table(m: Metrics) -> str:
         t = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
         be, be_ret = "-", "-"
         if name != m.benchmark:
-            be = breakeven_text(t.get("breakeven"), t.get("breakeven_bps"))
+            supported = breakeven_supported(t.get("breakeven_low"))
+            be = breakeven_text(t.get("breakeven"), t.get("breakeven_bps"), supported)
             interval = breakeven_interval(t.get("breakeven_low"), t.get("breakeven_high"))
             if interval and t.get("breakeven") in ("crosses", "beyond"):
                 be += f" {interval}"
