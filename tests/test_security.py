@@ -403,3 +403,61 @@ def test_a_user_class_is_loaded_only_when_named_again_and_must_be_the_recorded_o
     )
     frame = forecast_from_run(finished, models=[RichState])
     assert {"baseline:lstm", "baseline:lightgbm", "baseline:RichState"} <= set(frame.columns)
+
+
+def test_resume_flag_regression_naming_the_runs_own_class_again_is_no_change(
+    finished, tmp_path, capsys
+):
+    """Regression: `lstmbt run --resume RUN --models pkg.mod:Cls` was refused as a changed
+    option although `lstmbt resume RUN --models pkg.mod:Cls` works: naming a class the run
+    recorded (to be loaded, never read from the folder) changes nothing. Other models still
+    change the run and are refused."""
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    for named in (USER, f" {USER} "):
+        assert main(["run", "--resume", str(run), "--models", named]) == 0
+        assert "is complete and its inputs are unchanged; nothing to resume" in (
+            capsys.readouterr().out
+        )
+    for other in ("lstm", f"lstm,{USER}", "tests.user_models:MyForecaster"):
+        assert main(["run", "--resume", str(run), "--models", other]) == 2
+        line = capsys.readouterr().err.strip()
+        assert line.startswith(f"error: --resume continues {run} with the options it started")
+        assert "--models (the run's: ('lstm', 'lightgbm', 'tests.user_models:RichState'))" in line
+
+
+def test_forecast_from_run_regression_refuses_an_edited_run_as_the_cli_does(
+    finished, tmp_path, capsys, monkeypatch
+):
+    """Regression: forecast_from_run (the Python API) used a run edited after it was written;
+    only the CLI checked the fingerprints. The check lives in forecast_from_run now: both
+    refuse an edited config.json and an edited fold, with the same line; the CLI checks once."""
+    import lstmbt.forecast
+    from lstmbt.forecast import forecast_from_run
+    from lstmbt.runs import InputChanged
+    from tests.user_models import RichState
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    calls = []
+    real = lstmbt.forecast.check_unchanged
+    monkeypatch.setattr(
+        lstmbt.forecast, "check_unchanged", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    assert main(["forecast", str(run), "--models", USER]) == 0
+    assert len(calls) == 1
+    fold = sorted((run / "folds" / "baseline").glob("seed*/fold*/predictions.npy"))[0]
+    np.save(fold, np.load(fold) * -100)
+    with pytest.raises(InputChanged) as caught:
+        forecast_from_run(run, models=[RichState])
+    assert str(caught.value).startswith(f"{str(fold)!r} was changed after the run saved it;")
+    capsys.readouterr()
+    assert main(["forecast", str(run), "--models", USER]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {caught.value}"
+    shutil.rmtree(run)
+    shutil.copytree(finished, run)
+    doc = json.loads((run / "config.json").read_text())
+    doc["config"]["commission"] = 0.01
+    (run / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(InputChanged, match="config.json' was edited after the run started"):
+        forecast_from_run(run, models=[RichState])
