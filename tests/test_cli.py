@@ -147,6 +147,16 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
             "--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).",
         ),
         (["--run-id", "a/b"], "--run-id 'a/b': use letters, digits, '.', '_' or '-'."),
+        (
+            ["--run-id", "."],
+            "--run-id '.' names the output folder or its parent, not a new run folder; choose "
+            "a name with a letter or digit (e.g. exp1).",
+        ),
+        (
+            ["--run-id", ".."],
+            "--run-id '..' names the output folder or its parent, not a new run folder; choose "
+            "a name with a letter or digit (e.g. exp1).",
+        ),
         (["--seeds", "0"], "--seeds must be at least 1, got 0."),
     ],
     ids=[
@@ -161,6 +171,8 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
         "eval-frac-0.95",
         "rolling-without-train-size",
         "run-id-slash",
+        "run-id-dot-regression",
+        "run-id-dotdot-regression",
         "seeds-0",
     ],
 )
