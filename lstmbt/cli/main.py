@@ -34,7 +34,7 @@ from lstmbt.features.indicators import list_groups
 from lstmbt.forecast import forecast_from_run
 from lstmbt.judge import FROM_RUN, judge
 from lstmbt.progress import RichProgress
-from lstmbt.runs import RunComplete, check_unchanged, list_runs, read_config, read_config_doc
+from lstmbt.runs import RunComplete, list_runs, read_config, read_config_doc
 
 app = typer.Typer(
     add_completion=False,
@@ -244,12 +244,22 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
 
 def _refuse_changed_options(run_dir: str, given: dict[str, Any]) -> None:
     """`--resume` continues a run with the options it started with (config.json): a flag that
-    would change one (a new --cash-rate, say) is refused rather than silently ignored."""
+    would change one (a new --cash-rate, say) is refused rather than silently ignored. Naming
+    the run's own classes again (`--models pkg.mod:Cls`, as `lstmbt resume RUN --models`
+    takes them: a run folder never names code to import) changes nothing."""
     if not given:
         return
+    from lstmbt.models.registry import is_dotted_path  # here: --help needs no model code
+
     saved = read_config(run_dir)
     asked = config_from_mapping({**saved.to_dict(), **given, "run_id": None}, import_models=False)
     changed = [k for k in given if getattr(asked, k) != getattr(saved, k)]
+    # the user's classes the run recorded, named again to be loaded: not a change
+    recorded = bool(asked.models) and all(
+        is_dotted_path(m) and m in saved.models for m in asked.models
+    )
+    if "models" in changed and recorded:
+        changed.remove("models")
     if "preset_options" in given and asked.model_options != saved.model_options:
         changed.append("model_options")  # --set MODEL.KEY=VALUE
     if changed:
@@ -477,8 +487,7 @@ def forecast(
 ) -> None:
     """Forecast the next day with a run's saved model(s), without retraining (a universe run:
     each ticker's)."""
-    check_unchanged(run_dir, folds=True)  # models, folds and settings as the run wrote them
-    frame = forecast_from_run(
+    frame = forecast_from_run(  # refuses a run edited after it was written
         run_dir, preset, source=source, end=end, days=days, model=model, models=models
     )
     out = console()
