@@ -382,15 +382,15 @@ def _universe(n: int, diff: float, p_raw: float, pooled_p: float):
             "forecaster": "baseline:lstm",
             "diff": diff,
             "diff_p": p_raw if k < 3 else 0.5,
-            "dm_stat": -1.0,
-            "dm_p": 0.01 if k < 2 else 0.6,
-            "dm_p_better": np.nan,
+            "dm_stat": -3.0 if k < 2 else 3.0,  # two more accurate, the rest far worse
+            "dm_p": 0.01,  # two-sided: small for both
+            "dm_p_better": 0.005 if k < 2 else 0.995,
             "dsr_universe": 0.97 if k == 0 else 0.3,
         }
         for k in range(n)
     ]
     table = pd.DataFrame(rows)
-    for column in ("diff_p", "dm_p", "dm_p_better"):
+    for column in ("diff_p", "dm_p_better"):
         table = adjust(table, column)
     table = table.set_index(["ticker", "forecaster"])
     pooled = pd.DataFrame(
