@@ -152,8 +152,8 @@ def stepm_table(s: StepM | None) -> str:
         f"(StepM, {s.size:.0%} family-wise)</th></tr>{''.join(rows)}</table>"
         '<p class="meta">Romano-Wolf StepM on mean daily returns after costs (not Sharpe '
         f"ratios), stationary bootstrap ({s.reps} resamples, mean block {s.block} days, seed "
-        f"{s.seed}): by construction it names any strategy without an edge in at most "
-        f"{s.size:.0%} of samples, however many were tried.</p>"
+        f"{s.seed}): family-wise, naming even one strategy that does not beat the benchmark "
+        f"happens in at most {s.size:.0%} of samples, however many were tried.</p>"
     )
 
 

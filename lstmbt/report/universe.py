@@ -28,7 +28,7 @@ def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
         diff = rows["diff"].astype(float).to_numpy()
         lo = diff - rows["diff_ci_low"].astype(float).to_numpy()
         hi = rows["diff_ci_high"].astype(float).to_numpy() - diff
-        ax.errorbar(diff, y, xerr=[np.nan_tofinite(lo), np.nan_tofinite(hi)], fmt="o", capsize=3)
+        ax.errorbar(diff, y, xerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o", capsize=3)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(
             y, [f"{t} {f}" for t, f in zip(rows["ticker"], rows["forecaster"], strict=True)]

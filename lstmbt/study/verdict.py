@@ -424,8 +424,8 @@ def stepm_line(s: StepM | None, benchmark: str, days: int, noun: str = "strategy
     named = ", ".join(s.superior)
     they = "it" if len(s.superior) == 1 else "them"
     text = (
-        f"{head}: names {named} as beating {benchmark} (by construction it names any {noun} "
-        f"without an edge in at most {s.size:.0%} of samples)"
+        f"{head}: names {named} as beating {benchmark} (family-wise: naming even one {noun} "
+        f"that does not beat it happens in at most {s.size:.0%} of samples)"
     )
     if days < STEPM_NOMINAL_DAYS:
         text += (
