@@ -32,11 +32,11 @@ from lstmbt.runs import SAME_SHARPE, EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
 from lstmbt.study.costs import analyse_costs
-from lstmbt.study.familywise import forecast_losses, model_confidence_set, stepm
+from lstmbt.study.familywise import forecast_losses, model_confidence_set, stepm_or_why
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
 from lstmbt.study.inputs import StudyData
 from lstmbt.study.leaks import known_returns, leak_check
-from lstmbt.study.overfitting import DEFAULT_BLOCKS, probability_of_overfitting
+from lstmbt.study.overfitting import DEFAULT_BLOCKS, overfitting_or_why
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -300,31 +300,18 @@ def trial_sharpes(trials: pd.DataFrame) -> np.ndarray:
 def overfitting_of(family: pd.DataFrame) -> tuple[Overfitting | None, str]:
     """PBO by CSCV (16 blocks) over the configurations tried, or None and a note saying why
     it could not be estimated."""
-    if family.shape[1] < 2:
-        return None, (
-            f"Probability of backtest overfitting not estimated: {family.shape[1]} distinct "
-            "configuration tried, and it compares at least 2"
-        )
-    try:
-        return probability_of_overfitting(family, DEFAULT_BLOCKS), ""
-    except ValueError as exc:
-        return None, f"Probability of backtest overfitting not estimated: {exc}"
+    found, why = overfitting_or_why(family, DEFAULT_BLOCKS)
+    return found, why and f"Probability of backtest overfitting not estimated: {why}"
 
 
 def stepm_of(config: RunConfig, excess: pd.DataFrame, benchmark: str) -> tuple[StepM | None, str]:
     """Romano-Wolf StepM of every strategy against the benchmark (excess returns over cash;
-    the loss differentials are those of the raw returns), with the run's bootstrap."""
-    try:
-        found = stepm(
-            excess,
-            benchmark,
-            reps=config.bootstrap_reps,
-            block=config.block_size,
-            seed=config.seed,
-        )
-    except ValueError as exc:
-        return None, f"Romano-Wolf StepM not run: {exc}"
-    return found, ""
+    the loss differentials are those of the raw returns), with the run's bootstrap, or None
+    and a note saying why it could not run."""
+    found, why = stepm_or_why(
+        excess, benchmark, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
+    return found, why and f"Romano-Wolf StepM not run: {why}"
 
 
 def confidence_set_of(

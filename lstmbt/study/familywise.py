@@ -100,6 +100,17 @@ def stepm(
     )
 
 
+def stepm_or_why(
+    returns: pd.DataFrame, benchmark: str, *, reps: int, block: int, seed: int
+) -> tuple[StepM | None, str]:
+    """`stepm` at the default size, or None and why it could not run (returns missing on some
+    day, no benchmark column), for a run to say in a note."""
+    try:
+        return stepm(returns, benchmark, reps=reps, block=block, seed=seed), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
 def forecast_losses(
     predictions: pd.DataFrame,
     names: list[str] | tuple[str, ...],

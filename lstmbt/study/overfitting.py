@@ -126,3 +126,14 @@ def probability_of_overfitting(
         usable,
         total - usable,
     )
+
+
+def overfitting_or_why(
+    returns: pd.DataFrame, blocks: int = DEFAULT_BLOCKS
+) -> tuple[Overfitting | None, str]:
+    """`probability_of_overfitting`, or None and why it could not be estimated (fewer than 2
+    configurations, too few days for the blocks), for a run to say in a note."""
+    try:
+        return probability_of_overfitting(returns, blocks), ""
+    except ValueError as exc:
+        return None, str(exc)

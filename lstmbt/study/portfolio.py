@@ -44,8 +44,8 @@ from lstmbt.strategies import (
 from lstmbt.study.backtests import check_parity, costs_of
 from lstmbt.study.evaluation import strategy_metrics
 from lstmbt.study.factor import Factor, factor_analysis
-from lstmbt.study.familywise import stepm
-from lstmbt.study.overfitting import DEFAULT_BLOCKS, probability_of_overfitting
+from lstmbt.study.familywise import stepm_or_why
+from lstmbt.study.overfitting import DEFAULT_BLOCKS, overfitting_or_why
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -419,23 +419,18 @@ def ranking_tests(
     if family.empty:
         return RankingTests(None, None, 0, ("no ranking portfolio: nothing to test as a family",))
     family = family.apply(lambda col: over_cash(col, cash))
-    notes = []
-    try:
-        overfitting = probability_of_overfitting(family, DEFAULT_BLOCKS)
-    except ValueError as exc:
-        overfitting = None
-        notes.append(f"Probability of backtest overfitting over the rankings not estimated: {exc}")
-    try:
-        found = stepm(
-            family,
-            EQUAL_WEIGHT,
-            reps=config.bootstrap_reps,
-            block=config.block_size,
-            seed=config.seed,
+    overfitting, pbo_why = overfitting_or_why(family, DEFAULT_BLOCKS)
+    found, stepm_why = stepm_or_why(
+        family, EQUAL_WEIGHT, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
+    notes = [
+        f"{what} over the rankings {verb}: {why}"
+        for what, verb, why in (
+            ("Probability of backtest overfitting", "not estimated", pbo_why),
+            ("Romano-Wolf StepM", "not run", stepm_why),
         )
-    except ValueError as exc:
-        found = None
-        notes.append(f"Romano-Wolf StepM over the rankings not run: {exc}")
+        if why
+    ]
     return RankingTests(overfitting, found, len(family), tuple(notes))
 
 
