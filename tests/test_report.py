@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -149,6 +150,8 @@ def test_a_study_carries_pbo_stepm_the_confidence_set_and_track_records(run_dir)
     for tid in ("pbo", "stepm", "mcs", "track_records"):
         assert f'id="{tid}"' in text, tid
     assert 'src="figures/pbo_logits.png"' in text and 'src="figures/pbo_degradation.png"' in text
+    significance = text[text.index('<table id="significance">') :]
+    assert f"over {html.escape(m.spa.scope)}, baselines included" in significance
     run = m.verdict.run
     assert (
         sum(line.startswith("Probability of backtest overfitting, estimated") for line in run) == 1

@@ -592,8 +592,10 @@ def test_spa_says_how_many_it_could_test_of_how_many_and_why():
     assert "over all" not in line
     one = Spa(p_consistent=0.3, n_strategies=1, tested=("a:lstm",), merged={"b": "a:lstm"})
     line = next(line for line in make_metrics(spa=one).verdict.run if "SPA" in line)
-    assert "over the 1 strategy it could test (of 2; left out: b, which returns what a:lstm "
-    assert "does on every day (tested as a:lstm))" in line
+    assert (
+        "over the 1 strategy it could test (of 2; left out: b, which returns what a:lstm "
+        "does on every day (tested as a:lstm))" in line
+    )
 
 
 def test_the_findings_round_trip_through_metrics_json_and_older_files_still_load():
