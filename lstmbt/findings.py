@@ -140,13 +140,15 @@ class Overfitting:
     @property
     def summary(self) -> str:
         """One line in plain words."""
-        dropped = f"; {self.dropped_days} days left out" if self.dropped_days else ""
+        days = "day" if self.dropped_days == 1 else "days"
+        dropped = f"; {self.dropped_days} {days} left out" if self.dropped_days else ""
         return (
             f"Probability of backtest overfitting, estimated by CSCV: {self.pbo:.2f}. In "
             f"{self.pbo:.0%} of {self.combinations:,} splits of {self.days} days into halves, "
             f"the configuration with the best in-sample Sharpe ratio (of "
-            f"{len(self.configurations)}) ranked at or below the median out of sample; it lost "
-            f"money out of sample in {self.prob_loss:.0%} ({self.blocks} blocks{dropped})."
+            f"{len(self.configurations)}) ranked at or below the median out of sample; its "
+            f"Sharpe ratio out of sample was negative in {self.prob_loss:.0%} ({self.blocks} "
+            f"blocks{dropped})."
         )
 
     def to_dict(self) -> dict[str, Any]:
