@@ -19,6 +19,7 @@ APP_LAYERS = [
     {"errors", "progress", "_runtime", "features", "models", "strategies"},
     {"data"},
     {"config"},
+    {"findings"},
     {"metrics"},
     {"runs"},
     {"report"},
