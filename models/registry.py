@@ -31,6 +31,9 @@ class _Classes(Mapping[str, type]):
         module, _, qualname = self.paths[name].partition(":")
         return getattr(importlib.import_module(module), qualname)
 
+    def __contains__(self, name: object) -> bool:  # a name, without importing its class
+        return name in self.paths
+
     def __iter__(self):
         return iter(self.paths)
 
