@@ -7,7 +7,8 @@ The Python API::
     result.verdict, result.summary(), result.figures(), result.write("reports/mine")
 
 Importing lstmbt changes nothing in the process (no warning filters, logger levels, matplotlib
-backend or rcParams); the CLI applies its own settings (see `lstmbt._runtime`).
+backend or rcParams); the CLI applies its own settings (see `lstmbt._runtime`). Each name is
+imported when first used: `import lstmbt` loads no torch, scipy or quantstats (PEP 562).
 """
 
 from __future__ import annotations
