@@ -498,6 +498,11 @@ class RunConfig:
             )
         if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_id):
             raise ConfigError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' or '-'.")
+        if self.run_id in (".", ".."):  # the output folder itself, or the folder above it
+            raise ConfigError(
+                f"--run-id {self.run_id!r} names the output folder or its parent, not a new run "
+                "folder; choose a name with a letter or digit (e.g. exp1)."
+            )
         return self
 
     @property

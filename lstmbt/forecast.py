@@ -23,7 +23,7 @@ from lstmbt.features.returns import adjusted_ohlcv
 from lstmbt.metrics import sized_name
 from lstmbt.models import load_forecaster
 from lstmbt.models.registry import is_dotted_path
-from lstmbt.runs import read_config, read_config_doc, read_metrics
+from lstmbt.runs import check_unchanged, read_config, read_config_doc, read_metrics
 from lstmbt.strategies import forecast_positions
 from lstmbt.study.folds import model_dir
 from lstmbt.study.forecasters import forecaster_name
@@ -75,8 +75,12 @@ def forecast_from_run(
 
     A universe run gives every ticker's forecasts, indexed by (ticker, date); tickers without
     saved models (skipped or unfinished) are listed in `frame.attrs["skipped"]`.
+
+    A run whose settings, results, saved models or folds were changed after it wrote them is
+    refused (`lstmbt.runs.InputChanged`, one line naming the file), as by `lstmbt forecast`.
     """
     run_dir = Path(run_dir)
+    check_unchanged(run_dir, folds=True)  # models, folds and settings as the run wrote them
     if "universe" in read_config_doc(run_dir):
         return _universe_forecast(run_dir, preset, source, end, days, model, models)
     cfg = read_config(run_dir, device="auto")  # models load on any device

@@ -15,7 +15,7 @@ from lstmbt import runs
 from lstmbt.config import FROM_RUN, RunConfig, config_from_mapping
 from lstmbt.data import PriceCache, load_one, read_dated_csv, validate_prices
 from lstmbt.errors import ConfigError, DataError
-from lstmbt.metrics import is_step_column
+from lstmbt.metrics import STEP, is_step_column
 from lstmbt.progress import Progress
 from lstmbt.results import StudyResult, write_run
 from lstmbt.study.judged import Submission, judge_data, judge_forecasts
@@ -28,14 +28,31 @@ def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataF
     shares: dd/mm vs mm/dd, rows sorted by date with a note when they were not (shuffled or
     newest first), exact duplicate rows dropped with a warning, conflicting rows and
     non-numeric cells refused). A `realised` column (a run's predictions.csv) is ignored, and
-    so are a multi-step run's later days (`<name>@t+k`): forecasts are of the next day.
-    The repairs are listed in `attrs["notes"]`."""
+    in such a file so are a multi-step run's later days (`<name>@t+k` beside `<name>`):
+    forecasts are of the next day. Any other column named like that is the user's and is
+    judged, with a note saying so. The repairs are listed in `attrs["notes"]`."""
     table = read_dated_csv(path, "forecasts CSV", date_format)
     notes = list(table.attrs.get("notes", []))
-    dropped = [c for c in table.columns if str(c).lower() == "realised" or is_step_column(c)]
-    table = table.drop(columns=dropped)
+    realised = [c for c in table.columns if str(c).lower() == "realised"]
+    if realised:  # a run's predictions.csv: its later days are not forecasts of the next day
+        bare = {str(c) for c in table.columns}
+        later = [c for c in table.columns if is_step_column(c) and _step_of(c) in bare]
+        table = table.drop(columns=realised + later)
+    steps = [c for c in table.columns if is_step_column(c)]
+    if steps:
+        shown = ", ".join(str(c) for c in steps[:3]) + (", ..." if len(steps) > 3 else "")
+        notes.append(
+            f"the columns {shown} are judged as forecasts of the next day's return, like the "
+            "others (only a run's predictions.csv, which has a 'realised' column, has later "
+            "days named <model>@t+k, and there they are left out)"
+        )
     table.attrs["notes"] = notes
     return table
+
+
+def _step_of(column: object) -> str:
+    """The forecast a later day's column belongs to: 'a:lstm@t+3' -> 'a:lstm'."""
+    return str(column).rpartition(STEP)[0]
 
 
 def run_config_of(path: str | Path) -> RunConfig | None:

@@ -136,22 +136,49 @@ def format_cell(header: str, value: object) -> str:
     return fmt.format(value)
 
 
-def breakeven_text(status: str | None, bps: float | None) -> str:
+NOT_SIGNIFICANT = "(n.s.)"  # a break-even cost whose interval reaches 0: a point estimate only
+
+
+def breakeven_supported(low: float | None) -> bool:
+    """Is a break-even cost significant: its 95% interval's lower end above 0 (the verdict's
+    rule: an interval that reaches 0, or none at all, is "not significant")."""
+    return low is not None and low == low and low > 0
+
+
+def breakeven_text(status: str | None, bps: float | None, supported: bool = True) -> str:
     """A break-even cost in words: '3.2 bps', 'none' (trails buy-and-hold even at zero cost),
-    '> 100 bps' (still ahead there), 'none (= B&H)' (it is buy-and-hold), '-' (not computed)."""
+    '> 100 bps' (still ahead there), 'none (= B&H)' (it is buy-and-hold), '-' (not computed).
+    With `supported` False (`breakeven_supported` of its interval's lower end) a cost is marked
+    '3.2 bps (n.s.)': an estimate the bootstrap does not separate from 0, never a fact."""
     if status == "crosses" and bps is not None and bps == bps:
-        return f"{bps:.1f} bps"
-    return {
-        "trails": "none",
-        "beyond": f"> {BREAKEVEN_MAX_BPS} bps",
-        "identical": "none (= B&H)",
-    }.get(status or "", "-")
+        text = f"{bps:.1f} bps"
+    else:
+        text = {
+            "trails": "none",
+            "beyond": f"> {BREAKEVEN_MAX_BPS} bps",
+            "identical": "none (= B&H)",
+        }.get(status or "", "-")
+    if not supported and text.endswith(" bps"):
+        return f"{text} {NOT_SIGNIFICANT}"
+    return text
 
 
 SIZED = "@sized"  # the row of a forecast traded with --sizing vol-target
 STEP = "@t+"  # predictions' columns of a multi-step forecast's later days: `<name>@t+k`
 PATH = "path"  # the per-step table's row of a forecast's h-day path (the sum of its steps)
-STEP_COLUMNS = ("rmse", "hit_rate", "ic", "r2_vs_zero", "dm_stat", "dm_p", "n")
+# dm_p two-sided; dm_p_better one-sided (H1: lower loss than the random walk); loss_ratio:
+# the forecast's MSE over the random walk's
+STEP_COLUMNS = (
+    "rmse",
+    "hit_rate",
+    "ic",
+    "r2_vs_zero",
+    "dm_stat",
+    "dm_p",
+    "dm_p_better",
+    "loss_ratio",
+    "n",
+)
 
 
 def step_name(name: str, step: int) -> str:
@@ -500,7 +527,10 @@ class Metrics:
         for name in names:
             if name != self.benchmark:
                 status = self.value("strategy_tests", name, "breakeven")
-                rows[name]["Break-even"] = breakeven_text(status, rows[name]["Break-even"])
+                supported = breakeven_supported(self.value("strategy_tests", name, "breakeven_low"))
+                rows[name]["Break-even"] = breakeven_text(
+                    status, rows[name]["Break-even"], supported
+                )
         return pd.DataFrame.from_dict(rows, orient="index")
 
     # --- metrics.json ------------------------------------------------------------------------

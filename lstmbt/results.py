@@ -24,7 +24,7 @@ from lstmbt.config import RunConfig
 from lstmbt.data.rates import CashRate
 from lstmbt.errors import LstmbtError
 from lstmbt.features.build import FeatureMatrix
-from lstmbt.metrics import Metrics, Verdict, breakeven_text, fmt_p
+from lstmbt.metrics import Metrics, Verdict, breakeven_supported, breakeven_text, fmt_p
 from lstmbt.models import Forecaster, Split, save_forecaster
 from lstmbt.progress import Progress
 from lstmbt.report import draw_report, report_figures, write_tearsheet
@@ -187,7 +187,9 @@ SUMMARY = (
 
 def summary_frame(m: Metrics) -> pd.DataFrame:
     """One row per strategy (buy-and-hold first), float columns named with their unit, then
-    `breakeven` (the break-even cost in words) and `answer` (the verdict's, for forecasters).
+    `breakeven` (the break-even cost in words, "1.3 bps (n.s.)" where its 95% interval reaches
+    0: `breakeven_bps` holds the point estimate either way) and `answer` (the verdict's, for
+    forecasters).
 
     `breakeven_bps` is NaN where there is no break-even cost (the strategy trails
     buy-and-hold even at zero cost, or is buy-and-hold) and inf where it is still ahead at the
@@ -206,7 +208,8 @@ def summary_frame(m: Metrics) -> pd.DataFrame:
         elif status != "crosses":
             row["breakeven_bps"] = math.nan
         bps = m.value("strategy_tests", name, "breakeven_bps")
-        row["breakeven"] = "" if name == m.benchmark else breakeven_text(status, bps)
+        supported = breakeven_supported(m.value("strategy_tests", name, "breakeven_low"))
+        row["breakeven"] = "" if name == m.benchmark else breakeven_text(status, bps, supported)
         row["answer"] = answers.get(name, "")
         rows[name] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")

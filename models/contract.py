@@ -8,6 +8,7 @@ import difflib
 import inspect
 import io
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +66,14 @@ def check_xy(X: np.ndarray, y: np.ndarray | None = None) -> None:
             raise ValueError(f"y must be (samples, horizon) with {len(X)} rows, got {y.shape}")
         if not np.isfinite(y).all():
             raise ValueError("y holds NaN or inf; drop the last horizon rows before fitting.")
+
+
+class ModelFileError(ValueError):
+    """A saved model file that cannot be used: `path` and what is wrong with it (`problem`)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{str(path)!r} {problem}; re-run the study to refit it.")
+        self.path, self.problem = path, problem
 
 
 class UnsavableState(ValueError):
@@ -129,7 +138,7 @@ class ForecasterBase:
         arrays: dict[str, np.ndarray] = {}
         encoded = {k: _encode(v, arrays, type(self).__name__, k) for k, v in self.fitted().items()}
         if arrays:
-            write_durably(Path(folder) / STATE_ARRAYS, lambda handle: _write_npz(handle, arrays))
+            write_durably(Path(folder) / STATE_ARRAYS, lambda handle: write_npz(handle, arrays))
         return {"fitted": encoded}
 
     def load(self, folder: Path, state: dict[str, Any]) -> ForecasterBase:
@@ -179,9 +188,10 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], owner: str, name: str, de
 _ARRAY_KINDS = "biufU"  # bool, integers, floats, unicode text: np.save needs no pickle
 
 
-def _write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
+def write_npz(handle: Any, arrays: Mapping[str, np.ndarray]) -> None:
     """np.savez's format (read by np.load, allow_pickle=False) with a fixed date on each
-    entry, so the same state gives the same bytes (np.savez stamps the current time)."""
+    entry, so the same state gives the same bytes (np.savez stamps the current time). Arrays
+    of objects are refused (they would need a pickle)."""
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         for key, array in arrays.items():
             buffer = io.BytesIO()

@@ -3,24 +3,23 @@
 A model folder holds `model.json` (format, the model's kind: a built-in name such as "lstm", or
 "user" with the class's `package.module:Class` path kept for information; its params, the state
 its `save` returned, and the caller's `meta`: feature list, config) and whatever files the
-model's `save` wrote (the neural forecasters: `weights.pt`, a state dict loaded with
-weights_only=True; LightGBM: its text model; ForecasterBase: `fitted.npz`). Nothing in a model
-folder is imported or unpickled: a user's class is loaded only when the caller names it
-(`user_classes`), and it must be the class model.json records. Folders written before the type
-was recorded (format 2) hold an LSTM and still load as one; format 3 named a user's class by
-its path in "model".
+model's `save` wrote (the neural forecasters: `weights.npz`, their state dict as numpy arrays;
+LightGBM: its text model; ForecasterBase: `fitted.npz`). Nothing in a model folder is imported
+or unpickled (a neural model saved before as torch's `weights.pt` is refused, not read): a
+user's class is loaded only when the caller names it (`user_classes`), and it must be the class
+model.json records. Folders written before the type was recorded (format 2) hold an LSTM and
+still load as one; format 3 named a user's class by its path in "model".
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lstmbt.models.contract import Forecaster
+from lstmbt.models.contract import Forecaster, ModelFileError
 from lstmbt.models.files import sync_folder, write_durably
 from lstmbt.models.registry import BUILTIN, USER, is_dotted_path, model_type
 
@@ -28,14 +27,6 @@ FORMAT = 4  # 4: "user" and its class path; 3: a user's class path in "model"; 2
 _USER_PATH = 3
 _LEGACY_LSTM = 2
 _LEGACY_STATE = ("n_features", "lookback", "horizon", "x_mean", "x_std", "y_mean", "y_std")
-
-
-class ModelFileError(ValueError):
-    """A saved model file that cannot be used: `path` and what is wrong with it (`problem`)."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{str(path)!r} {problem}; re-run the study to refit it.")
-        self.path, self.problem = path, problem
 
 
 def save_forecaster(model: Forecaster, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
@@ -118,12 +109,9 @@ def load_forecaster(
     try:
         model = cls(**params)
         model.load(folder, state)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, KeyError, AttributeError) as exc:
+    except (EOFError, RuntimeError, KeyError, AttributeError) as exc:
         why = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
-        raise ModelFileError(
-            folder / "weights.pt" if (folder / "weights.pt").exists() else folder,
-            f"is unreadable or does not fit model.json ({why})",
-        ) from None
+        raise ModelFileError(folder, f"is unreadable or does not fit model.json ({why})") from None
     except (TypeError, IndexError) as exc:  # params or state of the wrong kind or shape
         why = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise ModelFileError(folder / "model.json", f"does not fit its model ({why})") from None

@@ -7,6 +7,7 @@ thus train with the same loop, windows, scaling, seeds and early stopping.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmbt.models.contract import ForecasterBase, check_xy
+from lstmbt.models.contract import ForecasterBase, ModelFileError, check_xy, write_npz
 from lstmbt.models.device import resolve_device
 from lstmbt.models.files import write_durably
 from lstmbt.models.training import LOSSES, EpochCallback, TrainResult, train_regressor
 
-WEIGHTS = "weights.pt"
+WEIGHTS = "weights.npz"  # the state dict as numpy arrays by key (no pickle)
+OLD_WEIGHTS = "weights.pt"  # torch.save's zip (a pickle inside): written before; refused
 
 
 class TorchForecaster(ForecasterBase):
@@ -174,11 +176,11 @@ class TorchForecaster(ForecasterBase):
         out = np.concatenate(outs).astype(np.float64) if outs else np.zeros((0, self.horizon_))
         return out * self.y_std_ + self.y_mean_
 
-    # --- save / load: weights as a state dict (loaded with weights_only), the rest as JSON ---
+    # --- save / load: the state dict as .npz (tensors by key, dtype kept), the rest as JSON ---
     def save(self, folder: Path) -> dict[str, Any]:
         self.check_fitted()
-        state = {k: v.detach().cpu() for k, v in self.net_.state_dict().items()}
-        write_durably(Path(folder) / WEIGHTS, lambda handle: torch.save(state, handle))
+        arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        write_durably(Path(folder) / WEIGHTS, lambda handle: write_npz(handle, arrays))
         return {
             "n_features": self.n_features_,
             "lookback": self.lookback_,
@@ -192,6 +194,12 @@ class TorchForecaster(ForecasterBase):
     def load(self, folder: Path, state: dict[str, Any]) -> TorchForecaster:
         path = Path(folder) / WEIGHTS
         if not path.is_file():
+            if (Path(folder) / OLD_WEIGHTS).is_file():  # read only by unpickling: refused
+                raise ModelFileError(
+                    Path(folder) / OLD_WEIGHTS,
+                    "is a torch file written by an older lstmbt (it holds a pickle, and lstmbt "
+                    "no longer unpickles files from run folders)",
+                )
             raise ValueError(f"{str(folder)!r} has no {WEIGHTS}; re-run the study to refit it.")
         self.n_features_, self.lookback_, self.horizon_ = (
             state["n_features"],
@@ -201,6 +209,18 @@ class TorchForecaster(ForecasterBase):
         self.x_mean_, self.x_std_ = np.array(state["x_mean"]), np.array(state["x_std"])
         self.y_mean_, self.y_std_ = np.array(state["y_mean"]), np.array(state["y_std"])
         self.net_ = self.build_net()
-        self.net_.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            self.net_.load_state_dict(_read_weights(path))
+        except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile) as exc:
+            why = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
+            problem = f"is unreadable or does not fit model.json ({why})"
+            raise ModelFileError(path, problem) from None
         self.net_.to(resolve_device(self.device)).eval()
         return self
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict `save` wrote: each array as a tensor of its own dtype, on the CPU. Read
+    with allow_pickle=False: an array of objects is an error, never unpickled."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: torch.from_numpy(np.array(data[key])) for key in data.files}

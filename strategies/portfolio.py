@@ -128,9 +128,14 @@ def next_close_returns(prices: pd.DataFrame) -> pd.DataFrame:
 def rank_ic(forecasts: pd.DataFrame, realised: pd.DataFrame, min_assets: int = 3) -> pd.Series:
     """Daily Spearman correlation across tickers between the forecasts made at a close and the
     returns they forecast (`realised`, aligned the same way, e.g. `next_close_returns`). Uses
-    the tickers with both numbers that day; NaN with fewer than `min_assets` or no spread."""
+    the tickers with both numbers that day; NaN with fewer than `min_assets` or no spread.
+    A rank correlation needs at least 2 assets a day, so `min_assets` is at least 2 (a
+    portfolio of one ticker has no rank IC: every day is NaN)."""
     if min_assets < 2:
-        raise ValueError(f"min_assets must be at least 2, got {min_assets}.")
+        raise ValueError(
+            f"a rank IC needs at least 2 assets a day to rank; min_assets must be at least 2, "
+            f"got {min_assets}."
+        )
     realised = realised.reindex(index=forecasts.index, columns=forecasts.columns)
     both = forecasts.notna() & realised.notna()
     rf = forecasts.where(both).rank(axis=1).to_numpy(np.float64)

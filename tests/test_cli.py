@@ -147,6 +147,16 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
             "--window rolling needs --train-size DAYS (e.g. 1260 for 5 years).",
         ),
         (["--run-id", "a/b"], "--run-id 'a/b': use letters, digits, '.', '_' or '-'."),
+        (
+            ["--run-id", "."],
+            "--run-id '.' names the output folder or its parent, not a new run folder; choose "
+            "a name with a letter or digit (e.g. exp1).",
+        ),
+        (
+            ["--run-id", ".."],
+            "--run-id '..' names the output folder or its parent, not a new run folder; choose "
+            "a name with a letter or digit (e.g. exp1).",
+        ),
         (["--seeds", "0"], "--seeds must be at least 1, got 0."),
     ],
     ids=[
@@ -161,6 +171,8 @@ def test_impossible_numbers_are_one_line_before_any_work(capsys, tmp_path, flags
         "eval-frac-0.95",
         "rolling-without-train-size",
         "run-id-slash",
+        "run-id-dot-regression",
+        "run-id-dotdot-regression",
         "seeds-0",
     ],
 )
@@ -783,3 +795,45 @@ def test_a_command_whose_sigterm_landed_in_a_callback_exits_143(tmp_path):
     )
     assert proc.returncode == 143, proc.stderr[-2000:]
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_breakeven_point_estimate_regression_marked_not_significant_where_its_interval_reaches_0():
+    """Regression: the compact table's Break-even read "1.3 bps" as a fact where the verdict
+    calls that point estimate not significant (its 95% interval's lower end <= 0). Such a cost
+    is marked "(n.s.)" in the terminal, the report and summary()'s text column; summary() keeps
+    the number in breakeven_bps."""
+    from rich.console import Console
+
+    from lstmbt.cli.show import comparison_tables
+    from lstmbt.report.html import _costs_table
+    from lstmbt.results import StudyResult
+    from tests.test_verdict import make_metrics
+
+    interval = {"breakeven": "crosses", "breakeven_bps": 1.3, "breakeven_high": 4.0}
+    m = make_metrics(
+        {
+            "weak:lstm": {**interval, "breakeven_low": -0.8},  # reaches 0: not significant
+            "zero:lstm": {**interval, "breakeven_low": 0.0},
+            "strong:lstm": {**interval, "breakeven_bps": 9.5, "breakeven_low": 2.1},
+            "far:lstm": {"breakeven": "beyond", "breakeven_low": -1.0, "breakeven_high": 100.0},
+            "behind:lstm": {"breakeven": "trails"},
+        }
+    )
+    shown = m.comparison()["Break-even"]
+    assert shown["weak:lstm"] == "1.3 bps (n.s.)" and shown["zero:lstm"] == "1.3 bps (n.s.)"
+    assert shown["strong:lstm"] == "9.5 bps" and shown["far:lstm"] == "> 100 bps (n.s.)"
+    assert shown["behind:lstm"] == "none"
+    out = Console(width=100, record=True)
+    for table in comparison_tables(m, 100):
+        out.print(table)
+    text = out.export_text()
+    assert text.count("1.3 bps (n.s.)") == 2 and "9.5 bps (n.s.)" not in text
+    m.strategy["turnover"] = 2.0  # the report's cost table needs its cost analysis
+    page = _costs_table(m)
+    assert "1.3 bps (n.s.) [-0.8, 4.0] bps" in page and "9.5 bps [2.1, 4.0] bps" in page
+    empty = pd.DataFrame()
+    frame = StudyResult(None, m, empty, empty, empty, empty).summary()
+    assert frame.loc["weak:lstm", "breakeven"] == "1.3 bps (n.s.)"
+    assert frame.loc["strong:lstm", "breakeven"] == "9.5 bps"
+    assert frame.loc["weak:lstm", "breakeven_bps"] == 1.3  # the number, for sorting
+    assert frame.loc["behind:lstm", "breakeven"] == "none"

@@ -16,6 +16,7 @@ from lstmbt import RunConfig, run_study
 from lstmbt.judge import read_forecasts
 from lstmbt.metrics import Metrics, is_step_column, step_name
 from lstmbt.report.figures import report_figures
+from lstmbt.report.html import steps_html
 from lstmbt.study.horizons import step_labels, step_metrics
 from lstmbt.study.pipeline import prediction_table
 from lstmbt.study.significance import diebold_mariano
@@ -81,6 +82,41 @@ def test_step_metrics_known_answers():
     assert fa.at["path", "dm_stat"] == dm_path["stat"]
     assert (zero["dm_p"] == 1).all() and zero["hit_rate"].isna().all()
     assert (table["n"] == 500).all()
+
+
+def test_dm_p_two_sided_regression_noise_far_worse_than_the_random_walk_is_not_significant():
+    """Regression: the per-step table showed the two-sided DM p, so pure noise far worse than the
+    random walk read "DM p vs RW 0.00". It shows the one-sided p (H1: the forecast's loss is
+    lower, the forecast tests' dm_p_better) and the MSE ratio, p formatted as everywhere."""
+    rng = np.random.default_rng(1)
+    realised = rng.normal(0, 0.01, size=(600, 2))
+    noise = rng.normal(0, 0.03, size=(600, 2))  # about 10 times the random walk's MSE
+    good = realised + rng.normal(0, 0.002, size=(600, 2))
+    table = step_metrics({"noise": noise, "good": good}, realised)
+    bad, ok = table.loc["noise"], table.loc["good"]
+    assert (bad["dm_p"] < 1e-6).all()  # two-sided: "significant", in the wrong direction
+    assert (bad["dm_p_better"] > 0.999).all() and (bad["loss_ratio"] > 5).all()
+    assert (ok["dm_p_better"] < 1e-6).all() and (ok["loss_ratio"] < 0.1).all()
+    for k, step in ((0, "t+1"), (1, "t+2")):  # the same numbers as the forecast tests' columns
+        dm = diebold_mariano(noise[:, k] - realised[:, k], -realised[:, k], "squared", k + 1)
+        assert bad.at[step, "dm_p_better"] == dm["p_better"]
+        assert bad.at[step, "loss_ratio"] == dm["loss_ratio"]
+    mse = np.mean((noise[:, 1] - realised[:, 1]) ** 2) / np.mean(realised[:, 1] ** 2)
+    assert bad.at["t+2", "loss_ratio"] == pytest.approx(mse)
+    page = steps_html(types.SimpleNamespace(steps=table))
+    shown = pd.read_html(io.StringIO(page), attrs={"id": "steps"})[0]
+    titles = shown["Forecast"].tolist()
+    assert "DM p vs RW" not in titles
+
+    def group(title):  # the rows under one group title, by forecast
+        start = titles.index(title) + 1
+        return shown.iloc[start : start + 2].set_index("Forecast")
+
+    assert group("DM p (better than RW)").loc["noise"].tolist() == ["1.00"] * 3
+    assert group("DM p (better than RW)").loc["good"].tolist() == ["< 0.001"] * 3
+    ratio = group("MSE / RW MSE").loc["noise", "t+2"]
+    assert ratio == f"{bad.at['t+2', 'loss_ratio']:.3f}" and float(ratio) > 5
+    assert "one-sided" in page
 
 
 def test_a_multi_step_study_shows_every_step(multi):

@@ -340,3 +340,33 @@ def test_judged_forecasts_count_by_what_was_judged(sp500, tmp_path):
     assert (repeat.earlier_runs, len(repeat.earlier)) == (1, 1), "not a trial of its own"
     assert sorted(repeat.this_run) == sorted(first.this_run)
     assert (third.earlier_runs, len(third.earlier)) == (2, 2), "file 0 judged twice: once"
+
+
+def test_step_named_columns_regression_a_users_mine_at_t2_is_judged_not_dropped(sp500, tmp_path):
+    """Regression: read_forecasts dropped every column named `*@t+K` (a multi-step run's later
+    days), so a file holding only `mine@t+2` got "no forecast column". Later days are dropped
+    only from a run's predictions.csv (it has a `realised` column); elsewhere the column is
+    judged, with a note saying so."""
+    from lstmbt.judge import read_forecasts
+
+    days = sp500.index[sp500.index >= "2016-01-01"][:120]
+    r = sp500["adj_close"].pct_change()
+    noise = np.random.default_rng(4).normal(0, 0.01, len(days))
+    table = pd.DataFrame({"mine@t+2": 0.2 * r.shift(-1).loc[days].to_numpy() + noise}, index=days)
+    path = _forecast_csv(table, tmp_path / "mine.csv")
+    read = read_forecasts(path)
+    assert list(read.columns) == ["mine@t+2"]
+    assert any("mine@t+2 are judged as forecasts of the next day" in n for n in read.attrs["notes"])
+    result = judge(path, sp500, config=RunConfig(**{**FAST, "bootstrap_reps": 50}))
+    assert "mine@t+2" in result.metrics.strategy.index
+    # a multi-step run's predictions.csv: its later days (beside their bare columns) go
+    run_like = table.assign(
+        **{"realised": r.shift(-1).loc[days], "a": 0.001, "realised@t+2": 0.0, "a@t+2": 0.002}
+    )[["realised", "a", "realised@t+2", "a@t+2"]]
+    again = read_forecasts(_forecast_csv(run_like, tmp_path / "predictions.csv"))
+    assert list(again.columns) == ["a"] and not again.attrs["notes"]
+    # the predictions.csv of the judged mine@t+2: realised beside it, but no bare 'mine'
+    assert main(["judge", path, "--bootstrap-reps", "50", "--no-tearsheets", "--out",
+                 str(tmp_path / "out")]) == 0  # fmt: skip
+    written = next((tmp_path / "out").glob("*/predictions.csv"))
+    assert "mine@t+2" in read_forecasts(written).columns

@@ -136,6 +136,40 @@ def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X[500:]), expected)
 
 
+def test_weights_pt_pickle_regression_weights_are_npz_by_key_with_their_dtype(tmp_path):
+    """Regression: the networks' weights were torch.save's weights.pt, a zip holding data.pkl
+    (a pickle, though read with weights_only=True). They are an .npz now: one array per
+    state-dict key, its dtype kept, read with allow_pickle=False, the same bytes on every save
+    (fixed zip dates); a folder with the old weights.pt is refused in one line, never read."""
+    X, y = ar_data(300)
+    model = tiny_lstm(epochs=1, num_layers=2).fit(X, y)
+    save_forecaster(model, tmp_path / "a", {})
+    save_forecaster(model, tmp_path / "b", {})
+    first = (tmp_path / "a" / "weights.npz").read_bytes()
+    assert first == (tmp_path / "b" / "weights.npz").read_bytes()
+    assert not any((tmp_path / "a").glob("*.pt"))
+    state = model.net_.state_dict()
+    with np.load(tmp_path / "a" / "weights.npz", allow_pickle=False) as saved:
+        assert sorted(saved.files) == sorted(state)
+        for key, tensor in state.items():
+            assert saved[key].dtype == np.float32 and tensor.dtype == torch.float32
+            np.testing.assert_array_equal(saved[key], tensor.numpy())
+    loaded, _ = load_forecaster(tmp_path / "a")
+    for key, tensor in loaded.net_.state_dict().items():
+        torch.testing.assert_close(tensor, state[key], rtol=0, atol=0)
+    np.testing.assert_array_equal(loaded.predict(X[:20]), model.predict(X[:20]))
+    # a folder written before: weights.pt is refused (reading it means unpickling)
+    (tmp_path / "a" / "weights.npz").unlink()
+    torch.save(state, tmp_path / "a" / "weights.pt")
+    with pytest.raises(ValueError) as caught:
+        load_forecaster(tmp_path / "a")
+    assert str(caught.value) == (
+        f"{str(tmp_path / 'a' / 'weights.pt')!r} is a torch file written by an older lstmbt (it "
+        "holds a pickle, and lstmbt no longer unpickles files from run folders); re-run the "
+        "study to refit it."
+    )
+
+
 def test_load_rejects_a_non_model_folder(tmp_path):
     with pytest.raises(ValueError, match="not a saved lstmbt model"):
         load_forecaster(tmp_path)
@@ -200,8 +234,8 @@ def test_fit_predict_save_load_on_each_device(device, tmp_path):
     pred = model.predict(X[:5])
     assert isinstance(pred, np.ndarray) and pred.shape == (5, 1)
     save_forecaster(model, tmp_path / "m", {})
-    saved = torch.load(tmp_path / "m" / "weights.pt", weights_only=True)  # no map_location
-    assert saved and all(t.device.type == "cpu" for t in saved.values())
+    with np.load(tmp_path / "m" / "weights.npz", allow_pickle=False) as saved:
+        assert saved.files  # numpy arrays: CPU memory whatever the device
     loaded, _ = load_forecaster(tmp_path / "m", device="cpu")  # map_location: any device -> here
     assert next(loaded.net_.parameters()).device.type == "cpu"
     if device == "cpu":

@@ -26,7 +26,7 @@ def test_baseline_run_writes_every_artifact(tiny):
         "index.html",
         "tearsheet_baseline_lstm.html",
         "models/baseline/model.json",
-        "models/baseline/weights.pt",
+        "models/baseline/weights.npz",
     ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
@@ -139,7 +139,7 @@ def test_compare_three_presets_on_one_split(tiny):
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     for preset in ("baseline", "lookback", "multifeature"):
         assert f"{preset}:lstm" in metrics["strategy"] and f"{preset}:ridge" in metrics["forecast"]
-        assert (result.run_dir / "models" / preset / "weights.pt").is_file()
+        assert (result.run_dir / "models" / preset / "weights.npz").is_file()
     tests = {
         json.dumps([f["test"] for f in v])
         for k, v in json.loads((result.run_dir / "config.json").read_text())["splits"].items()

@@ -596,3 +596,25 @@ def test_a_forecaster_is_compared_with_the_best_naive_ranking(frames):
     pbo = probability_of_overfitting(family.drop(columns=EQUAL_WEIGHT), 8)
     assert pbo.most_chosen == "oracle" and pbo.pbo < 0.05
     assert "oracle" in stepm(family, EQUAL_WEIGHT, reps=200, block=10).superior
+
+
+def test_rank_ic_min_assets_regression_top_1_with_a_forecaster_one_ticker_has(frames, gappy):
+    """Regression: `--top-k 1` with a forecaster that only one ticker has asked rank_ic for
+    min_assets=1, which raised ValueError (an internal error, rc 3). A rank IC needs at least
+    2 assets a day: the portfolio is built, its rank IC is NaN on every day and the universe
+    verdict says there is none; rank_ic itself says why it refuses fewer than 2."""
+    from lstmbt import RunConfig
+    from lstmbt.api import _portfolio_verdict
+    from lstmbt.study.portfolio import ranking_portfolios
+
+    with pytest.raises(ValueError, match="a rank IC needs at least 2 assets a day to rank"):
+        rank_ic(momentum(gappy), next_close_returns(gappy), min_assets=1)
+    preds = causal_predictions(frames, *SPAN)
+    preds["AAPL"]["lonely"] = preds["AAPL"]["realised"]  # only AAPL's study has it
+    config = RunConfig(top_k=1, bootstrap_reps=50, block_size=10, seed=0)
+    made, skipped = ranking_portfolios(config, frames, fake_studies(preds), ["lonely"])
+    assert not skipped and made["lonely"].rank_ic.isna().all()
+    assert made["lonely"].naive_returns.shape[1] > 0  # the naive rankings of that one ticker too
+    line = _portfolio_verdict(made, config)[0]
+    assert "no rank IC (no day had enough tickers with a forecast to rank)" in line
+    assert "nan" not in line

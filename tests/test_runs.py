@@ -258,7 +258,7 @@ def test_runs_lists_every_state_and_survives_one_corrupt_run(finished, tmp_path,
 def test_forecast_names_a_truncated_model_file(copy, capsys):
     """Of a run written before fingerprints were kept (edits are refused before: see below)."""
     (copy / runs.FINGERPRINTS).unlink()
-    weights = copy / "models" / "baseline" / "weights.pt"
+    weights = copy / "models" / "baseline" / "weights.npz"
     weights.write_bytes(weights.read_bytes()[:100])
     assert main(["forecast", str(copy)]) == 2
     line = err(capsys)
@@ -352,7 +352,7 @@ def test_force_after_an_epochs_edit_retrains_and_equals_a_fresh_run(copy, tmp_pa
     fresh = run_study(RunConfig(**fresh, presets=("baseline",)), write=True).run_dir
     for name in ("predictions.csv", "returns.csv", "orders.csv", "metrics.json"):
         assert (copy / name).read_bytes() == (fresh / name).read_bytes(), name
-    for name in ("predictions.npy", "weights.pt"):
+    for name in ("predictions.npy", "weights.npz"):
         a, b = (r / "folds" / "baseline" / "seed42" / "fold003" / name for r in (copy, fresh))
         assert a.read_bytes() == b.read_bytes(), name
 
@@ -385,9 +385,9 @@ def test_an_edited_fold_is_refused_and_force_trains_that_fold_again(copy, finish
 def test_edited_results_are_refused_by_report_forecast_and_resume_and_force_rewrites_them(
     copy, finished, capsys
 ):
-    """A result file or saved model edited after the run wrote it (a truncated weights.pt
+    """A result file or saved model edited after the run wrote it (a truncated weights.npz
     too) is never drawn or traded; `resume --force` recomputes it from the saved folds."""
-    weights = copy / "models" / "baseline" / "weights.pt"
+    weights = copy / "models" / "baseline" / "weights.npz"
     weights.write_bytes(weights.read_bytes()[:100])
     assert main(["forecast", str(copy)]) == 2
     assert err(capsys) == (

@@ -4,8 +4,8 @@ or execute anything, nor write outside it, and a finished run holds no pickle.
 
 Each malicious folder carries a payload that would create a marker file if anything ran it:
 model.json naming `subprocess:Popen` or `os:system` with arguments, a pickled model state, a
-torch file and .npy/.npz arrays holding pickles, and path traversal (`../../x`) in the preset,
-model and setting names of config.json and model.json.
+torch file (the weights' old format) and .npy/.npz arrays holding pickles, and path traversal
+(`../../x`) in the preset, model and setting names of config.json and model.json.
 """
 
 from __future__ import annotations
@@ -61,24 +61,23 @@ PICKLE_FILES = (".pkl", ".pickle", ".joblib", ".dill")
 
 def test_a_finished_run_folder_holds_no_pickle(finished):
     """No pickle file and no pickled bytes: JSON, CSV, HTML and text; .npy/.npz that load with
-    allow_pickle=False; LightGBM's text models; and the networks' weights.pt, torch's zip whose
-    only reader is torch.load(weights_only=True), which refuses anything but tensors."""
+    allow_pickle=False (the networks' weights too); LightGBM's text models. Regression: the
+    networks' weights were torch's weights.pt, a zip holding data.pkl (read with
+    weights_only=True, but a pickle all the same); no file is exempt now."""
     files = [p for p in finished.rglob("*") if p.is_file()]
     kinds = {p.suffix for p in files}
-    assert {".json", ".npy", ".txt", ".pt", ".npz"} <= kinds, kinds  # every model's state
+    assert {".json", ".npy", ".txt", ".npz"} <= kinds, kinds  # every model's state
+    assert any(p.name == "weights.npz" for p in files), "the LSTM's weights"
     for path in files:
         data = path.read_bytes()
-        assert path.suffix not in PICKLE_FILES, path
+        assert path.suffix not in (*PICKLE_FILES, ".pt", ".pth"), path
         if path.suffix == ".npy":
             np.load(path, allow_pickle=False)
         elif path.suffix == ".npz":
+            with zipfile.ZipFile(path) as archive:  # each member an .npy, none a pickle
+                assert all(n.endswith(".npy") for n in archive.namelist()), path
             with np.load(path, allow_pickle=False) as arrays:
                 [arrays[k] for k in arrays.files]
-        elif path.name == "weights.pt":
-            assert zipfile.is_zipfile(path)
-            assert all(
-                isinstance(t, torch.Tensor) for t in torch.load(path, weights_only=True).values()
-            )
         elif path.suffix == ".png":
             assert data.startswith(b"\x89PNG"), path
         else:
@@ -179,8 +178,20 @@ def pickled_state(run: Path, marker: Path) -> None:
 
 
 def torch_payload(run: Path, marker: Path) -> None:
-    for path in [run / "models" / "baseline" / "weights.pt"]:
-        torch.save({"w": Payload(marker)}, path)
+    """The LSTM's weights as torch's weights.pt (what lstmbt once wrote) holding a payload, in
+    models/ and in every fold."""
+    for path in [run / "models" / "baseline" / "weights.npz", *_fold_weights(run)]:
+        path.unlink()
+        torch.save({"w": Payload(marker)}, path.with_suffix(".pt"))
+
+
+def _fold_weights(run: Path) -> list[Path]:
+    return sorted((run / "folds" / "baseline").glob("seed*/fold*/weights.npz"))
+
+
+def weights_npz_payload(run: Path, marker: Path) -> None:
+    path = run / "models" / "baseline" / "weights.npz"
+    np.savez(path, **{"lstm.weight": np.array([Payload(marker)], dtype=object)})
 
 
 def npz_payload(run: Path, marker: Path) -> None:
@@ -274,7 +285,17 @@ CASES = {
             "longer unpickles files from run folders",
         ),
     },
-    torch_payload: {"forecast": (2, "weights.pt' is unreadable or does not fit model.json")},
+    torch_payload: {
+        "forecast": (
+            2,
+            "weights.pt' is a torch file written by an older lstmbt (it holds a pickle, and "
+            "lstmbt no longer unpickles files from run folders); re-run the study to refit it.",
+        ),
+        "resume": (0, None),  # those folds are unusable: trained again, with a note
+    },
+    weights_npz_payload: {
+        "forecast": (2, "Object arrays cannot be loaded when allow_pickle=False"),
+    },
     npz_payload: {"forecast": (2, "Object arrays cannot be loaded when allow_pickle=False")},
     npy_payload: {"resume": (0, None), "report": (0, None)},
     traversal_preset: {
@@ -382,3 +403,61 @@ def test_a_user_class_is_loaded_only_when_named_again_and_must_be_the_recorded_o
     )
     frame = forecast_from_run(finished, models=[RichState])
     assert {"baseline:lstm", "baseline:lightgbm", "baseline:RichState"} <= set(frame.columns)
+
+
+def test_resume_flag_regression_naming_the_runs_own_class_again_is_no_change(
+    finished, tmp_path, capsys
+):
+    """Regression: `lstmbt run --resume RUN --models pkg.mod:Cls` was refused as a changed
+    option although `lstmbt resume RUN --models pkg.mod:Cls` works: naming a class the run
+    recorded (to be loaded, never read from the folder) changes nothing. Other models still
+    change the run and are refused."""
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    for named in (USER, f" {USER} "):
+        assert main(["run", "--resume", str(run), "--models", named]) == 0
+        assert "is complete and its inputs are unchanged; nothing to resume" in (
+            capsys.readouterr().out
+        )
+    for other in ("lstm", f"lstm,{USER}", "tests.user_models:MyForecaster"):
+        assert main(["run", "--resume", str(run), "--models", other]) == 2
+        line = capsys.readouterr().err.strip()
+        assert line.startswith(f"error: --resume continues {run} with the options it started")
+        assert "--models (the run's: ('lstm', 'lightgbm', 'tests.user_models:RichState'))" in line
+
+
+def test_forecast_from_run_regression_refuses_an_edited_run_as_the_cli_does(
+    finished, tmp_path, capsys, monkeypatch
+):
+    """Regression: forecast_from_run (the Python API) used a run edited after it was written;
+    only the CLI checked the fingerprints. The check lives in forecast_from_run now: both
+    refuse an edited config.json and an edited fold, with the same line; the CLI checks once."""
+    import lstmbt.forecast
+    from lstmbt.forecast import forecast_from_run
+    from lstmbt.runs import InputChanged
+    from tests.user_models import RichState
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    calls = []
+    real = lstmbt.forecast.check_unchanged
+    monkeypatch.setattr(
+        lstmbt.forecast, "check_unchanged", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    assert main(["forecast", str(run), "--models", USER]) == 0
+    assert len(calls) == 1
+    fold = sorted((run / "folds" / "baseline").glob("seed*/fold*/predictions.npy"))[0]
+    np.save(fold, np.load(fold) * -100)
+    with pytest.raises(InputChanged) as caught:
+        forecast_from_run(run, models=[RichState])
+    assert str(caught.value).startswith(f"{str(fold)!r} was changed after the run saved it;")
+    capsys.readouterr()
+    assert main(["forecast", str(run), "--models", USER]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {caught.value}"
+    shutil.rmtree(run)
+    shutil.copytree(finished, run)
+    doc = json.loads((run / "config.json").read_text())
+    doc["config"]["commission"] = 0.01
+    (run / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(InputChanged, match="config.json' was edited after the run started"):
+        forecast_from_run(run, models=[RichState])

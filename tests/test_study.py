@@ -226,7 +226,7 @@ def test_several_models_per_preset_train_in_processes_as_in_one_and_keep_their_o
         assert len(list(where.glob("seed4[23]/fold*/predictions.npy"))) == 2 * n_folds, where
     scores = serial.metrics.seed_scores
     assert [scores.loc[r].shape[0] for r in rows] == [2, 2, 2], "every seed of every model"
-    assert (serial.run_dir / "models" / "lookback" / "mlp" / "weights.pt").is_file()
+    assert (serial.run_dir / "models" / "lookback" / "mlp" / "weights.npz").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -257,11 +257,11 @@ FOLD = "folds/baseline/seed42/fold001"
             lambda p: np.save(p, np.zeros((3, 1))),
             "holds float64 (3, 1), not the fold's float64 (252, 1)",
         ),
-        ("weights.pt", _half, "is unreadable or does not fit model.json"),
-        ("weights.pt", lambda p: p.write_bytes(b""), "is unreadable or does not fit model.json"),
+        ("weights.npz", _half, "is unreadable or does not fit model.json"),
+        ("weights.npz", lambda p: p.write_bytes(b""), "is unreadable or does not fit model.json"),
         ("model.json", lambda p: p.write_text('{"format": 2, "par'), "is unreadable"),
     ],
-    ids=["empty-npy", "truncated-npy", "wrong-shape-npy", "truncated-pt", "empty-pt", "bad-json"],
+    ids=["empty-npy", "truncated-npy", "wrong-shape-npy", "truncated-npz", "empty-npz", "bad-json"],
 )
 def test_resume_retrains_a_fold_whose_files_cannot_be_reused(
     finished_run, tmp_path, capsys, monkeypatch, name, damage, why
@@ -327,8 +327,8 @@ def test_fold_files_are_fsynced_before_the_fold_counts_as_done(tmp_path, monkeyp
     folder = str(store.folder(Task("p", 42, 0)).resolve())
     order = [e[0] + ":" + e[1].replace(folder, "") for e in events]
     assert order == [
-        "fsync:/weights.pt.tmp",
-        "replace:/weights.pt",
+        "fsync:/weights.npz.tmp",
+        "replace:/weights.npz",
         "fsync:/model.json.tmp",
         "replace:/model.json",
         "fsync:",  # the model's renames are on disk ...

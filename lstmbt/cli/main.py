@@ -32,8 +32,9 @@ from lstmbt.cli.show import console, forecast_tables, print_summary, print_unive
 from lstmbt.config import FROM_RUN, PRESETS, config_from_mapping, load_config_file
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.features.indicators import list_groups
+from lstmbt.models.registry import is_dotted_path
 from lstmbt.progress import RichProgress
-from lstmbt.runs import RunComplete, check_unchanged, list_runs, read_config, read_config_doc
+from lstmbt.runs import RunComplete, list_runs, read_config, read_config_doc
 
 app = typer.Typer(
     add_completion=False,
@@ -245,12 +246,20 @@ def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
 
 def _refuse_changed_options(run_dir: str, given: dict[str, Any]) -> None:
     """`--resume` continues a run with the options it started with (config.json): a flag that
-    would change one (a new --cash-rate, say) is refused rather than silently ignored."""
+    would change one (a new --cash-rate, say) is refused rather than silently ignored. Naming
+    the run's own classes again (`--models pkg.mod:Cls`, as `lstmbt resume RUN --models`
+    takes them: a run folder never names code to import) changes nothing."""
     if not given:
         return
     saved = read_config(run_dir)
     asked = config_from_mapping({**saved.to_dict(), **given, "run_id": None}, import_models=False)
     changed = [k for k in given if getattr(asked, k) != getattr(saved, k)]
+    # the user's classes the run recorded, named again to be loaded: not a change
+    recorded = bool(asked.models) and all(
+        is_dotted_path(m) and m in saved.models for m in asked.models
+    )
+    if "models" in changed and recorded:
+        changed.remove("models")
     if "preset_options" in given and asked.model_options != saved.model_options:
         changed.append("model_options")  # --set MODEL.KEY=VALUE
     if changed:
@@ -484,8 +493,7 @@ def forecast(
     each ticker's)."""
     from lstmbt.forecast import forecast_from_run
 
-    check_unchanged(run_dir, folds=True)  # models, folds and settings as the run wrote them
-    frame = forecast_from_run(
+    frame = forecast_from_run(  # refuses a run edited after it was written
         run_dir, preset, source=source, end=end, days=days, model=model, models=models
     )
     out = console()

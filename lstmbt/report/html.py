@@ -9,6 +9,7 @@ from pathlib import Path
 from lstmbt.metrics import (
     Metrics,
     breakeven_interval,
+    breakeven_supported,
     breakeven_text,
     fmt2,
     fmt_p,
@@ -146,7 +147,8 @@ def _costs_table(m: Metrics) -> str:
         t = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
         be, be_ret = "-", "-"
         if name != m.benchmark:
-            be = breakeven_text(t.get("breakeven"), t.get("breakeven_bps"))
+            supported = breakeven_supported(t.get("breakeven_low"))
+            be = breakeven_text(t.get("breakeven"), t.get("breakeven_bps"), supported)
             interval = breakeven_interval(t.get("breakeven_low"), t.get("breakeven_high"))
             if interval and t.get("breakeven") in ("crosses", "beyond"):
                 be += f" {interval}"
@@ -386,17 +388,21 @@ bootstrap of an approximation (returns minus cost × turnover).</p>
 
 # --- multi-step forecasts (--horizon h > 1) ---------------------------------------------------
 _STEP_ROWS = (
-    ("RMSE", "rmse", "{:.5f}"),
-    ("Hit rate", "hit_rate", "{:.1%}"),
-    ("IC", "ic", "{:+.3f}"),
-    ("R² vs RW", "r2_vs_zero", "{:+.4f}"),
-    ("DM p vs RW", "dm_p", "{:.2f}"),
+    ("RMSE", "rmse", "{:.5f}".format),
+    ("Hit rate", "hit_rate", "{:.1%}".format),
+    ("IC", "ic", "{:+.3f}".format),
+    ("R² vs RW", "r2_vs_zero", "{:+.4f}".format),
+    ("MSE / RW MSE", "loss_ratio", "{:.3f}".format),
+    ("DM p (better than RW)", "dm_p_better", fmt_p),
 )
 
 
 def steps_html(m: Metrics) -> str:
     """With --horizon h > 1: every forecast scored at each of its h days and over the path
-    (the sum of its h daily forecasts against the h realised returns' sum); empty otherwise."""
+    (the sum of its h daily forecasts against the h realised returns' sum); empty otherwise.
+    The DM p is one-sided (small only where the forecast beats the random walk), beside the
+    ratio of the two MSEs, so a forecast far worse than the random walk never reads as
+    significant."""
     if m.steps.empty:
         return ""
     steps = list(dict.fromkeys(m.steps.index.get_level_values("step")))
@@ -406,7 +412,8 @@ def steps_html(m: Metrics) -> str:
     for title, column, fmt in _STEP_ROWS:
         body.append(f'<tr class="group"><th colspan="{len(steps) + 1}">{title}</th></tr>')
         for name in names:
-            cells = "".join(f"<td>{_fmt(m.steps.at[(name, s), column], fmt)}</td>" for s in steps)
+            values = (m.steps.at[(name, s), column] for s in steps)
+            cells = "".join(f"<td>{'-' if v != v else fmt(v)}</td>" for v in values)
             body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     horizon = len(steps) - 1
     return f"""<h2>Forecasts step by step ({horizon} days ahead)</h2>
@@ -415,5 +422,7 @@ def steps_html(m: Metrics) -> str:
 close t+k (its column <code>&lt;model&gt;@t+k</code> in predictions.csv; t+1 is the bare
 column, the one the comparison table scores). path: the sum of the {horizon} daily forecasts
 against the sum of the {horizon} realised returns (what <code>--signal-horizon h</code>
-trades). DM p: Diebold-Mariano against the random walk (squared loss); a k-day forecast's
+trades). MSE / RW MSE: the forecast's mean squared error over the random walk's (below 1: more
+accurate). DM p: Diebold-Mariano, one-sided, for "the forecast's squared error is lower than
+the random walk's" (a forecast worse than the random walk gets a p near 1); a k-day forecast's
 errors overlap, so its variance spans k-1 lags (HLN-corrected).</p>"""

@@ -31,7 +31,10 @@ def step_metrics(forecasts: Mapping[str, np.ndarray], realised: np.ndarray) -> p
     """Each (dates, h) forecast against the (dates, h) realised daily returns, step by step and
     over the path: RMSE, hit rate, Spearman IC, R² against a zero forecast, and the
     Diebold-Mariano test against the random walk (squared loss; a k-day forecast's errors
-    overlap over k-1 days, so its long-run variance spans k-1 lags: HLN-corrected)."""
+    overlap over k-1 days, so its long-run variance spans k-1 lags: HLN-corrected): the
+    statistic, the two-sided p, the one-sided p of "the forecast's loss is lower than the
+    random walk's" (what the report shows, as the forecast tests' `dm_p_better`) and the loss
+    ratio (the forecast's MSE over the random walk's)."""
     realised = np.asarray(realised, dtype=np.float64)
     h = realised.shape[1]
     rows = []
@@ -43,7 +46,7 @@ def step_metrics(forecasts: Mapping[str, np.ndarray], realised: np.ndarray) -> p
         pairs.append((f.sum(axis=1), realised.sum(axis=1), h))
         for step, (fk, rk, lags) in zip(step_labels(h), pairs, strict=True):
             scores = forecast_metrics(fk, rk)
-            dm = diebold_mariano(fk - rk, -rk, "squared", lags)
+            dm = diebold_mariano(fk - rk, -rk, "squared", lags)  # what forecast_tests reads
             rows.append(
                 {
                     "name": name,
@@ -51,6 +54,8 @@ def step_metrics(forecasts: Mapping[str, np.ndarray], realised: np.ndarray) -> p
                     **{c: scores[c] for c in ("rmse", "hit_rate", "ic", "r2_vs_zero", "n")},
                     "dm_stat": dm["stat"],
                     "dm_p": dm["p_value"],
+                    "dm_p_better": dm["p_better"],
+                    "loss_ratio": dm["loss_ratio"],
                 }
             )
     return step_table(rows)

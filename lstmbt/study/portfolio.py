@@ -214,7 +214,7 @@ def naive_rankings(
             continue  # too short a history for this ranking anywhere (momentum_252d)
         weights = ranking_weights(f, config.top_k, config.portfolio, prices=panel)
         returns[name], trades[name] = _run(panel, weights, config, name)
-        ics[name] = rank_ic(f, realised, min_assets=min(3, len(tickers)))
+        ics[name] = rank_ic(f, realised, min_assets=max(2, min(3, len(tickers))))
         factors[name] = factor_analysis(f, panel["close"], name=name, top_k=config.top_k)
     return NaiveRankings(tuple(tickers), pd.DataFrame(returns), trades, pd.DataFrame(ics), factors)
 
@@ -303,7 +303,7 @@ def ranking_portfolio(
     best = _best(naive_r)
     versus = _versus(frame, forecaster, best, config) if best is not None else None
     shown = [forecaster, *([best] if best else []), EQUAL_WEIGHT]
-    ic = rank_ic(forecasts, next_close_returns(panel), min_assets=min(3, len(tickers)))
+    ic = rank_ic(forecasts, next_close_returns(panel), min_assets=max(2, min(3, len(tickers))))
     return Portfolio(
         forecaster,
         frame[shown],
