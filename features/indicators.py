@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
@@ -180,8 +181,6 @@ def list_groups() -> dict[str, list[str]]:
 def compute_group(ohlcv: pd.DataFrame, group: str) -> pd.DataFrame:
     """Features of one group; warm-up rows are NaN (never zero-filled), later rows are finite."""
     if group not in GROUPS:
-        from difflib import get_close_matches
-
         near = get_close_matches(group, GROUPS, n=1)
         hint = f" Did you mean {near[0]!r}?" if near else ""
         raise ValueError(

@@ -30,7 +30,7 @@ from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, Universe, resolve_universe
 from lstmbt.errors import ConfigError, DataError
 from lstmbt.features.returns import adjusted_ohlcv
-from lstmbt.metrics import FORMAT, SIZED, Metrics, fmt2, p_equals
+from lstmbt.metrics import FORMAT, SIZED, Metrics, finite, fmt2, fmt_signed, p_equals
 from lstmbt.progress import Progress
 from lstmbt.report import build_report
 from lstmbt.report.factor_page import write_factor_page
@@ -43,8 +43,15 @@ from lstmbt.study.forecasters import study_plan
 from lstmbt.study.inputs import cash_rate_of, check_universe_overlap, prepare_data
 from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
-from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolios
+from lstmbt.study.portfolio import (
+    EQUAL_WEIGHT,
+    Portfolio,
+    RankingTests,
+    ranking_portfolios,
+    ranking_tests,
+)
 from lstmbt.study.universe import cross_section
+from lstmbt.study.verdict import ALPHA, overfitting_line, stepm_line, track_record_words
 
 
 def run_study(
@@ -317,9 +324,12 @@ def run_universe(
         # the forecasters' portfolios (a sized rule is a way to trade one ticker, not a ranking)
         # beside the naive rankings (momentum, drift, persistence, ridge) on the same tickers
         forecasters = [n for n in cs.pooled.index if not n.endswith(SIZED)]
+        cash = _portfolio_cash(config, frames)
         portfolios, no_portfolio = ranking_portfolios(
-            config, frames, studies, forecasters, earlier_trials=cs.trials
+            config, frames, studies, forecasters, earlier_trials=cs.trials, cash=cash
         )
+        progress.stage("the rankings as one family: PBO, Romano-Wolf StepM")
+        family = ranking_tests(config, portfolios, cash)
         for name, why in no_portfolio.items():
             progress.note(f"{name}: {why}")
         result = UniverseResult(
@@ -330,9 +340,12 @@ def run_universe(
             cs.table,
             cs.pooled,
             cs.trials,
-            cs.verdict.with_run(*_portfolio_verdict(portfolios, config), SURVIVORSHIP),
+            cs.verdict.with_run(*_portfolio_verdict(portfolios, config, family), SURVIVORSHIP),
             run_dir,
             portfolios,
+            overfitting=family.overfitting,
+            stepm=family.stepm,
+            notes=family.notes,
         )
         if run_dir is not None:
             write_universe(result, run_dir)
@@ -483,7 +496,18 @@ def _frames(config, universe, studies) -> dict:
     return out
 
 
-def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
+def _portfolio_cash(config: RunConfig, frames: dict) -> pd.Series:
+    """The daily interest on cash (the run's --cash-rate) on every day of the tickers'
+    calendars, which the portfolios' deflated Sharpe ratios are measured over."""
+    days = pd.DatetimeIndex(sorted(set().union(*(f.index for f in frames.values()))))
+    return cash_rate_of(config, days).daily(days)
+
+
+def _portfolio_verdict(
+    portfolios: dict[str, Portfolio], config: RunConfig, family: RankingTests | None = None
+) -> list[str]:
+    """Each forecaster's portfolio against equal weight and against the best naive ranking,
+    then the rankings as one family (StepM against equal weight, PBO)."""
     lines = []
     for name, p in portfolios.items():
         m = p.metrics
@@ -499,24 +523,47 @@ def _portfolio_verdict(portfolios: dict, config: RunConfig) -> list[str]:
         lines.append(
             f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe "
             f"{fmt2(m.loc[name, 'sharpe'])} vs {fmt2(m.loc[EQUAL_WEIGHT, 'sharpe'])} for the "
-            f"universe bought equal-weight and held, difference {_signed(diff)} "
-            f"[{_signed(lo)}, {_signed(hi)}] (bootstrap {p_equals(pval)}); {ic}"
+            f"universe bought equal-weight and held, difference {fmt_signed(diff)} "
+            f"[{fmt_signed(lo)}, {fmt_signed(hi)}] (bootstrap {p_equals(pval)}); {ic}"
             + _portfolio_costs(config)
             + "."
         )
         lines.append(_naive_line(p))
-    return lines
+        diff, pval = finite(diff), finite(pval)
+        if p.track_record is not None and diff is not None and pval is not None:
+            if diff > 0 and pval >= ALPHA:  # positive, not significant (docs/statistics.md)
+                words = track_record_words(p.track_record, "equal weight's")
+                lines.append(f"{name} portfolio against equal weight: {words}.")
+    if family is not None:
+        lines.append(stepm_line(family.stepm, EQUAL_WEIGHT, family.days, noun="ranking"))
+        lines.append(
+            overfitting_line(
+                family.overfitting,
+                "every forecaster's portfolio, every naive ranking and equal weight, over the "
+                "cash rate",
+                where="this universe's rankings",
+            )
+        )
+    return [line for line in lines if line]
 
 
-def _naive_line(p) -> str:
+def _naive_line(p: Portfolio) -> str:
     """The forecaster's portfolio against the best naive ranking (the same rule ranked without
-    a model), with its interval, and the deflated Sharpe ratio counting every ranking tried."""
+    a model), with its interval, and the deflated Sharpe ratio counting every ranking tried:
+    over the cash rate where the run has one (the portfolio engine pays no interest on idle
+    cash), else against a zero return, with its one-sided p-value."""
     v = p.versus_naive
-    dsr = p.metrics.at[p.forecaster, "dsr"] if "dsr" in p.metrics.columns else None
+    dsr = finite(p.metrics.at[p.forecaster, "dsr"]) if "dsr" in p.metrics.columns else None
+    bar = (
+        "over the cash rate (which the portfolio engine does not pay on idle cash)"
+        if p.over_cash
+        else "against a zero return (this run has no cash rate)"
+    )
     deflated = (
-        f" Deflated Sharpe ratio against cash {fmt2(dsr)}, counting {p.trials} trials (every "
-        "ranking tried and every per-ticker configuration)."
-        if p.trials
+        f" Deflated Sharpe ratio {fmt2(dsr)}, {bar}, not against equal weight, counting "
+        f"{p.trials} trials (every ranking tried and every per-ticker configuration): one-sided "
+        f"{p_equals(max(0.0, 1.0 - dsr))}."
+        if p.trials and dsr is not None
         else ""
     )
     if v is None:
@@ -525,13 +572,9 @@ def _naive_line(p) -> str:
     return (
         f"{p.forecaster} portfolio vs the best of {n} naive rankings (the same rule ranked "
         f"without a model), {v.against} with Sharpe {fmt2(v.against_sharpe)}: difference "
-        f"{_signed(v.diff)} [{_signed(v.ci_low)}, {_signed(v.ci_high)}] (bootstrap "
+        f"{fmt_signed(v.diff)} [{fmt_signed(v.ci_low)}, {fmt_signed(v.ci_high)}] (bootstrap "
         f"{p_equals(v.p_value)})." + deflated
     )
-
-
-def _signed(value) -> str:
-    return "-" if value is None or value != value else f"{value:+.2f}"
 
 
 def _portfolio_costs(config: RunConfig) -> str:
@@ -652,8 +695,15 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
                     "trades": p.trades,
                     "best_naive": p.versus_naive.to_dict() if p.versus_naive else None,
                     "trials": p.trials,
+                    "dsr_over": "cash rate" if p.over_cash else "zero",
+                    "track_record": p.track_record.to_dict() if p.track_record else None,
                 }
                 for name, p in result.portfolios.items()
+            },
+            "rankings": {
+                "overfitting": result.overfitting.to_dict() if result.overfitting else None,
+                "stepm": result.stepm.to_dict() if result.stepm else None,
+                "notes": list(result.notes),
             },
         },
     )
@@ -684,6 +734,9 @@ def write_universe(result: UniverseResult, run_dir: Path) -> None:
         result.trials,
         {name: (p.metrics, p.returns) for name, p in result.portfolios.items()},
         sheets,
+        notes=result.notes,
+        overfitting=result.overfitting,
+        stepm=result.stepm,
     )
 
 

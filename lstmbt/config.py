@@ -103,6 +103,24 @@ PRESET_KEYS = (
     "num_layers",
     "dropout",
 )
+# settings a run's predictions.csv brings along from its config.json when `judge` reads it (the
+# rest are the caller's)
+FROM_RUN = (
+    "ticker",
+    "source",
+    "start",
+    "end",
+    "threshold",
+    "long_short",
+    "commission",
+    "slippage",
+    "half_spread",
+    "min_fee",
+    "capital",
+    "borrow_fee",
+    "cash_rate",
+    "cash_rate_unit",
+)
 
 
 def option(

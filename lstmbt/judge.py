@@ -4,6 +4,7 @@ or more forecast columns); a run's own predictions.csv can be judged directly.""
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt import runs
-from lstmbt.config import RunConfig, config_from_mapping
+from lstmbt.config import FROM_RUN, RunConfig, config_from_mapping
 from lstmbt.data import PriceCache, load_one, read_dated_csv, validate_prices
 from lstmbt.errors import ConfigError, DataError
 from lstmbt.metrics import STEP, is_step_column
@@ -20,24 +21,6 @@ from lstmbt.results import StudyResult, write_run
 from lstmbt.study.judged import Submission, judge_data, judge_forecasts
 
 MAX_FORECAST = 1.0  # |forecast| of a next-day simple return from here on is another unit
-
-# settings a run's predictions.csv brings along from its config.json (the rest are the caller's)
-FROM_RUN = (
-    "ticker",
-    "source",
-    "start",
-    "end",
-    "threshold",
-    "long_short",
-    "commission",
-    "slippage",
-    "half_spread",
-    "min_fee",
-    "capital",
-    "borrow_fee",
-    "cash_rate",
-    "cash_rate_unit",
-)
 
 
 def read_forecasts(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
@@ -171,8 +154,6 @@ def submission_fingerprint(table: pd.DataFrame, positions: bool, weights: bool) 
     """What was judged, as a short hash: each column's dated values (empty cells left out;
     the column's name and the order of the columns do not matter) and how they are traded.
     Judging the same forecasts again is the same trial; judging others is another."""
-    import hashlib
-
     columns = sorted(
         hashlib.sha256(
             pd.util.hash_pandas_object(table[c].dropna(), index=True).to_numpy().tobytes()

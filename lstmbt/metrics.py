@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.errors import LstmbtError
+from lstmbt.findings import ConfidenceSet, Overfitting, StepM, TrackRecord
 
 FORMAT = 3  # of metrics.json and config.json; files without a number are format 1
 ROLES = ("forecaster", "baseline", "strategy", "benchmark")
@@ -78,6 +79,24 @@ COLUMNS = [
     ("forecast_tests", "pt_p", "PT p", "p"),
 ]
 BREAKEVEN_MAX_BPS = 100  # where the search for a break-even cost stops (study/costs.py)
+
+
+def finite(value: object) -> float | None:
+    """A finite float, or None (missing, NaN, infinite, not a number): the one test of whether
+    a number could be computed, for every sentence and cell that shows one."""
+    if value is None or isinstance(value, str | bytes):
+        return None
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def fmt_signed(value: object) -> str:
+    """A signed difference to two decimals ('+0.12'); '-' when it could not be computed."""
+    x = finite(value)
+    return "-" if x is None else f"{x:+.2f}"
 
 
 def fmt2(value: float | None) -> str:
@@ -355,6 +374,36 @@ class Verdict(Sequence):
         return cls((), tuple(str(x) for x in doc.get("verdict", ())))
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 strategy', '4 strategies'."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def tested_of(tested: int, left_out: Sequence[str], noun: str = "strategy") -> str:
+    """A test's family in words: 'the 4 strategies it could test (of 6; left out: a, which
+    ...; b, which ...)', or 'all 4 strategies of this run' when none was left out."""
+    many = "strategies" if noun == "strategy" else noun + "s"
+    if not left_out:
+        if tested == 1:
+            return f"the 1 {noun} of this run"
+        return f"all {plural(tested, noun, many)} of this run"
+    total = tested + len(left_out)
+    return (
+        f"the {plural(tested, noun, many)} it could test (of {total}; left out: "
+        f"{'; '.join(left_out)})"
+    )
+
+
+def _left_out_words(merged: Mapping[str, str], left_out: Mapping[str, str]) -> list[str]:
+    """'name, which <reason>' for each strategy SPA did not test as its own."""
+    words = [
+        f"{name}, which returns what {into} does on every day"
+        + ("" if into == BENCHMARK else f" (tested as {into})")
+        for name, into in merged.items()
+    ]
+    return words + [f"{name}, which {why}" for name, why in left_out.items()]
+
+
 @dataclass(frozen=True)
 class Spa:
     """Hansen's SPA test of "no strategy beats the benchmark" (None: could not be run)."""
@@ -375,6 +424,13 @@ class Spa:
         values["notes"] = tuple(values.get("notes", ()))
         values["tested"] = tuple(values.get("tested", ()))
         return cls(**values)
+
+    @property
+    def scope(self) -> str:
+        """What SPA tested, in words: 'the 4 strategies it could test (of 6; left out:
+        random_walk, which never held a position; ...)'; every strategy the run had when
+        none was left out."""
+        return tested_of(self.n_strategies, _left_out_words(self.merged, self.left_out))
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -457,6 +513,17 @@ class Metrics:
         of the h daily forecasts against the sum of the h realised daily returns); columns
         rmse, hit_rate, ic, r2_vs_zero, dm_stat, dm_p (Diebold-Mariano against the random
         walk, squared loss, HLN-corrected for a k-day forecast), n. Empty for one step.
+    overfitting
+        the probability of backtest overfitting (CSCV) over every distinct configuration
+        tried (None: not computed, or a run written before it; `notes` says why)
+    stepm
+        Romano-Wolf StepM of every strategy against the benchmark, family-wise at 5%
+    confidence_set
+        Hansen's model confidence set (90%, squared forecast error) over the forecasters and
+        baselines
+    track_records
+        per forecast strategy (each forecaster's sign rule and sized rule): PSR and minimum
+        track record length against the benchmark's Sharpe ratio
     """
 
     benchmark: str
@@ -477,6 +544,10 @@ class Metrics:
     cost_sweep: pd.DataFrame = field(default_factory=lambda: _sweep_table({}, []))
     sizing_scales: dict[str, tuple[float, ...]] = field(default_factory=dict)
     steps: pd.DataFrame = field(default_factory=lambda: step_table([]))
+    overfitting: Overfitting | None = None
+    stepm: StepM | None = None
+    confidence_set: ConfidenceSet | None = None
+    track_records: dict[str, TrackRecord] = field(default_factory=dict)
 
     # --- views -------------------------------------------------------------------------------
     def names(self, model: str | None = None, role: str | None = None) -> list[str]:
@@ -572,6 +643,10 @@ class Metrics:
                 }
                 for name, group in self.steps.groupby(level="name", sort=False)
             }
+        doc["overfitting"] = None if self.overfitting is None else self.overfitting.to_dict()
+        doc["stepm"] = None if self.stepm is None else self.stepm.to_dict()
+        doc["mcs"] = None if self.confidence_set is None else self.confidence_set.to_dict()
+        doc["track_records"] = {n: t.to_dict() for n, t in self.track_records.items()}
         return doc
 
     def _forecast_test_doc(self, name: str) -> dict[str, Any]:
@@ -731,6 +806,14 @@ class Metrics:
                 for name, steps in doc.get("steps", {}).items()
                 for step, row in steps.items()
             ),
+            # a run written before these were computed has none of them
+            overfitting=_read(Overfitting, doc.get("overfitting")),
+            stepm=_read(StepM, doc.get("stepm")),
+            confidence_set=_read(ConfidenceSet, doc.get("mcs")),
+            track_records={
+                str(n): TrackRecord.from_dict(t)
+                for n, t in (doc.get("track_records") or {}).items()
+            },
         )
 
 
@@ -876,6 +959,11 @@ def step_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def fold_score_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["fold", "name", "total_return", "rmse", "hit_rate"])
     return frame.set_index(["fold", "name"])
+
+
+def _read(kind, doc: Mapping[str, Any] | None):
+    """`kind.from_dict(doc)`, or None where metrics.json has no such entry."""
+    return None if not doc else kind.from_dict(doc)
 
 
 def _verdict(value: Verdict | Iterable[str]) -> Verdict:

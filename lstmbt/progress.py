@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 
 
 class Progress:
@@ -20,8 +25,6 @@ class Progress:
 
         `epochs` set: one bar per model fit (few fits); None: one bar over all fits.
         """
-        from contextlib import nullcontext
-
         return nullcontext((lambda *_: None, lambda task: None))
 
 
@@ -31,8 +34,6 @@ class RichProgress(Progress):
     a callback swallowed."""
 
     def __init__(self, checkpoint: Callable[[], None] | None = None) -> None:
-        from rich.console import Console
-
         self.console = Console(stderr=True)
         self.checkpoint = checkpoint or (lambda: None)
 
@@ -42,17 +43,11 @@ class RichProgress(Progress):
 
     def note(self, message: str) -> None:
         """One line however long (a file path in it is never wrapped or read as markup)."""
-        from rich.markup import escape
-
         self.checkpoint()
         self.console.print(f"[yellow]  note:[/] {escape(message)}", soft_wrap=True)
 
     def tasks(self, total: int, epochs: int | None):
         """One bar per model when there are few fits; one bar over all fits otherwise."""
-        from contextlib import contextmanager
-
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as Bar
 
         @contextmanager
         def ctx():
@@ -100,10 +95,6 @@ class RichProgress(Progress):
         self, name: str, epochs: int
     ) -> AbstractContextManager[Callable[[int, float, float], None]]:
         """A bar over one fit's epochs; the context gives on_epoch(epoch, train, val)."""
-        from contextlib import contextmanager
-
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as Bar
 
         @contextmanager
         def ctx():

@@ -24,12 +24,15 @@ from lstmbt.config import RunConfig
 from lstmbt.data.rates import CashRate
 from lstmbt.errors import LstmbtError
 from lstmbt.features.build import FeatureMatrix
+from lstmbt.findings import Overfitting, StepM
 from lstmbt.metrics import Metrics, Verdict, breakeven_supported, breakeven_text, fmt_p
 from lstmbt.models import Forecaster, Split, save_forecaster
 from lstmbt.progress import Progress
-from lstmbt.report import draw_report, report_figures, write_tearsheet
+from lstmbt.report import draw_report, write_tearsheet
+from lstmbt.report.overfitting_figures import overfitting_figures
 from lstmbt.report.tearsheets import tearsheet_file
 from lstmbt.report.universe import sharpe_difference_figure, ticker_table_html
+from lstmbt.report.writer import run_figures
 from lstmbt.runs import read_config, read_config_doc, read_metrics, write_config, write_json
 
 
@@ -102,18 +105,9 @@ class StudyResult:
 
     def figures(self) -> dict[str, Figure]:
         """The report's figures as matplotlib Figures: equity, drawdown, scatter,
-        forecast_time, rolling, distribution, lag_check and cost_sweep."""
-        m = self.metrics
-        lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
-        return report_figures(
-            self.returns,
-            self.predictions,
-            m.benchmark,
-            m.forecasters,
-            lags,
-            m.cost_sweep,
-            m.span.cost_bps,
-        )
+        forecast_time, rolling, distribution, lag_check, cost_sweep, and PBO's pbo_logits and
+        pbo_degradation where the run estimated it."""
+        return run_figures(self.metrics, self.returns, self.predictions)
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -329,6 +323,10 @@ class UniverseResult:
               bootstrap interval and p-value (the same days resampled for every ticker)
     portfolios: forecaster -> its top-k ranking portfolio beside the equal-weight universe
     verdict:  plain words per forecaster, and the survivorship caveat
+    overfitting: PBO (CSCV) over every ranking tried (each forecaster's portfolio, each naive
+              ranking, equal weight), over the cash rate
+    stepm:    Romano-Wolf StepM of each ranking against equal weight, family-wise at 5%
+    notes:    what could not be computed for the rankings, and why
     """
 
     config: RunConfig
@@ -341,13 +339,21 @@ class UniverseResult:
     verdict: Verdict
     run_dir: Path | None = None
     portfolios: dict = field(default_factory=dict)  # forecaster -> study.portfolio.Portfolio
+    overfitting: Overfitting | None = None
+    stepm: StepM | None = None
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> pd.DataFrame:
         """The per-ticker table (ticker x forecaster)."""
         return self.table
 
     def figures(self) -> dict[str, Figure]:
-        return {"sharpe_differences": sharpe_difference_figure(self.table)}
+        """The per-ticker Sharpe differences, and PBO's figures over the rankings where the
+        universe estimated it."""
+        figures = {"sharpe_differences": sharpe_difference_figure(self.table)}
+        if self.overfitting is not None and self.overfitting.grid_cells:
+            figures.update(overfitting_figures(self.overfitting))
+        return figures
 
     def __repr__(self) -> str:
         head = (

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda if available else cpu; 'cuda' without a GPU is an error, not a fallback."""
+    import torch  # here, not at the top: a config's checks name devices without loading torch
+
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda.")
     if device == "auto":

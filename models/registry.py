@@ -14,34 +14,55 @@ import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lstmbt.models.baselines import (
-    MeanForecaster,
-    PersistenceForecaster,
-    RidgeForecaster,
-    ZeroForecaster,
-)
-from lstmbt.models.contract import Forecaster
-from lstmbt.models.gbm import LightGBMForecaster
-from lstmbt.models.lstm import GRUForecaster, LSTMForecaster
-from lstmbt.models.mlp import MLPForecaster
+if TYPE_CHECKING:
+    from lstmbt.models.contract import Forecaster
+
+
+class _Classes(Mapping[str, type]):
+    """Built-in forecaster classes by name, each written `module:Class` and imported when it is
+    first looked up: the names (the CLI's help, a config's checks) never load torch."""
+
+    def __init__(self, paths: Mapping[str, str]) -> None:
+        self.paths = dict(paths)
+
+    def __getitem__(self, name: str) -> type:
+        module, _, qualname = self.paths[name].partition(":")
+        return getattr(importlib.import_module(module), qualname)
+
+    def __contains__(self, name: object) -> bool:  # a name, without importing its class
+        return name in self.paths
+
+    def __iter__(self):
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.paths!r})"
+
 
 # what a study trains (`--models`); each takes its own settings (--set MODEL.KEY=VALUE)
-TRAINED: dict[str, type] = {
-    "lstm": LSTMForecaster,
-    "gru": GRUForecaster,
-    "mlp": MLPForecaster,
-    "lightgbm": LightGBMForecaster,
-}
+TRAINED = _Classes(
+    {
+        "lstm": "lstmbt.models.lstm:LSTMForecaster",
+        "gru": "lstmbt.models.lstm:GRUForecaster",
+        "mlp": "lstmbt.models.mlp:MLPForecaster",
+        "lightgbm": "lstmbt.models.gbm:LightGBMForecaster",
+    }
+)
 # every built-in type a saved model.json may name
-BUILTIN: dict[str, type] = {
-    **TRAINED,
-    "ridge": RidgeForecaster,
-    "zero": ZeroForecaster,
-    "mean": MeanForecaster,
-    "persistence": PersistenceForecaster,
-}
+BUILTIN = _Classes(
+    {
+        **TRAINED.paths,
+        "ridge": "lstmbt.models.baselines:RidgeForecaster",
+        "zero": "lstmbt.models.baselines:ZeroForecaster",
+        "mean": "lstmbt.models.baselines:MeanForecaster",
+        "persistence": "lstmbt.models.baselines:PersistenceForecaster",
+    }
+)
 USER = "user"  # model.json's kind for a user's class (its path is kept beside, not imported)
 METHODS = ("fit", "predict", "get_params", "set_params", "save", "load")
 # settings the study sets on every model that has them, from its own options

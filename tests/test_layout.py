@@ -1,5 +1,7 @@
-"""Project structure: dependencies point one way, imports sit at module top, the domain
-folders install only as lstmbt.features/models/strategies, and the code passes ruff."""
+"""Project structure: dependencies point one way, imports sit at module top (except the heavy
+libraries and the study a command runs, imported where they are used so that `import lstmbt`
+and `lstmbt --help` start fast), the domain folders install only as
+lstmbt.features/models/strategies, and the code passes ruff."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ APP_LAYERS = [
     {"errors", "progress", "_runtime", "features", "models", "strategies"},
     {"data"},
     {"config"},
+    {"findings"},
     {"metrics"},
     {"runs"},
     {"report"},
@@ -29,12 +32,38 @@ APP_LAYERS = [
     {"cli"},
     {"__init__", "__main__"},
 ]
+# third-party libraries slow to import (0.1-2.5 s each), imported inside the functions that use
+# them: `import lstmbt`, `lstmbt --help` and `lstmbt runs` load none of them
+# (tests/test_imports.py)
+DEFERRED = {
+    "torch",
+    "scipy",
+    "quantstats",
+    "matplotlib",
+    "backtrader",
+    "arch",
+    "statsmodels",
+    "lightgbm",
+    "ray",
+    "yfinance",
+    "ta",
+}
+# lstmbt modules imported inside functions: a command imports the code it runs when it runs
+DEFERRED_APP = {"lstmbt.cli.main": {"lstmbt.api", "lstmbt.judge", "lstmbt.forecast"}}
+
+
+def _type_checking(node: ast.stmt) -> bool:
+    """`if TYPE_CHECKING:` (the names a lazy package exports, for type checkers and docs)."""
+    test = node.test if isinstance(node, ast.If) else None
+    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
-    """(imported module, at module top?) for every absolute import in a file."""
+    """(imported module, at module top?) for every absolute import in a file; the imports of a
+    top-level `if TYPE_CHECKING:` block count as at the top (they declare a dependency)."""
     tree = ast.parse(path.read_text())
     top = {id(node) for node in tree.body}
+    top |= {id(n) for node in tree.body if _type_checking(node) for n in node.body}
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -45,6 +74,23 @@ def imports(path: Path) -> list[tuple[str, bool]]:
             else:
                 out.append((node.module, id(node) in top))
     return out
+
+
+def deferred_import_allowed(name: str, module: str) -> bool:
+    """May module `name` import `module` inside a function?"""
+    return module.split(".")[0] in DEFERRED or module in DEFERRED_APP.get(name, ())
+
+
+def module_name(path: Path) -> str:
+    """The installed name of a source file: lstmbt/x.py -> lstmbt.x, models/y.py ->
+    lstmbt.models.y, a package's __init__.py -> the package."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(parts if parts[0] == "lstmbt" else ("lstmbt", *parts))
+
+
+def source_files() -> list[Path]:
+    return [p for folder in ("lstmbt", *DOMAIN) for p in sorted((ROOT / folder).rglob("*.py"))]
 
 
 def app_modules() -> dict[str, Path]:
@@ -116,15 +162,15 @@ def test_no_bare_domain_imports_anywhere():
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}: use lstmbt.{bad[0]}"
 
 
-def test_application_imports_point_down_sit_at_the_top_and_have_no_cycle():
+def test_application_imports_point_down_and_have_no_cycle():
+    """Deferred imports (a command's study) and TYPE_CHECKING ones (lazy re-exports) count."""
     mods = app_modules()
     graph: dict[str, set[str]] = {name: set() for name in mods}
     for name, path in mods.items():
-        for module, at_top in imports(path):
+        for module, _ in imports(path):
             if not module.startswith("lstmbt") or unit(module) in DOMAIN:
                 continue
             target = module if module in mods else module.rsplit(".", 1)[0]
-            assert at_top, f"{name} imports {module} inside a function: import at module top"
             assert layer(target) <= layer(name), (
                 f"{name} (layer {unit(name)}) imports {target} (layer {unit(target)}), which "
                 "sits above it"
@@ -139,6 +185,18 @@ def test_application_imports_point_down_sit_at_the_top_and_have_no_cycle():
         units[unit(name)] |= {unit(t) for t in targets if unit(t) != unit(name)}
     cycle = find_cycle(units)
     assert cycle is None, f"cycle between sub-packages: {' -> '.join(cycle)}"
+
+
+def test_imports_sit_at_module_top_but_the_heavy_ones():
+    """Every import at module top, except a heavy library (DEFERRED) or the study a command
+    runs (DEFERRED_APP), which wait for the function that needs them."""
+    for path in source_files():
+        name = module_name(path)
+        for module, at_top in imports(path):
+            assert at_top or deferred_import_allowed(name, module), (
+                f"{path.relative_to(ROOT)} imports {module} inside a function: import it at "
+                "module top (only tests/test_layout.py's DEFERRED libraries may wait)"
+            )
 
 
 def test_import_works_beside_a_users_own_models_features_and_strategies(tmp_path):

@@ -4,6 +4,7 @@ planted edge about 0, and the fast block-sum version equals a slow day-by-day re
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -131,8 +132,36 @@ def test_figures_draw_without_touching_global_state(tmp_path):
     hist = figures["pbo_logits"].axes[0]
     drawn = sum(p.get_height() for p in hist.patches)
     assert drawn == result.combinations  # every split is in the histogram, once
-    scatter = figures["pbo_degradation"].axes[0].collections[0]
-    assert len(scatter.get_offsets()) == result.combinations
+    mesh = figures["pbo_degradation"].axes[0].collections[0]
+    assert mesh.get_array().sum() == result.combinations  # every split counted on the grid
     files = save_figures(figures, tmp_path / "figures")
     assert all((tmp_path / f).stat().st_size > 1000 for f in files.values())
     assert dict(matplotlib.rcParams) == before
+
+
+def test_what_metrics_json_keeps_redraws_the_same_figures():
+    """metrics.json keeps the logit histogram exactly and the degradation scatter on a grid
+    (not 12,870 points): read back, both figures count every split as the computed result."""
+    from lstmbt.findings import Overfitting
+    from lstmbt.report.overfitting_figures import overfitting_figures
+
+    result = probability_of_overfitting(noise(480, 7, 5), 10)
+    back = Overfitting.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back.to_dict() == result.to_dict() and back.logits.size == 0
+    assert sum(back.logit_counts) == back.combinations == math.comb(10, 5)
+    assert back.grid().sum() == back.combinations
+    values, counts = np.unique(result.logits, return_counts=True)
+    np.testing.assert_array_equal(back.logit_values, values)
+    np.testing.assert_array_equal(back.logit_counts, counts)
+    # every split's point falls in the bin the grid says
+    i = np.clip(np.searchsorted(back.grid_x, result.in_sample, side="right") - 1, 0, 39)
+    j = np.clip(np.searchsorted(back.grid_y, result.out_of_sample, side="right") - 1, 0, 39)
+    dense = np.zeros((40, 40), int)
+    np.add.at(dense, (i, j), 1)
+    np.testing.assert_array_equal(dense, back.grid())
+    for key, fig in overfitting_figures(back).items():
+        again = overfitting_figures(result)[key]
+        a, b = fig.axes[0], again.axes[0]
+        assert [p.get_height() for p in a.patches] == [p.get_height() for p in b.patches], key
+        assert a.get_title() == b.get_title()
+    assert back.summary == result.summary and "estimated" in back.summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,6 +123,47 @@ def test_report_is_rebuilt_from_disk_without_training(run_dir, tmp_path, monkeyp
     rebuilt = json.loads((copy / "metrics.json").read_text())
     assert rebuilt["tearsheets"] == {} and saved["tearsheets"]
     assert {**rebuilt, "tearsheets": saved["tearsheets"], "notes": saved["notes"]} == saved
+    # PBO's figures are drawn from what metrics.json keeps: the rebuilt ones are the same
+    for name in ("pbo_logits.png", "pbo_degradation.png"):
+        assert (copy / "figures" / name).read_bytes() == (run_dir / "figures" / name).read_bytes()
+
+
+def test_a_study_carries_pbo_stepm_the_confidence_set_and_track_records(run_dir):
+    """Issue 24's acceptance on a real (small) study: all four in metrics.json, on the page
+    and in the verdict, each worded by docs/statistics.md's rules."""
+    doc = json.loads((run_dir / "metrics.json").read_text())
+    m = Metrics.from_json(doc)
+    o, s, c = m.overfitting, m.stepm, m.confidence_set
+    # PBO over every distinct configuration tried: each seed of each preset, the baselines
+    assert doc["overfitting"]["pbo"] == o.pbo and 0 <= o.pbo <= 1 and o.combinations == 12870
+    seeds = {f"{n} seed {k}" for n in m.forecasters for k in range(m.span.seeds)}
+    others = set(m.strategy.index) - set(m.forecasters)  # ensembles average their seeds
+    assert set(o.configurations) <= seeds | others and "baseline:lstm seed 0" in o.configurations
+    assert len(o.configurations) >= len(m.trials.this_run)  # the DSR's trials, and flat ones
+    assert sum(o.logit_counts) == o.combinations and o.grid().sum() == o.combinations
+    # StepM over every strategy against buy-and-hold, with the run's bootstrap
+    assert s.benchmark == "buy_and_hold" and (s.reps, s.block) == (200, 20)
+    assert set(s.tested) | set(s.left_out) == set(m.strategy.index) - {"buy_and_hold"}
+    assert set(c.pvalues) == set(m.forecast.index)  # every forecaster and baseline
+    assert set(m.track_records) <= set(m.forecasters) and doc["track_records"]
+    text = (run_dir / "index.html").read_text()
+    for tid in ("pbo", "stepm", "mcs", "track_records"):
+        assert f'id="{tid}"' in text, tid
+    assert 'src="figures/pbo_logits.png"' in text and 'src="figures/pbo_degradation.png"' in text
+    significance = text[text.index('<table id="significance">') :]
+    assert f"over {html.escape(m.spa.scope)}, baselines included" in significance
+    run = m.verdict.run
+    assert (
+        sum(line.startswith("Probability of backtest overfitting, estimated") for line in run) == 1
+    )
+    assert sum(line.startswith("Romano-Wolf StepM") for line in run) == 1
+    assert sum(line.startswith("Hansen's model confidence set") for line in run) == 1
+    for name in m.forecasters:  # MinTRL exactly where the difference is positive, not significant
+        diff = m.value("strategy_tests", name, "diff")
+        p = m.value("strategy_tests", name, "diff_p_value")
+        said = any("minimum track record" in d for d in m.verdict.of(name).details)
+        wanted = diff is not None and p is not None and diff > 0 and p >= 0.05
+        assert said == (wanted and name in m.track_records), name
 
 
 def test_metrics_of_a_format_1_run_are_read_and_a_newer_format_is_refused(run_dir):
@@ -287,6 +330,47 @@ def test_the_universe_page_formats_every_number_and_leaves_no_hole(universe_page
     assert tickers and not any(c in ("", "nan") for c in tickers)
     for line in result.verdict:
         assert "nan" not in line.lower()
+
+
+def test_a_universe_carries_pbo_and_stepm_over_its_rankings_and_the_four_per_ticker(
+    universe_page,
+):
+    """Issue 24's acceptance on a real (small) universe: PBO and StepM over every ranking
+    tried (universe.json, the page, the verdict), each ticker's study with all four, the
+    confidence set counted across tickers, DM adjusted as one one-sided family."""
+    from lstmbt.study.crosssection import benjamini_hochberg, holm
+
+    result, page = universe_page
+    folder = page.parent
+    doc = json.loads((folder / "universe.json").read_text())
+    pbo, stepm = doc["rankings"]["overfitting"], doc["rankings"]["stepm"]
+    name = "baseline:lstm"
+    port = result.portfolios[name]
+    assert set(pbo["names"]) == {name, *port.naive_returns.columns, "equal_weight"}
+    assert pbo["combinations"] == 12870 and stepm["benchmark"] == "equal_weight"
+    assert result.overfitting.to_dict() == pbo and result.stepm.to_dict() == stepm
+    text = page.read_text()
+    assert "The rankings as one family" in text and 'id="pbo"' in text and 'id="stepm"' in text
+    assert (folder / "figures" / "pbo_logits.png").is_file()
+    run = result.verdict.run
+    assert any(x.startswith("Romano-Wolf StepM") and "rankings of this run" in x for x in run)
+    assert any("tried in this universe's rankings" in x for x in run)
+    # the portfolio's deflated Sharpe: this run has no cash rate, so against a zero return
+    assert doc["portfolios"][name]["dsr_over"] == "zero"
+    assert any("against a zero return (this run has no cash rate)" in x for x in run)
+    assert not any("Deflated Sharpe ratio against cash" in x for x in run)
+    for ticker in result.tickers.values():  # every ticker's own study has all four
+        saved = json.loads((ticker.run_dir / "metrics.json").read_text())
+        assert saved["overfitting"] and saved["stepm"] and saved["mcs"], ticker.run_dir
+        assert "track_records" in saved
+    details = result.verdict.of(name).details
+    assert any("model confidence set of its ticker's forecasts" in d for d in details)
+    # one family for DM, one-sided (better than the random walk)
+    table = result.table
+    assert not {"dm_p_bh", "dm_p_holm"} & set(table.columns)
+    p = table["dm_p_better"].to_numpy(float)
+    np.testing.assert_allclose(table["dm_p_better_bh"], benjamini_hochberg(p))
+    np.testing.assert_allclose(table["dm_p_better_holm"], holm(p))
 
 
 @pytest.mark.skipif(

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lstmbt.findings import ConfidenceSet, Overfitting, StepM, TrackRecord
 from lstmbt.metrics import (
     FORECAST_TEST_COLUMNS,
     STRATEGY_COLUMNS,
@@ -44,10 +45,15 @@ def make_metrics(
     kind: str = "study",
     extra: dict[str, dict] | None = None,
     trials: Trials | None = None,
+    spa: Spa | None = None,
+    test_days: int = 753,
+    **findings,
 ) -> Metrics:
     """Metrics of a run with the given forecasters: per name, cells of `strategy`,
     `strategy_tests` and `forecast_tests` (sharpe, trades, diff_p_value, breakeven, dsr, leak,
-    ...); sensible defaults for the rest. `extra`: more strategy rows (baselines)."""
+    ...); sensible defaults for the rest. `extra`: more strategy rows (baselines); `spa`: SPA's
+    result (default: every strategy tested); `findings`: overfitting, stepm, confidence_set,
+    track_records."""
     forecasters = forecasters if forecasters is not None else {"lookback:lstm": {}}
     extra = extra or {}
     names = [BENCH, *forecasters, *extra]
@@ -103,7 +109,7 @@ def make_metrics(
         ticker="^GSPC",
         test_start="2016-01-04",
         test_end="2018-12-28",
-        test_days=753,
+        test_days=test_days,
         first_decision="2015-12-31",
         train_start="1999-01-05",
         walk_forward=walk_forward,
@@ -120,11 +126,12 @@ def make_metrics(
         forecast=pd.DataFrame(index=[n for n in names if n != BENCH], columns=["rmse"]),
         strategy_tests=pd.DataFrame.from_dict(tests, orient="index"),
         forecast_tests=pd.DataFrame.from_dict(ftests, orient="index"),
-        spa=Spa(p_consistent=spa_p, n_strategies=len(names) - 1),
+        spa=spa or Spa(p_consistent=spa_p, n_strategies=len(names) - 1),
         seed_scores=seed_table([]),
         folds=fold_table([]),
         fold_scores=fold_score_table([]),
         trials=trials or Trials(this_run=tuple(np.linspace(-0.5, 0.9, 12))),
+        **findings,
     )
     return m.__class__(**{**m.__dict__, "verdict": verdict(m)})
 
@@ -247,9 +254,42 @@ def _cases() -> list[Metrics]:
                     }
                 },
                 spa_p=0.003,
+                **_findings("lookback:lstm", sharpe),
             )
         )
     return out
+
+
+def _overfitting(pbo: float) -> Overfitting:
+    return Overfitting(
+        pbo=pbo,
+        prob_loss=0.3,
+        slope=-0.4,
+        intercept=0.2,
+        logit_median=0.1,
+        configurations=("a seed 0", "a seed 1", "ridge", "persistence", BENCH, "ma"),
+        most_chosen="a seed 1",
+        blocks=16,
+        days=752,
+        dropped_days=1,
+        combinations=12870,
+    )
+
+
+def _track(sharpe: float, min_days: float | None = 3000.0) -> TrackRecord:
+    return TrackRecord(sharpe, 0.55, 753, 0.8, min_days, -0.2, 5.0)
+
+
+def _findings(name: str, sharpe: float) -> dict:
+    """Every family-wise finding, naming `name` wherever it can be named."""
+    return {
+        "overfitting": _overfitting(0.5),
+        "stepm": StepM(BENCH, (name,), (name, "ridge"), {"train_mean": "has the same returns"}),
+        "confidence_set": ConfidenceSet(
+            (name,), ("random_walk",), {name: 0.7, "random_walk": 0.01}
+        ),
+        "track_records": {name: _track(sharpe, 3000.0 if sharpe > 0.55 else None)},
+    }
 
 
 @pytest.mark.parametrize("m", _cases(), ids=lambda m: str(m.verdict.models[0].answer))
@@ -382,15 +422,15 @@ def _universe(n: int, diff: float, p_raw: float, pooled_p: float):
             "forecaster": "baseline:lstm",
             "diff": diff,
             "diff_p": p_raw if k < 3 else 0.5,
-            "dm_stat": -1.0,
-            "dm_p": 0.01 if k < 2 else 0.6,
-            "dm_p_better": np.nan,
+            "dm_stat": -3.0 if k < 2 else 3.0,  # two more accurate, the rest far worse
+            "dm_p": 0.01,  # two-sided: small for both
+            "dm_p_better": 0.005 if k < 2 else 0.995,
             "dsr_universe": 0.97 if k == 0 else 0.3,
         }
         for k in range(n)
     ]
     table = pd.DataFrame(rows)
-    for column in ("diff_p", "dm_p", "dm_p_better"):
+    for column in ("diff_p", "dm_p_better"):
         table = adjust(table, column)
     table = table.set_index(["ticker", "forecaster"])
     pooled = pd.DataFrame(
@@ -429,3 +469,209 @@ def test_the_universe_answer_follows_the_pooled_test(diff, pooled_p, answer):
     assert v.answers == {"baseline:lstm": answer}
     assert str(v).startswith(f"{answer} — baseline:lstm ")
     assert "nan" not in str(v).lower()
+
+
+# --- overfitting, family-wise tests and track-record length (issue 24) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("pbo", "says"),
+    [
+        (0.5, "so one in that range proves nothing alone, neither skill nor overfitting"),
+        (0.05, "not evidence that any of them beats buy-and-hold"),
+        (0.92, "picking the best backtest here picks luck"),
+    ],
+)
+def test_pbo_is_said_once_as_an_estimate_with_what_one_value_can_say(pbo, says):
+    m = make_metrics({"a:lstm": {}}, overfitting=_overfitting(pbo))
+    lines = [line for line in m.verdict if "overfitting" in line]
+    assert len(lines) == 1 and lines[0] in m.verdict.run
+    line = lines[0]
+    assert line.startswith(
+        "Probability of backtest overfitting, estimated by CSCV over the 6 distinct "
+        "configurations tried in this run (every trained model's seeds"
+    )
+    assert f": {pbo:.2f}. In {pbo:.0%} of the 12,870 ways of splitting its 752 days" in line
+    assert says in line
+    assert not any("overfitting" in line for line in make_metrics().verdict)
+
+
+def test_stepm_says_what_it_tested_family_wise_and_names_short_spans_candidates():
+    found = StepM(
+        BENCH,
+        ("a:lstm",),
+        ("a:lstm", "ridge", "persistence"),
+        {"train_mean": "has the same daily returns as buy_and_hold on every day"},
+    )
+    extra = {"ridge": {}, "persistence": {}, "train_mean": {}}
+    m = make_metrics({"a:lstm": {}}, extra=extra, stepm=found)
+    line = next(line for line in m.verdict.run if "StepM" in line)
+    assert line.startswith(
+        "Romano-Wolf StepM, 5% family-wise error over the 3 strategies it could test (of 4; "
+        "left out: train_mean, which has the same daily returns as buy_and_hold on every day), "
+        "each against buy-and-hold on mean daily return after costs (not the Sharpe ratio): "
+        "names a:lstm as beating buy-and-hold"
+    )
+    assert "read it as candidates" in line and "12.7% on 500 days" in line  # 753 days
+    named = next(d for d in m.verdict.of("a:lstm").details if "StepM" in d)
+    assert "names it among the strategies whose mean daily return beats" in named
+    long = make_metrics({"a:lstm": {}}, extra=extra, stepm=found, test_days=2520)
+    assert "candidates" not in next(line for line in long.verdict.run if "StepM" in line)
+    none = make_metrics({"a:lstm": {}}, stepm=StepM(BENCH, (), ("a:lstm",)))
+    line = next(line for line in none.verdict.run if "StepM" in line)
+    assert "over the 1 strategy of this run" in line and "names none" in line
+    assert not any("StepM" in d for d in none.verdict.of("a:lstm").details)
+
+
+def test_the_model_confidence_set_says_which_forecasts_stay_and_which_leave():
+    c = ConfidenceSet(
+        ("a:lstm", "ridge"),
+        ("random_walk",),
+        {"a:lstm": 0.8, "ridge": 0.4, "random_walk": 0.01, "copy": 0.4},
+        merged={"copy": "ridge"},
+    )
+    m = make_metrics({"a:lstm": {}}, confidence_set=c)
+    line = next(line for line in m.verdict.run if "confidence set" in line)
+    assert "at 90% over the squared forecast errors of 4 forecasts" in line
+    assert "it keeps a:lstm, ridge (none of them significantly less accurate" in line
+    assert "out of it (MCS p <= 0.10): random_walk" in line
+    assert "copy repeats ridge's forecasts on every day" in line
+
+
+@pytest.mark.parametrize(
+    ("sharpe", "p", "said"),
+    [
+        (0.9, 0.30, True),  # ahead, not significant: how much longer
+        (0.9, 0.01, False),  # significant: no
+        (0.9, None, False),  # not tested: no
+        (0.3, 0.30, False),  # behind: no length would do
+    ],
+)
+def test_min_trl_only_for_a_positive_difference_that_is_not_significant(sharpe, p, said):
+    m = make_metrics(
+        {"a:lstm": {"sharpe": sharpe, "diff_p_value": p}},
+        track_records={"a:lstm": _track(sharpe)},
+    )
+    details = m.verdict.of("a:lstm").details
+    line = [d for d in details if "track record" in d]
+    assert bool(line) == said
+    if said:  # (3000 - 753) / 252 = 8.9 years
+        assert line[0].startswith(
+            "At this Sharpe difference (0.90 vs 0.55), about 8.9 more years of daily data "
+            "would be needed to reach 95%: minimum track record length 3000 days, against the "
+            "753 it has"
+        )
+        assert "one-sided p = 0.20" in line[0] and "not a test" in line[0]
+
+
+def test_min_trl_already_reached_defers_to_the_bootstrap():
+    m = make_metrics(
+        {"a:lstm": {"sharpe": 0.9, "diff_p_value": 0.2}},
+        track_records={"a:lstm": _track(0.9, 500.0)},
+    )
+    line = next(d for d in m.verdict.of("a:lstm").details if "track record" in d)
+    assert "already longer than the minimum track record length (500 days)" in line
+    assert "does not find the difference significant, and it is the test" in line
+
+
+def test_spa_says_how_many_it_could_test_of_how_many_and_why():
+    spa = Spa(
+        p_consistent=0.3,
+        n_strategies=2,
+        tested=("a:lstm", "ridge"),
+        merged={"train_mean": BENCH},
+        left_out={"random_walk": "never held a position (its return is the same every day)"},
+    )
+    m = make_metrics({"a:lstm": {}}, extra={"ridge": {}}, spa=spa)
+    line = next(line for line in m.verdict.run if "SPA" in line)
+    assert (
+        "over the 2 strategies it could test (of 4; left out: train_mean, which returns what "
+        "buy_and_hold does on every day; random_walk, which never held a position (its return "
+        "is the same every day)), baselines included: p = 0.30" in line
+    )
+    assert "over all" not in line
+    one = Spa(p_consistent=0.3, n_strategies=1, tested=("a:lstm",), merged={"b": "a:lstm"})
+    line = next(line for line in make_metrics(spa=one).verdict.run if "SPA" in line)
+    assert (
+        "over the 1 strategy it could test (of 2; left out: b, which returns what a:lstm "
+        "does on every day (tested as a:lstm))" in line
+    )
+
+
+def test_the_findings_round_trip_through_metrics_json_and_older_files_still_load():
+    m = make_metrics({"a:lstm": {"sharpe": 0.9}}, **_findings("a:lstm", 0.9))
+    doc = json.loads(json.dumps(m.to_json()))
+    assert {"overfitting", "stepm", "mcs", "track_records"} <= set(doc)
+    back = Metrics.from_json(doc)
+    assert back.overfitting.to_dict() == m.overfitting.to_dict()
+    assert (back.stepm, back.confidence_set, back.track_records) == (
+        m.stepm,
+        m.confidence_set,
+        m.track_records,
+    )
+    assert verdict(back) == m.verdict  # the verdict is a function of what the file keeps
+    for key in ("overfitting", "stepm", "mcs", "track_records"):
+        doc.pop(key)
+    old = Metrics.from_json(doc)
+    assert old.overfitting is old.stepm is old.confidence_set is None
+    assert old.track_records == {}
+    assert not any(w in str(verdict(old)) for w in ("overfitting", "StepM", "confidence set"))
+
+
+# --- the universe's answer follows a ticker's rule -------------------------------------------
+
+
+LEAK = {"leak": True, "p_leak": 0.0001, "corr_beyond": 0.3, "leak_days": 1000}
+
+
+def test_a_universe_forecaster_warned_on_one_ticker_gets_no_yes():
+    from lstmbt.study.universe import _verdict, ticker_checks
+
+    sized = {"baseline:lstm@sized": {}}
+    clean = make_metrics({"baseline:lstm": {"echo": True, "corr_same": 0.9}}, extra=sized)
+    leaky = make_metrics({"baseline:lstm": LEAK}, extra=sized)
+    # an echo note is not a warning; a leak warning on any ticker is, for the sized rule too
+    assert ticker_checks({"T0": clean, "T1": clean}, "baseline:lstm") == (True, False)
+    both = {"T0": clean, "T1": leaky}
+    assert ticker_checks(both, "baseline:lstm") == (True, True)
+    assert ticker_checks(both, "baseline:lstm@sized") == (True, True)
+    table, pooled = _universe(6, 0.4, 0.3, 0.001)
+    clear = _verdict(table, pooled, 20, {"baseline:lstm": (True, False)}, both)
+    assert clear.answers == {"baseline:lstm": "Yes"}
+    v = _verdict(table, pooled, 20, {"baseline:lstm": ticker_checks(both, "baseline:lstm")}, both)
+    one = v.of("baseline:lstm")
+    assert one.answer == "Inconclusive" and "a leak check of its forecast" in one.headline
+    assert any(
+        d.startswith("A leak check raised a warning about its forecast on T1 ") for d in one.details
+    )
+
+
+def test_a_universe_forecaster_that_never_traded_anywhere_is_a_no():
+    from lstmbt.study.universe import _verdict, ticker_checks
+
+    idle = make_metrics({"baseline:lstm": {"sharpe": None, "trades": 0, "diff_p_value": None}})
+    busy = make_metrics({"baseline:lstm": {}})
+    assert ticker_checks({"T0": idle, "T1": idle}, "baseline:lstm") == (False, False)
+    assert ticker_checks({"T0": idle, "T1": busy}, "baseline:lstm") == (True, False)
+    table, pooled = _universe(6, 0.0, 0.3, 0.9)
+    v = _verdict(table, pooled, 20, {"baseline:lstm": (False, False)}, {"T0": idle})
+    assert v.answers == {"baseline:lstm": "No"}
+    assert "never held a position on any ticker" in v.of("baseline:lstm").headline
+
+
+def test_the_universe_counts_the_tickers_whose_confidence_set_keeps_the_forecast():
+    from lstmbt.study.universe import _verdict
+
+    kept = ConfidenceSet(
+        ("baseline:lstm",), ("random_walk",), {"baseline:lstm": 0.5, "random_walk": 0.0}
+    )
+    out = ConfidenceSet(("ridge",), ("baseline:lstm",), {"baseline:lstm": 0.02, "ridge": 1.0})
+    metrics = {
+        f"T{k}": make_metrics({"baseline:lstm": {}}, confidence_set=c)
+        for k, c in enumerate((kept, kept, out))
+    }
+    table, pooled = _universe(3, 0.1, 0.3, 0.4)
+    v = _verdict(table, pooled, 20, {}, metrics)
+    line = next(d for d in v.of("baseline:lstm").details if "model confidence set" in d)
+    assert "In the 90% model confidence set of its ticker's forecasts" in line
+    assert "on 2 of 3 tickers" in line

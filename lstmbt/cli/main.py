@@ -4,7 +4,9 @@ Errors the user can fix are one red line and exit 2; anything else is reported a
 one line that says how to see the traceback (--debug). Ctrl-C and SIGTERM stop a run the same
 way (its state saved, the resume command printed; exit 130 and 143). Process-wide settings
 (malloc tuning, quiet third-party warnings, the SIGTERM handler) are applied here, never on
-`import lstmbt`.
+`import lstmbt`. The study, judge and forecast code (torch, scipy, quantstats) is imported by
+the command that runs it, so `--help`, `lstmbt runs` and `lstmbt presets` start fast
+(tests/test_imports.py).
 """
 
 from __future__ import annotations
@@ -25,14 +27,12 @@ import typer
 from rich.table import Table
 
 from lstmbt import _runtime
-from lstmbt.api import rebuild_report, resume_study, resume_universe, run_study, run_universe
 from lstmbt.cli.options import given_values, run_parameters
 from lstmbt.cli.show import console, forecast_tables, print_summary, print_universe, runs_table
-from lstmbt.config import PRESETS, config_from_mapping, load_config_file
+from lstmbt.config import FROM_RUN, PRESETS, config_from_mapping, load_config_file
 from lstmbt.errors import ConfigError, LstmbtError
 from lstmbt.features.indicators import list_groups
-from lstmbt.forecast import forecast_from_run
-from lstmbt.judge import FROM_RUN, judge
+from lstmbt.models.registry import is_dotted_path
 from lstmbt.progress import RichProgress
 from lstmbt.runs import RunComplete, list_runs, read_config, read_config_doc
 
@@ -212,6 +212,8 @@ def _interruptible():
 
 def _run_command(defaults: dict[str, Any], options: dict[str, Any]) -> None:
     """Command defaults < config file < the flags given."""
+    from lstmbt.api import run_study, run_universe
+
     config_file, resume = options.pop("config", None), options.pop("resume", None)
     options.pop("debug", None)
     wide = options.pop("wide", False)
@@ -249,8 +251,6 @@ def _refuse_changed_options(run_dir: str, given: dict[str, Any]) -> None:
     takes them: a run folder never names code to import) changes nothing."""
     if not given:
         return
-    from lstmbt.models.registry import is_dotted_path  # here: --help needs no model code
-
     saved = read_config(run_dir)
     asked = config_from_mapping({**saved.to_dict(), **given, "run_id": None}, import_models=False)
     changed = [k for k in given if getattr(asked, k) != getattr(saved, k)]
@@ -324,6 +324,8 @@ JUDGE_OPTIONS = (
 
 
 def _judge_command(forecasts: str, options: dict[str, Any]) -> None:
+    from lstmbt.judge import judge
+
     options.pop("debug", None)
     wide = options.pop("wide", False)
     positions, trials = options.pop("positions"), options.pop("trials")
@@ -453,6 +455,8 @@ def _print_universe(result) -> None:
 
 
 def _resume(run_dir: str, models: Any = None, wide: bool = False, force: bool = False) -> None:
+    from lstmbt.api import resume_study, resume_universe
+
     progress = RichProgress(_checkpoint)
     try:
         if "universe" in read_config_doc(run_dir):
@@ -487,6 +491,8 @@ def forecast(
 ) -> None:
     """Forecast the next day with a run's saved model(s), without retraining (a universe run:
     each ticker's)."""
+    from lstmbt.forecast import forecast_from_run
+
     frame = forecast_from_run(  # refuses a run edited after it was written
         run_dir, preset, source=source, end=end, days=days, model=model, models=models
     )
@@ -508,6 +514,8 @@ def report(
 ) -> None:
     """Rebuild a run's report (figures, tear-sheets, index.html) from its saved files; the run
     is then complete (run.json says so)."""
+    from lstmbt.api import rebuild_report
+
     metrics = rebuild_report(run_dir, RichProgress(_checkpoint), tearsheets=tearsheets)
     out = console()
     print_summary(metrics, out, wide)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lstmbt.metrics import Metrics, fmt2, fmt_p, format_cell
+from lstmbt.metrics import Metrics, finite, fmt2, fmt_p, fmt_signed, format_cell
 
 COMPACT = ("Total return", "Sharpe", "ΔSharpe", "p ΔSharpe", "Break-even")
 ANSWER = "Answer"
@@ -202,10 +202,10 @@ def universe_tables(result, width: int) -> list[Table]:
             str(ticker),
             str(name),
             f"{r['test_start']} .. {r['test_end']}",
-            fmt2(_num(r["bh_sharpe"])),
-            fmt2(_num(r["sharpe"])),
-            _signed(_num(r["diff"])),
-            *(fmt_p(_num(r[c])) for c in ("diff_p", "diff_p_bh", "diff_p_holm")),
+            fmt2(finite(r["bh_sharpe"])),
+            fmt2(finite(r["sharpe"])),
+            fmt_signed(r["diff"]),
+            *(fmt_p(finite(r[c])) for c in ("diff_p", "diff_p_bh", "diff_p_holm")),
         ]
         for (ticker, name), r in result.table.iterrows()
     ]
@@ -290,17 +290,3 @@ def runs_table(rows: list[dict], out_dir: str, width: int = 160) -> list[Table]:
         for r in rows
     ]
     return fitted_tables(f"Runs in {out_dir}/", columns, cells, width)
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.2f}"
-
-
-def _num(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if x != x else x

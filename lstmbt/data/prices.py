@@ -6,6 +6,8 @@ open, high, low, close, adj_close, volume; repairs are listed in `frame.attrs["n
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import warnings
 from pathlib import Path
 
@@ -60,8 +62,6 @@ def load_sample(ticker: str) -> pd.DataFrame:
             f"{ticker!r} is not in the offline sample (it has {', '.join(SAMPLE)})."
             f"{did_you_mean(ticker, SAMPLE)} Use --source yahoo or a CSV file for other tickers."
         )
-    import importlib
-
     where = SAMPLE[key]
     if where == "bokeh":
         stocks = importlib.import_module("bokeh_sampledata.stocks").data
@@ -229,7 +229,5 @@ def load_prices(
 
 def fingerprint(frame: pd.DataFrame) -> str:
     """A short hash of a price frame, saved with every run so results can be traced to data."""
-    import hashlib
-
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     return digest.hexdigest()[:16]

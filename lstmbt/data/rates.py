@@ -18,6 +18,7 @@ with a note naming it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +69,6 @@ class CashRate:
 
     def fingerprint(self) -> str:
         """A short hash of the rates, saved in config.json so `resume` can refuse new ones."""
-        import hashlib
-
         values = pd.util.hash_pandas_object(self.annual, index=True).to_numpy()
         return hashlib.sha256(values.tobytes()).hexdigest()[:16]
 

@@ -3,46 +3,26 @@ tear sheet, in short): returns by forecast quantile with standard errors, the to
 spread, the rank IC at 1/5/10/21 days and by month, the top k's turnover; the naive rankings'
 numbers beside the forecasters' for scale.
 
-It draws a `lstmbt.study.factor.Factor` (the report sits below the study layer, so it is named
-here by the fields it reads: `FactorLike`)."""
+It draws a `lstmbt.findings.Factor`, which the study computes (lstmbt.study.factor)."""
 
 from __future__ import annotations
 
 import html
 import math
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
+from lstmbt.findings import Factor
 from lstmbt.report.figures import save_figures, style
-
-
-class FactorLike(Protocol):
-    """What the page reads of a study.factor.Factor."""
-
-    name: str
-    quantiles: int
-    top_k: int
-    quantile_mean: pd.DataFrame
-    quantile_se: pd.DataFrame
-    spread: pd.DataFrame
-    spread_daily: pd.Series
-    ic_summary: pd.DataFrame
-    ic_by_month: pd.Series
-    turnover: pd.Series
-
-    @property
-    def summary(self) -> str: ...
 
 
 def _key(name: str) -> str:
     return "factor_" + "".join(c if c.isalnum() else "_" for c in name)
 
 
-def quantile_figure(f: FactorLike) -> Figure:
+def quantile_figure(f: Factor) -> Figure:
     """Mean forward return per day by forecast quantile, one bar group per horizon, with
     1.96 standard errors."""
     with style():
@@ -64,7 +44,7 @@ def quantile_figure(f: FactorLike) -> Figure:
     return fig
 
 
-def spread_figure(f: FactorLike) -> Figure:
+def spread_figure(f: Factor) -> Figure:
     """Growth of 1 from the daily top-minus-bottom quantile return (no costs: a measure of the
     ranking, not a strategy)."""
     with style():
@@ -79,7 +59,7 @@ def spread_figure(f: FactorLike) -> Figure:
     return fig
 
 
-def ic_figure(f: FactorLike) -> Figure:
+def ic_figure(f: Factor) -> Figure:
     """The 1-day rank IC by month, and the mean IC by horizon with 95% intervals."""
     with style():
         fig = Figure(figsize=(11, 3.4))
@@ -103,7 +83,7 @@ def ic_figure(f: FactorLike) -> Figure:
     return fig
 
 
-def turnover_figure(f: FactorLike) -> Figure:
+def turnover_figure(f: Factor) -> Figure:
     """The share of the top k replaced each day, as a 21-day mean."""
     with style():
         fig = Figure(figsize=(8, 2.8))
@@ -118,7 +98,7 @@ def turnover_figure(f: FactorLike) -> Figure:
     return fig
 
 
-def factor_figures(f: FactorLike) -> dict[str, Figure]:
+def factor_figures(f: Factor) -> dict[str, Figure]:
     """Every figure of one forecast's section, keyed by file stem."""
     key = _key(f.name)
     return {
@@ -137,7 +117,7 @@ def _num(x, scale: float = 1.0, spec: str = ".2f") -> str:
     return format(x * scale, spec) if math.isfinite(x) else "-"
 
 
-def _quantile_table(f: FactorLike) -> str:
+def _quantile_table(f: Factor) -> str:
     head = "".join(f"<th>{h}-day</th>" for h in f.quantile_mean.columns)
     rows = "".join(
         f"<tr><th>Q{q}</th>"
@@ -167,7 +147,7 @@ def _quantile_table(f: FactorLike) -> str:
     )
 
 
-def _comparison(factors: dict[str, FactorLike], naive: dict[str, FactorLike]) -> str:
+def _comparison(factors: dict[str, Factor], naive: dict[str, Factor]) -> str:
     rows = []
     for kind, group in (("forecaster", factors), ("naive ranking", naive)):
         for name, f in group.items():
@@ -193,8 +173,8 @@ def _comparison(factors: dict[str, FactorLike], naive: dict[str, FactorLike]) ->
 def write_factor_page(
     run_dir: Path,
     universe: str,
-    factors: dict[str, FactorLike],
-    naive: dict[str, FactorLike] | None = None,
+    factors: dict[str, Factor],
+    naive: dict[str, Factor] | None = None,
 ) -> Path:
     """factor.html in `run_dir` (figures under figures/): a section per forecaster in
     `factors`, and a table setting them beside the `naive` rankings."""

@@ -6,14 +6,17 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from lstmbt.findings import NOISE_PBO, Overfitting, StepM
 from lstmbt.metrics import (
     Metrics,
     breakeven_interval,
     breakeven_supported,
     breakeven_text,
+    finite,
     fmt2,
     fmt_p,
     format_cell,
+    p_equals,
 )
 from lstmbt.models import model_label
 
@@ -97,12 +100,111 @@ def _significance_table(m: Metrics) -> str:
     spa = m.spa
     spa_txt = (
         "<p>Hansen's SPA test of 'no strategy has a higher mean daily return than buy-and-hold "
-        f"after costs', over all {spa.n_strategies} strategies of the run, baselines included: "
-        f"p = {fmt_p(spa.p_consistent)} (lower {fmt_p(spa.p_lower)}, upper "
+        f"after costs', over {html.escape(spa.scope)}, baselines included: "
+        f"{p_equals(spa.p_consistent)} (lower {fmt_p(spa.p_lower)}, upper "
         f"{fmt_p(spa.p_upper)}).</p>"
     )
     spa_txt += "".join(f'<p class="meta">{html.escape(n)}</p>' for n in spa.notes)
     return f'<table id="significance">{head}{"".join(rows)}</table>{spa_txt}'
+
+
+def _overfitting_html(m: Metrics, figures: dict[str, str]) -> str:
+    """PBO with its figures, StepM, the model confidence set and the track records; a run
+    written before they were computed says so."""
+    parts = [
+        overfitting_html(m.overfitting, figures),
+        stepm_table(m.stepm),
+        _mcs_table(m),
+        _track_record_table(m),
+    ]
+    shown = "".join(p for p in parts if p)
+    if not shown:
+        return "<p>Not computed in this run (written before lstmbt computed them).</p>"
+    return shown
+
+
+def overfitting_html(o: Overfitting | None, figures: dict[str, str]) -> str:
+    """PBO's summary, the configurations it compared, and its two figures."""
+    if o is None:
+        return ""
+    return (
+        f'<p id="pbo">{html.escape(o.summary)} Configurations: '
+        f"{html.escape(', '.join(o.configurations))}; most often best in sample: "
+        f"{html.escape(o.most_chosen)}. One PBO near 0.5 proves nothing alone: on families "
+        f"of pure noise a single PBO ranged from {NOISE_PBO[0]:.2f} to {NOISE_PBO[1]:.2f}.</p>"
+        + _fig(figures, "pbo_logits", "CSCV logits of the in-sample best's rank")
+        + _fig(figures, "pbo_degradation", "in-sample against out-of-sample Sharpe")
+    )
+
+
+def stepm_table(s: StepM | None) -> str:
+    """StepM's answer for every strategy (or ranking) it tested, and why the others were not."""
+    if s is None:
+        return ""
+    rows = [
+        f"<tr><th>{html.escape(n)}</th><td>{'yes' if n in s.superior else 'no'}</td></tr>"
+        for n in s.tested
+    ] + [
+        f"<tr><th>{html.escape(n)}</th><td>not tested: it {html.escape(why)}</td></tr>"
+        for n, why in s.left_out.items()
+    ]
+    return (
+        f'<table id="stepm"><tr><th>Strategy</th><th>Beats {html.escape(s.benchmark)} '
+        f"(StepM, {s.size:.0%} family-wise)</th></tr>{''.join(rows)}</table>"
+        '<p class="meta">Romano-Wolf StepM on mean daily returns after costs (not Sharpe '
+        f"ratios), stationary bootstrap ({s.reps} resamples, mean block {s.block} days, seed "
+        f"{s.seed}): family-wise, naming even one strategy that does not beat the benchmark "
+        f"happens in at most {s.size:.0%} of samples, however many were tried.</p>"
+    )
+
+
+def _mcs_table(m: Metrics) -> str:
+    c = m.confidence_set
+    if c is None:
+        return ""
+    rows = "".join(
+        f"<tr><th>{html.escape(n)}</th><td>{fmt_p(p)}</td>"
+        f"<td>{'in' if n in c.included else 'out: significantly less accurate'}</td></tr>"
+        for n, p in sorted(c.pvalues.items(), key=lambda kv: -kv[1])
+    )
+    return (
+        '<table id="mcs"><tr><th>Forecast</th><th>MCS p</th>'
+        f"<th>In the {1 - c.size:.0%} model confidence set</th></tr>{rows}</table>"
+        f'<p class="meta">Hansen\'s model confidence set over the daily {c.loss} forecast '
+        f"errors (method R, {c.reps} resamples, mean block {c.block} days): a forecast with "
+        f"MCS p at or below {c.size:.2f} is significantly less accurate than the best; a "
+        f"set so built contains the most accurate in at least {1 - c.size:.0%} of samples.</p>"
+    )
+
+
+def _track_record_table(m: Metrics) -> str:
+    if not m.track_records:
+        return ""
+    rows = []
+    for name, t in m.track_records.items():
+        p = None if t.psr is None else max(0.0, 1.0 - t.psr)
+        more = "never" if t.more_years is None else f"{t.more_years:.1f}"
+        cells = [
+            f"{t.sharpe:.2f}",
+            f"{t.benchmark_sharpe:.2f}",
+            str(t.days),
+            fmt_p(p),
+            "-" if t.min_days is None else f"{t.min_days:,.0f}",
+            more,
+        ]
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
+    return (
+        '<table id="track_records"><tr><th>Strategy</th><th>Sharpe</th><th>B&amp;H Sharpe</th>'
+        "<th>Days</th><th>p (PSR vs B&amp;H Sharpe)</th><th>Minimum track record (days)</th>"
+        f"<th>More years needed</th></tr>{''.join(rows)}</table>"
+        '<p class="meta">Minimum track record length: the days of daily data at which the '
+        "probabilistic Sharpe ratio against buy-and-hold's Sharpe ratio, taken as a known "
+        "number, would reach 95% with the skewness and kurtosis seen so far (p: its one-sided "
+        'p-value now). "never": the Sharpe ratio does not exceed buy-and-hold\'s. A rough '
+        "guide to how much longer, not a test (the bootstrap difference is the test).</p>"
+    )
 
 
 def _seed_table(m: Metrics) -> str:
@@ -174,7 +276,8 @@ def _costs_table(m: Metrics) -> str:
 
 
 def _fmt(value, fmt: str) -> str:
-    return "-" if value is None or value != value else fmt.format(value)
+    x = finite(value)
+    return "-" if x is None else fmt.format(x)
 
 
 def _costs_words(m: Metrics, cfg: dict) -> str:
@@ -368,6 +471,7 @@ bootstrap of an approximation (returns minus cost × turnover).</p>
 {_sizing_html(m, cfg)}
 <h2>Significance</h2>{_significance_table(m)}
 {_seed_table(m)}
+<h2>Overfitting and family-wise tests</h2>{_overfitting_html(m, figures)}
 <h2>Forecast diagnostics</h2>
 {_fig(figures, "scatter", "predicted vs realised")}
 {_fig(figures, "forecast_time", "forecasts over time")}

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lstmbt.metrics import fmt_p
+from lstmbt.findings import Overfitting, StepM
+from lstmbt.metrics import finite, fmt_p
 from lstmbt.report.figures import drawdown_figure, equity_figure, save_figures, style
+from lstmbt.report.html import overfitting_html, stepm_table
+from lstmbt.report.overfitting_figures import overfitting_figures
 
 
 def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
@@ -37,18 +40,10 @@ def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def _num(value) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if np.isfinite(x) else None
-
-
 def _f(value, fmt: str) -> str:
     """A number by the single-ticker page's formats ("p": a p-value); "-" only for a value
     that could not be computed (a ticker whose strategy never traded has no Sharpe ratio)."""
-    x = _num(value)
+    x = finite(value)
     if x is None:
         return "-"
     if fmt == "p":
@@ -60,7 +55,7 @@ def _f(value, fmt: str) -> str:
 
 def _interval(point, low, high) -> str:
     text = _f(point, "{:+.2f}")
-    if _num(low) is None or _num(high) is None:
+    if finite(low) is None or finite(high) is None:
         return text
     return f"{text} [{_f(low, '{:+.2f}')}, {_f(high, '{:+.2f}')}]"
 
@@ -68,16 +63,12 @@ def _interval(point, low, high) -> str:
 def ticker_table_html(table: pd.DataFrame, links: dict[str, str]) -> str:
     """The per-ticker table: spans, Sharpe ratios, the difference to buy-and-hold with its
     interval and raw, BH and Holm p-values, Diebold-Mariano (one-sided, better than the
-    random walk, with the loss ratio; two-sided for runs written before it), deflated Sharpe."""
-    one_sided = "dm_p_better" in table and table["dm_p_better"].notna().any()
-    dm = "dm_p_better" if one_sided else "dm_p"
-    dm_label = "DM p (better than RW)" if one_sided else "DM p (two-sided)"
+    random walk, raw and adjusted as one family, with the loss ratio), deflated Sharpe."""
     head = (
         "<tr><th>Ticker</th><th>Strategy</th><th>Test span</th><th>Days</th>"
         "<th>B&amp;H Sharpe</th><th>Sharpe</th><th>ΔSharpe [95% CI]</th><th>p</th><th>p BH</th>"
-        f"<th>p Holm</th><th>{dm_label}</th><th>DM p BH</th><th>DM p Holm</th>"
-        + ("<th>MSE / RW</th>" if one_sided else "")
-        + "<th>Deflated Sharpe, against cash (ticker / universe)</th></tr>"
+        "<th>p Holm</th><th>DM p (better than RW)</th><th>DM p BH</th><th>DM p Holm</th>"
+        "<th>MSE / RW</th><th>Deflated Sharpe, against cash (ticker / universe)</th></tr>"
     )
     body = []
     for (ticker, forecaster), r in table.iterrows():
@@ -93,10 +84,10 @@ def ticker_table_html(table: pd.DataFrame, links: dict[str, str]) -> str:
             _f(r["diff_p"], "p"),
             _f(r["diff_p_bh"], "p"),
             _f(r["diff_p_holm"], "p"),
-            _f(r.get(dm), "p"),
-            _f(r.get(f"{dm}_bh"), "p"),
-            _f(r.get(f"{dm}_holm"), "p"),
-            *([_f(r.get("loss_ratio"), "{:.3f}")] if one_sided else []),
+            _f(r.get("dm_p_better"), "p"),
+            _f(r.get("dm_p_better_bh"), "p"),
+            _f(r.get("dm_p_better_holm"), "p"),
+            _f(r.get("loss_ratio"), "{:.3f}"),
             f"{_f(r['dsr_ticker'], '{:.2f}')} / {_f(r['dsr_universe'], '{:.2f}')}",
         ]
         body.append(
@@ -110,7 +101,7 @@ def ticker_table_html(table: pd.DataFrame, links: dict[str, str]) -> str:
 def _pooled_html(pooled: pd.DataFrame, answers: dict[str, str]) -> str:
     rows = []
     for name, r in pooled.iterrows():
-        low, high = _num(r["ci_low"]), _num(r["ci_high"])
+        low, high = finite(r["ci_low"]), finite(r["ci_high"])
         interval = f"[{low:+.2f}, {high:+.2f}]" if low is not None and high is not None else "-"
         cells = [
             answers.get(name, ""),
@@ -166,17 +157,24 @@ def write_universe_page(
     portfolios: dict[str, tuple[pd.DataFrame, pd.DataFrame]] | None = None,
     sheets: dict[str, str] | None = None,
     notes: tuple[str, ...] = (),
+    overfitting: Overfitting | None = None,
+    stepm: StepM | None = None,
 ) -> Path:
     """index.html of the universe run folder; `portfolios`: forecaster -> (metrics, returns)
-    of its ranking portfolio beside the equal-weight universe; `verdict`: the run's Verdict."""
+    of its ranking portfolio beside the equal-weight universe; `verdict`: the run's Verdict;
+    `overfitting` and `stepm`: the rankings as one family (PBO, StepM against equal
+    weight)."""
     portfolios, sheets = portfolios or {}, sheets or {}
     figures = {"sharpe_differences": sharpe_difference_figure(table)}
+    if overfitting is not None and overfitting.grid_cells:
+        figures.update(overfitting_figures(overfitting))
     for forecaster, (_, returns) in portfolios.items():  # (never `name`: the page's title)
         key = "portfolio_" + "".join(c if c.isalnum() else "_" for c in forecaster)
         figures[key + "_equity"] = equity_figure(returns, returns.columns[-1], [forecaster])
         figures[key + "_drawdown"] = drawdown_figure(returns, returns.columns[-1], [forecaster])
     files = save_figures(figures, run_dir / "figures")
     portfolio_html = _portfolio_section(portfolios, sheets, files)
+    family_html = overfitting_html(overfitting, files) + stepm_table(stepm)
     skipped_html = (
         "".join(f"<li>{html.escape(t)}: {html.escape(why)}</li>" for t, why in skipped.items())
         or "<li>none</li>"
@@ -200,6 +198,11 @@ own buy-and-hold with the same costs. {trials} (ticker, configuration) trials in
 <h2>Pooled across tickers</h2>
 {_pooled_html(pooled, answers)}
 <h2>Ranking portfolios</h2>{portfolio_html}
+<h2>The rankings as one family: overfitting and StepM</h2>
+{family_html or "<p>Not computed (no ranking portfolio, or a run written before).</p>"}
+<p class="meta">Every ranking tried (each forecaster's portfolio, each naive ranking, equal
+weight) on the days they share, over the cash rate: PBO estimated by CSCV over all of them,
+and Romano-Wolf StepM of each against equal weight.</p>
 <p><a href="factor.html">Each forecast across tickers: quantiles, spread, IC, turnover</a></p>
 <h2>Per ticker</h2>{ticker_table_html(table, links)}
 <p class="meta">Test span: the ticker's return days. p: two-sided block-bootstrap p-value of
@@ -267,6 +270,6 @@ def _portfolio_section(portfolios, sheets: dict[str, str], files: dict[str, str]
 def _portfolio_cell(row: str, portfolio: str, column: str, value, fmt: str) -> str:
     """The benchmark row (equal weight) is what the difference is measured against: its own
     difference is zero by definition, shown as such."""
-    if row != portfolio and column in ("diff", "diff_p_value") and _num(value) is None:
+    if row != portfolio and column in ("diff", "diff_p_value") and finite(value) is None:
         return "(benchmark)"
     return _f(value, fmt)

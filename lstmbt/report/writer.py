@@ -14,6 +14,7 @@ from lstmbt.metrics import Metrics
 from lstmbt.progress import Progress
 from lstmbt.report.figures import report_figures, save_figures
 from lstmbt.report.html import write_index
+from lstmbt.report.overfitting_figures import overfitting_figures
 from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
 from lstmbt.runs import read_config_doc, read_metrics, write_json
 
@@ -46,6 +47,19 @@ def draw_tearsheets(
     return sheets, notes
 
 
+def run_figures(m: Metrics, returns: pd.DataFrame, predictions: pd.DataFrame) -> dict:
+    """Every figure of a run's report, from its metrics and saved series: those of
+    `report_figures`, and PBO's two where the run estimated it (drawn from what metrics.json
+    keeps, so a rebuilt report draws the same)."""
+    lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
+    figures = report_figures(
+        returns, predictions, m.benchmark, m.forecasters, lags, m.cost_sweep, m.span.cost_bps
+    )
+    if m.overfitting is not None and m.overfitting.grid_cells:
+        figures.update(overfitting_figures(m.overfitting))
+    return figures
+
+
 def draw_report(
     run_dir: Path,
     m: Metrics,
@@ -65,10 +79,7 @@ def draw_report(
         notes += more
     m = dataclasses.replace(m, tearsheets=sheets, notes=tuple(notes))
     progress.stage("drawing figures")
-    lags = {n: m.value("forecast_tests", n, "lag_corr") for n in m.forecast_tests.index}
-    figures = report_figures(
-        returns, predictions, m.benchmark, m.forecasters, lags, m.cost_sweep, m.span.cost_bps
-    )
+    figures = run_figures(m, returns, predictions)
     files = save_figures(figures, run_dir / "figures")
     write_json(run_dir / "metrics.json", m.to_json())
     write_index(run_dir, m, cfg_doc, files)

@@ -15,6 +15,7 @@ from scipy import stats
 
 from lstmbt.config import RunConfig
 from lstmbt.features.returns import simple_returns
+from lstmbt.findings import ConfidenceSet, Overfitting, StepM, TrackRecord
 from lstmbt.metrics import (
     Metrics,
     Spa,
@@ -31,9 +32,11 @@ from lstmbt.runs import SAME_SHARPE, EarlierTrials
 from lstmbt.strategies import forecast_positions, vectorised_returns
 from lstmbt.study.backtests import Backtests, costs_of
 from lstmbt.study.costs import analyse_costs
+from lstmbt.study.familywise import forecast_losses, model_confidence_set, stepm_or_why
 from lstmbt.study.forecasters import BASELINE_FOLDS, Forecasts
 from lstmbt.study.inputs import StudyData
 from lstmbt.study.leaks import known_returns, leak_check
+from lstmbt.study.overfitting import DEFAULT_BLOCKS, overfitting_or_why
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -47,6 +50,7 @@ from lstmbt.study.significance import (
     sharpe,
     spa_test,
 )
+from lstmbt.study.trackrecord import track_record
 from lstmbt.study.verdict import verdict
 
 
@@ -156,7 +160,8 @@ def evaluate(
     strategy = strategy.join(costs.columns)
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised, bt)
     earlier = earlier or EarlierTrials()
-    this_run = trial_sharpes(seed_returns, excess, set(fc.per_seed))
+    family = trial_returns(seed_returns, excess, set(fc.per_seed))
+    this_run = trial_sharpes(family)
     before = tuple(  # a configuration this run has too (a baseline on this data) counts once
         s for s in earlier.sharpes if not any(abs(s - t) <= SAME_SHARPE for t in this_run)
     )
@@ -179,10 +184,14 @@ def evaluate(
         )
     )
     folds, fold_scores = fold_tables(data, fc, bt.returns, dates, realised)
+    overfitting, pbo_note = overfitting_of(family)
+    stepm_result, stepm_note = stepm_of(config, excess, benchmark)
+    mcs, mcs_note = confidence_set_of(config, fc, dates, realised)
+    models = models_table([*fc.entries, *bt.entries])
     metrics = Metrics(
         benchmark=benchmark,
         span=_span(config, data, fc, bt.returns, dates, kind),
-        models=models_table([*fc.entries, *bt.entries]),
+        models=models,
         strategy=strategy,
         forecast=forecast,
         strategy_tests=tests,
@@ -191,7 +200,9 @@ def evaluate(
         seed_scores=seed_scores,
         folds=folds,
         fold_scores=fold_scores,
-        notes=tuple(data.notes) + _cost_notes(config),
+        notes=tuple(data.notes)
+        + _cost_notes(config)
+        + tuple(n for n in (pbo_note, stepm_note, mcs_note) if n),
         trials=trials,
         cost_sweep=costs.sweep,
         sizing_scales=(
@@ -199,6 +210,10 @@ def evaluate(
             if fc.sizing is None
             else {sized_name(n): tuple(ks) for n, ks in fc.sizing.per_fold.items()}
         ),
+        overfitting=overfitting,
+        stepm=stepm_result,
+        confidence_set=mcs,
+        track_records=track_records(excess, benchmark, forecast_rules(models, excess)),
     )
     return dataclasses.replace(metrics, verdict=verdict(metrics))
 
@@ -264,15 +279,82 @@ def forecast_tests(
     )
 
 
-def trial_sharpes(seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[str]) -> np.ndarray:
-    """Annualised Sharpe ratios of every configuration tried: each LSTM seed and every other
-    strategy, counting configurations with identical returns once (an always-long baseline is
-    buy-and-hold again, not a second trial). Both frames hold excess returns over cash."""
+def trial_returns(
+    seed_returns: pd.DataFrame, returns: pd.DataFrame, lstms: set[str]
+) -> pd.DataFrame:
+    """Daily excess returns over cash of every configuration tried: each trained forecaster's
+    seeds (not their ensembles, which average them) and every other strategy, a configuration
+    with identical returns counted once (an always-long baseline is buy-and-hold again, not
+    a second trial). The family of the deflated Sharpe ratio and of PBO."""
     others = returns[[c for c in returns.columns if c not in lstms]]
     both = others if seed_returns.empty else pd.concat([seed_returns, others], axis=1)
-    trials = distinct_trials(both)
+    return distinct_trials(both)
+
+
+def trial_sharpes(trials: pd.DataFrame) -> np.ndarray:
+    """Annualised Sharpe ratios of the configurations tried (`trial_returns`), those that
+    have one (a configuration that never holds a position has none)."""
     values = sharpe(trials.to_numpy(dtype=float), axis=0) if trials.shape[1] else np.array([])
     return np.array([s for s in np.atleast_1d(values) if _finite(s)])
+
+
+def overfitting_of(family: pd.DataFrame) -> tuple[Overfitting | None, str]:
+    """PBO by CSCV (16 blocks) over the configurations tried, or None and a note saying why
+    it could not be estimated."""
+    found, why = overfitting_or_why(family, DEFAULT_BLOCKS)
+    return found, why and f"Probability of backtest overfitting not estimated: {why}"
+
+
+def stepm_of(config: RunConfig, excess: pd.DataFrame, benchmark: str) -> tuple[StepM | None, str]:
+    """Romano-Wolf StepM of every strategy against the benchmark (excess returns over cash;
+    the loss differentials are those of the raw returns), with the run's bootstrap, or None
+    and a note saying why it could not run."""
+    found, why = stepm_or_why(
+        excess, benchmark, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
+    return found, why and f"Romano-Wolf StepM not run: {why}"
+
+
+def confidence_set_of(
+    config: RunConfig, fc: Forecasts, dates: pd.DatetimeIndex, realised: np.ndarray
+) -> tuple[ConfidenceSet | None, str]:
+    """Hansen's model confidence set over the squared forecast errors of every forecaster and
+    baseline, on the days the forecast tests use, with the run's bootstrap."""
+    sel = np.ones(len(dates), bool) if fc.tested is None else fc.tested
+    names = list(fc.main)
+    frame = pd.DataFrame({n: fc.main[n][sel, 0] for n in names}, index=dates[sel])
+    frame["realised"] = realised[sel]
+    try:
+        return (
+            model_confidence_set(
+                forecast_losses(frame, names),
+                reps=config.bootstrap_reps,
+                block=config.block_size,
+                seed=config.seed,
+            ),
+            "",
+        )
+    except ValueError as exc:
+        return None, f"Model confidence set not computed: {exc}"
+
+
+def forecast_rules(models: pd.DataFrame, returns: pd.DataFrame) -> list[str]:
+    """The strategies built from the run's forecasts: each forecaster's sign rule and, with
+    --sizing vol-target, its sized rule (the verdict's Holm family)."""
+    names = [n for n in models.index[models["role"] == "forecaster"] if n in returns.columns]
+    return [*names, *(sized_name(n) for n in names if sized_name(n) in returns.columns)]
+
+
+def track_records(excess: pd.DataFrame, benchmark: str, names: list[str]) -> dict[str, TrackRecord]:
+    """PSR and minimum track record length of each of `names` against the benchmark's Sharpe
+    ratio on the same days (excess returns over cash); a strategy with no Sharpe ratio (it
+    never held a position) has none."""
+    out = {}
+    for name in names:
+        found = track_record(excess[name], excess[benchmark])
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def seed_score_table(

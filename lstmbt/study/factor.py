@@ -15,95 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from lstmbt.findings import Factor
 from lstmbt.strategies import rank_ic
 
 HORIZONS = (1, 5, 10, 21)
 MAX_QUANTILES = 5
 MIN_IC_ASSETS = 3  # a rank correlation across two tickers is always +-1: not a measurement
-
-
-@dataclass(frozen=True)
-class Factor:
-    """The cross-sectional analysis of one forecast over a universe.
-
-    Attributes
-    ----------
-    quantile_mean, quantile_se
-        index quantile (1 = lowest forecast), columns horizon: the mean forward return per
-        day of the tickers in that quantile, and its standard error
-    spread
-        index horizon: mean, se and t of the top-minus-bottom quantile's return per day
-    spread_daily
-        the top-minus-bottom 1-day forward return on each day (for the cumulative figure)
-    ic
-        daily rank IC, one column per horizon
-    ic_summary
-        index horizon: mean, se, t and days of the daily rank IC
-    ic_by_month
-        the mean 1-day rank IC of each calendar month (index: the month's first day)
-    turnover
-        per day, the share of the top k that was not in yesterday's top k
-    """
-
-    name: str
-    quantiles: int
-    top_k: int
-    quantile_mean: pd.DataFrame
-    quantile_se: pd.DataFrame
-    spread: pd.DataFrame
-    spread_daily: pd.Series = field(repr=False)
-    ic: pd.DataFrame = field(repr=False)
-    ic_summary: pd.DataFrame = field(repr=False)
-    ic_by_month: pd.Series = field(repr=False)
-    turnover: pd.Series = field(repr=False)
-
-    @property
-    def summary(self) -> str:
-        """One line in plain words."""
-        ic = self.ic_summary.loc[1]
-        sp = self.spread.loc[1]
-        return (
-            f"{self.name}: mean daily rank IC {_fmt(ic['mean'], '+.3f')} "
-            f"(t = {_fmt(ic['t'], '.1f')}, {int(ic['days'])} days); top-minus-bottom "
-            f"{self.quantiles}-quantile spread {_fmt(sp['mean'] * 1e4, '+.1f')} bps a day "
-            f"(t = {_fmt(sp['t'], '.1f')}); the top {self.top_k} changes "
-            f"{_fmt(self.turnover.mean(), '.0%')} of its names a day."
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-ready numbers (universe.json)."""
-
-        def clean(x) -> float | None:
-            return float(x) if x is not None and math.isfinite(x) else None
-
-        return {
-            "name": self.name,
-            "quantiles": self.quantiles,
-            "top_k": self.top_k,
-            "quantile_mean": {
-                str(h): [clean(v) for v in self.quantile_mean[h]] for h in self.quantile_mean
-            },
-            "quantile_se": {
-                str(h): [clean(v) for v in self.quantile_se[h]] for h in self.quantile_se
-            },
-            "spread": {
-                str(h): {k: clean(v) for k, v in row.items()} for h, row in self.spread.iterrows()
-            },
-            "ic": {
-                str(h): {k: clean(v) for k, v in row.items()}
-                for h, row in self.ic_summary.iterrows()
-            },
-            "turnover": clean(self.turnover.mean()),
-        }
-
-
-def _fmt(x: float, spec: str) -> str:
-    return format(x, spec) if x is not None and math.isfinite(x) else "-"
 
 
 def mean_and_se(x: np.ndarray, lags: int = 0) -> tuple[float, float, int]:

@@ -11,117 +11,13 @@ holds the best forecaster with probability at least 90%; a forecaster outside it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
+from lstmbt.findings import MCS_SIZE, STEPM_SIZE, ConfidenceSet, StepM
 from lstmbt.study.significance import EQUAL_TOL, MIN_DIFFERENT_DAYS
 
-STEPM_SIZE = 0.05
-MCS_SIZE = 0.10
 LOSSES = ("squared", "absolute")
-
-
-@dataclass(frozen=True)
-class StepM:
-    """Romano-Wolf StepM of every strategy's daily return against the benchmark's.
-
-    Attributes
-    ----------
-    benchmark
-        the benchmark's name
-    superior
-        the strategies whose mean daily return beats the benchmark's, family-wise at `size`
-    tested
-        the strategies tested (in the frame's order)
-    left_out
-        strategy -> why it was not tested (equal to the benchmark, or different on too few
-        days for a test)
-    """
-
-    benchmark: str
-    superior: tuple[str, ...]
-    tested: tuple[str, ...]
-    left_out: dict[str, str] = field(default_factory=dict)
-    size: float = STEPM_SIZE
-    reps: int = 1000
-    block: int = 20
-    seed: int = 0
-
-    @property
-    def summary(self) -> str:
-        """One line in plain words."""
-        if not self.tested:
-            return f"StepM: no strategy differs from {self.benchmark} enough to test."
-        named = ", ".join(self.superior) if self.superior else "none"
-        return (
-            f"Beat {self.benchmark} family-wise (Romano-Wolf StepM, {self.size:.0%} family-wise "
-            f"error over {len(self.tested)} strategies): {named}."
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-ready for metrics.json."""
-        return {
-            "benchmark": self.benchmark,
-            "superior": list(self.superior),
-            "tested": list(self.tested),
-            "left_out": dict(self.left_out),
-            "size": self.size,
-            "reps": self.reps,
-            "block": self.block,
-            "seed": self.seed,
-        }
-
-
-@dataclass(frozen=True)
-class ConfidenceSet:
-    """Hansen's model confidence set over the forecasters' daily losses.
-
-    Attributes
-    ----------
-    included
-        the forecasters in the set (not significantly worse than the best), best first
-    excluded
-        the forecasters eliminated, in the order they left
-    pvalues
-        forecaster -> its MCS p-value (it is in the set when p > size)
-    merged
-        forecaster -> the forecaster whose losses it repeats on every day (tested once)
-    """
-
-    included: tuple[str, ...]
-    excluded: tuple[str, ...]
-    pvalues: dict[str, float]
-    merged: dict[str, str] = field(default_factory=dict)
-    size: float = MCS_SIZE
-    loss: str = "squared"
-    reps: int = 1000
-    block: int = 20
-    seed: int = 0
-
-    @property
-    def summary(self) -> str:
-        """One line in plain words."""
-        out = ", ".join(self.excluded) if self.excluded else "none"
-        return (
-            f"Model confidence set ({1 - self.size:.0%}, {self.loss} forecast error): "
-            f"{', '.join(self.included)}; significantly worse: {out}."
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-ready for metrics.json."""
-        return {
-            "included": list(self.included),
-            "excluded": list(self.excluded),
-            "pvalues": {k: float(v) for k, v in self.pvalues.items()},
-            "merged": dict(self.merged),
-            "size": self.size,
-            "loss": self.loss,
-            "reps": self.reps,
-            "block": self.block,
-            "seed": self.seed,
-        }
 
 
 def _check(frame: pd.DataFrame, what: str, size: float, reps: int, block: int) -> None:
@@ -153,9 +49,12 @@ def stepm(
     """Which columns of `returns` (daily, after costs; over the cash rate where Sharpe ratios
     are) beat the `benchmark` column in mean return, family-wise at `size`.
 
-    The loss is the negative return, studentised (arch's default). A column equal to the
-    benchmark's, or different from it on fewer than MIN_DIFFERENT_DAYS days, is left out
-    with the reason (its loss differential is zero or a handful of days).
+    The loss is the negative return, and the statistic is each strategy's mean loss
+    differential, not studentised: arch 8.0's `studentize` flag (on by default) only labels
+    the output, so a volatile strategy weighs more in the bootstrap maximum than a quiet one
+    (docs/statistics.md, "Romano-Wolf StepM"). A column equal to the benchmark's, or
+    different from it on fewer than MIN_DIFFERENT_DAYS days, is left out with the reason (its
+    loss differential is zero or a handful of days).
     """
     from arch.bootstrap import StepM as ArchStepM
 
@@ -169,7 +68,7 @@ def stepm(
             continue
         k = _days_different(returns[name].to_numpy(dtype=float), bench)
         if k == 0:
-            left_out[str(name)] = f"the same daily returns as {benchmark} on every day"
+            left_out[str(name)] = f"has the same daily returns as {benchmark} on every day"
         elif k < MIN_DIFFERENT_DAYS:
             left_out[str(name)] = (
                 f"differs from {benchmark} on only {k} days (fewer than {MIN_DIFFERENT_DAYS})"
@@ -199,6 +98,17 @@ def stepm(
         block,
         seed,
     )
+
+
+def stepm_or_why(
+    returns: pd.DataFrame, benchmark: str, *, reps: int, block: int, seed: int
+) -> tuple[StepM | None, str]:
+    """`stepm` at the default size, or None and why it could not run (returns missing on some
+    day, no benchmark column), for a run to say in a note."""
+    try:
+        return stepm(returns, benchmark, reps=reps, block=block, seed=seed), ""
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def forecast_losses(

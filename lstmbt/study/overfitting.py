@@ -19,101 +19,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from lstmbt.findings import Overfitting
 from lstmbt.study.significance import TRADING_DAYS, ZERO_VOL
 
 DEFAULT_BLOCKS = 16
 MIN_BLOCK_DAYS = 2  # a Sharpe ratio needs two days; a block fewer than that is not a block
-
-
-@dataclass(frozen=True)
-class Overfitting:
-    """CSCV's answer for one family of configurations.
-
-    Attributes
-    ----------
-    pbo
-        share of splits in which the in-sample best ranks at or below the median out of sample
-    prob_loss
-        share of splits in which the in-sample best loses money out of sample (Sharpe < 0)
-    logits
-        per split, ln(w / (1 - w)) of the in-sample best's out-of-sample relative rank
-        w = rank / (N + 1) (rank 1 = worst of N; ties share their average rank)
-    in_sample, out_of_sample
-        per split, the in-sample best's annualised Sharpe ratio in and out of sample (the
-        performance-degradation scatter)
-    chosen
-        per split, the column position of the in-sample best
-    slope, intercept
-        least-squares line out_of_sample = intercept + slope * in_sample (a slope below zero:
-        the better it looked, the worse it did)
-    configurations
-        the configurations' names, in column order
-    blocks, days, dropped_days
-        S; the days used (a multiple of S); the days left out: the oldest T mod S, and any
-        day on which a configuration has no return
-    """
-
-    pbo: float
-    prob_loss: float
-    logits: np.ndarray = field(repr=False)
-    in_sample: np.ndarray = field(repr=False)
-    out_of_sample: np.ndarray = field(repr=False)
-    chosen: np.ndarray = field(repr=False)
-    slope: float
-    intercept: float
-    configurations: tuple[str, ...] = field(repr=False)
-    blocks: int
-    days: int
-    dropped_days: int
-
-    @property
-    def combinations(self) -> int:
-        """Number of splits: C(blocks, blocks / 2)."""
-        return len(self.logits)
-
-    @property
-    def most_chosen(self) -> str:
-        """The configuration most often best in sample."""
-        counts = np.bincount(self.chosen, minlength=len(self.configurations))
-        return self.configurations[int(np.argmax(counts))]
-
-    @property
-    def summary(self) -> str:
-        """One line in plain words."""
-        dropped = f"; {self.dropped_days} days left out" if self.dropped_days else ""
-        return (
-            f"Probability of backtest overfitting {self.pbo:.2f}: in {self.pbo:.0%} of "
-            f"{self.combinations} splits of {self.days} days into halves, the configuration "
-            f"with the best in-sample Sharpe ratio (of {len(self.configurations)}) ranked at or "
-            f"below the median out of sample; it lost money out of sample in "
-            f"{self.prob_loss:.0%} (CSCV, {self.blocks} blocks{dropped})."
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-ready numbers for metrics.json (no per-split arrays: CSCV is deterministic, so
-        a report redraws them from returns.csv)."""
-        return {
-            "pbo": float(self.pbo),
-            "prob_loss": float(self.prob_loss),
-            "logit_median": float(np.median(self.logits)),
-            "degradation_slope": _json_float(self.slope),
-            "degradation_intercept": _json_float(self.intercept),
-            "configurations": len(self.configurations),
-            "combinations": self.combinations,
-            "blocks": self.blocks,
-            "days": self.days,
-            "dropped_days": self.dropped_days,
-            "most_chosen": self.most_chosen,
-        }
-
-
-def _json_float(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 def _block_sums(R: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,22 +116,24 @@ def probability_of_overfitting(
     w = _relative_rank(perf_out, pick)
     logits = np.log(w / (1.0 - w))
     rows = np.arange(len(mask))
-    ins, outs = perf_in[rows, pick], perf_out[rows, pick]
-    if np.ptp(ins) > 0:
-        slope, intercept = np.polyfit(ins, outs, 1)
-    else:
-        slope, intercept = math.nan, float(np.mean(outs))
-    return Overfitting(
-        pbo=float(np.mean(logits <= 0)),
-        prob_loss=float(np.mean(outs < 0)),
-        logits=logits,
-        in_sample=ins,
-        out_of_sample=outs,
-        chosen=pick,
-        slope=float(slope),
-        intercept=float(intercept),
-        configurations=names,
-        blocks=int(blocks),
-        days=usable,
-        dropped_days=total - usable,
+    return Overfitting.of_splits(
+        logits,
+        perf_in[rows, pick],
+        perf_out[rows, pick],
+        pick,
+        names,
+        blocks,
+        usable,
+        total - usable,
     )
+
+
+def overfitting_or_why(
+    returns: pd.DataFrame, blocks: int = DEFAULT_BLOCKS
+) -> tuple[Overfitting | None, str]:
+    """`probability_of_overfitting`, or None and why it could not be estimated (fewer than 2
+    configurations, too few days for the blocks), for a run to say in a note."""
+    try:
+        return probability_of_overfitting(returns, blocks), ""
+    except ValueError as exc:
+        return None, str(exc)

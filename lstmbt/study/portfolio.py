@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
+from lstmbt.findings import Overfitting, StepM, TrackRecord
 from lstmbt.results import StudyResult
 from lstmbt.strategies import (
     equal_weight_weights,
@@ -43,6 +44,8 @@ from lstmbt.strategies import (
 from lstmbt.study.backtests import check_parity, costs_of
 from lstmbt.study.evaluation import strategy_metrics
 from lstmbt.study.factor import Factor, factor_analysis
+from lstmbt.study.familywise import stepm_or_why
+from lstmbt.study.overfitting import DEFAULT_BLOCKS, overfitting_or_why
 from lstmbt.study.significance import (
     TRADING_DAYS,
     bootstrap_sharpe,
@@ -50,6 +53,7 @@ from lstmbt.study.significance import (
     finite_or_none,
     sharpe,
 )
+from lstmbt.study.trackrecord import track_record
 
 EQUAL_WEIGHT = "equal_weight"
 MOMENTUM_DAYS = (20, 60, 252)
@@ -123,6 +127,12 @@ class Portfolio:
     trials
         rankings counted in the deflated Sharpe ratio (the universe's per-ticker
         configurations, every forecaster's portfolio and every naive ranking)
+    over_cash
+        whether the deflated Sharpe ratio and the track record are measured on returns over
+        the run's cash rate (False: the run has none, so over a zero return; the portfolio
+        engine itself pays no interest on idle cash)
+    track_record
+        PSR and minimum track record length against equal weight's Sharpe ratio
     factor, naive_factors
         the forecasts, and each naive ranking's, read as a cross-sectional factor
         (study.factor: quantile returns, spread, IC by horizon and month, turnover)
@@ -139,6 +149,20 @@ class Portfolio:
     trials: int = 0
     factor: Factor | None = field(default=None, repr=False)
     naive_factors: dict[str, Factor] = field(default_factory=dict, repr=False)
+    over_cash: bool = False
+    track_record: TrackRecord | None = None
+
+
+@dataclass(frozen=True)
+class RankingTests:
+    """The universe's rankings as one family (`ranking_returns`, on returns over the cash
+    rate where the run has one): PBO over every ranking tried and StepM of each against
+    equal weight; `notes` says what could not be computed and why."""
+
+    overfitting: Overfitting | None
+    stepm: StepM | None
+    days: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def _run(
@@ -324,11 +348,15 @@ def ranking_portfolios(
     studies: dict[str, StudyResult],
     forecasters: Sequence[str],
     earlier_trials: int = 0,
+    cash: pd.Series | None = None,
 ) -> tuple[dict[str, Portfolio], dict[str, str]]:
     """Every forecaster's portfolio (see `ranking_portfolio`), the naive rankings computed once
     per set of tickers, and each forecaster's deflated Sharpe ratio counting every ranking
     tried: the forecasters' portfolios, the naive rankings, and `earlier_trials` (the
-    universe's per-ticker configurations, whose Sharpe ratios are not the portfolio's).
+    universe's per-ticker configurations, whose Sharpe ratios are not the portfolio's), with
+    its track record against equal weight. `cash`: the daily interest on cash by date (the
+    run's --cash-rate), which the deflated Sharpe ratio and the track record are measured over
+    (none: over a zero return; the portfolio engine itself pays no interest on idle cash).
     Returns the portfolios and, per forecaster without one, the reason."""
     made: dict[str, Portfolio] = {}
     skipped: dict[str, str] = {}
@@ -352,20 +380,58 @@ def ranking_portfolios(
     for naive in naive_by_tickers.values():
         trial_returns += [naive.returns[c].dropna() for c in naive.returns.columns]
     per_period = np.array(
-        [float(sharpe(r.to_numpy(dtype=float))) for r in trial_returns]
+        [float(sharpe(over_cash(r, cash).to_numpy(dtype=float))) for r in trial_returns]
     ) / math.sqrt(TRADING_DAYS)
     n_trials = len(trial_returns) + max(int(earlier_trials), 0)
     for name, p in made.items():
-        dsr = deflated_sharpe(
-            p.returns[name].to_numpy(dtype=float), per_period, extra_trials=earlier_trials
-        )
+        mine = over_cash(p.returns[name], cash).to_numpy(dtype=float)
+        dsr = deflated_sharpe(mine, per_period, extra_trials=earlier_trials)
         metrics = p.metrics.copy()
         metrics["dsr"] = None
         metrics["dsr_trials"] = None
         metrics.loc[name, "dsr"] = finite_or_none(dsr["dsr"])
         metrics.loc[name, "dsr_trials"] = n_trials
-        made[name] = dataclasses.replace(p, metrics=metrics, trials=n_trials)
+        record = track_record(mine, over_cash(p.returns[EQUAL_WEIGHT], cash).to_numpy(float))
+        made[name] = dataclasses.replace(
+            p,
+            metrics=metrics,
+            trials=n_trials,
+            over_cash=cash is not None and bool((cash != 0).any()),
+            track_record=record,
+        )
     return made, skipped
+
+
+def over_cash(returns: pd.Series, cash: pd.Series | None) -> pd.Series:
+    """Daily returns over the cash rate on their own days (none: as they are)."""
+    if cash is None:
+        return returns
+    return returns - cash.reindex(returns.index).fillna(0.0).to_numpy()
+
+
+def ranking_tests(
+    config: RunConfig, portfolios: Mapping[str, Portfolio], cash: pd.Series | None = None
+) -> RankingTests:
+    """PBO (CSCV, 16 blocks) over every ranking a universe tried, and Romano-Wolf StepM of
+    each against equal weight, on the days they share, over the cash rate (`cash`, as for
+    the deflated Sharpe ratio), with the run's bootstrap."""
+    family = ranking_returns(portfolios)
+    if family.empty:
+        return RankingTests(None, None, 0, ("no ranking portfolio: nothing to test as a family",))
+    family = family.apply(lambda col: over_cash(col, cash))
+    overfitting, pbo_why = overfitting_or_why(family, DEFAULT_BLOCKS)
+    found, stepm_why = stepm_or_why(
+        family, EQUAL_WEIGHT, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+    )
+    notes = [
+        f"{what} over the rankings {verb}: {why}"
+        for what, verb, why in (
+            ("Probability of backtest overfitting", "not estimated", pbo_why),
+            ("Romano-Wolf StepM", "not run", stepm_why),
+        )
+        if why
+    ]
+    return RankingTests(overfitting, found, len(family), tuple(notes))
 
 
 def ranking_returns(portfolios: Mapping[str, Portfolio]) -> pd.DataFrame:

@@ -17,95 +17,15 @@ resamples buy-and-hold) is the test, this is the back-of-the-envelope for "how m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lstmbt.findings import LEVEL, TrackRecord
 from lstmbt.study.significance import TRADING_DAYS, ZERO_VOL, probabilistic_sharpe
 
-LEVEL = 0.95
 MIN_DAYS = 10  # as probabilistic_sharpe: fewer days give no estimate
-
-
-@dataclass(frozen=True)
-class TrackRecord:
-    """PSR and MinTRL of one strategy against a benchmark Sharpe ratio (annualised figures).
-
-    Attributes
-    ----------
-    sharpe, benchmark_sharpe
-        annualised Sharpe ratios (by TRADING_DAYS) of the strategy and the benchmark
-    days
-        the strategy's track record (daily returns)
-    psr
-        P(true Sharpe > benchmark_sharpe) given the record's skewness and kurtosis
-    min_days
-        the minimum track record length in days for PSR to reach `level` (None when the
-        Sharpe ratio does not exceed the benchmark's: no length would do)
-    skew, kurtosis
-        of the daily returns (kurtosis not excess: 3 for a normal)
-    """
-
-    sharpe: float
-    benchmark_sharpe: float
-    days: int
-    psr: float | None
-    min_days: float | None
-    skew: float
-    kurtosis: float
-    level: float = LEVEL
-
-    @property
-    def more_days(self) -> float | None:
-        """Days beyond the record still needed (0 when already enough; None: never)."""
-        if self.min_days is None:
-            return None
-        return max(0.0, self.min_days - self.days)
-
-    @property
-    def more_years(self) -> float | None:
-        """`more_days` in years of 252 trading days."""
-        more = self.more_days
-        return None if more is None else more / TRADING_DAYS
-
-    @property
-    def summary(self) -> str:
-        """One line in plain words."""
-        level = f"{self.level:.0%}"
-        if self.min_days is None:
-            return (
-                f"Sharpe ratio {self.sharpe:.2f} does not exceed {self.benchmark_sharpe:.2f}: "
-                f"no track record length would make it better at {level}."
-            )
-        psr = f"PSR {self.psr:.2f}" if self.psr is not None else "PSR -"
-        if self.more_days == 0:
-            return (
-                f"Sharpe ratio {self.sharpe:.2f} vs {self.benchmark_sharpe:.2f}: the "
-                f"{self.days}-day record already reaches {level} ({psr}; minimum track "
-                f"record {math.ceil(self.min_days)} days)."
-            )
-        return (
-            f"At this Sharpe difference ({self.sharpe:.2f} vs {self.benchmark_sharpe:.2f}), "
-            f"about {self.more_years:.1f} more years of daily data would be needed to reach "
-            f"{level} ({psr} on {self.days} days; minimum track record "
-            f"{math.ceil(self.min_days)} days)."
-        )
-
-    def to_dict(self) -> dict:
-        """JSON-ready for metrics.json."""
-        return {
-            "sharpe": self.sharpe,
-            "benchmark_sharpe": self.benchmark_sharpe,
-            "days": self.days,
-            "psr": self.psr,
-            "min_days": self.min_days,
-            "more_years": self.more_years,
-            "skew": self.skew,
-            "kurtosis": self.kurtosis,
-            "level": self.level,
-        }
 
 
 def min_track_record_days(

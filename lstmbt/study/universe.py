@@ -9,11 +9,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstmbt.metrics import ModelVerdict, Verdict, fmt_p, p_equals, sized_name
+from lstmbt.metrics import (
+    SIZED,
+    Metrics,
+    ModelVerdict,
+    Verdict,
+    finite,
+    fmt_p,
+    p_equals,
+    sized_name,
+)
 from lstmbt.results import StudyResult
 from lstmbt.study.crosssection import adjust, holm, pooled_sharpe_difference
 from lstmbt.study.significance import TRADING_DAYS, deflated_sharpe
-from lstmbt.study.verdict import answer_of
+from lstmbt.study.verdict import answer_of, forecast_warnings, is_warning
 
 ALPHA = 0.05
 
@@ -102,7 +111,10 @@ def cross_section(
     ]
     numeric = ("diff_p", "dm_p", "dm_p_better", "loss_ratio")
     table = pd.DataFrame(rows, columns=columns).astype({c: float for c in numeric})
-    for column in ("diff_p", "dm_p", "dm_p_better"):  # one family each, over every row
+    # one family each, over every row: the Sharpe differences (two-sided) and the DM tests
+    # one-sided, for "more accurate than the random walk" (a two-sided DM family would count
+    # a forecast far worse than the random walk as a discovery)
+    for column in ("diff_p", "dm_p_better"):
         table = adjust(table, column)
     table = table.set_index(["ticker", "forecaster"])
     pooled = {}
@@ -117,14 +129,51 @@ def cross_section(
         )
     pooled_frame = pd.DataFrame.from_dict(pooled, orient="index")
     n_trials = len(trial_sharpes)
-    return CrossSection(table, pooled_frame, n_trials, _verdict(table, pooled_frame, n_trials))
+    metrics = {label: r.metrics for label, r in studies.items()}
+    checks = {name: ticker_checks(metrics, name) for name in pooled_frame.index}
+    return CrossSection(
+        table, pooled_frame, n_trials, _verdict(table, pooled_frame, n_trials, checks, metrics)
+    )
 
 
-def _verdict(table: pd.DataFrame, pooled: pd.DataFrame, trials: int) -> Verdict:
+def ticker_checks(metrics: dict[str, Metrics], name: str) -> tuple[bool, bool]:
+    """(traded, warned) of a forecaster (or its sized rule) across a universe's tickers, by
+    the rule a ticker's answer follows: it traded if it held a position on some ticker, and
+    it is warned if a leak check raised a warning (not an echo note) about its forecast on
+    any ticker."""
+    traded = any(
+        bool(m.value("strategy", name, "trades"))
+        for m in metrics.values()
+        if name in m.strategy.index
+    )
+    return traded, bool(warned_tickers(metrics, name))
+
+
+def warned_tickers(metrics: dict[str, Metrics], name: str) -> list[str]:
+    """The tickers on which a leak check raised a warning about `name`'s forecast (a sized
+    rule trades its forecaster's forecast, so shares its warnings)."""
+    forecast = name[: -len(SIZED)] if name.endswith(SIZED) else name
+    return [
+        label
+        for label, m in metrics.items()
+        if any(is_warning(w) for w in forecast_warnings(m, forecast))
+    ]
+
+
+def _verdict(
+    table: pd.DataFrame,
+    pooled: pd.DataFrame,
+    trials: int,
+    checks: dict[str, tuple[bool, bool]] | None = None,
+    metrics: dict[str, Metrics] | None = None,
+) -> Verdict:
     """Per forecaster (and sized rule) across tickers: the one-word answer from the pooled
     Sharpe difference (Holm-adjusted over the rows of `pooled`; docs/statistics.md, "The
     verdict's answer"), then the per-ticker counts at 5% raw, after BH and after Holm, beside
-    what luck alone would give, the DM counts and the deflated Sharpe over the run's trials."""
+    what luck alone would give, the DM counts, the deflated Sharpe over the run's trials, and
+    how often it stays in each ticker's model confidence set. `checks`: per row of `pooled`,
+    (traded, warned) by `ticker_checks` (none: traded, no warning)."""
+    checks, metrics = checks or {}, metrics or {}
     n_tests = len(table)
     p_pooled = pooled["p_value"].to_numpy(dtype=float) if len(pooled) else np.array([])
     adjusted = dict(zip(pooled.index, holm(p_pooled), strict=True)) if len(pooled) else {}
@@ -132,14 +181,15 @@ def _verdict(table: pd.DataFrame, pooled: pd.DataFrame, trials: int) -> Verdict:
     for name in pooled.index:
         rows = table.xs(name, level="forecaster")
         row = pooled.loc[name]
-        diff, p = _num(row["diff"]), _num(row["p_value"])
-        p_adj = _num(adjusted.get(name))
-        answer = answer_of(diff, p, p_adj, traded=True, warned=False)
+        diff, p = finite(row["diff"]), finite(row["p_value"])
+        p_adj = finite(adjusted.get(name))
+        traded, warned = checks.get(name, (True, False))
+        answer = answer_of(diff, p, p_adj, traded=traded, warned=warned)
         models.append(
             ModelVerdict(
                 name,
                 answer,
-                _headline(name, answer, diff, p, p_adj, len(rows), len(pooled)),
+                _headline(name, answer, diff, p, p_adj, len(rows), len(pooled), traded, warned),
                 tuple(
                     d
                     for d in (
@@ -147,6 +197,8 @@ def _verdict(table: pd.DataFrame, pooled: pd.DataFrame, trials: int) -> Verdict:
                         _ticker_counts(rows, n_tests),
                         _dm_counts(rows, n_tests),
                         _dsr_counts(rows, trials),
+                        _confidence_set_counts(metrics, name),
+                        _warned_line(metrics, name) if warned else "",
                     )
                     if d
                 ),
@@ -160,8 +212,10 @@ def _verdict(table: pd.DataFrame, pooled: pd.DataFrame, trials: int) -> Verdict:
     return Verdict(tuple(models), run)
 
 
-def _headline(name, answer, diff, p, p_adj, tickers: int, k: int) -> str:
+def _headline(name, answer, diff, p, p_adj, tickers: int, k: int, traded=True, warned=False) -> str:
     where = f"across {tickers} tickers" if tickers != 1 else "on its 1 ticker"
+    if not traded:
+        return f"{name} never held a position on any ticker, so it made nothing to compare"
     if diff is None:
         return f"{name}: the pooled Sharpe difference to buy-and-hold could not be computed"
     numbers = f"mean Sharpe difference {diff:+.2f}"
@@ -173,14 +227,19 @@ def _headline(name, answer, diff, p, p_adj, tickers: int, k: int) -> str:
         return f"{name} beats buy-and-hold after costs {where}: {numbers}"
     if answer == "No":
         return f"{name} does not beat buy-and-hold after costs {where}: {numbers}"
+    if warned and p_adj is not None and p_adj < ALPHA:
+        return (
+            f"{name} is ahead of buy-and-hold after costs {where}, but a leak check of its "
+            f"forecast raised a warning on some ticker (below): {numbers}"
+        )
     if p is None:
         return f"{name}'s pooled Sharpe difference {where} could not be tested: {numbers}"
     return f"{name} is ahead of buy-and-hold after costs {where}, but not significantly: {numbers}"
 
 
 def _pooled_line(row: pd.Series) -> str:
-    diff = _num(row["diff"])
-    low, high = _num(row["ci_low"]), _num(row["ci_high"])
+    diff = finite(row["diff"])
+    low, high = finite(row["ci_low"]), finite(row["ci_high"])
     if diff is None or low is None or high is None:
         return ""
     return (
@@ -205,21 +264,17 @@ def _ticker_counts(rows: pd.DataFrame, n_tests: int) -> str:
 
 
 def _dm_counts(rows: pd.DataFrame, n_tests: int) -> str:
-    """Tickers where its forecast is more accurate than the random walk (squared loss): the
-    one-sided p-value where the run has it, else a negative statistic with two-sided p < 5%."""
-    if "dm_p_better" in rows and rows["dm_p_better"].notna().any():
-        col, better = "dm_p_better", pd.Series(True, index=rows.index)
-        how = "one-sided p < 0.05"
-    elif "dm_stat" in rows and rows["dm_p"].notna().any():
-        col, better = "dm_p", rows["dm_stat"] < 0
-        how = "a lower loss with two-sided p < 0.05"
-    else:
+    """Tickers where its forecast is more accurate than the random walk (squared loss):
+    the one-sided p-value (H1: a lower loss), raw and adjusted as one family over every
+    row of the universe."""
+    if "dm_p_better" not in rows or rows["dm_p_better"].isna().all():
         return ""
-    counts = [int((better & (rows[c] < ALPHA)).sum()) for c in (col, f"{col}_bh", f"{col}_holm")]
+    counts = [int((rows[c] < ALPHA).sum()) for c in ("dm_p_better", "dm_p_better_bh")]
+    counts.append(int((rows["dm_p_better_holm"] < ALPHA).sum()))
     return (
-        f"Forecasts more accurately than the random walk (Diebold-Mariano, squared loss, {how}) "
-        f"on {counts[0]} of {len(rows)} tickers; {counts[1]} after Benjamini-Hochberg and "
-        f"{counts[2]} after Holm over all {n_tests} tests"
+        f"Forecasts more accurately than the random walk (Diebold-Mariano, squared loss, "
+        f"one-sided p < 0.05) on {counts[0]} of {len(rows)} tickers; {counts[1]} after "
+        f"Benjamini-Hochberg and {counts[2]} after Holm over all {n_tests} one-sided tests"
     )
 
 
@@ -234,9 +289,29 @@ def _dsr_counts(rows: pd.DataFrame, trials: int) -> str:
     )
 
 
-def _num(value) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if np.isfinite(x) else None
+def _confidence_set_counts(metrics: dict[str, Metrics], name: str) -> str:
+    """On how many tickers its forecast stays in the model confidence set (90%, squared
+    error, against that ticker's forecasters and baselines)."""
+    sets = [
+        m.confidence_set
+        for m in metrics.values()
+        if m.confidence_set is not None and name in m.confidence_set.pvalues
+    ]
+    if not sets:
+        return ""
+    kept = sum(name in c.included for c in sets)
+    size = sets[0].size
+    return (
+        f"In the {1 - size:.0%} model confidence set of its ticker's forecasts (squared "
+        f"error, against that ticker's forecasters and baselines) on {kept} of {len(sets)} "
+        f"tickers; on the others it is significantly less accurate than the best"
+    )
+
+
+def _warned_line(metrics: dict[str, Metrics], name: str) -> str:
+    """Which tickers' leak checks raised a warning about its forecast."""
+    return (
+        f"A leak check raised a warning about its forecast on "
+        f"{', '.join(warned_tickers(metrics, name))} (see that ticker's report): no Yes while "
+        "it stands"
+    )

@@ -10,23 +10,33 @@ is not above buy-and-hold's (or never trades); Inconclusive otherwise.
 Every sentence claims no more than its test: a p-value is the probability of a result at least
 this extreme if there were no difference, never the probability that the strategy is better;
 "edge" and "break-even" are said only of a difference the data support; the deflated Sharpe
-ratio is measured against cash, and says so.
+ratio is measured against cash, and says so. The run-wide lines add what a family of tests
+says: PBO (estimated by CSCV over every configuration tried), Romano-Wolf StepM (which
+strategies beat buy-and-hold, family-wise at 5%) and Hansen's model confidence set (which
+forecasters are the most accurate); a forecaster ahead of buy-and-hold but not significantly
+gets its minimum track record length.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from lstmbt.findings import NOISE_PBO, ConfidenceSet, Overfitting, StepM, TrackRecord
 from lstmbt.metrics import (
     BREAKEVEN_MAX_BPS,
     Metrics,
     ModelVerdict,
     Verdict,
     breakeven_interval,
+    finite,
     fmt2,
     fmt_p,
     p_equals,
+    plural,
     sized_name,
+    tested_of,
 )
 from lstmbt.study.crosssection import holm
 from lstmbt.study.leaks import leak_sentences
@@ -68,7 +78,7 @@ def _family(m: Metrics, names: list[str]) -> dict[str, float]:
     its forecasts (each forecaster's sign rule and, with --sizing vol-target, its sized rule):
     a run that tries k forecasts gets k chances at a 5% fluke."""
     rows = [*names, *(sized_name(n) for n in names if sized_name(n) in m.strategy.index)]
-    p = np.array([_num(m.value("strategy_tests", n, "diff_p_value")) for n in rows], dtype=float)
+    p = np.array([finite(m.value("strategy_tests", n, "diff_p_value")) for n in rows], dtype=float)
     adjusted = holm(p) if len(p) else p
     return {n: float(a) for n, a in zip(rows, adjusted, strict=True) if a == a}
 
@@ -76,17 +86,16 @@ def _family(m: Metrics, names: list[str]) -> dict[str, float]:
 def _one(m: Metrics, name: str, family: dict[str, float]) -> ModelVerdict:
     bench = m.benchmark
     st = {c: m.value("strategy_tests", name, c) for c in m.strategy_tests.columns}
-    sharpe = _num(m.value("strategy", name, "sharpe"))
-    bench_sharpe = _num(m.value("strategy", bench, "sharpe"))
+    sharpe = finite(m.value("strategy", name, "sharpe"))
+    bench_sharpe = finite(m.value("strategy", bench, "sharpe"))
     traded = bool(m.value("strategy", name, "trades"))
-    diff = _num(st.get("diff"))
+    diff = finite(st.get("diff"))
     if diff is None and sharpe is not None and bench_sharpe is not None:
         diff = sharpe - bench_sharpe
-    p = _num(st.get("diff_p_value"))
+    p = finite(st.get("diff_p_value"))
     p_adj = family.get(name)
-    warnings = _warnings(m, name)
-    # a note (the echo check) says what the forecast is, not that it cannot be trusted
-    answer = answer_of(diff, p, p_adj, traded, any(not w.startswith("note:") for w in warnings))
+    warnings = forecast_warnings(m, name)
+    answer = answer_of(diff, p, p_adj, traded, any(is_warning(w) for w in warnings))
     headline = _headline(m, name, answer, sharpe, bench_sharpe, diff, p, p_adj, len(family))
     if not traded:
         return ModelVerdict(name, answer, headline, warnings)
@@ -96,6 +105,8 @@ def _one(m: Metrics, name: str, family: dict[str, float]) -> ModelVerdict:
         _breakeven_line(m, name, st),
         _sized_line(m, name, family),
         _dsr_line(m, name, st, diff),
+        _track_record_line(m.track_records.get(name), diff, p),
+        _stepm_named_line(m.stepm, name),
         _seed_line(m, name),
         *warnings,
     ]
@@ -147,7 +158,7 @@ def _returns_line(m: Metrics, name: str) -> str:
 def _difference_line(st: dict, diff, p, p_adj, k: int) -> str:
     if diff is None:
         return ""
-    low, high = _num(st.get("diff_ci_low")), _num(st.get("diff_ci_high"))
+    low, high = finite(st.get("diff_ci_low")), finite(st.get("diff_ci_high"))
     interval = (
         f" (95% bootstrap interval {low:+.2f} to {high:+.2f})"
         if low is not None and high is not None
@@ -185,8 +196,8 @@ def _breakeven_line(m: Metrics, name: str, st: dict) -> str:
     if status == "identical":
         return "It returns exactly what buy-and-hold does on every day: no break-even cost"
     if status == "trails":
-        gross = _num(m.value("strategy", name, "gross_sharpe"))
-        bench = _num(m.value("strategy", m.benchmark, "gross_sharpe"))
+        gross = finite(m.value("strategy", name, "gross_sharpe"))
+        bench = finite(m.value("strategy", m.benchmark, "gross_sharpe"))
         numbers = (
             f" (before costs: Sharpe {fmt2(gross)} vs {fmt2(bench)})"
             if gross is not None and bench is not None
@@ -196,7 +207,7 @@ def _breakeven_line(m: Metrics, name: str, st: dict) -> str:
             f"Its Sharpe ratio trails buy-and-hold's even with no trading costs{numbers}: no "
             "cost level makes it win (no break-even cost)"
         )
-    low, high = _num(st.get("breakeven_low")), _num(st.get("breakeven_high"))
+    low, high = finite(st.get("breakeven_low")), finite(st.get("breakeven_high"))
     interval = breakeven_interval(low, high)
     supported = low is not None and low > 0
     shown = f" (95% bootstrap interval {interval})" if interval else ""
@@ -211,7 +222,7 @@ def _breakeven_line(m: Metrics, name: str, st: dict) -> str:
             f"{BREAKEVEN_MAX_BPS} bps per side, but that point estimate is not significant"
             f"{shown}; {pays}"
         )
-    bps = _num(st.get("breakeven_bps"))
+    bps = finite(st.get("breakeven_bps"))
     if status != "crosses" or bps is None:
         return ""
     if supported:
@@ -232,7 +243,7 @@ def _sized_line(m: Metrics, name: str, family: dict[str, float]) -> str:
     if sized not in m.strategy.index:
         return ""
     sharpe = m.value("strategy", sized, "sharpe")
-    p = _num(m.value("strategy_tests", sized, "diff_p_value"))
+    p = finite(m.value("strategy_tests", sized, "diff_p_value"))
     test = f", {p_equals(p)} against buy-and-hold's" if p is not None else ""
     adjusted = (
         f" (Holm-adjusted {fmt_p(family[sized])})" if len(family) > 1 and sized in family else ""
@@ -248,10 +259,10 @@ def _dsr_line(m: Metrics, name: str, st: dict, diff: float | None) -> str:
     """The deflated Sharpe ratio is measured against cash (a bar of zero excess return raised
     for the trials), not against buy-and-hold: said plainly, with its p-value, and never as
     the probability that the strategy is better."""
-    dsr = _num(st.get("dsr"))
+    dsr = finite(st.get("dsr"))
     if dsr is None:
         return ""
-    bar = _num(st.get("dsr_sr0_annual"))
+    bar = finite(st.get("dsr_sr0_annual"))
     against = (
         f"against {bar:.2f} a year, the Sharpe ratio the best of {_trial_count(m)} would reach "
         "by luck alone"
@@ -282,7 +293,7 @@ def _trial_count(m: Metrics) -> str:
 def _seed_line(m: Metrics, name: str) -> str:
     if name not in m.seed_scores.index.get_level_values(0):
         return ""
-    sharpes = [_num(s) for s in m.seed_scores.loc[name, "sharpe"]]
+    sharpes = [finite(s) for s in m.seed_scores.loc[name, "sharpe"]]
     if len(sharpes) <= 1:
         return ""
     known = [s for s in sharpes if s is not None]
@@ -291,7 +302,7 @@ def _seed_line(m: Metrics, name: str) -> str:
     flat = len(sharpes) - len(known)
     idle = f"; {flat} of {len(sharpes)} seeds never held a position" if flat else ""
     summary = m.seeds_summary().loc[name]
-    mean, std = _num(summary["sharpe_mean"]), _num(summary["sharpe_std"])
+    mean, std = finite(summary["sharpe_mean"]), finite(summary["sharpe_std"])
     spread = f" ± {std:.2f}" if std is not None else ""
     return (
         f"Across {len(sharpes)} seeds: Sharpe {mean:.2f}{spread} (mean ± standard deviation of "
@@ -299,9 +310,16 @@ def _seed_line(m: Metrics, name: str) -> str:
     )
 
 
-def _warnings(m: Metrics, name: str) -> tuple[str, ...]:
-    """The leak checks that fired (lstmbt.study.leaks), in their own words: warnings ("likely
-    look-ahead leak", "caution") and notes ("note:", the echo check)."""
+def is_warning(sentence: str) -> bool:
+    """Whether a leak check's sentence is a warning ("likely look-ahead leak", "caution"),
+    which keeps an answer from Yes; a note ("note:", the echo check) says what the forecast
+    is, not that it cannot be trusted."""
+    return not sentence.startswith("note:")
+
+
+def forecast_warnings(m: Metrics, name: str) -> tuple[str, ...]:
+    """The leak checks that fired on `name`'s forecast (lstmbt.study.leaks), in their own
+    words: warnings and notes."""
     if name not in m.forecast_tests.index:
         return ()
     row = {c: m.value("forecast_tests", name, c) for c in m.forecast_tests.columns}
@@ -311,23 +329,24 @@ def _warnings(m: Metrics, name: str) -> tuple[str, ...]:
 def _run_lines(m: Metrics) -> tuple[str, ...]:
     """What holds for the whole run, said once: SPA (it tests every strategy, baselines
     included, not one forecaster) and the design."""
-    lines = []
-    spa = _spa_line(m)
-    if spa:
-        lines.append(spa)
+    lines = [
+        _spa_line(m),
+        stepm_line(m.stepm, "buy-and-hold", m.span.test_days),
+        confidence_set_line(m.confidence_set),
+        overfitting_line(m.overfitting, CONFIGURATIONS.get(m.span.kind, CONFIGURATIONS["study"])),
+    ]
+    lines = [line for line in lines if line]
     if m.span.kind == "study" and not m.span.walk_forward:
         lines.append("One chronological split: run with --walk-forward for a sturdier answer.")
     return tuple(lines)
 
 
 def _spa_line(m: Metrics) -> str:
+    """SPA once per run: what it tested (the strategies it could test, of how many, and why
+    the others were left out) and what a rejection means."""
     p = m.spa.p_consistent
     if p is None:
         return ""
-    merged = ""
-    if m.spa.merged:
-        same = ", ".join(sorted(m.spa.merged))
-        merged = f" ({same} returned exactly what another did and counted once)"
     outcome = (
         "rejected at 5%: evidence that at least one of them, baselines included, has a higher "
         "mean daily return after costs than buy-and-hold (the test does not say which)"
@@ -336,20 +355,156 @@ def _spa_line(m: Metrics) -> str:
     )
     return (
         f"Hansen's SPA test of 'no strategy has a higher mean daily return than buy-and-hold "
-        f"after costs', over all {m.spa.n_strategies} strategies of this run, baselines "
-        f"included{merged}: {p_equals(p)}, {outcome}."
+        f"after costs', over {m.spa.scope}, baselines included: {p_equals(p)}, {outcome}."
+    )
+
+
+# what the configurations of each kind of run are, for the PBO sentence
+CONFIGURATIONS = {
+    "study": "every trained model's seeds, each preset, model and sizing rule, the baselines "
+    "and buy-and-hold",
+    "judge": "the judged forecasts, the baselines and buy-and-hold",
+}
+# StepM's family-wise error measured on noise: days -> rate (docs/statistics.md, "StepM")
+STEPM_MEASURED = "12.7% on 500 days, 8.7% on 1,500 and 5.0% on 2,500"
+STEPM_NOMINAL_DAYS = 2500
+
+
+def overfitting_line(o: Overfitting | None, configurations: str, where: str = "this run") -> str:
+    """PBO in words: estimated, over which configurations, what it counts, and what one PBO
+    can and cannot say (on pure noise a single family's PBO ranged widely)."""
+    if o is None:
+        return ""
+    text = (
+        f"Probability of backtest overfitting, estimated by CSCV over the "
+        f"{len(o.configurations)} distinct configurations tried in {where} ({configurations}): "
+        f"{o.pbo:.2f}. In {o.pbo:.0%} of the {o.combinations:,} ways of splitting its "
+        f"{o.days} days into two halves ({o.blocks} blocks), the configuration with the best "
+        f"Sharpe ratio in one half ranked at or below the median in the other; that pick had "
+        f"a negative Sharpe ratio there in {o.prob_loss:.0%}"
+    )
+    low, high = NOISE_PBO
+    if o.pbo < low:
+        text += (
+            f". Below what pure noise gave ({low:.2f} to {high:.2f}): the configuration that "
+            "looked best mostly held up out of sample; that is about choosing among these "
+            "configurations, not evidence that any of them beats buy-and-hold"
+        )
+    elif o.pbo > high:
+        text += (
+            f". Above what pure noise gave ({low:.2f} to {high:.2f}): the configuration that "
+            "looks best in one half tends to fall to the median or below in the other, a sign "
+            "that picking the best backtest here picks luck"
+        )
+    else:
+        text += (
+            f". On configurations of pure noise a single PBO ranged from {low:.2f} to "
+            f"{high:.2f}, so one in that range proves nothing alone, neither skill nor "
+            "overfitting"
+        )
+    return text + "."
+
+
+def stepm_line(s: StepM | None, benchmark: str, days: int, noun: str = "strategy") -> str:
+    """StepM in words: family-wise at 5%, over what it tested (the run's strategies, or a
+    universe's rankings: `noun`), on mean daily returns; a name on a short span is a
+    candidate (StepM was measured liberal there)."""
+    if s is None:
+        return ""
+    left_out = [f"{n}, which {why}" for n, why in s.left_out.items()]
+    family = tested_of(len(s.tested), left_out, noun)
+    head = (
+        f"Romano-Wolf StepM, {s.size:.0%} family-wise error over {family}, each against "
+        f"{benchmark} on mean daily return after costs (not the Sharpe ratio)"
+    )
+    if not s.tested:
+        return f"{head}: nothing to test."
+    if not s.superior:
+        return f"{head}: names none, so none is shown to beat {benchmark} at that level."
+    named = ", ".join(s.superior)
+    they = "it" if len(s.superior) == 1 else "them"
+    text = (
+        f"{head}: names {named} as beating {benchmark} (family-wise: naming even one {noun} "
+        f"that does not beat it happens in at most {s.size:.0%} of samples)"
+    )
+    if days < STEPM_NOMINAL_DAYS:
+        text += (
+            f"; on {days} days read {they} as candidates: on short spans StepM was measured "
+            f"liberal (family-wise error {STEPM_MEASURED})"
+        )
+    return text + "."
+
+
+def confidence_set_line(c: ConfidenceSet | None) -> str:
+    """The model confidence set in words: which forecasts stay (not significantly less
+    accurate than the best) and which leave (significantly less accurate)."""
+    if c is None or not c.pvalues:
+        return ""
+    n = len(c.pvalues)
+    kept = ", ".join(c.included)
+    dropped = (
+        f"; significantly less accurate, and out of it (MCS p <= {c.size:.2f}): "
+        f"{', '.join(c.excluded)}"
+        if c.excluded
+        else "; none is significantly less accurate than the best"
+    )
+    merged = "".join(
+        f"; {name} repeats {into}'s forecasts on every day and shares its place"
+        for name, into in c.merged.items()
+    )
+    return (
+        f"Hansen's model confidence set at {1 - c.size:.0%} over the {c.loss} forecast errors "
+        f"of {plural(n, 'forecast')} (the run's forecasters and baselines): it keeps {kept} "
+        f"(none of them significantly less accurate than the best; a set so built contains "
+        f"the most accurate forecast in at least {1 - c.size:.0%} of samples, if the test's "
+        f"assumptions hold)"
+        f"{dropped}"
+        f"{merged}."
+    )
+
+
+def track_record_words(t: TrackRecord, benchmark: str = "buy-and-hold's") -> str:
+    """The minimum track record length in words, for a Sharpe ratio above the benchmark's
+    whose difference is not significant."""
+    if t.min_days is None or t.more_days is None:
+        return ""
+    psr = "" if t.psr is None else f", one-sided {p_equals(max(0.0, 1.0 - t.psr))}"
+    basis = (
+        f"the probabilistic Sharpe ratio against {benchmark} Sharpe ratio taken as a known "
+        f"number{psr}"
+    )
+    if t.more_days == 0:
+        return (
+            f"Its {t.days}-day record is already longer than the minimum track record length "
+            f"({math.ceil(t.min_days)} days) at which {basis} reaches {t.level:.0%}; the "
+            "bootstrap, which also allows for the benchmark's own uncertainty, does not find "
+            "the difference significant, and it is the test"
+        )
+    return (
+        f"At this Sharpe difference ({t.sharpe:.2f} vs {t.benchmark_sharpe:.2f}), about "
+        f"{t.more_years:.1f} more years of daily data would be needed to reach "
+        f"{t.level:.0%}: minimum track record length {math.ceil(t.min_days)} days, against "
+        f"the {t.days} it has ({basis}; a rough guide to how much longer, not a test)"
+    )
+
+
+def _track_record_line(t: TrackRecord | None, diff: float | None, p: float | None) -> str:
+    """Only for a difference that is positive and not significant (docs/statistics.md)."""
+    if t is None or diff is None or p is None or not (diff > 0 and p >= ALPHA):
+        return ""
+    return track_record_words(t)
+
+
+def _stepm_named_line(s: StepM | None, name: str) -> str:
+    if s is None or name not in s.superior:
+        return ""
+    return (
+        f"Romano-Wolf StepM names it among the strategies whose mean daily return beats "
+        f"buy-and-hold's, at {s.size:.0%} family-wise error over the run's "
+        f"{plural(len(s.tested), 'strategy', 'strategies')} (below)"
     )
 
 
 def _pct(value) -> str:
-    x = _num(value)
+    x = finite(value)
     return "-" if x is None else f"{x:+.1%}"
-
-
-def _num(value) -> float | None:
-    """A finite float, or None (missing, NaN)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if x == x and abs(x) != float("inf") else None
