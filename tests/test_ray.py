@@ -100,3 +100,25 @@ def test_two_node_ray_cluster_gives_the_pools_files_and_a_resume_continues(
         == json.loads((Path(ray.run_dir) / "universe.json").read_text())["table"]
     )
     assert set(again.tickers) == {"rw0", "planted"}
+
+
+def test_without_an_address_ray_starts_a_private_instance_and_never_joins_a_stray_cluster(
+    monkeypatch,
+):
+    """CI once ran on a host where another job's `ray start` cluster was up: Ray's default
+    (address=None) joined it and then refused num_cpus. No address means a private local
+    instance ("local"); $RAY_ADDRESS, when set, is joined as an address given on the line."""
+    ray = pytest.importorskip("ray")
+    from lstmbt.study.folds import start_ray
+
+    seen: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.append(kw))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert start_ray(None, 3)
+    assert seen[-1]["address"] == "local" and seen[-1]["num_cpus"] == 3
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.2:6379")
+    start_ray(None, 3)
+    assert seen[-1]["address"] == "10.0.0.2:6379" and "num_cpus" not in seen[-1]
+    start_ray("10.0.0.9:6379", 3)
+    assert seen[-1]["address"] == "10.0.0.9:6379" and "num_cpus" not in seen[-1]

@@ -801,12 +801,17 @@ def _fit_remote(
 
 
 def start_ray(address: str | None, cpus: int) -> bool:
-    """Connect to `address`, or start a local Ray instance with `cpus` CPUs; True if started."""
+    """Connect to `address` (or to $RAY_ADDRESS when it is set), else start a private local Ray
+    instance with `cpus` CPUs; True if this call started or joined one.
+
+    Without an address, Ray's own default joins whatever cluster `ray start` last left on this
+    machine (another user's, another job's) and then refuses `num_cpus`; "local" never does."""
     import ray
 
     if ray.is_initialized():
         return False
-    kwargs = {"address": address} if address else {"num_cpus": cpus}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs = {"address": address} if address else {"address": "local", "num_cpus": cpus}
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
     return True
 
