@@ -353,6 +353,8 @@ def universe_copy(finished_universe, tmp_path):
         m["source"] = str(tmp_path / "prices" / Path(m["source"]).name)
     (target / "config.json").write_text(json.dumps(doc))
     for ticker in (target / "tickers").iterdir():  # each study's source: the copied file
+        if not ticker.is_dir():  # the earlier-trials index (.trials.json) lives here too
+            continue
         cfg = ticker / "config.json"
         sub = json.loads(cfg.read_text())
         sub["config"]["source"] = str(tmp_path / "prices" / Path(sub["config"]["source"]).name)
