@@ -138,7 +138,7 @@ def main() -> None:
             flags = ("--universe", "sample", "--seeds", str(args.seeds), "--no-tearsheets")
             u_cold = lstmbt_study(out, "u-cold", *flags, "--no-warm-start")
             u_warm = lstmbt_study(out, "u-warm", *flags)
-            tickers = sorted(p.name for p in (out / "u-cold" / "tickers").iterdir())
+            tickers = sorted(p.name for p in (out / "u-cold" / "tickers").iterdir() if p.is_dir())
             print(
                 f"`lstmbt study --universe sample --seeds {args.seeds} --no-tearsheets` "
                 f"({len(tickers)} tickers): cold {u_cold:.1f} s, warm {u_warm:.1f} s, "

@@ -394,7 +394,7 @@ class RunConfig:
         None,
         "Ray cluster to use with --backend ray.",
         group="universe",
-        default_text="start a local one",
+        default_text="$RAY_ADDRESS, else a private local one",
     )
 
     def __post_init__(self) -> None:
