@@ -55,6 +55,7 @@ class _Notes(Progress):
         self.notes.append(message)
 
 
+@pytest.mark.slow
 def test_two_node_ray_cluster_gives_the_pools_files_and_a_resume_continues(
     two_node_cluster, small_universe, tmp_path
 ):
@@ -102,6 +103,7 @@ def test_two_node_ray_cluster_gives_the_pools_files_and_a_resume_continues(
     assert set(again.tickers) == {"rw0", "planted"}
 
 
+@pytest.mark.slow
 def test_without_an_address_ray_starts_a_private_instance_and_never_joins_a_stray_cluster(
     monkeypatch,
 ):

@@ -46,6 +46,7 @@ def test_chains_put_each_warm_fold_after_its_predecessor_longest_first(plans):
     assert chains[0][0][0].preset == "lookback"  # 5-day windows: more work than 1-day ones
 
 
+@pytest.mark.slow
 def test_shared_workers_train_queued_studies_ahead_with_the_numbers_of_one_alone(plans, tmp_path):
     alone = {k: run_tasks(p) for k, p in plans.items()}
     with Trainer(2) as trainer:

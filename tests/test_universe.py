@@ -149,6 +149,7 @@ UNIVERSE = dict(
 )
 
 
+@pytest.mark.slow
 def test_planted_series_survives_fdr_and_random_walks_do_not(universe_dir, tmp_path):
     config = RunConfig(universe=str(universe_dir), out=str(tmp_path), run_id="u", **UNIVERSE)
     result = run_universe(config, write=True)
@@ -201,6 +202,7 @@ def test_cli_universe_errors_are_one_line(tmp_path, capsys):
     assert "holds no .csv files" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_no_look_ahead_in_a_universe_changing_one_tickers_prices_after_t(universe_dir, tmp_path):
     from lstmbt.data import load_one
     from tests.test_features import perturb_after
@@ -302,6 +304,7 @@ def test_ticker_folders_never_collide_and_clashing_files_are_refused(tmp_path, s
         assert not out.exists() or not any(out.iterdir()), "refused before any run folder"
 
 
+@pytest.mark.slow
 def test_tickers_whose_names_would_collide_are_studied_apart_and_resume(
     tmp_path, sp500, nasdaq, capsys
 ):
@@ -362,6 +365,7 @@ def universe_copy(finished_universe, tmp_path):
     return target
 
 
+@pytest.mark.slow
 def test_a_universe_folder_is_named_after_it_and_listed_by_tickers_done(finished_universe, capsys):
     """Regression: the universe folder was named `...-GSPC-universe-...` and `lstmbt runs`
     listed it as ticker ^GSPC with 0 folds."""
@@ -378,6 +382,7 @@ def test_a_universe_folder_is_named_after_it_and_listed_by_tickers_done(finished
     assert "universe prices: 2/2" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_resume_of_a_complete_universe_says_so(universe_copy, capsys):
     from lstmbt.runs import RunComplete
 
@@ -390,6 +395,7 @@ def test_resume_of_a_complete_universe_says_so(universe_copy, capsys):
     assert after == before, "nothing recomputed or rewritten"
 
 
+@pytest.mark.slow
 def test_resume_refuses_replaced_prices_and_an_added_file_and_force_equals_a_fresh_run(
     universe_copy, sp500, nasdaq, tmp_path, capsys
 ):
@@ -433,6 +439,7 @@ def err(capsys) -> str:
     return errors[0]
 
 
+@pytest.mark.slow
 def test_a_universe_has_a_study_s_lock_heartbeat_and_failure_record(
     universe_copy, monkeypatch, capsys
 ):
@@ -508,6 +515,7 @@ def test_a_universe_that_studied_nothing_leaves_no_folder(tmp_path, monkeypatch,
     assert list(out.iterdir()) == [], "nothing saved, no folder"
 
 
+@pytest.mark.slow
 def test_a_killed_universe_is_stale_and_resumes_to_the_same_files(tmp_path, sp500, nasdaq):
     """kill -9 in the middle of a universe (two folds of its first ticker saved): `lstmbt runs`
     shows it stale with its tickers done; resume finishes it, byte-identical to an

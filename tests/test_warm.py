@@ -81,6 +81,7 @@ def test_packed_seeds_start_warm_as_they_would_one_by_one(blocks):
         )
 
 
+@pytest.mark.slow
 def test_warm_folds_wait_for_their_predecessor_and_a_resume_is_byte_identical(tiny, monkeypatch):
     kw = dict(presets=("lookback",), lookback=5, seeds=2, warm_start=True, **WF)
     cold = run_study(tiny(warm_start=False, **{k: v for k, v in kw.items() if k != "warm_start"}))
@@ -130,6 +131,7 @@ def test_warm_folds_wait_for_their_predecessor_and_a_resume_is_byte_identical(ti
         assert (cut / file).read_bytes() == (full.run_dir / file).read_bytes(), file
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_warm_starts_resumes_cold_and_is_a_cold_trial(tiny):
     run = run_study(tiny(presets=("baseline",), warm_start=False, run_id="old", **WF), write=True)
     path = run.run_dir / "config.json"
