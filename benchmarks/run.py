@@ -2,21 +2,25 @@
 
     python benchmarks/run.py            # everything, including the default walk-forward study
     python benchmarks/run.py --quick    # skip the end-to-end study
+    python benchmarks/run.py --study    # only `lstmbt study`, cold vs warm-started folds
 
 Figures: LSTM training samples/s and the share of this machine's float32 matmul FLOP/s it
 reaches; our training loop vs a DataLoader-per-item loop on the same model and data, with the
 most any loop could gain (Amdahl bound); seeds packed in one network vs one by one; backtest
 bars/s for Backtrader, the vectorised twin and plain numpy on the same positions; the
-end-to-end wall time of `lstmbt study`. vectorbt and backtesting.py are not dependencies and
-are not measured here (the brief's anchors for them are quoted in benchmarks/README.md).
+end-to-end wall time of `lstmbt study` with cold- and warm-started folds (their ratio).
+vectorbt and backtesting.py are not dependencies and are not measured here (the brief's
+anchors for them are quoted in benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +29,9 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lstmbt import _runtime, run_study  # noqa: E402
+from lstmbt import _runtime  # noqa: E402
 from lstmbt.data import load_one  # noqa: E402
 from lstmbt.features.returns import adjusted_ohlcv  # noqa: E402
 from lstmbt.models import LSTMForecaster, fit_seeds  # noqa: E402
@@ -261,28 +266,25 @@ def bench_backtests(px: pd.DataFrame):
     return out
 
 
-def bench_study():
-    from lstmbt.config import RunConfig
+def bench_study() -> dict:
+    """`lstmbt study` as a user runs it (a fresh process, the report and tear-sheets written),
+    with cold-started folds and with warm-started ones (the default), one after the other."""
+    from warm_start import lstmbt_study  # benchmarks/warm_start.py
 
-    config = RunConfig(
-        presets=("baseline", "lookback", "multifeature"),
-        walk_forward=True,
-        seeds=5,
-        tearsheets=False,
-    )
-    t = time.perf_counter()
-    result = run_study(config, write=False)
-    return {
-        "seconds": time.perf_counter() - t,
-        "folds": result.metrics.span.folds,
-        "fits": 3 * 5 * result.metrics.span.folds,
-    }
+    with tempfile.TemporaryDirectory() as out:
+        cold = lstmbt_study(Path(out), "cold", "--no-warm-start")
+        warm = lstmbt_study(Path(out), "warm")
+        folds = json.loads((Path(out) / "warm" / "metrics.json").read_text())["span"]["folds"]
+    return {"cold": cold, "warm": warm, "folds": folds, "fits": 3 * 5 * folds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the end-to-end study")
+    parser.add_argument("--study", action="store_true", help="only the end-to-end study")
     args = parser.parse_args()
+    if args.study:
+        return report_study(bench_study())
     _runtime.start()  # what the CLI does: malloc tuning (CPU training), quiet third parties
     print(
         f"lstmbt benchmarks  {time.strftime('%Y-%m-%d')}  {platform.machine()}, "
@@ -348,12 +350,17 @@ def main() -> None:
         )
     print("  vectorbt / backtesting.py: not measured (not dependencies); see README anchors")
     if not args.quick:
-        st = bench_study()
-        print(
-            f"\nDefault study (3 presets x 5 seeds x {st['folds']} yearly folds = {st['fits']} "
-            f"LSTM fits, plus baselines, Backtrader runs and significance tests): "
-            f"{st['seconds']:.0f} s wall"
-        )
+        report_study(bench_study())
+
+
+def report_study(st: dict) -> None:
+    print(
+        f"\n`lstmbt study` (3 presets x 5 seeds x {st['folds']} yearly folds = {st['fits']} "
+        f"LSTM fits, baselines, Backtrader runs, significance tests, report and tear-sheets): "
+        f"cold-started folds {st['cold']:.1f} s, warm-started (the default) {st['warm']:.1f} s "
+        f"wall; warm / cold = {st['warm'] / st['cold']:.2f} (load average "
+        f"{os.getloadavg()[0]:.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@
     python benchmarks/universe.py                 # the sample universe, reduced study settings
     python benchmarks/universe.py --presets baseline,lookback,multifeature --seeds 5   # default
 
-Prints: ticker-studies per hour with 1 and 2 pool workers (the scaling from 1 to 2), the same
-units on a local Ray instance against the process pool, and a projection, with its arithmetic,
-of a 500-ticker universe on a 10-node Ray cluster from the measured CPU-seconds per ticker.
+Prints: ticker-studies per hour with 1 worker (the study trains in this process) and 2 (one
+pool of 2 workers for the whole universe, training the next tickers while this process
+evaluates one), the scaling from 1 to 2, the same on a local Ray instance against the pool,
+CPU seconds (this process and the pool's workers), and a projection, with its arithmetic, of a
+500-ticker universe on a 10-node Ray cluster from the measured CPU-seconds per ticker.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -23,10 +26,18 @@ from lstmbt import RunConfig, _runtime  # noqa: E402
 from lstmbt.api import run_universe  # noqa: E402
 
 
-def timed(config: RunConfig) -> tuple[float, int]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the pool's workers; Ray's
+    workers are not children and are not counted)."""
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(config: RunConfig) -> tuple[float, int, float]:
+    """Wall seconds, tickers studied and CPU seconds of one universe."""
+    cpu, start = cpu_seconds(), time.perf_counter()
     result = run_universe(config)
-    return time.perf_counter() - start, len(result.tickers)
+    return time.perf_counter() - start, len(result.tickers), cpu_seconds() - cpu
 
 
 def main() -> None:
@@ -39,6 +50,10 @@ def main() -> None:
     args = ap.parse_args()
     _runtime.start()
     cores = os.cpu_count() or 1
+    print(
+        f"{cores} cores, load average {os.getloadavg()[0]:.1f} before the runs (figures taken "
+        "on a busy machine measure the load, not lstmbt: compare CPU-s there)"
+    )
     with tempfile.TemporaryDirectory() as out:
         base = dict(
             universe="sample",
@@ -57,9 +72,13 @@ def main() -> None:
             ("pool, 2 workers", dict(jobs=2)),
             *(() if args.no_ray else (("ray, 2 CPUs (local)", dict(jobs=2, backend="ray")),)),
         ):
-            seconds, tickers = timed(RunConfig(**base, **extra))
+            seconds, tickers, cpu = timed(RunConfig(**base, **extra))
             rows[label] = (seconds, tickers)
-            print(f"{label:22s} {seconds:7.1f} s  {tickers / seconds * 3600:7.1f} tickers/hour")
+            used = "" if "ray" in label else f"  {cpu:6.1f} CPU-s"
+            print(
+                f"{label:22s} {seconds:7.1f} s  {tickers / seconds * 3600:7.1f} tickers/hour"
+                f"{used}  (load average {os.getloadavg()[0]:.1f})"
+            )
     one, two = rows["pool, 1 worker"][0], rows["pool, 2 workers"][0]
     print(f"scaling 1 -> 2 workers: {one / two:.2f}x (ideal 2.00x)")
     if "ray, 2 CPUs (local)" in rows:

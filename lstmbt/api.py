@@ -25,7 +25,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from lstmbt import runs
-from lstmbt.config import RunConfig, config_from_mapping, named_classes
+from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping, named_classes
 from lstmbt.data import PriceCache, load_one
 from lstmbt.data.universe import SURVIVORSHIP, Universe, resolve_universe
 from lstmbt.errors import ConfigError, DataError
@@ -38,7 +38,8 @@ from lstmbt.report.tearsheets import tearsheet_file, write_tearsheet
 from lstmbt.report.universe import write_universe_page
 from lstmbt.results import StudyResult, UniverseResult, load_result, write_run
 from lstmbt.runs import Change, Interrupted, RunComplete
-from lstmbt.study.folds import FoldStore, start_ray
+from lstmbt.study.folds import FoldStore, Trainer, TrainerSlot, start_ray
+from lstmbt.study.forecasters import study_plan
 from lstmbt.study.inputs import cash_rate_of, check_universe_overlap, prepare_data
 from lstmbt.study.mainguard import unguarded_main_call
 from lstmbt.study.pipeline import compute_study
@@ -61,6 +62,7 @@ def run_study(
     write: bool = False,
     resume_dir: str | Path | None = None,
     force: bool = False,
+    trainer: TrainerSlot | None = None,
 ) -> StudyResult:
     """Run the whole experiment and return its typed result.
 
@@ -69,7 +71,9 @@ def run_study(
     an interrupted run (Ctrl-C) can be continued with `resume_study`. A run that stops on an
     error is marked failed in run.json (with the error and what to do), or its folder removed
     when it holds nothing yet. `prices` (ticker -> OHLCV frame) replaces loading from
-    config.source. `resume_dir` and `force`: see `resume_study`.
+    config.source. `resume_dir` and `force`: see `resume_study`. `trainer`: the training
+    workers a universe shares between its tickers (`run_universe` passes it; None: this study
+    starts its own).
     """
     config = _in_process_if_unguarded(config.validate())
     progress = progress or Progress()
@@ -81,11 +85,11 @@ def run_study(
             for note in data.notes:
                 progress.note(note)
             earlier = runs.earlier_trials(config, data.prices)
-            return compute_study(config, data, progress, None, earlier)
+            return compute_study(config, data, progress, None, earlier, trainer)
     fresh = resume_dir is None
     run_dir = runs.new_run_dir(config) if fresh else Path(resume_dir)
     with runs.locked(run_dir):
-        return _study_in_folder(config, prices, progress, run_dir, fresh, force)
+        return _study_in_folder(config, prices, progress, run_dir, fresh, force, trainer)
 
 
 def _in_process_if_unguarded(config: RunConfig) -> RunConfig:
@@ -114,6 +118,7 @@ def _study_in_folder(
     run_dir: Path,
     fresh: bool,
     force: bool = False,
+    trainer: TrainerSlot | None = None,
 ) -> StudyResult:
     """The study in its locked folder, with run.json kept true: a new run owns run.json from the
     start, a resume once its inputs are checked (one refused earlier leaves run.json as it
@@ -142,7 +147,7 @@ def _study_in_folder(
         with warnings.catch_warnings():
             earlier = runs.earlier_trials(config, data.prices)
             store = FoldStore(run_dir / "folds", force=force)
-            result = compute_study(config, data, beat, store, earlier)
+            result = compute_study(config, data, beat, store, earlier, trainer)
             result = write_run(result, run_dir, beat, tearsheets=config.tearsheets)
         runs.record_results(run_dir)
         runs.write_status(run_dir, "complete")
@@ -587,32 +592,82 @@ def _portfolio_costs(config: RunConfig) -> str:
     )
 
 
+QUEUE_AHEAD = 2  # tickers whose training is queued beyond the one being evaluated
+
+
 def _study_members(config, universe, progress, run_dir, force: bool = False):
+    """Every ticker's study, in order. With several training processes (or Ray) they share
+    one set of workers for the whole universe (folds.Trainer): each ticker's training is
+    queued before its turn, up to QUEUE_AHEAD tickers ahead, so the workers train the next
+    tickers while this process evaluates one and draws its report."""
     studies, skipped = {}, {}
-    n = len(universe.members)
-    for i, member in enumerate(universe.members, 1):
-        progress.stage(f"ticker {i}/{n}: {member.label} ({member.source})")
-        sub = _member_config(config, member, run_dir)
-        try:
-            if run_dir is None:
-                studies[member.label] = run_study(sub, progress=progress)
-                continue
-            folder = run_dir / "tickers" / member.folder
-            if folder.is_dir() and not (folder / "config.json").is_file():
-                shutil.rmtree(folder)  # stopped before its configuration was saved: holds nothing
-            if folder.is_dir():
-                try:
-                    run_study(sub, progress=progress, resume_dir=folder, force=force)
-                except RunComplete:
-                    progress.note(f"{member.label}: finished earlier, read back")
-            else:
-                run_study(sub, progress=progress, write=True)
-            studies[member.label] = load_result(folder)  # the files, as a resume reads them
-        except (DataError, ConfigError) as exc:
-            reason = " ".join(str(exc).split())
-            skipped[member.label] = reason
-            progress.note(f"{member.label} skipped: {reason}")
+    members = list(universe.members)
+    n = len(members)
+    with _universe_trainer(config, progress) as trainer:
+        queued: set[str] = set()
+        for i, member in enumerate(members, 1):
+            if trainer is not None:
+                for ahead in members[i - 1 : i + QUEUE_AHEAD]:
+                    if ahead.folder not in queued:
+                        queued.add(ahead.folder)
+                        _queue_member(config, ahead, run_dir, trainer)
+            progress.stage(f"ticker {i}/{n}: {member.label} ({member.source})")
+            sub = _member_config(config, member, run_dir)
+            slot = None if trainer is None else trainer.slot(member.folder)
+            try:
+                if run_dir is None:
+                    studies[member.label] = run_study(sub, progress=progress, trainer=slot)
+                    continue
+                folder = run_dir / "tickers" / member.folder
+                if folder.is_dir() and not (folder / "config.json").is_file():
+                    shutil.rmtree(folder)  # stopped before its configuration was saved: empty
+                if folder.is_dir():
+                    try:
+                        run_study(
+                            sub, progress=progress, resume_dir=folder, force=force, trainer=slot
+                        )
+                    except RunComplete:
+                        progress.note(f"{member.label}: finished earlier, read back")
+                else:
+                    run_study(sub, progress=progress, write=True, trainer=slot)
+                studies[member.label] = load_result(folder)  # the files, as a resume reads them
+            except (DataError, ConfigError) as exc:
+                reason = " ".join(str(exc).split())
+                skipped[member.label] = reason
+                progress.note(f"{member.label} skipped: {reason}")
+            finally:
+                if trainer is not None:
+                    trainer.drop(member.folder)  # whatever it did not collect
     return studies, skipped
+
+
+@contextlib.contextmanager
+def _universe_trainer(config: RunConfig, progress: Progress) -> Iterator[Trainer | None]:
+    """The universe's shared training workers: --jobs processes kept from the first ticker
+    to the last, or Ray; None when the universe trains in this process (--jobs 1)."""
+    jobs = config.jobs or os.cpu_count() or 1
+    if config.backend == "pool" and jobs <= 1:
+        yield None
+        return
+    with Trainer(jobs, config.backend, config.ray_address) as trainer:
+        yield trainer
+    if trainer.summary():
+        progress.note(trainer.summary())
+
+
+def _queue_member(config: RunConfig, member, run_dir: Path | None, trainer: Trainer) -> None:
+    """Queue a fresh ticker's training (the study builds the same plan at its turn and
+    collects it); a ticker resumed from its folder is queued at its turn, from its saved
+    folds, and one that cannot be studied is skipped at its turn, with its reason."""
+    if run_dir is not None and (run_dir / "tickers" / member.folder).is_dir():
+        return
+    sub = _member_config(config, member, run_dir)
+    try:
+        with warnings.catch_warnings():
+            plan = study_plan(sub, prepare_data(sub))
+    except (DataError, ConfigError):
+        return
+    trainer.queue(member.folder, plan)
 
 
 def write_universe(result: UniverseResult, run_dir: Path) -> None:
@@ -698,7 +753,8 @@ def resume_universe(
     now, recomputing in each ticker what depends on its changed inputs); a complete universe
     with unchanged inputs raises `RunComplete`. `models`: as for `resume_study`."""
     doc = runs.read_config_doc(run_dir)
-    config = config_from_mapping({**doc["config"], "run_id": None}, import_models=False)
+    values = {**OLD_RUN_DEFAULTS, **doc["config"], "run_id": None}
+    config = config_from_mapping(values, import_models=False)
     named_classes(config.models, models, f"lstmbt resume {run_dir}")
     return run_universe(config, progress=progress, resume_dir=run_dir, force=force)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstmbt.config import RunConfig, config_from_mapping, ticker_label
+from lstmbt.config import OLD_RUN_DEFAULTS, RunConfig, config_from_mapping, ticker_label
 from lstmbt.data import fingerprint
 from lstmbt.data.rates import CashRate
 from lstmbt.data.universe import ticker_folder
@@ -62,7 +62,10 @@ def earlier_trials(
     unreadable run is skipped. `judged`: the fingerprint of what `lstmbt judge` is judging
     (`lstmbt.judge.submission_fingerprint`), part of its configuration: judging another file
     is another trial, judging the same file again is not. A trial Sharpe ratio equal to one
-    already counted (a baseline that every run on this data has) counts once."""
+    already counted (a baseline that every run on this data has) counts once.
+
+    Each earlier run is read once: what this needs of it is kept in the folder's index,
+    TRIALS_INDEX (see `_trials_index`)."""
     out = Path(cfg.out)
     if not out.is_dir():
         return EarlierTrials()
@@ -70,23 +73,122 @@ def earlier_trials(
     seen = {_trial_key(cfg.to_dict(), judged)}
     sharpes: list[float] = []
     runs = 0
-    for run_dir in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
-        try:
-            doc = read_config_doc(run_dir)
-            key = _trial_key(doc["config"], _judged_of(doc, run_dir))
-            if read_status(run_dir) != "complete" or key in seen:
-                continue
-            if next(iter(doc["data"].values()), {}).get("fingerprint") != target:
-                continue
-            trials = json.loads((run_dir / "metrics.json").read_text()).get("trials", {})
-            new = [float(s) for s in trials.get("this_run", [])]
-        except (LstmbtError, KeyError, TypeError, ValueError, OSError, AttributeError):
+    for entry in _trials_index(out, target):
+        key = _trial_key(entry["config"], entry["judged"])
+        if key in seen:
             continue
+        new = entry["sharpes"]
         if new:
             seen.add(key)
             sharpes += [s for s in new if not any(abs(s - t) <= SAME_SHARPE for t in sharpes)]
             runs += 1
     return EarlierTrials(tuple(sharpes), runs)
+
+
+TRIALS_INDEX = ".trials.json"  # in a runs folder: what earlier_trials needs of each run
+_INDEX_FORMAT = 1
+_STAMPED = ("config.json", "metrics.json", "run.json")
+
+
+def _index_run(run_dir: Path) -> None:
+    """A run that just completed, entered in its folder's TRIALS_INDEX with its trials, so the
+    next run's lookup need not read it (best effort: a lookup reads what the index lacks)."""
+    path = run_dir.parent / TRIALS_INDEX
+    kept = _read_index(path)
+    facts = _trial_facts(run_dir)
+    entry = {"stamp": _stamp(run_dir), **facts}
+    if facts["ok"]:
+        entry["sharpes"] = _trial_sharpes(run_dir)
+    _write_index(path, {**kept, run_dir.name: entry})
+
+
+def _read_index(path: Path) -> dict:
+    """TRIALS_INDEX's entries ({} when missing, corrupt or of another lstmbt format)."""
+    try:
+        doc = json.loads(path.read_text())
+        runs = doc["runs"] if doc.get("format") == [_INDEX_FORMAT, FORMAT] else {}
+        return runs if isinstance(runs, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_index(path: Path, entries: dict) -> None:
+    """TRIALS_INDEX rewritten atomically (its own temporary name per process); a folder that
+    cannot be written to keeps no index."""
+    doc = {"format": [_INDEX_FORMAT, FORMAT], "runs": entries}
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        os.replace(tmp, path)
+
+
+def _trials_index(out: Path, target: str) -> list[dict]:
+    """The complete runs in `out` on the data `target` whose trials could be read, by folder
+    name: each {"config", "judged", "sharpes"}.
+
+    The folder's TRIALS_INDEX keeps, per run folder, what was read of it and a stamp of the
+    files it came from (inode, size and modification time of config.json, metrics.json and
+    run.json); an entry whose stamp still matches is not read again, a run added, rewritten
+    or removed since is read again or dropped, and an index that is missing, corrupt or from
+    another lstmbt format is rebuilt. A run enters it when it completes (`write_status`); the
+    index is rewritten atomically when it changed (a folder that cannot be written to is
+    simply read each time)."""
+    kept = _read_index(out / TRIALS_INDEX)
+    entries: dict[str, dict] = {}
+    changed = False
+    for run_dir in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
+        stamp = _stamp(run_dir)
+        entry = kept.get(run_dir.name)
+        if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+            entry, changed = {"stamp": stamp, **_trial_facts(run_dir)}, True
+        if entry["ok"] and entry["target"] == target and entry.get("sharpes") is None:
+            entry["sharpes"], changed = _trial_sharpes(run_dir), True
+        entries[run_dir.name] = entry
+    if changed or set(entries) != set(kept):
+        _write_index(out / TRIALS_INDEX, entries)
+    return [
+        e
+        for e in entries.values()
+        if e["ok"] and e["target"] == target and isinstance(e.get("sharpes"), list)
+    ]
+
+
+def _stamp(run_dir: Path) -> list:
+    out = []
+    for name in _STAMPED:
+        try:
+            st = (run_dir / name).stat()
+            out.append([st.st_ino, st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _trial_facts(run_dir: Path) -> dict:
+    """What earlier_trials needs of a run's config.json and run.json: ok (complete and
+    readable), its settings, what it judged and the fingerprint of its traded series."""
+    try:
+        doc = read_config_doc(run_dir)
+        facts = {
+            "config": doc["config"],
+            "judged": _judged_of(doc, run_dir),
+            "target": next(iter(doc["data"].values()), {}).get("fingerprint"),
+        }
+        _trial_key(facts["config"], facts["judged"])  # a config it cannot key is unreadable
+        if read_status(run_dir) != "complete":
+            return {"ok": False}
+        return {"ok": True, **facts}
+    except (LstmbtError, KeyError, TypeError, ValueError, OSError, AttributeError):
+        return {"ok": False}
+
+
+def _trial_sharpes(run_dir: Path) -> list[float] | bool:
+    """The trial Sharpe ratios a run recorded (metrics.json), False when they cannot be read."""
+    try:
+        trials = json.loads((run_dir / "metrics.json").read_text()).get("trials", {})
+        return [float(s) for s in trials.get("this_run", [])]
+    except (KeyError, TypeError, ValueError, OSError, AttributeError):
+        return False
 
 
 SAME_SHARPE = 1e-12  # trial Sharpe ratios closer than this are one configuration's
@@ -104,7 +206,7 @@ def _trial_key(config: dict, judged: str | None = None) -> str:
     """The settings that make a configuration, and for a judged run what it judged; an option
     a run's lstmbt did not have yet takes its default (which is what that run used: no cash
     rate, no half-spread...)."""
-    full = {**RunConfig().to_dict(), **config}
+    full = {**RunConfig().to_dict(), **OLD_RUN_DEFAULTS, **config}
     key = {k: v for k, v in full.items() if k not in _NOT_A_TRIAL}
     if judged is not None:
         key["judged"] = judged
@@ -169,6 +271,8 @@ def write_status(run_dir: Path, status: str, **extra: str) -> None:
         **extra,
     }
     write_json(Path(run_dir) / "run.json", doc)
+    if status == "complete" and (Path(run_dir) / "metrics.json").is_file():
+        _index_run(Path(run_dir))
 
 
 def heartbeat(run_dir: Path) -> None:
@@ -682,7 +786,7 @@ def _check_format(doc: dict, path: Path) -> None:
 def read_config(run_dir: str | Path, **overrides: Any) -> RunConfig:
     """The RunConfig a run was started with (for resume), with `overrides` applied. A user's
     class it names is not imported (see config.named_classes)."""
-    values = read_config_doc(run_dir)["config"]
+    values = {**OLD_RUN_DEFAULTS, **read_config_doc(run_dir)["config"]}
     values.update(run_id=None, **overrides)
     return config_from_mapping(values, import_models=False)
 

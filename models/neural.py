@@ -88,8 +88,15 @@ class TorchForecaster(ForecasterBase):
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         on_epoch: EpochCallback | None = None,
+        init_from: TorchForecaster | None = None,
     ) -> TorchForecaster:
+        """Fit the scaling on X and y, then train from the seeded initial weights, or, with
+        `init_from` (a fitted model of this class and shape: the previous walk-forward fold's,
+        same seed), from its weights (a warm start: its scaling is not taken, and early
+        stopping may keep the starting weights when no epoch improves on them)."""
         self.prepare(X, y, X_val, y_val)
+        if init_from is not None:
+            self.start_from(init_from)
         self.history_: TrainResult = train_regressor(
             self.net_,
             *self.scaled(X, y, X_val, y_val),
@@ -102,8 +109,27 @@ class TorchForecaster(ForecasterBase):
             loss=self.loss,
             weight_decay=self.weight_decay,
             on_epoch=on_epoch,
+            keep_start=init_from is not None,
         )
         return self
+
+    def start_from(self, other: TorchForecaster) -> None:
+        """Copy a fitted model's weights into this prepared model's net (a warm start); the
+        two must be the same class with the same shapes and sizes."""
+        other.check_fitted()
+        mine = (type(self), self.n_features_, self.lookback_, self.horizon_)
+        theirs = (type(other), other.n_features_, other.lookback_, other.horizon_)
+        if mine != theirs or (self.hidden_size, self.num_layers) != (
+            other.hidden_size,
+            other.num_layers,
+        ):
+            raise ValueError(
+                f"cannot start a {type(self).__name__} {mine[1:]} (features, lookback, "
+                f"horizon) from a {type(other).__name__} {theirs[1:]}: a warm start needs "
+                "the same model and shapes."
+            )
+        state = {k: v.detach().to("cpu") for k, v in other.net_.state_dict().items()}
+        self.net_.load_state_dict(state)
 
     def prepare(
         self,

@@ -90,9 +90,11 @@ def fit_seeds(
     y: np.ndarray,
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
+    init_from: Sequence[LSTMForecaster] | None = None,
 ) -> list[LSTMForecaster]:
     """One fitted LSTMForecaster per seed, trained together; each equals `fit` with that seed
-    to float tolerance (same initial weights, batch order, dropout masks, early stopping)."""
+    to float tolerance (same initial weights, batch order, dropout masks, early stopping).
+    `init_from`: one fitted model per seed to start from (a warm start; see `fit`)."""
     if type(template) is not LSTMForecaster:
         raise ValueError(f"seeds are packed for LSTMForecaster only, got {type(template).__name__}")
     if len(seeds) != len(set(seeds)):
@@ -100,6 +102,9 @@ def fit_seeds(
     models = [LSTMForecaster(**{**template.get_params(), "seed": s}) for s in seeds]
     for model in models:
         model.prepare(X, y, X_val, y_val)  # the same scaling for all; its own initial net
+    if init_from is not None:
+        for model, start in zip(models, init_from, strict=True):
+            model.start_from(start)
     big, masks = pack([m.net_ for m in models])
     ref = models[0]
     results = train_group(
@@ -114,6 +119,7 @@ def fit_seeds(
         grad_masks=masks,
         loss=ref.loss,
         weight_decay=ref.weight_decay,
+        keep_start=init_from is not None,
     )
     device = next(big.parameters()).device
     for s, (model, (history, state)) in enumerate(zip(models, results, strict=True)):

@@ -6,6 +6,10 @@ shuffled by one gather per epoch, and a batch is a contiguous slice of it (see b
 The loop trains a *group* of seeds at once: S independent models packed block-diagonally into
 one network (models/seeds.py), each with its own shuffling order, dropout masks, loss and early
 stopping, so every seed ends where it would have ended alone. One seed is the group of one.
+
+A warm start (`keep_start`: the net already holds weights worth keeping, e.g. the previous
+walk-forward fold's) counts the starting weights as epoch -1 of early stopping: their
+validation loss is the one to beat, and a seed that no epoch improves keeps them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,22 @@ LOSSES = {"mse": nn.MSELoss, "huber": nn.HuberLoss}
 
 @dataclass
 class TrainResult:
-    """Loss history and the epoch whose weights were kept (lowest validation loss)."""
+    """Loss history and the epoch whose weights were kept (lowest validation loss; -1: the
+    starting weights of a warm start, which no epoch improved on). `start_val_loss`: a warm
+    start's validation loss before its first epoch (None for a cold start)."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = -1
+    start_val_loss: float | None = None
+
+
+def warm_budget(epochs: int, patience: int) -> dict[str, int]:
+    """A warm-started fold's epochs and patience: a third of the cold fold's epochs and half
+    its patience (6 and 2 of the default 20 and 5), at least 1 each. It starts from weights
+    that already fit the data up to the previous fold, so it needs few epochs to adapt (cold
+    fits ran ~12 epochs on the S&P 500 sample, warm ones ~3; benchmarks/README.md)."""
+    return {"epochs": max(1, epochs // 3), "patience": max(1, patience // 2)}
 
 
 def seed_generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
@@ -84,12 +99,15 @@ def train_group(
     loss: str = "mse",
     weight_decay: float = 0.0,
     on_epoch: EpochCallback | None = None,
+    keep_start: bool = False,
 ) -> list[tuple[TrainResult, dict]]:
     """Train `net` holding len(seeds) packed models; per seed, its history and best weights.
 
     `grad_masks` (one per parameter) zero the gradients between different seeds' blocks, so
     Adam (element-wise) updates each block exactly as it would alone. Stopped seeds keep
     training with the rest (their blocks cannot touch the others') but keep their best state.
+    `keep_start`: a warm start; the starting weights are the first candidate of early stopping
+    (see the module's docstring).
     """
     n_seeds = len(seeds)
     loss_fn = LOSSES[loss]()
@@ -109,6 +127,13 @@ def train_group(
     best_states: list[dict | None] = [None] * n_seeds
     best, stale = [float("inf")] * n_seeds, [0] * n_seeds
     active = [True] * n_seeds
+    if keep_start:  # the starting weights are the loss to beat (on the training rows if no val)
+        X0, y0 = (Xv, yv) if has_val else (Xt, yt)
+        best = _eval_losses(net, X0, y0, loss_fn, n_seeds, 4096)
+        start = copy.deepcopy(net.state_dict())  # read only: every seed's block is in it
+        best_states = [start] * n_seeds
+        for result, loss in zip(results, best, strict=True):
+            result.start_val_loss = loss
     n = len(Xt)
     try:
         for epoch in range(epochs):

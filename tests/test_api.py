@@ -71,6 +71,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_a_study_in_a_notebook_changes_nothing_in_the_process(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", CHECK], cwd=tmp_path, capture_output=True, text=True, timeout=600
@@ -92,6 +93,7 @@ def test_a_study_in_a_notebook_changes_nothing_in_the_process(tmp_path):
     assert out["summary_dtypes"]["breakeven"] in ("object", "str", "string")  # text
 
 
+@pytest.mark.slow
 def test_result_parts_are_typed_and_indexed_by_model(tiny):
     result = run_study(
         tiny(presets=("baseline", "lookback"), preset_options={"lookback": {"lookback": 5}})
@@ -111,6 +113,7 @@ def test_result_parts_are_typed_and_indexed_by_model(tiny):
         result.tearsheet("nope")
 
 
+@pytest.mark.slow
 def test_write_refuses_a_folder_that_holds_files(tiny, tmp_path):
     result = run_study(tiny(epochs=1, hidden_size=4))
     (tmp_path / "full").mkdir()
@@ -172,6 +175,7 @@ def _readme_snippet() -> str:
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
+@pytest.mark.slow
 def test_the_readme_snippet_runs_as_a_plain_script(tmp_path):
     """Pasted into a .py file without the main guard, the snippet used to start the study again
     in every spawned training process (BrokenProcessPool); now it trains in its own process

@@ -263,6 +263,7 @@ def test_every_cost_on_backtrader_twin_and_reference_agree(px, kind):
     borrow_fee=st.sampled_from([0.0, 0.005, 0.1]),
     cash_rate=st.sampled_from([0.0, 0.02, "moving"]),
 )
+@pytest.mark.slow
 def test_engines_agree_for_any_costs(
     px, seed, short, start, commission, slippage, half_spread, min_fee, capital, borrow_fee,
     cash_rate,
@@ -434,6 +435,7 @@ def test_weights_every_cost_on_backtrader_twin_and_reference_agree(px, low, band
     borrow_fee=st.sampled_from([0.0, 0.1]),
     cash_rate=st.sampled_from([0.0, "moving"]),
 )
+@pytest.mark.slow
 def test_weight_engines_agree_for_any_costs_and_band(
     px, seed, low, start, band, commission, half_spread, min_fee, borrow_fee, cash_rate
 ):

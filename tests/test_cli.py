@@ -28,6 +28,7 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_compare_three_presets_from_the_cli(tmp_path):
     out = tmp_path / "reports"
     proc = run_cli("compare", *TINY_FLAGS, "--lookback", "5", "--out", str(out), "--run-id", "cmp")
@@ -46,6 +47,7 @@ def test_compare_three_presets_from_the_cli(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_unknown_source_is_one_line_without_traceback():
     proc = run_cli("run", "--source", "yahooo")
     assert proc.returncode == 2
@@ -234,6 +236,7 @@ def test_config_file_with_a_typo_is_rejected(capsys, tmp_path):
     assert "unknown config key 'epoch'. Did you mean 'epochs'?" in err(capsys)
 
 
+@pytest.mark.slow
 def test_csv_run_end_to_end(capsys, tmp_path, sp500):
     path = yahoo_csv(sp500.loc["2012":], tmp_path / "spx.csv")
     code = main(
@@ -255,6 +258,7 @@ def test_csv_run_end_to_end(capsys, tmp_path, sp500):
     assert (tmp_path / "r" / "csv" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_debug_flag_shows_the_traceback(tmp_path):
     proc = run_cli("run", "--ticker", "TSLA", "--debug", "--out", str(tmp_path))
     assert proc.returncode != 0 and "Traceback" in proc.stderr
@@ -267,6 +271,7 @@ def test_presets_lists_the_three_exercises(capsys):
         assert name in out
 
 
+@pytest.mark.slow
 def test_two_fresh_processes_write_byte_identical_results(tmp_path):
     flags = [*TINY_FLAGS, "--start", "2012-01-01", "--no-tearsheets", "--out", str(tmp_path)]
     for run_id in ("p1", "p2"):
@@ -384,6 +389,7 @@ def wait_until_gone(pids, seconds: float) -> set[int]:
     return {p for p in pids if alive(p)}
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
     """A real SIGINT to the CLI in the middle of a walk-forward study, then `--resume`."""
     import signal
@@ -411,6 +417,7 @@ def test_ctrl_c_keeps_finished_folds_and_resume_finishes(tmp_path):
 RESULT_FILES = ("predictions.csv", "returns.csv", "orders.csv", "metrics.json")
 
 
+@pytest.mark.slow
 def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, capsys):
     """Regression: SIGTERM (timeout, CI cancel, docker stop) killed the CLI without a word, left
     run.json "running" and orphaned the pool's workers, which kept writing fold files. Now it is
@@ -465,6 +472,7 @@ def test_sigterm_with_two_jobs_stops_the_workers_and_resume_finishes(tmp_path, c
         assert (cut / name).read_bytes() == (out / "whole" / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_study_command_end_to_end(tmp_path):
     proc = run_cli(*SMALL_STUDY, "--out", str(tmp_path), "--run-id", "s")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -474,6 +482,7 @@ def test_study_command_end_to_end(tmp_path):
     assert "Does it beat buy-and-hold after costs?" in proc.stdout
 
 
+@pytest.mark.slow
 def test_repairs_are_one_yellow_line_and_a_report_note(capsys, tmp_path, sp500):
     shuffled = sp500.loc["2012":].sample(frac=1.0, random_state=0)
     path = yahoo_csv(shuffled, tmp_path / "shuffled.csv")
@@ -498,6 +507,7 @@ def test_repairs_are_one_yellow_line_and_a_report_note(capsys, tmp_path, sp500):
     assert any("sorted them" in n for n in notes)
 
 
+@pytest.mark.slow
 def test_a_user_forecaster_runs_through_walk_forward_seeds_resume_and_forecast(tmp_path):
     """`lstmbt run --models lstm,tests.user_models:MyForecaster --walk-forward --seeds 2` from
     the repository root, as a user runs the installed command (which finds the module in the
@@ -586,6 +596,7 @@ def calendar_days_csv(frame, path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_date_format_reads_every_csv_of_the_run(capsys, tmp_path, sp500, nasdaq):
     """--date-format settles dates that cannot be told apart, for the target and a companion."""
     target = calendar_days_csv(sp500.loc["2012":], tmp_path / "target.csv")
@@ -603,6 +614,7 @@ def test_date_format_reads_every_csv_of_the_run(capsys, tmp_path, sp500, nasdaq)
     assert main(["forecast", str(run)]) == 0, err(capsys)  # the run's format, from config.json
 
 
+@pytest.mark.slow
 def test_a_csv_run_is_labelled_by_its_file_stem(capsys, tmp_path, sp500):
     """Regression: a CSV source was reported as ^GSPC (the default ticker) everywhere."""
     from lstmbt.config import RunConfig
@@ -610,7 +622,7 @@ def test_a_csv_run_is_labelled_by_its_file_stem(capsys, tmp_path, sp500):
     path = yahoo_csv(sp500.loc["2012":], tmp_path / "spx_daily.csv")
     out = tmp_path / "r"
     assert main(["run", "--source", path, *TINY_FLAGS, "--no-tearsheets", "--out", str(out)]) == 0
-    (run,) = out.iterdir()
+    (run,) = (p for p in out.iterdir() if p.is_dir())  # beside it: the trials index
     assert run.name.endswith("-spx_daily-baseline"), run.name
     assert json.loads((run / "metrics.json").read_text())["span"]["ticker"] == "spx_daily"
     assert "<h1>spx_daily: baseline</h1>" in (run / "index.html").read_text()
@@ -683,6 +695,7 @@ def _cli():
     return importlib.import_module("lstmbt.cli.main")  # the module, not lstmbt.cli's main()
 
 
+@pytest.mark.slow
 def test_a_sigterm_landing_in_a_callback_is_raised_again():
     """Regression: the SIGTERM handler set SIGTERM to "ignore" and raised; raised inside a
     weakref callback, the exception was printed as "Exception ignored" and the command carried

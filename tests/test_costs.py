@@ -132,6 +132,7 @@ def _verdict(result, name):
     return str(result.verdict.of(name))
 
 
+@pytest.mark.slow
 def test_a_strategy_identical_to_buy_and_hold_has_no_break_even_and_the_report_says_so(judged):
     m = judged.metrics
     assert m.value("strategy_tests", "same", "breakeven") == "identical"
@@ -143,6 +144,7 @@ def test_a_strategy_identical_to_buy_and_hold_has_no_break_even_and_the_report_s
     assert costs.at["same", "Break-even (Sharpe) [95% CI]"] == "none (= B&H)"
 
 
+@pytest.mark.slow
 def test_a_strategy_always_in_cash_earns_exactly_the_cash_rate(judged):
     rf = judged.data.cash_rate.daily(judged.returns.index)
     np.testing.assert_allclose(judged.returns["cash"], rf, rtol=0, atol=1e-15)
@@ -234,6 +236,7 @@ def test_break_even_approximation_and_daily_turnover(sp500):
 # --- resume and the recorded rate -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_rate_is_recorded_and_resume_refuses_new_rates(tiny, monkeypatch, capsys):
     run = run_study(tiny(cash_rate="risk-free", run_id="rf"), write=True)
     doc = json.loads((run.run_dir / "config.json").read_text())
@@ -377,6 +380,7 @@ def test_risk_free_from_yahoo_is_irx_as_of_each_day(sp500, monkeypatch):
     assert "^IRX could not be read" in fallback.notes[0] and "Fama-French" in fallback.source
 
 
+@pytest.mark.slow
 def test_a_run_with_a_rate_file_records_it_and_resume_refuses_an_edited_file(tiny, tmp_path):
     """A relative --cash-rate file is recorded as given, its rates by fingerprint: editing the
     file between a run and its resume is refused, not mixed in."""
@@ -394,6 +398,7 @@ def test_a_run_with_a_rate_file_records_it_and_resume_refuses_an_edited_file(tin
 # --- a minimum fee that ruins a small capital -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_minimum_fee_that_ruins_a_small_capital_is_one_line_naming_the_strategy(
     sp500, tmp_path, capsys
 ):
@@ -509,6 +514,7 @@ def test_a_gap_inside_a_rate_file_longer_than_the_carry_limit_is_named(sp500, tm
     )
 
 
+@pytest.mark.slow
 def test_cash_rate_unit_on_the_command_line(sp500, tmp_path, capsys):
     """--cash-rate-unit reaches the rate file from `run` and `judge`; it is refused where no
     file is read, and for units other than fraction and percent."""

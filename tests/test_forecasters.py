@@ -221,6 +221,7 @@ MISBEHAVING = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", list(MISBEHAVING))
 def test_a_misbehaving_user_model_is_one_line_and_exit_2_from_the_cli(cls, tmp_path, capsys):
     """NaN or inf forecasts, sys.exit or another BaseException in fit, state lstmbt cannot store

@@ -119,6 +119,7 @@ def test_dm_p_two_sided_regression_noise_far_worse_than_the_random_walk_is_not_s
     assert "one-sided" in page
 
 
+@pytest.mark.slow
 def test_a_multi_step_study_shows_every_step(multi):
     m, preds = multi.metrics, multi.predictions
     names = list(m.forecast.index)
@@ -142,6 +143,7 @@ def test_a_multi_step_study_shows_every_step(multi):
         assert m.steps.at[("lookback:lstm", f"t+{k}"), "rmse"] == pytest.approx(rmse)
 
 
+@pytest.mark.slow
 def test_multi_step_files_round_trip_and_report(multi):
     run = multi.run_dir
     doc = json.loads((run / "metrics.json").read_text())

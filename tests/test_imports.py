@@ -73,6 +73,7 @@ def test_import_lstmbt_loads_no_heavy_library(tmp_path):
     assert probe(code, tmp_path)[0] == []
 
 
+@pytest.mark.slow
 def test_the_study_still_loads_what_it_needs(tmp_path):
     """The probe sees imports: the names that need torch and scipy load them when used."""
     heavy, _ = probe("from lstmbt import run_study\n", tmp_path)
@@ -121,6 +122,7 @@ def runs_folder(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_runs_loads_no_heavy_library(runs_folder, tmp_path):
     code = "from lstmbt.cli import main\nassert main(['runs', '--out', sys.argv[2]]) == 0\n"
     heavy, listing = probe(code, tmp_path, str(runs_folder))

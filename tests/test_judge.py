@@ -52,6 +52,7 @@ def flags(result, name):
     return {k for k in ("leak", "implausible", "echo") if m.value("forecast_tests", name, k)}
 
 
+@pytest.mark.slow
 def test_known_answers_of_the_leak_checks(judged):
     """Leaks are flagged (0.18 too: issue 21), honest forecasts that read today's return are
     not, whatever their correlation with it; the echo note is a description."""
@@ -72,6 +73,7 @@ def test_known_answers_of_the_leak_checks(judged):
         assert "leak" not in verdict[honest] and "caution" not in verdict[honest], honest
 
 
+@pytest.mark.slow
 def test_pure_noise_gets_no_significant_edge(judged):
     m = judged.metrics
     assert m.value("strategy_tests", "noise", "diff") < 0 or (
@@ -96,6 +98,7 @@ def test_baselines_on_the_same_span_and_the_same_costs(judged):
     assert m.spa.merged
 
 
+@pytest.mark.slow
 def test_judging_a_runs_predictions_reproduces_its_strategy_numbers(tiny, tmp_path):
     run = run_study(
         tiny(presets=("lookback",), lookback=5, threshold=0.0002, commission=0.001), write=True
@@ -123,6 +126,7 @@ def test_missing_dates_hold_the_position_and_tests_use_common_dates(sp500):
     assert n == 300 - 10 - 4, "forecast tests use the dates where every column has one"
 
 
+@pytest.mark.slow
 def test_cli_judges_a_csv_and_writes_the_report(sp500, tmp_path, capsys):
     days = sp500.index[(sp500.index >= "2016-01-01")][:-1]
     path = tmp_path / "mine.csv"
@@ -137,6 +141,7 @@ def test_cli_judges_a_csv_and_writes_the_report(sp500, tmp_path, capsys):
     assert "judged forecasts: mine" in (out / "j" / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_cli_judges_sized_weights_with_the_band(sp500, tmp_path):
     """`lstmbt judge FILE --weights --rebalance-band B`: fractions of equity, traded with the
     band the command line gives (a wider band trades less), recorded as weights."""
@@ -191,6 +196,7 @@ def test_positions_must_be_tradeable(sp500):
     assert result.metrics.value("strategy", "p", "trades") > 10
 
 
+@pytest.mark.slow
 def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(sp500):
     from tests.test_features import perturb_after
 
@@ -208,6 +214,7 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(sp500):
     assert not moved.returns.loc[t:].iloc[2:].equals(base.returns.loc[t:].iloc[2:])
 
 
+@pytest.mark.slow
 def test_fractional_positions_are_weights_traded_with_the_band(sp500):
     """Sized positions from elsewhere (`weights=True`): every column trades as the study's
     sized rows do (Backtrader and the twin agree on every run), a wider band trades less, and
@@ -244,6 +251,7 @@ def _forecast_csv(table: pd.DataFrame, path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_shuffled_and_newest_first_forecast_files_give_the_sorted_files_numbers(sp500, tmp_path):
     """Regression: 754 shuffled rows were judged over 37 days (the first and last rows taken as
     the span) and a newest-first file had 'only 0 dates' with a forecast. Rows are sorted by
@@ -313,6 +321,7 @@ def test_absurd_forecast_magnitudes_are_one_line(sp500, tmp_path, capsys, value,
     assert result.metrics.value("forecast", "f", "n") == 60
 
 
+@pytest.mark.slow
 def test_judged_forecasts_count_by_what_was_judged(sp500, tmp_path):
     """Issue 21: different forecast files judged in one reports folder count the earlier ones
     (each adds its forecast; the baselines, the same in every run, count once); judging a file
@@ -342,6 +351,7 @@ def test_judged_forecasts_count_by_what_was_judged(sp500, tmp_path):
     assert (third.earlier_runs, len(third.earlier)) == (2, 2), "file 0 judged twice: once"
 
 
+@pytest.mark.slow
 def test_step_named_columns_regression_a_users_mine_at_t2_is_judged_not_dropped(sp500, tmp_path):
     """Regression: read_forecasts dropped every column named `*@t+K` (a multi-step run's later
     days), so a file holding only `mine@t+2` got "no forecast column". Later days are dropped

@@ -153,6 +153,7 @@ def test_domain_folders_import_neither_the_app_nor_each_other(folder):
                 assert root[:2] == ["lstmbt", folder], f"{path.relative_to(ROOT)} imports {module}"
 
 
+@pytest.mark.slow
 def test_no_bare_domain_imports_anywhere():
     """`import models` would load a second copy of a module under another name (two classes)."""
     for path in ROOT.rglob("*.py"):
@@ -199,6 +200,7 @@ def test_imports_sit_at_module_top_but_the_heavy_ones():
             )
 
 
+@pytest.mark.slow
 def test_import_works_beside_a_users_own_models_features_and_strategies(tmp_path):
     for name in DOMAIN:
         (tmp_path / name).mkdir()

@@ -114,6 +114,7 @@ def test_device_resolution_on_cpu_machines():
         resolve_device("tpu")
 
 
+@pytest.mark.slow
 def test_saved_model_gives_identical_predictions_in_a_new_process(tmp_path):
     X, y = ar_data(600)
     model = tiny_lstm(epochs=3, num_layers=2, dropout=0.1).fit(X[:500], y[:500], X[500:], y[500:])
@@ -185,6 +186,7 @@ def test_load_rejects_a_model_saved_in_another_format(tmp_path):
         load_forecaster(tmp_path / "m")
 
 
+@pytest.mark.slow
 def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
     from lstmbt import run_study
     from lstmbt.forecast import forecast_from_run
@@ -202,6 +204,7 @@ def test_forecast_from_a_saved_run_reproduces_its_predictions(tiny):
     assert len(latest) == 1 and latest.index[0] == pd.Timestamp("2018-12-31")
 
 
+@pytest.mark.slow
 def test_forecast_rebuilds_a_csv_companion_under_its_run_label(tiny, nasdaq, tmp_path):
     """A companion read from a CSV file is named by the file's stem in the features; forecast
     must name it the same way (it once used the path, and the feature lists differed)."""
@@ -457,6 +460,7 @@ def test_a_name_that_is_both_a_preset_and_a_model_is_settled_by_its_scope():
         RunConfig(models=[LightGBMForecaster(seed=3)])
 
 
+@pytest.mark.slow
 def test_a_study_trains_each_model_with_its_own_settings_and_records_them(tiny):
     """What a user sets reaches the model that is trained, saved and reloaded: LightGBM's
     tree size, an MLP's width (beside the LSTM's from the preset) and a user class's alpha."""
@@ -553,6 +557,7 @@ def test_a_damaged_lightgbm_file_is_one_clear_error(tmp_path):
         load_forecaster(tmp_path / "m")
 
 
+@pytest.mark.slow
 def test_forecast_of_a_universe_run_gives_each_tickers_forecast(tmp_path, sp500, nasdaq, capsys):
     """Regression: `lstmbt forecast` on a universe run said "the run has no saved model
     'baseline:lstm'; it has presets []"."""
@@ -593,6 +598,7 @@ def test_forecast_of_a_universe_run_gives_each_tickers_forecast(tmp_path, sp500,
     assert "Ticker" in shown and "spx" in shown and "ndx" in shown and "baseline:lightgbm" in shown
 
 
+@pytest.mark.slow
 def test_lightgbm_and_a_user_model_give_the_same_files_serially_in_a_pool_and_on_ray(tmp_path):
     """The generic training path carries LightGBM (seeded, a fixed thread count per fit) and a
     user's class through the process pool and Ray: identical forecasts and identical saved
@@ -639,6 +645,7 @@ def test_lightgbm_and_a_user_model_give_the_same_files_serially_in_a_pool_and_on
             assert (tmp_path / other / rel).read_bytes() == data, (other, rel)
 
 
+@pytest.mark.slow
 def test_study_with_lightgbm_from_the_cli_records_its_settings_resumes_and_forecasts(
     tmp_path, capsys
 ):

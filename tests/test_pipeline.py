@@ -13,6 +13,7 @@ from lstmbt.metrics import Metrics
 from tests.test_features import perturb_after
 
 
+@pytest.mark.slow
 def test_baseline_run_writes_every_artifact(tiny):
     result = run_study(tiny(tearsheets=True), write=True)
     run = result.run_dir
@@ -69,6 +70,7 @@ def test_baseline_run_writes_every_artifact(tiny):
     assert bh["Total return"] == f"{strat['buy_and_hold']['total_return']:+.1%}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("walk_forward", [False, True], ids=["one_split", "walk_forward"])
 def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
     tiny, sp500, nasdaq, walk_forward
@@ -96,6 +98,8 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
         # each fold's training block, traded with a rebalance band
         sizing="vol-target",
         rebalance_band=0.02,
+        # walk-forward folds after the first start from the previous fold's weights
+        warm_start=True,
     )
     base = run_study(config, prices={"^GSPC": sp500, "^IXIC": nasdaq}, write=False)
     assert {"baseline:lstm@sized", "multifeature:mlp@sized"} <= set(base.positions.columns)
@@ -125,6 +129,7 @@ def test_no_look_ahead_changing_prices_after_t_changes_nothing_up_to_t(
         assert not after(moved, name).equals(after(base, name)), name
 
 
+@pytest.mark.slow
 def test_same_seed_same_files(tiny):
     a = run_study(tiny(run_id="a"), write=True)
     b = run_study(tiny(run_id="b"), write=True)
@@ -132,6 +137,7 @@ def test_same_seed_same_files(tiny):
         assert (a.run_dir / name).read_bytes() == (b.run_dir / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_compare_three_presets_on_one_split(tiny):
     result = run_study(
         tiny(presets=("baseline", "lookback", "multifeature"), lookback=10), write=True
@@ -157,6 +163,7 @@ def test_multi_horizon_and_h_day_signal(tiny):
     assert result.folds["lookback"][0].embargo == 5 + 3 - 1
 
 
+@pytest.mark.slow
 def test_earlier_reports_are_never_overwritten(tiny):
     first = run_study(tiny(run_id="keep"), write=True)
     stamp = (first.run_dir / "metrics.json").read_bytes()

@@ -550,6 +550,7 @@ def test_naive_rankings_know_nothing_after_the_close(frames):
             assert not f["AAPL"].loc[t:].iloc[1:].equals(f2["AAPL"].loc[t:].iloc[1:]), name
 
 
+@pytest.mark.slow
 def test_a_forecaster_is_compared_with_the_best_naive_ranking(frames):
     """Known answers: a forecaster that copies momentum_20d ties it (or trails a better naive
     ranking); an oracle that knows tomorrow's close beats the best one with an interval above

@@ -57,6 +57,7 @@ def ranked(frames):  # noqa: F811 - the fixture imported above
     return config, made, cash, calls
 
 
+@pytest.mark.slow
 def test_the_portfolio_deflated_sharpe_is_measured_over_the_cash_rate(ranked):
     _, made, cash, calls = ranked
     assert len(calls) == 2  # one per portfolio, in order
@@ -75,6 +76,7 @@ def test_the_portfolio_deflated_sharpe_is_measured_over_the_cash_rate(ranked):
         assert p.over_cash
 
 
+@pytest.mark.slow
 def test_the_portfolio_track_record_is_against_equal_weight_over_cash(ranked):
     _, made, cash, _ = ranked
     p = made["copycat"]

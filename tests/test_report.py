@@ -54,6 +54,7 @@ def page_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     }
 
 
+@pytest.mark.slow
 def test_tables_hold_the_numbers_of_metrics_json(run_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     tables = page_tables(run_dir)
@@ -74,6 +75,7 @@ def test_tables_hold_the_numbers_of_metrics_json(run_dir):
     assert "SPA" in (run_dir / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_the_page_opens_with_the_answers_and_counts_days_one_way(run_dir):
     text = (run_dir / "index.html").read_text()
     m = Metrics.from_json(json.loads((run_dir / "metrics.json").read_text()))
@@ -107,6 +109,7 @@ def test_every_link_exists_and_every_image_is_a_real_png(run_dir):
             assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, target
 
 
+@pytest.mark.slow
 def test_report_is_rebuilt_from_disk_without_training(run_dir, tmp_path, monkeypatch):
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
@@ -176,6 +179,7 @@ def test_metrics_of_a_format_1_run_are_read_and_a_newer_format_is_refused(run_di
         Metrics.from_json({**doc, "format": 99})
 
 
+@pytest.mark.slow
 def test_report_and_runs_commands(run_dir, capsys):
     assert main(["report", str(run_dir), "--no-tearsheets"]) == 0
     out = capsys.readouterr().out
@@ -198,6 +202,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
 )
+@pytest.mark.slow
 def test_report_opens_in_a_headless_browser_without_console_errors(run_dir, tmp_path):
     shot = tmp_path / "first_screen.png"
     proc = subprocess.run(
@@ -309,6 +314,7 @@ def _cells(text: str, table_id: str | None = None, cls: str | None = None) -> li
     ]
 
 
+@pytest.mark.slow
 def test_the_universe_page_formats_every_number_and_leaves_no_hole(universe_page):
     result, page = universe_page
     text = page.read_text()
@@ -332,6 +338,7 @@ def test_the_universe_page_formats_every_number_and_leaves_no_hole(universe_page
         assert "nan" not in line.lower()
 
 
+@pytest.mark.slow
 def test_a_universe_carries_pbo_and_stepm_over_its_rankings_and_the_four_per_ticker(
     universe_page,
 ):

@@ -84,6 +84,7 @@ def test_a_run_stopped_before_any_work_leaves_no_folder(
     assert list(out.iterdir()) == [], "the empty run folder is removed"
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_after_saving_folds_is_marked_failed_and_resumes(
     capsys, tiny, monkeypatch
 ):
@@ -117,6 +118,7 @@ def test_a_run_that_fails_after_saving_folds_is_marked_failed_and_resumes(
     assert runs.read_status(run_dir) == "complete"
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_stale_its_workers_die_with_it_and_it_says_how_to_resume(tmp_path):
     """SIGKILL leaves run.json "running"; its pid, host and heartbeat show it is stale. Its pool
     workers die with it (they used to go on writing fold files into the folder)."""
@@ -155,6 +157,7 @@ def test_a_killed_run_is_stale_its_workers_die_with_it_and_it_says_how_to_resume
         ("other", 1, 7, "stale"),  # no heartbeat for longer than STALE_AFTER
     ],
 )
+@pytest.mark.slow
 def test_stale_means_pid_gone_here_or_heartbeat_old_elsewhere(copy, host, pid, age_hours, status):
     beat = (datetime.now() - timedelta(hours=age_hours)).isoformat(timespec="seconds")
     doc = {
@@ -168,6 +171,7 @@ def test_stale_means_pid_gone_here_or_heartbeat_old_elsewhere(copy, host, pid, a
     assert runs.read_status(copy) == status
 
 
+@pytest.mark.slow
 def test_the_heartbeat_follows_every_stage_and_finished_fold(tiny, monkeypatch):
     seen = []
     real = runs.heartbeat
@@ -183,6 +187,7 @@ def test_the_heartbeat_follows_every_stage_and_finished_fold(tiny, monkeypatch):
     assert runs.read_status(result.run_dir) == "complete"
 
 
+@pytest.mark.slow
 def test_one_process_at_a_time_works_on_a_run_folder(copy, capsys):
     """Regression: two concurrent `lstmbt resume` of one run both redid all the work."""
     with runs.locked(copy):
@@ -195,6 +200,7 @@ def test_one_process_at_a_time_works_on_a_run_folder(copy, capsys):
     assert main(["report", str(copy), "--no-tearsheets"]) == 0  # free again
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("before", ["running", "interrupted", "failed"])
 def test_report_leaves_a_finished_run_complete(copy, before):
     """Regression: `lstmbt report` left a run "running". Its results are all written once
@@ -206,6 +212,7 @@ def test_report_leaves_a_finished_run_complete(copy, before):
     assert runs.read_status(copy) == "complete"
 
 
+@pytest.mark.slow
 def test_a_refused_resume_leaves_the_status_as_it_was(copy, capsys):
     """A resume refused before it starts (changed data) must not mark a complete run failed."""
     cfg = copy / "config.json"
@@ -327,6 +334,7 @@ def test_an_edited_config_is_refused_in_one_line_by_resume_report_and_forecast(
     assert (copy / "run.json").read_bytes() == status, "a refused resume changes nothing"
 
 
+@pytest.mark.slow
 def test_force_after_a_cost_edit_keeps_the_folds_and_recomputes_the_results(copy, finished):
     folds = {p: p.stat().st_mtime_ns for p in (copy / "folds").rglob("*") if p.is_file()}
     edit_config(copy, commission=0.002)
@@ -340,6 +348,7 @@ def test_force_after_a_cost_edit_keeps_the_folds_and_recomputes_the_results(copy
     assert main(["resume", str(copy)]) == 0, "the edit is now the run's: complete"
 
 
+@pytest.mark.slow
 def test_force_after_an_epochs_edit_retrains_and_equals_a_fresh_run(copy, tmp_path):
     from lstmbt.config import RunConfig
     from tests.conftest import TINY
@@ -357,6 +366,7 @@ def test_force_after_an_epochs_edit_retrains_and_equals_a_fresh_run(copy, tmp_pa
         assert a.read_bytes() == b.read_bytes(), name
 
 
+@pytest.mark.slow
 def test_an_edited_fold_is_refused_and_force_trains_that_fold_again(copy, finished, capsys):
     """Regression: a fold's predictions.npy multiplied by -100 was used silently by resume."""
     import numpy as np
@@ -382,6 +392,7 @@ def test_an_edited_fold_is_refused_and_force_trains_that_fold_again(copy, finish
     assert main(["forecast", str(copy)]) == 0
 
 
+@pytest.mark.slow
 def test_edited_results_are_refused_by_report_forecast_and_resume_and_force_rewrites_them(
     copy, finished, capsys
 ):
@@ -440,6 +451,7 @@ def test_a_judge_that_fails_before_writing_leaves_no_folder(tmp_path, capsys, ro
     assert not out.exists() or list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_judged_run_says_what_became_of_it(tmp_path, sp500, monkeypatch, capsys):
     """A judged run stopped while writing is failed or interrupted (or removed when it holds
     nothing), killed is stale, and its row says to judge again: it is not resumed."""

@@ -59,6 +59,7 @@ class Payload:
 PICKLE_FILES = (".pkl", ".pickle", ".joblib", ".dill")
 
 
+@pytest.mark.slow
 def test_a_finished_run_folder_holds_no_pickle(finished):
     """No pickle file and no pickled bytes: JSON, CSV, HTML and text; .npy/.npz that load with
     allow_pickle=False (the networks' weights too); LightGBM's text models. Regression: the
@@ -350,6 +351,7 @@ def _command(name: str, run: Path, tmp: Path) -> list[str]:
     [(v, c) for v, commands in CASES.items() for c in commands],
     ids=[f"{v.__name__}-{c}" for v, commands in CASES.items() for c in commands],
 )
+@pytest.mark.slow
 def test_a_malicious_run_folder_runs_nothing(
     finished, tmp_path, capsys, monkeypatch, variant, command
 ):

@@ -81,6 +81,7 @@ def sign_and_sized():
     return sign, sized
 
 
+@pytest.mark.slow
 def test_a_constant_forecast_sized_is_volatility_targeting_fit_on_each_training_block(
     sign_and_sized,
 ):
@@ -107,6 +108,7 @@ def test_a_constant_forecast_sized_is_volatility_targeting_fit_on_each_training_
     assert 0.3 < weights.mean() < 1.0 and weights.min() > 0  # scaled, not all in
 
 
+@pytest.mark.slow
 def test_sized_rules_are_more_strategies_trials_and_spa_columns(sign_and_sized):
     sign, sized = sign_and_sized
     rows = [n for n in sized.metrics.strategy.index if n.endswith("@sized")]
@@ -181,6 +183,7 @@ def test_bad_sizing_values_are_one_line_before_any_work(capsys, args, message):
     assert err.count("\n") == 1 and message in " ".join(err.split()), err
 
 
+@pytest.mark.slow
 def test_forecast_of_a_sized_run_gives_the_weights_the_run_held(tiny):
     """`lstmbt forecast` of a vol-target run: the latest fold's scale, the same volatility, so
     on the last fold's dates its weights are the run's own (and metrics.json keeps each

@@ -29,6 +29,7 @@ def interrupt_on_call(monkeypatch, name: str, n: int) -> None:
     monkeypatch.setattr(folds_mod, name, flaky)
 
 
+@pytest.mark.slow
 def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
     result = run_study(tiny(presets=("lookback",), lookback=5, seeds=3, **WF), write=True)
     m = json.loads((result.run_dir / "metrics.json").read_text())
@@ -69,6 +70,7 @@ def test_walk_forward_with_seeds_reports_spread_ensemble_and_tests(tiny):
     assert all(a[1] < b[0] for a, b in zip(fold_tests, fold_tests[1:], strict=False))
 
 
+@pytest.mark.slow
 def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
     # sized too: the resumed run sizes with the saved folds' models, the full one with the
     # models it trained, and the files must not tell them apart
@@ -100,6 +102,7 @@ def test_interrupted_walk_forward_resumes_to_the_same_result(tiny, monkeypatch):
     pd.testing.assert_frame_equal(resumed.metrics.strategy, full.metrics.strategy)
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_data(tiny, sp500, nasdaq, tmp_path):
     import shutil
 
@@ -113,6 +116,7 @@ def test_resume_refuses_changed_data(tiny, sp500, nasdaq, tmp_path):
     shutil.rmtree(full.run_dir)
 
 
+@pytest.mark.slow
 def test_parallel_training_equals_serial(tiny):
     kw = dict(presets=("lookback",), lookback=5, seeds=2, **WF)
     serial = run_study(tiny(jobs=1, **kw), write=False)
@@ -127,6 +131,7 @@ def test_parallel_training_equals_serial(tiny):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("packed", ["off", "on"])
 def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny, packed):
     """Also when the seeds were trained packed: each is saved as its own model."""
@@ -144,6 +149,7 @@ def test_forecast_of_a_walk_forward_run_is_its_seed_ensemble(tiny, packed):
     )
 
 
+@pytest.mark.slow
 def test_study_with_seeds_packed_equals_seeds_one_by_one_and_parallel_equals_serial(tiny):
     kw = dict(presets=("baseline",), seeds=3, **WF)
     alone = run_study(tiny(seed_batching="off", **kw), write=False)
@@ -156,6 +162,7 @@ def test_study_with_seeds_packed_equals_seeds_one_by_one_and_parallel_equals_ser
     pd.testing.assert_frame_equal(packed_2.predictions, packed.predictions, check_exact=True)
 
 
+@pytest.mark.slow
 def test_resume_reruns_a_partly_saved_packed_unit_whole(tiny, monkeypatch):
     """A crash while a packed unit's seeds were being saved leaves some of them on disk: resume
     trains the whole unit again (its numbers depend on all its seeds) and ends identical."""
@@ -190,6 +197,7 @@ def test_auto_seed_batching_packs_where_it_was_measured_faster(tiny):
     assert tiny(seeds=5, seed_batching="on").seeds_together(PRESETS["lookback"], "cpu")
 
 
+@pytest.mark.slow
 def test_deflated_sharpe_counts_earlier_runs_on_the_same_data_but_not_reruns(tiny):
     first = run_study(tiny(run_id="a", epochs=1, hidden_size=4), write=True)
     assert first.metrics.trials.earlier_runs == 0
@@ -207,6 +215,7 @@ def test_deflated_sharpe_counts_earlier_runs_on_the_same_data_but_not_reruns(tin
     assert elsewhere.metrics.trials.earlier_runs == 0, "other data: other trials"
 
 
+@pytest.mark.slow
 def test_several_models_per_preset_train_in_processes_as_in_one_and_keep_their_own_folds(tiny):
     """lstm, mlp and a user's class on one preset: every (model, seed, fold) is its own task
     with its own folder, and the process pool (which imports the user's module) changes
@@ -263,6 +272,7 @@ FOLD = "folds/baseline/seed42/fold001"
     ],
     ids=["empty-npy", "truncated-npy", "wrong-shape-npy", "truncated-npz", "empty-npz", "bad-json"],
 )
+@pytest.mark.slow
 def test_resume_retrains_a_fold_whose_files_cannot_be_reused(
     finished_run, tmp_path, capsys, monkeypatch, name, damage, why
 ):

@@ -25,7 +25,9 @@ from lstmbt.strategies import (
     vectorised_returns,
 )
 from lstmbt.strategies.backtest import BacktestError
-from lstmbt.strategies.costs import StrategyRuined
+from lstmbt.strategies.costs import StrategyRuined, daily_cash_rates
+from lstmbt.strategies.rebalance import check_positions
+from lstmbt.strategies.vectorised import rebalanced_paths
 from lstmbt.study.sizing import Sizing, sized_positions
 
 PARITY_TOL = 1e-9
@@ -38,7 +40,9 @@ class Backtests:
     in cash earns, each return day (what Sharpe ratios are measured over); `annual_rate`:
     the annual cash rate on each position date (None: none), as the engines were given it;
     `bands`: the rebalance band of each strategy that trades fractional weights (the sized
-    ones; the others hold -1, 0 or +1)."""
+    ones; the others hold -1, 0 or +1); `turnover`: what each of those traded at each open
+    (position dates), as its twin computed it beside its returns (the cost analysis reuses
+    it rather than simulating it again)."""
 
     positions: pd.DataFrame
     returns: pd.DataFrame
@@ -49,6 +53,7 @@ class Backtests:
     cash_rate: pd.Series | None = None
     annual_rate: pd.Series | None = None
     bands: Mapping[str, float] = field(default_factory=dict)  # sized strategies' bands
+    turnover: Mapping[str, pd.Series] = field(default_factory=dict)  # the sized ones' trades
 
     @property
     def rf(self) -> pd.Series:
@@ -144,12 +149,15 @@ def backtest_all(
     progress.stage(  # the return days: every decision's next day (the report counts the same)
         f"backtesting {len(positions)} strategies in Backtrader ({len(dates) - 1} trading days)"
     )
-    returns, orders, trades, held = {}, [], {}, {}
+    returns, orders, trades, held, turnover = {}, [], {}, {}, {}
     for name, pos in positions.items():
         band = bands.get(name)
         try:
             res = run_backtrader(ohlcv, pos, costs, name=name, cash_rate=rate, band=band)
-            twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate, band=band)
+            if band is None:
+                twin = vectorised_returns(ohlcv, pos, costs, cash_rate=rate)
+            else:
+                twin, turnover[name] = _sized_twin(ohlcv, pos, costs, rate, band)
         except StrategyRuined as exc:  # the user's capital and fees, not a bug: one line
             raise ConfigError(
                 f"{name}: {str(exc).rstrip('.')} (--capital {config.capital:g}, --min-fee "
@@ -172,6 +180,33 @@ def backtest_all(
         None if annual is None else cash.daily(returns.index),
         annual,
         bands,
+        turnover,
+    )
+
+
+def _sized_twin(
+    ohlcv: pd.DataFrame, weights: pd.Series, costs: Costs, rate: float | pd.Series, band: float
+) -> tuple[pd.Series, pd.Series]:
+    """The twin of target `weights` traded with `band`: its daily returns (what
+    `vectorised_returns(..., band=band)` gives) and the value it traded at each open over the
+    equity there (what `rebalanced_turnover` gives), from one simulation."""
+    px = ohlcv.reindex(weights.index)
+    open_, close = px["open"].to_numpy(np.float64), px["close"].to_numpy(np.float64)
+    if not np.isfinite(open_.sum() + close.sum()):
+        raise ValueError("prices must cover every position date (finite open and close).")
+    w = weights.to_numpy(dtype=np.float64)
+    check_positions(w, band)
+    rets, traded = rebalanced_paths(
+        open_,
+        close,
+        w[None, :],
+        costs,
+        daily_cash_rates(rate, weights.index),
+        band,
+    )
+    return (
+        pd.Series(rets[0], index=weights.index, name="returns"),
+        pd.Series(traded[0], index=weights.index, name="turnover"),
     )
 
 

@@ -155,6 +155,7 @@ def evaluate(
         block=config.block_size,
         seed=config.seed,
         bands=bt.bands,
+        turnover=bt.turnover,
     )
     strategy = strategy.join(costs.columns)
     seed_scores, seed_returns = seed_score_table(config, data, fc, dates, realised, bt)

@@ -32,7 +32,10 @@ from lstmbt.progress import Progress
 from lstmbt.study.folds import (
     FoldStore,
     Task,
+    TrainerSlot,
     TrainingPlan,
+    can_start_warm,
+    chains,
     model_dir,
     run_tasks,
     training_predictions,
@@ -98,7 +101,19 @@ def training_plan(
     if together:
         packed = ", ".join(forecaster_name(*pair) for pair in sorted(together))
         progress.stage(f"seeds trained together, packed in one network: {packed}")
-    jobs, threads = config.resources(len(work_units(list(tasks), set(together))))
+    warm = frozenset(
+        (p.name, m)
+        for p in presets
+        for m, name in models.items()
+        if config.warm_start and can_start_warm(name) and len(folds[p.name]) > 1
+    )
+    if warm:
+        progress.stage(
+            "folds after the first start from the previous fold's weights (a third of the "
+            "epochs, half the patience): "
+            + ", ".join(forecaster_name(*pair) for pair in sorted(warm))
+        )
+    jobs, threads = config.resources(chains(work_units(list(tasks), set(together)), set(warm)))
     if jobs > 1:
         progress.stage(f"training {len(tasks)} models in {jobs} processes")
     return TrainingPlan(
@@ -117,7 +132,18 @@ def training_plan(
         threads=threads,
         backend=config.backend,
         ray_address=config.ray_address,
+        warm=warm,
     )
+
+
+def study_plan(
+    config: RunConfig, data: StudyData, progress: Progress | None = None
+) -> TrainingPlan:
+    """Every preset's folds (and the shared baselines'), checked, and the training plan."""
+    n = len(data.dates)
+    folds = {p.name: plan_folds(config, n, p.lookback) for p in config.model_presets()}
+    folds[BASELINE_FOLDS] = plan_folds(config, n, 1)
+    return training_plan(config, data, folds, progress or Progress())
 
 
 def fit_forecasters(
@@ -125,15 +151,15 @@ def fit_forecasters(
     data: StudyData,
     progress: Progress | None = None,
     store: FoldStore | None = None,
+    trainer: TrainerSlot | None = None,
 ) -> Forecasts:
     """Every trained forecaster (preset x model x seed x fold) and every baseline, predicting
-    only unseen blocks."""
+    only unseen blocks. `trainer`: a universe's shared workers, where this study's units were
+    queued."""
     progress = progress or Progress()
-    n = len(data.dates)
     presets = config.model_presets()
-    folds = {p.name: plan_folds(config, n, p.lookback) for p in presets}  # all checked first
-    folds[BASELINE_FOLDS] = plan_folds(config, n, 1)
-    plan = training_plan(config, data, folds, progress)
+    plan = study_plan(config, data, progress)
+    folds = dict(plan.folds)
     labels = list(config.model_names())
     last = {
         (p.name, m): Task(p.name, config.seed, len(folds[p.name]) - 1, m)
@@ -152,6 +178,7 @@ def fit_forecasters(
             on_epoch_for=on_epoch,
             keep=frozenset(plan.tasks if sized else last.values()),  # sizing: every fold's
             note=progress.note,
+            trainer=trainer,
         )
     train_fc: dict[str, list[np.ndarray]] = {}  # per forecast, its forecasts of each train block
     main: dict[str, np.ndarray] = {}

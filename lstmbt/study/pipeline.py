@@ -18,7 +18,7 @@ from lstmbt.results import StudyData, StudyResult
 from lstmbt.runs import EarlierTrials
 from lstmbt.study.backtests import backtest_all
 from lstmbt.study.evaluation import evaluate
-from lstmbt.study.folds import FoldStore, model_dir
+from lstmbt.study.folds import FoldStore, TrainerSlot, model_dir
 from lstmbt.study.forecasters import fit_forecasters
 from lstmbt.study.horizons import with_steps
 from lstmbt.study.inputs import model_meta
@@ -51,11 +51,12 @@ def compute_study(
     progress: Progress | None = None,
     store: FoldStore | None = None,
     earlier: EarlierTrials | None = None,
+    trainer: TrainerSlot | None = None,
 ) -> StudyResult:
     """Forecast, backtest and evaluate every model on `data`; returns the typed result.
     `earlier`: trials of earlier runs on the same data, for the deflated Sharpe ratio."""
     progress = progress or Progress()
-    fc = fit_forecasters(config, data, progress, store)
+    fc = fit_forecasters(config, data, progress, store, trainer)
     dates = data.dates[fc.eval_pos]
     bt = backtest_all(
         config, data.ohlcv, dates, fc.main, progress, cash=data.cash_rate, sizing=fc.sizing
