@@ -193,3 +193,21 @@ def test_forecast_after_a_study_of_three_models_never_cuts(width):
     cells = [str(c) for c in frame.columns] + ["2018-12-28"]
     cells += [forecast_cell(c, v) for c in frame.columns for v in frame[c]]
     assert_whole(text, cells, width)
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_piped_output_takes_columns_from_the_environment_and_pads_no_line(
+    columns, monkeypatch, capsys
+):
+    """In a log or a file (not a terminal) the summary honours $COLUMNS, and the verdict's
+    bullets carry no padding after their words (a grid padded them to the widest line)."""
+    from lstmbt.cli.show import console
+
+    monkeypatch.setenv("COLUMNS", columns)
+    print_summary(study_metrics(), console(), False)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= int(columns)
+    bullets = [line for line in lines if line.startswith("  - ")]
+    assert bullets, "the verdict's details are printed as bullets"
+    details = [line for line in lines if line.startswith(("  - ", "    "))]
+    assert all(line == line.rstrip() for line in details), "a bullet is padded with spaces"

@@ -9,7 +9,9 @@ compact one (fits 100 columns); `--wide` shows every column.
 
 from __future__ import annotations
 
+import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,9 +30,11 @@ PROSE_WIDTH, PROSE_MAX = 24, 40  # a column of words (a note) wraps when space i
 
 
 def console() -> Console:
-    """Piped output (CI logs, files) gets 160 columns instead of 80."""
+    """A terminal's own width; piped output (CI logs, files) gets $COLUMNS when it is set, else
+    160 columns instead of rich's 80."""
     tty = sys.stdout.isatty()
-    return Console(width=None if tty else 160, soft_wrap=not tty)
+    fixed = tty or os.environ.get("COLUMNS", "").strip().isdigit()
+    return Console(width=None if fixed else 160, soft_wrap=not fixed)
 
 
 @dataclass(frozen=True)
@@ -174,13 +178,19 @@ def _print_details(v, out: Console) -> None:
 
 
 def _bullets(lines: Sequence[str], out: Console) -> None:
-    """One fact per item, wrapped under its own text (a hanging indent)."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=3, justify="right")
-    grid.add_column()
+    """One fact per item, wrapped under its own text (a hanging indent), with no padding after
+    the words (a grid would pad every line to the widest one, which shows in a log or a file)."""
+    width = max(40, out.size.width)
     for line in lines:
-        grid.add_row("-", escape(line))
-    out.print(grid)
+        text = textwrap.fill(
+            line,
+            width=width,
+            initial_indent="  - ",
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        out.print(escape(text), soft_wrap=True)
 
 
 def universe_tables(result, width: int) -> list[Table]:
