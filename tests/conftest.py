@@ -34,6 +34,15 @@ TINY = dict(
 
 
 @pytest.fixture(autouse=True)
+def no_terminal_size_from_the_environment(monkeypatch):
+    """Printed tables do not depend on who runs the tests: pytest-xdist's workers inherit
+    COLUMNS=80 (a plain run has none), and the CLI honours $COLUMNS when piped. A test that
+    needs a width sets it."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Tests never use the network: any socket connection attempt fails loudly."""
 
