@@ -180,7 +180,7 @@ def _print_details(v, out: Console) -> None:
 def _bullets(lines: Sequence[str], out: Console) -> None:
     """One fact per item, wrapped under its own text (a hanging indent), with no padding after
     the words (a grid would pad every line to the widest one, which shows in a log or a file)."""
-    width = max(40, out.size.width)
+    width = max(40, _width(out))
     for line in lines:
         text = textwrap.fill(
             line,
