@@ -521,7 +521,8 @@ def _portfolio_verdict(
             else "no rank IC (no day had enough tickers with a forecast to rank)"
         )
         lines.append(
-            f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe "
+            f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe"
+            f"{' over the cash rate' if p.over_cash else ''} "
             f"{fmt2(m.loc[name, 'sharpe'])} vs {fmt2(m.loc[EQUAL_WEIGHT, 'sharpe'])} for the "
             f"universe bought equal-weight and held, difference {fmt_signed(diff)} "
             f"[{fmt_signed(lo)}, {fmt_signed(hi)}] (bootstrap {p_equals(pval)}); {ic}"

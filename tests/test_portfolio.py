@@ -619,3 +619,39 @@ def test_rank_ic_min_assets_regression_top_1_with_a_forecaster_one_ticker_has(fr
     line = _portfolio_verdict(made, config)[0]
     assert "no rank IC (no day had enough tickers with a forecast to rank)" in line
     assert "nan" not in line
+
+
+def test_the_portfolio_tables_measure_sharpe_over_the_cash_rate(frames):
+    """With a cash rate every Sharpe ratio in a portfolio's table (the forecaster's, each naive
+    ranking's and equal weight's), their differences and the best naive ranking are over cash,
+    as in a study's tables and as the deflated Sharpe ratio already was; without one, over a
+    zero return. The returns themselves do not change (the engine pays no interest)."""
+    from lstmbt import RunConfig
+    from lstmbt.api import _portfolio_verdict
+    from lstmbt.study.evaluation import strategy_metrics
+    from lstmbt.study.portfolio import EQUAL_WEIGHT, ranking_portfolios
+
+    preds = causal_predictions(frames, *SPAN)
+    for p in preds.values():
+        p["oracle"] = p["realised"]
+    config = RunConfig(top_k=2, bootstrap_reps=50, block_size=10, seed=0)
+    studies = fake_studies(preds)
+    plain = ranking_portfolios(config, frames, studies, ["oracle"])[0]["oracle"]
+    days = pd.DatetimeIndex(sorted(set().union(*(f.index for f in frames.values()))))
+    cash = pd.Series(0.08 / 252, index=days)  # 8% a year: large enough to move every ratio
+    paid = ranking_portfolios(config, frames, studies, ["oracle"], cash=cash)[0]["oracle"]
+    pd.testing.assert_frame_equal(plain.returns, paid.returns)
+    assert paid.over_cash and not plain.over_cash
+    for name in paid.returns.columns:
+        r = paid.returns[name]
+        want = strategy_metrics(r, cash_rate=np.full(len(r), 0.08 / 252))["sharpe"]
+        assert paid.metrics.at[name, "sharpe"] == pytest.approx(want, abs=1e-12), name
+        assert paid.metrics.at[name, "sharpe"] < plain.metrics.at[name, "sharpe"] - 0.05, name
+    diff = paid.metrics.at["oracle", "sharpe"] - paid.metrics.at[EQUAL_WEIGHT, "sharpe"]
+    assert paid.metrics.at["oracle", "diff"] == pytest.approx(diff, abs=1e-9)
+    v = paid.versus_naive
+    assert v.sharpe == pytest.approx(paid.metrics.at["oracle", "sharpe"], abs=1e-9)
+    assert v.against_sharpe == pytest.approx(paid.metrics.at[v.against, "sharpe"], abs=1e-9)
+    said, plain_said = (_portfolio_verdict({"oracle": p}, config)[0] for p in (paid, plain))
+    assert "portfolio: Sharpe over the cash rate " in said
+    assert "Sharpe over the cash rate" not in plain_said

@@ -116,7 +116,8 @@ class Portfolio:
         columns: the forecaster's portfolio, the best naive ranking's (when any), and
         equal_weight (always last), on the forecaster's days
     metrics
-        strategy metrics of the forecaster, every naive ranking and equal_weight, each with its
+        strategy metrics of the forecaster, every naive ranking and equal_weight (Sharpe and
+        Sortino ratios over the run's cash rate, see over_cash), each with its
         Sharpe difference to equal weight (diff, diff_ci_low, diff_ci_high, diff_p_value); the
         forecaster's row also holds its deflated Sharpe (dsr, dsr_trials)
     rank_ic
@@ -128,9 +129,9 @@ class Portfolio:
         rankings counted in the deflated Sharpe ratio (the universe's per-ticker
         configurations, every forecaster's portfolio and every naive ranking)
     over_cash
-        whether the deflated Sharpe ratio and the track record are measured on returns over
-        the run's cash rate (False: the run has none, so over a zero return; the portfolio
-        engine itself pays no interest on idle cash)
+        whether the Sharpe ratios, the deflated Sharpe ratio and the track record are measured
+        on returns over the run's cash rate (False: the run has none, so over a zero return;
+        the portfolio engine itself pays no interest on idle cash)
     track_record
         PSR and minimum track record length against equal weight's Sharpe ratio
     factor, naive_factors
@@ -289,10 +290,13 @@ def ranking_portfolio(
     studies: dict[str, StudyResult],
     forecaster: str,
     naive: NaiveRankings | None = None,
+    cash: pd.Series | None = None,
 ) -> Portfolio | None:
     """The top-k portfolio of `forecaster` over the tickers that have it, beside equal weight
     and the naive rankings over the same tickers (`naive`, computed here when not given);
-    None when fewer tickers than the portfolio needs."""
+    None when fewer tickers than the portfolio needs. Sharpe and Sortino ratios, their
+    differences and the best naive ranking are measured over `cash` (the daily interest on
+    cash by date, the run's --cash-rate; none: over a zero return), as in a study's tables."""
     tickers = [t for t in studies if forecaster in studies[t].predictions.columns]
     if len(tickers) < _needed(config):
         return None
@@ -314,18 +318,20 @@ def ranking_portfolio(
     frame = pd.concat(
         [port.rename(forecaster).loc[days], naive_r, eq.rename(EQUAL_WEIGHT).loc[days]], axis=1
     )
-    rows = {name: strategy_metrics(frame[name]) for name in frame.columns}
+    excess = frame.apply(lambda col: over_cash(col, cash))
+    rf = None if cash is None else (frame[EQUAL_WEIGHT] - excess[EQUAL_WEIGHT]).to_numpy()
+    rows = {name: strategy_metrics(frame[name], cash_rate=rf) for name in frame.columns}
     rows[forecaster]["trades"] = trades
     rows[EQUAL_WEIGHT]["trades"] = eq_trades  # the universe page shows every count
     for name in naive_r.columns:
         rows[name]["trades"] = naive.trades[name]
     tests = bootstrap_sharpe(
-        frame, EQUAL_WEIGHT, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
+        excess, EQUAL_WEIGHT, reps=config.bootstrap_reps, block=config.block_size, seed=config.seed
     )
     for name in rows:
         rows[name].update({k: tests[name].get(k) for k in TEST_COLUMNS})
-    best = _best(naive_r)
-    versus = _versus(frame, forecaster, best, config) if best is not None else None
+    best = _best(excess[naive_r.columns])
+    versus = _versus(excess, forecaster, best, config) if best is not None else None
     shown = [forecaster, *([best] if best else []), EQUAL_WEIGHT]
     ic = rank_ic(forecasts, next_close_returns(panel), min_assets=max(2, min(3, len(tickers))))
     return Portfolio(
@@ -355,8 +361,9 @@ def ranking_portfolios(
     tried: the forecasters' portfolios, the naive rankings, and `earlier_trials` (the
     universe's per-ticker configurations, whose Sharpe ratios are not the portfolio's), with
     its track record against equal weight. `cash`: the daily interest on cash by date (the
-    run's --cash-rate), which the deflated Sharpe ratio and the track record are measured over
-    (none: over a zero return; the portfolio engine itself pays no interest on idle cash).
+    run's --cash-rate), which every Sharpe ratio in the tables, the deflated Sharpe ratio and
+    the track record are measured over (none: over a zero return; the portfolio engine itself
+    pays no interest on idle cash).
     Returns the portfolios and, per forecaster without one, the reason."""
     made: dict[str, Portfolio] = {}
     skipped: dict[str, str] = {}
@@ -368,7 +375,7 @@ def ranking_portfolios(
             continue
         if tickers not in naive_by_tickers:
             naive_by_tickers[tickers] = _naive_of(config, frames, studies, tickers)
-        made_one = ranking_portfolio(config, frames, studies, name, naive_by_tickers[tickers])
+        made_one = ranking_portfolio(config, frames, studies, name, naive_by_tickers[tickers], cash)
         if made_one is None:
             skipped[name] = (
                 f"too few tickers with forecasts on the same days for a top-{config.top_k} "
