@@ -409,3 +409,46 @@ def test_the_universe_page_opens_in_a_headless_browser(universe_page, tmp_path):
     assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
+
+
+def test_the_stepm_note_gives_the_measured_error_beside_the_nominal_five_percent():
+    """The report's StepM note promised "at most 5%" flatly; it was measured liberal on short
+    spans, so the note gives the measured rates and says a yes there is a candidate."""
+    from lstmbt.findings import StepM
+    from lstmbt.report.html import stepm_table
+
+    note = stepm_table(StepM("buy_and_hold", ("a",), ("a", "b")))
+    assert "at most 5% of samples in theory" in note
+    assert "12.7% on 500 days, 8.7% on 1,500 and 5.0% on 2,500" in note
+    assert "read a yes as a candidate" in note
+
+
+def test_only_equal_weight_is_labelled_the_benchmark_in_a_portfolio_table():
+    """A naive ranking that differs from equal weight on too few days has no p-value: it is
+    "not tested", not "(benchmark)"."""
+    from lstmbt.report.universe import _portfolio_cell
+
+    assert _portfolio_cell("equal_weight", "m", "diff_p_value", None, "p") == "(benchmark)"
+    assert _portfolio_cell("momentum_20d", "m", "diff_p_value", None, "p") == "not tested"
+    assert _portfolio_cell("momentum_20d", "m", "diff", None, "{:+.2f}") == "not tested"
+    assert _portfolio_cell("momentum_20d", "m", "diff", 0.25, "{:+.2f}") == "+0.25"
+
+
+def test_the_rolling_hit_rate_figure_counts_the_days_the_table_counts():
+    """The table's hit rate leaves out days with a zero forecast or a zero return; the figure
+    counted them as misses (a flat forecaster drew a hit rate of 0, not a gap)."""
+    from lstmbt.report.figures import WINDOW, rolling_figure
+    from lstmbt.study.evaluation import forecast_metrics
+
+    rng = np.random.default_rng(3)
+    days = pd.bdate_range("2020-01-01", periods=4 * WINDOW)
+    realised = pd.Series(rng.normal(0, 0.01, len(days)), index=days)
+    realised.iloc[::5] = 0.0  # closed days
+    forecast = realised + rng.normal(0, 0.01, len(days))
+    forecast.iloc[::3] = 0.0  # no opinion
+    preds = pd.DataFrame({"realised": realised, "m": forecast})
+    fig = rolling_figure(preds, ["m"])
+    drawn = fig.axes[0].lines[0].get_ydata()
+    tail = slice(len(days) - WINDOW, len(days))
+    want = forecast_metrics(forecast.iloc[tail], realised.iloc[tail])["hit_rate"]
+    assert drawn[-1] == pytest.approx(want, abs=1e-12)

@@ -515,8 +515,10 @@ def test_stepm_says_what_it_tested_family_wise_and_names_short_spans_candidates(
     assert "read it as candidates" in line and "12.7% on 500 days" in line  # 753 days
     named = next(d for d in m.verdict.of("a:lstm").details if "StepM" in d)
     assert "names it among the strategies whose mean daily return beats" in named
+    assert "on 753 days a candidate" in named and "12.7% on 500 days" in named
     long = make_metrics({"a:lstm": {}}, extra=extra, stepm=found, test_days=2520)
     assert "candidates" not in next(line for line in long.verdict.run if "StepM" in line)
+    assert "candidate" not in next(d for d in long.verdict.of("a:lstm").details if "StepM" in d)
     none = make_metrics({"a:lstm": {}}, stepm=StepM(BENCH, (), ("a:lstm",)))
     line = next(line for line in none.verdict.run if "StepM" in line)
     assert "over the 1 strategy of this run" in line and "names none" in line

@@ -149,7 +149,10 @@ def rolling_figure(preds: pd.DataFrame, shown: Sequence[str], window: int = WIND
         fig, axes = _figure(11, 3.6, ncols=2)
         realised = preds["realised"]
         for col in [c for c in preds.columns if c not in ("realised", "random_walk")]:
-            hit = (np.sign(preds[col]) == np.sign(realised)).astype(float).rolling(window).mean()
+            # the table's hit rate: days with a non-zero forecast and a non-zero return only
+            decided = (preds[col] != 0) & (realised != 0)
+            hit = (np.sign(preds[col]) == np.sign(realised)).astype(float).where(decided)
+            hit = hit.rolling(window, min_periods=window // 2).mean()
             axes[0].plot(hit.index, hit, lw=1.3 if col in shown else 0.7, label=col)
             ic = rolling_spearman(preds[col], realised, 2 * window)
             axes[1].plot(ic.index, ic, lw=1.3 if col in shown else 0.7, label=col)

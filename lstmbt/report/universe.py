@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lstmbt.findings import Overfitting, StepM
+from lstmbt.findings import EQUAL_WEIGHT, Overfitting, StepM
 from lstmbt.metrics import finite, fmt_p
 from lstmbt.report.figures import drawdown_figure, equity_figure, save_figures, style
 from lstmbt.report.html import overfitting_html, stepm_table
@@ -269,7 +269,11 @@ def _portfolio_section(portfolios, sheets: dict[str, str], files: dict[str, str]
 
 def _portfolio_cell(row: str, portfolio: str, column: str, value, fmt: str) -> str:
     """The benchmark row (equal weight) is what the difference is measured against: its own
-    difference is zero by definition, shown as such."""
-    if row != portfolio and column in ("diff", "diff_p_value") and finite(value) is None:
-        return "(benchmark)"
+    difference is zero by definition, shown as such; another ranking without a difference or
+    p-value was not tested (it differs from equal weight on too few days)."""
+    if column in ("diff", "diff_p_value") and finite(value) is None:
+        if row == EQUAL_WEIGHT:
+            return "(benchmark)"
+        if row != portfolio:
+            return "not tested"
     return _f(value, fmt)

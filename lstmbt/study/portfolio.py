@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lstmbt.config import RunConfig
-from lstmbt.findings import Overfitting, StepM, TrackRecord
+from lstmbt.findings import EQUAL_WEIGHT, Overfitting, StepM, TrackRecord
 from lstmbt.results import StudyResult
 from lstmbt.strategies import (
     equal_weight_weights,
@@ -55,7 +55,6 @@ from lstmbt.study.significance import (
 )
 from lstmbt.study.trackrecord import track_record
 
-EQUAL_WEIGHT = "equal_weight"
 MOMENTUM_DAYS = (20, 60, 252)
 DRIFT = "drift"
 PERSISTENCE = "persistence"

@@ -23,7 +23,15 @@ import math
 
 import numpy as np
 
-from lstmbt.findings import NOISE_PBO, ConfidenceSet, Overfitting, StepM, TrackRecord
+from lstmbt.findings import (
+    NOISE_PBO,
+    STEPM_MEASURED,
+    STEPM_NOMINAL_DAYS,
+    ConfidenceSet,
+    Overfitting,
+    StepM,
+    TrackRecord,
+)
 from lstmbt.metrics import (
     BREAKEVEN_MAX_BPS,
     Metrics,
@@ -106,7 +114,7 @@ def _one(m: Metrics, name: str, family: dict[str, float]) -> ModelVerdict:
         _sized_line(m, name, family),
         _dsr_line(m, name, st, diff),
         _track_record_line(m.track_records.get(name), diff, p),
-        _stepm_named_line(m.stepm, name),
+        _stepm_named_line(m.stepm, name, m.span.test_days),
         _seed_line(m, name),
         *warnings,
     ]
@@ -366,8 +374,6 @@ CONFIGURATIONS = {
     "judge": "the judged forecasts, the baselines and buy-and-hold",
 }
 # StepM's family-wise error measured on noise: days -> rate (docs/statistics.md, "StepM")
-STEPM_MEASURED = "12.7% on 500 days, 8.7% on 1,500 and 5.0% on 2,500"
-STEPM_NOMINAL_DAYS = 2500
 
 
 def overfitting_line(o: Overfitting | None, configurations: str, where: str = "this run") -> str:
@@ -495,13 +501,20 @@ def _track_record_line(t: TrackRecord | None, diff: float | None, p: float | Non
     return track_record_words(t)
 
 
-def _stepm_named_line(s: StepM | None, name: str) -> str:
+def _stepm_named_line(s: StepM | None, name: str, days: int) -> str:
+    """StepM's word on this strategy, a candidate on a span where StepM was measured liberal."""
     if s is None or name not in s.superior:
         return ""
+    short = (
+        f"; on {days} days a candidate: StepM was measured liberal on short spans "
+        f"(family-wise error {STEPM_MEASURED})"
+        if days < STEPM_NOMINAL_DAYS
+        else ""
+    )
     return (
         f"Romano-Wolf StepM names it among the strategies whose mean daily return beats "
-        f"buy-and-hold's, at {s.size:.0%} family-wise error over the run's "
-        f"{plural(len(s.tested), 'strategy', 'strategies')} (below)"
+        f"buy-and-hold's, at {s.size:.0%} nominal family-wise error over the run's "
+        f"{plural(len(s.tested), 'strategy', 'strategies')} (below){short}"
     )
 
 
