@@ -948,7 +948,9 @@ def _run_row(run_dir: Path) -> dict:
         best = max(sharpes, key=lambda n: -1e9 if sharpes[n] is None else sharpes[n], default=None)
         row["best"] = best
         row["best_sharpe"] = sharpes[best] if best else None
-        row["best_p"] = m.value("strategy_tests", best, "diff_p_value") if best else None
+        # the verdict's answer, not the best's raw p: picking the best of k after the fact is
+        # what the answer's Holm adjustment over the run's strategies allows for
+        row["best_answer"] = (m.verdict.answers.get(best) or None) if best else None
     return row
 
 

@@ -250,6 +250,10 @@ def test_runs_lists_every_state_and_survives_one_corrupt_run(finished, tmp_path,
     (out / "bad-status" / "run.json").write_text("{")
     rows = {r["run"]: r for r in runs.list_runs(out)}
     assert rows["ok"]["status"] == "complete" and rows["ok"]["bh_sharpe"] is not None
+    # the best model's answer (Holm over the run's strategies), not its raw, selected p-value
+    best = rows["ok"]["best"]
+    assert rows["ok"]["best_answer"] == runs.read_metrics(out / "ok").verdict.answers[best]
+    assert rows["ok"]["best_answer"] in ("Yes", "No", "Inconclusive")
     assert rows["cut"]["status"] == "interrupted"
     assert rows["cut"]["note"] == f"4 folds saved: lstmbt resume {out / 'cut'}"
     for name in ("broken", "bad-status"):

@@ -152,7 +152,7 @@ def test_runs_never_cuts_a_run_id(width):
             "bh_sharpe": 0.8612,
             "best": "multifeature:lstm",
             "best_sharpe": 0.4921,
-            "best_p": 0.0483,
+            "best_answer": "Inconclusive",
         },
         {
             "run": "20261202-190000-AAPL-lookback",
@@ -169,7 +169,13 @@ def test_runs_never_cuts_a_run_id(width):
             out.print(table)
 
     text = render(draw, width)
-    cells = [r["run"] for r in rows] + ["0.86", "0.49", "0.048", "multifeature:lstm", "^GSPC"]
+    cells = [r["run"] for r in rows] + [
+        "0.86",
+        "0.49",
+        "Inconclusive",
+        "multifeature:lstm",
+        "^GSPC",
+    ]
     assert_whole(text, cells, width)
 
 

@@ -281,7 +281,7 @@ def runs_table(rows: list[dict], out_dir: str, width: int = 160) -> list[Table]:
         Column("B&H Sharpe"),
         Column("Best model", "left"),
         Column("Sharpe"),
-        Column("p ΔSharpe"),
+        Column("Answer", "left"),
         Column("Test span or note", "left", prose=True),
         Column("Presets and design", "left", prose=True),
     ]
@@ -293,7 +293,7 @@ def runs_table(rows: list[dict], out_dir: str, width: int = 160) -> list[Table]:
             fmt2(r.get("bh_sharpe")),
             r.get("best") or "-",
             fmt2(r.get("best_sharpe")),
-            fmt_p(r.get("best_p")),
+            r.get("best_answer") or "-",
             r.get("span", r.get("note", "-")),
             f"{r['presets']}, {'walk-forward' if r['walk_forward'] else 'one split'}",
         ]
