@@ -356,7 +356,9 @@ def spa_test(
 
 
 def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> float | None:
-    """P(true Sharpe > sr_benchmark), given skew and kurtosis (Bailey & Lopez de Prado)."""
+    """Bailey & Lopez de Prado's PSR: Phi of the z-statistic of Sharpe - sr_benchmark given
+    skew and kurtosis, i.e. 1 - the one-sided p-value of "true Sharpe <= sr_benchmark" (called
+    "the probability that the true Sharpe ratio exceeds it" in the paper; it is not one)."""
     r = np.asarray(returns, float)
     n = len(r)
     if n < 10 or not np.isfinite(sharpe(r)):
