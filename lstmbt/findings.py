@@ -24,10 +24,23 @@ EQUAL_WEIGHT = "equal_weight"  # a universe's benchmark portfolio (study.portfol
 MCS_SIZE = 0.10
 LEVEL = 0.95  # the track record's confidence level
 GRID_BINS = 40  # the degradation figure's 2-D histogram: bins per axis
-# the range of one family's PBO on pure noise (16 families of 20 noise configurations over 800
-# days: docs/statistics.md, "PBO"): a PBO inside it, alone, tells neither skill nor overfitting
-NOISE_PBO = (0.23, 0.85)
-# StepM's family-wise error measured on pure noise (benchmarks/README.md): nominal 5% only from
+# the central 95% of one family's PBO on pure noise, by its number of configurations: the
+# widest over 750-2,500 days and independent, correlated (0.8) and fat-tailed configurations,
+# rounded outwards (benchmarks/pbo_noise.py, 400 families per shape; benchmarks/README.md). A
+# PBO inside it, alone, tells neither skill nor overfitting; each side fires on noise at most
+# as often as the benchmark's "outside" rates say.
+NOISE_PBO = {2: (0.00, 0.97), 6: (0.07, 0.95), 20: (0.11, 0.90), 40: (0.16, 0.83)}
+
+
+def noise_pbo(configurations: int) -> tuple[int, float, float]:
+    """(measured size, low, high): NOISE_PBO's range for a family of this many configurations,
+    that of the largest measured size not above it (fewer configurations scatter more, so the
+    range is the wider, safer one)."""
+    size = max((k for k in NOISE_PBO if k <= configurations), default=min(NOISE_PBO))
+    return (size, *NOISE_PBO[size])
+
+
+# StepM's family-wise error measured on pure noise (docs/statistics.md, StepM): nominal 5% from
 # about 2,500 days; on shorter spans a name is a candidate
 STEPM_MEASURED = "12.7% on 500 days, 8.7% on 1,500 and 5.0% on 2,500"
 STEPM_NOMINAL_DAYS = 2500

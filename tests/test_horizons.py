@@ -114,6 +114,7 @@ def test_dm_p_two_sided_regression_noise_far_worse_than_the_random_walk_is_not_s
 
     assert group("DM p (better than RW)").loc["noise"].tolist() == ["1.00"] * 3
     assert group("DM p (better than RW)").loc["good"].tolist() == ["< 0.001"] * 3
+    assert "<td>&lt; 0.001</td>" in page and "<td>< 0.001" not in page  # valid HTML
     ratio = group("MSE / RW MSE").loc["noise", "t+2"]
     assert ratio == f"{bad.at['t+2', 'loss_ratio']:.3f}" and float(ratio) > 5
     assert "one-sided" in page

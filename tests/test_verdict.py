@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmbt.findings import ConfidenceSet, Overfitting, StepM, TrackRecord
+from lstmbt.findings import ConfidenceSet, Overfitting, StepM, TrackRecord, noise_pbo
 from lstmbt.metrics import (
     FORECAST_TEST_COLUMNS,
     STRATEGY_COLUMNS,
@@ -475,14 +475,18 @@ def test_the_universe_answer_follows_the_pooled_test(diff, pooled_p, answer):
 
 
 @pytest.mark.parametrize(
-    ("pbo", "says"),
+    ("where", "says"),
     [
         (0.5, "so one in that range proves nothing alone, neither skill nor overfitting"),
-        (0.05, "not evidence that any of them beats buy-and-hold"),
-        (0.92, "picking the best backtest here picks luck"),
+        (-0.01, "held up out of sample more often than luck allows; that is about choosing"),
+        (+0.01, "picking the best backtest here picks luck"),
     ],
 )
-def test_pbo_is_said_once_as_an_estimate_with_what_one_value_can_say(pbo, says):
+def test_pbo_is_said_once_as_an_estimate_with_what_one_value_can_say(where, says):
+    """A PBO is read as more than luck only outside the range pure noise gives for this many
+    configurations (just below its low end, just above its high end); inside, nothing."""
+    measured, low, high = noise_pbo(6)
+    pbo = where if where == 0.5 else (low + where if where < 0 else high + where)
     m = make_metrics({"a:lstm": {}}, overfitting=_overfitting(pbo))
     lines = [line for line in m.verdict if "overfitting" in line]
     assert len(lines) == 1 and lines[0] in m.verdict.run
@@ -493,6 +497,10 @@ def test_pbo_is_said_once_as_an_estimate_with_what_one_value_can_say(pbo, says):
     )
     assert f": {pbo:.2f}. In {pbo:.0%} of the 12,870 ways of splitting its 752 days" in line
     assert says in line
+    assert (
+        f"in 95% of families of pure noise with {measured} configurations one PBO fell between "
+        f"{low:.2f} and {high:.2f}" in line
+    )
     assert not any("overfitting" in line for line in make_metrics().verdict)
 
 

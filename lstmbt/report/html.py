@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from lstmbt.findings import NOISE_PBO, STEPM_MEASURED, Overfitting, StepM
+from lstmbt.findings import STEPM_MEASURED, Overfitting, StepM, noise_pbo
 from lstmbt.metrics import (
     Metrics,
     breakeven_interval,
@@ -14,11 +14,21 @@ from lstmbt.metrics import (
     breakeven_text,
     finite,
     fmt2,
-    fmt_p,
     format_cell,
-    p_equals,
 )
+from lstmbt.metrics import fmt_p as _fmt_p
+from lstmbt.metrics import p_equals as _p_equals
 from lstmbt.models import model_label
+
+
+def fmt_p(p: float | None) -> str:
+    """A p-value as the tables show it, escaped for HTML ("&lt; 0.001")."""
+    return html.escape(_fmt_p(p))
+
+
+def p_equals(p: float | None) -> str:
+    """ "p = 0.048" or "p &lt; 0.001", escaped for HTML."""
+    return html.escape(_p_equals(p))
 
 
 def _fig(figures: dict[str, str], key: str, alt: str) -> str:
@@ -127,11 +137,13 @@ def overfitting_html(o: Overfitting | None, figures: dict[str, str]) -> str:
     """PBO's summary, the configurations it compared, and its two figures."""
     if o is None:
         return ""
+    measured, low, high = noise_pbo(len(o.configurations))
     return (
         f'<p id="pbo">{html.escape(o.summary)} Configurations: '
         f"{html.escape(', '.join(o.configurations))}; most often best in sample: "
-        f"{html.escape(o.most_chosen)}. One PBO near 0.5 proves nothing alone: on families "
-        f"of pure noise a single PBO ranged from {NOISE_PBO[0]:.2f} to {NOISE_PBO[1]:.2f}.</p>"
+        f"{html.escape(o.most_chosen)}. One PBO proves nothing alone inside the range pure "
+        f"noise gives: in 95% of noise families of {measured} configurations it fell between "
+        f"{low:.2f} and {high:.2f}.</p>"
         + _fig(figures, "pbo_logits", "CSCV logits of the in-sample best's rank")
         + _fig(figures, "pbo_degradation", "in-sample against out-of-sample Sharpe")
     )

@@ -24,13 +24,13 @@ import math
 import numpy as np
 
 from lstmbt.findings import (
-    NOISE_PBO,
     STEPM_MEASURED,
     STEPM_NOMINAL_DAYS,
     ConfidenceSet,
     Overfitting,
     StepM,
     TrackRecord,
+    noise_pbo,
 )
 from lstmbt.metrics import (
     BREAKEVEN_MAX_BPS,
@@ -378,7 +378,9 @@ CONFIGURATIONS = {
 
 def overfitting_line(o: Overfitting | None, configurations: str, where: str = "this run") -> str:
     """PBO in words: estimated, over which configurations, what it counts, and what one PBO
-    can and cannot say (on pure noise a single family's PBO ranged widely)."""
+    can and cannot say: on pure noise a single family's PBO scatters widely (`noise_pbo`, the
+    central 95% measured for this many configurations), and only a PBO outside that range is
+    read as more than luck (each side fires on at most 2.5% of noise families, measured)."""
     if o is None:
         return ""
     text = (
@@ -389,24 +391,26 @@ def overfitting_line(o: Overfitting | None, configurations: str, where: str = "t
         f"Sharpe ratio in one half ranked at or below the median in the other; that pick had "
         f"a negative Sharpe ratio there in {o.prob_loss:.0%}"
     )
-    low, high = NOISE_PBO
+    measured, low, high = noise_pbo(len(o.configurations))
+    noise = (
+        f"in 95% of families of pure noise with {measured} configurations one PBO fell "
+        f"between {low:.2f} and {high:.2f}"
+    )
     if o.pbo < low:
         text += (
-            f". Below what pure noise gave ({low:.2f} to {high:.2f}): the configuration that "
-            "looked best mostly held up out of sample; that is about choosing among these "
-            "configurations, not evidence that any of them beats buy-and-hold"
+            f". Below what pure noise gives ({noise}): the configuration that looked best "
+            "held up out of sample more often than luck allows; that is about choosing among "
+            "these configurations, not evidence that any of them beats buy-and-hold"
         )
     elif o.pbo > high:
         text += (
-            f". Above what pure noise gave ({low:.2f} to {high:.2f}): the configuration that "
-            "looks best in one half tends to fall to the median or below in the other, a sign "
-            "that picking the best backtest here picks luck"
+            f". Above what pure noise gives ({noise}): the configuration that looks best in "
+            "one half falls to the median or below in the other more often than luck allows, "
+            "a sign that picking the best backtest here picks luck"
         )
     else:
         text += (
-            f". On configurations of pure noise a single PBO ranged from {low:.2f} to "
-            f"{high:.2f}, so one in that range proves nothing alone, neither skill nor "
-            "overfitting"
+            f"; {noise}, so one in that range proves nothing alone, neither skill nor overfitting"
         )
     return text + "."
 
