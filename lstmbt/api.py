@@ -518,7 +518,8 @@ def _portfolio_verdict(
         ic = (
             f"mean daily rank IC {p.rank_ic.mean():+.3f} over {days} days"
             if days
-            else "no rank IC (no day had enough tickers with a forecast to rank)"
+            else "no rank IC (no day had 3 or more tickers with a forecast to rank: across 2 a "
+            "rank correlation is always +1 or -1)"
         )
         lines.append(
             f"{name} top-{config.top_k} {config.portfolio} portfolio: Sharpe"

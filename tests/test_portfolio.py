@@ -617,8 +617,14 @@ def test_rank_ic_min_assets_regression_top_1_with_a_forecaster_one_ticker_has(fr
     assert not skipped and made["lonely"].rank_ic.isna().all()
     assert made["lonely"].naive_returns.shape[1] > 0  # the naive rankings of that one ticker too
     line = _portfolio_verdict(made, config)[0]
-    assert "no rank IC (no day had enough tickers with a forecast to rank)" in line
+    assert "no rank IC (no day had 3 or more tickers with a forecast to rank" in line
     assert "nan" not in line
+    # two tickers: a rank correlation across 2 is always +-1, not a measurement (the factor
+    # page's rule too), so no rank IC; three: one
+    for tickers, has_ic in ((["AAPL", "IBM"], False), (["AAPL", "IBM", "MSFT"], True)):
+        few = {t: preds[t].assign(twin=preds[t]["realised"]) for t in tickers}
+        made, _ = ranking_portfolios(config, frames, fake_studies(few), ["twin"])
+        assert made["twin"].rank_ic.notna().any() == has_ic, tickers
 
 
 def test_the_portfolio_tables_measure_sharpe_over_the_cash_rate(frames):

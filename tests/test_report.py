@@ -328,6 +328,7 @@ def test_the_universe_page_formats_every_number_and_leaves_no_hole(universe_page
     pooled = _cells(body, "pooled")
     assert pooled[0] in ("Yes", "No", "Inconclusive") and number.match(pooled[1]), pooled
     assert re.match(r"^\[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]$", pooled[2]) and pooled[4] == "2"
+    assert re.match(r"^\d+$", pooled[5]), pooled  # idle tickers, counted with a Sharpe of 0
     portfolio = _cells(body, cls="portfolio")
     assert portfolio and "-" not in portfolio, portfolio
     assert re.match(r"^[+-]\d+\.\d%$", portfolio[0]) and re.match(r"^\d+$", portfolio[4])
@@ -452,3 +453,21 @@ def test_the_rolling_hit_rate_figure_counts_the_days_the_table_counts():
     tail = slice(len(days) - WINDOW, len(days))
     want = forecast_metrics(forecast.iloc[tail], realised.iloc[tail])["hit_rate"]
     assert drawn[-1] == pytest.approx(want, abs=1e-12)
+
+
+def test_an_untested_sharpe_difference_is_drawn_hollow_not_as_a_zero_width_interval():
+    from lstmbt.report.universe import sharpe_difference_figure
+
+    table = pd.DataFrame(
+        {
+            "ticker": ["A", "B"],
+            "forecaster": ["m", "m"],
+            "diff": [0.3, -0.1],
+            "diff_ci_low": [0.1, np.nan],  # B differs on too few days: no interval
+            "diff_ci_high": [0.5, np.nan],
+        }
+    ).set_index(["ticker", "forecaster"])
+    ax = sharpe_difference_figure(table).axes[0]
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "none"]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [-0.1]
+    assert "not tested" in hollow[0].get_label()

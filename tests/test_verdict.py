@@ -448,13 +448,52 @@ def test_the_universe_counts_chance_wins_at_the_one_sided_rate_and_names_bh_and_
     one = v.of("baseline:lstm")
     assert one.answer == "Inconclusive"
     counts = next(d for d in one.details if d.startswith("Beats buy-and-hold"))
-    assert "on 3 of 40 tickers (about 1.0 would by luck alone" in counts  # 2.5% of 40, not 5%
+    assert "on 3 of 40 tickers (about 1 would by luck alone" in counts  # 2.5% of 40, not 5%
     assert "after Benjamini-Hochberg" in counts and "after Holm" in counts
     dm = next(d for d in one.details if d.startswith("Forecasts more accurately"))
     assert "on 2 of 40 tickers" in dm and "Holm" in dm
     dsr = next(d for d in one.details if d.startswith("Deflated"))
     assert "all 143 trials of the universe, against cash" in dsr and "on 1 of 40" in dsr
     assert any("143" in line for line in v.run)
+
+
+def test_the_universe_names_the_families_holm_and_bh_really_adjusted_over():
+    """A sized rule has no DM test and a ticker that never traded has no Sharpe difference:
+    the adjustments count only the p-values that exist, and so must the sentences (they said
+    "over all 6 one-sided tests" where Holm corrected over 3). The pooled Holm family is the
+    pooled p-values that exist, too."""
+    from lstmbt.study.crosssection import adjust
+    from lstmbt.study.universe import _verdict
+
+    rows = []
+    for k in range(3):
+        for name in ("baseline:lstm", "baseline:lstm+sized"):
+            sized = name.endswith("sized")
+            rows.append(
+                {
+                    "ticker": f"T{k}",
+                    "forecaster": name,
+                    "diff": 0.2,
+                    "diff_p": None if (sized and k == 0) else 0.01,  # one never traded
+                    "dm_p_better": None if sized else 0.01,
+                    "dsr_universe": 0.5,
+                }
+            )
+    table = pd.DataFrame(rows)
+    for column in ("diff_p", "dm_p_better"):
+        table = adjust(table, column)
+    table = table.set_index(["ticker", "forecaster"])
+    pooled = pd.DataFrame(
+        {"diff": [0.2, 0.2], "ci_low": [0.1, None], "ci_high": [0.3, None]},
+        index=["baseline:lstm", "baseline:lstm+sized"],
+    ).assign(p_value=[0.01, None], tickers=[3, 3])
+    one = _verdict(table, pooled, 12).of("baseline:lstm")
+    dm = next(d for d in one.details if d.startswith("Forecasts more accurately"))
+    assert "after Holm over all 3 one-sided tests" in dm
+    counts = next(d for d in one.details if d.startswith("Beats buy-and-hold"))
+    assert "each over all 5 ticker x strategy tests with a p-value" in counts
+    assert "about 0.08 would by luck alone" in counts  # 2.5% of 3
+    assert "Holm-adjusted over" not in one.headline  # one pooled p-value: nothing to adjust
 
 
 @pytest.mark.parametrize(

@@ -213,8 +213,11 @@ tr th:first-child{{text-align:left}} img{{max-width:100%;height:auto}} .meta{{co
 returns (each ticker's close h bars later over its close that day) are what is measured,
 never an input; an h-day return is shown per day (divided by h), and its standard error is
 Newey-West with h − 1 lags, as the h-day windows overlap. Rank IC: the daily Spearman
-correlation across tickers (days with at least 3 tickers). No costs here: the ranking
-portfolios on the universe page carry them. Naive rankings need no model (trailing returns,
+correlation across tickers (days with at least 3 tickers). These are close-to-close returns
+from the close the forecast was made at, so they include the move from that close to the next
+open, which the ranking portfolios on the universe page (trading at that open) cannot earn; and
+no costs here, which the portfolios carry. A factor that looks strong here can still make
+nothing there. Naive rankings need no model (trailing returns,
 the training-window mean, today's return, the ridge baseline).</p>
 {body}
 </body></html>

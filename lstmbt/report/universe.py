@@ -19,7 +19,8 @@ from lstmbt.report.overfitting_figures import overfitting_figures
 
 
 def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
-    """Each (ticker, forecaster)'s Sharpe difference to buy-and-hold with its 95% interval."""
+    """Each (ticker, forecaster)'s Sharpe difference to buy-and-hold with its 95% interval; one
+    without an interval (not tested) as a hollow grey point, never a zero-width bar."""
     with style():
         rows = table.reset_index()
         fig = Figure(figsize=(10, 0.35 * len(rows) + 1.5))
@@ -28,7 +29,18 @@ def sharpe_difference_figure(table: pd.DataFrame) -> Figure:
         diff = rows["diff"].astype(float).to_numpy()
         lo = diff - rows["diff_ci_low"].astype(float).to_numpy()
         hi = rows["diff_ci_high"].astype(float).to_numpy() - diff
-        ax.errorbar(diff, y, xerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o", capsize=3)
+        tested = np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(diff[tested], y[tested], xerr=[lo[tested], hi[tested]], fmt="o", capsize=3)
+        if (~tested).any():  # a difference without an interval is no precise estimate
+            ax.plot(
+                diff[~tested],
+                y[~tested],
+                "o",
+                mfc="none",
+                color="grey",
+                label="not tested (differs from buy-and-hold on too few days)",
+            )
+            ax.legend(fontsize=8)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(
             y, [f"{t} {f}" for t, f in zip(rows["ticker"], rows["forecaster"], strict=True)]
@@ -109,6 +121,7 @@ def _pooled_html(pooled: pd.DataFrame, answers: dict[str, str]) -> str:
             interval,
             _f(r["p_value"], "p"),
             _f(r["tickers"], "int"),
+            _f(r.get("idle"), "int"),
         ]
         rows.append(
             f"<tr><th>{html.escape(str(name))}</th>"
@@ -117,7 +130,10 @@ def _pooled_html(pooled: pd.DataFrame, answers: dict[str, str]) -> str:
         )
     return (
         '<table id="pooled"><tr><th>Strategy</th><th>Answer</th><th>Mean ΔSharpe</th>'
-        f"<th>95% CI</th><th>p</th><th>Tickers</th></tr>{''.join(rows)}</table>"
+        f"<th>95% CI</th><th>p</th><th>Tickers</th><th>Idle</th></tr>{''.join(rows)}</table>"
+        '<p class="meta">Idle: tickers on which the strategy never held a position; they count '
+        "in the mean with a Sharpe ratio of 0 (its decision there), while the per-ticker table "
+        'shows "-" for them.</p>'
     )
 
 

@@ -43,7 +43,7 @@ from lstmbt.strategies import (
 )
 from lstmbt.study.backtests import check_parity, costs_of
 from lstmbt.study.evaluation import strategy_metrics
-from lstmbt.study.factor import Factor, factor_analysis
+from lstmbt.study.factor import MIN_IC_ASSETS, Factor, factor_analysis
 from lstmbt.study.familywise import stepm_or_why
 from lstmbt.study.overfitting import DEFAULT_BLOCKS, overfitting_or_why
 from lstmbt.study.significance import (
@@ -238,7 +238,7 @@ def naive_rankings(
             continue  # too short a history for this ranking anywhere (momentum_252d)
         weights = ranking_weights(f, config.top_k, config.portfolio, prices=panel)
         returns[name], trades[name] = _run(panel, weights, config, name)
-        ics[name] = rank_ic(f, realised, min_assets=max(2, min(3, len(tickers))))
+        ics[name] = rank_ic(f, realised, min_assets=MIN_IC_ASSETS)
         factors[name] = factor_analysis(f, panel["close"], name=name, top_k=config.top_k)
     return NaiveRankings(tuple(tickers), pd.DataFrame(returns), trades, pd.DataFrame(ics), factors)
 
@@ -332,7 +332,7 @@ def ranking_portfolio(
     best = _best(excess[naive_r.columns])
     versus = _versus(excess, forecaster, best, config) if best is not None else None
     shown = [forecaster, *([best] if best else []), EQUAL_WEIGHT]
-    ic = rank_ic(forecasts, next_close_returns(panel), min_assets=max(2, min(3, len(tickers))))
+    ic = rank_ic(forecasts, next_close_returns(panel), min_assets=MIN_IC_ASSETS)
     return Portfolio(
         forecaster,
         frame[shown],

@@ -174,8 +174,12 @@ def _verdict(
     how often it stays in each ticker's model confidence set. `checks`: per row of `pooled`,
     (traded, warned) by `ticker_checks` (none: traded, no warning)."""
     checks, metrics = checks or {}, metrics or {}
-    n_tests = len(table)
+    # the families as the adjustments count them: only the p-values that exist (a sized rule
+    # has no DM test; a ticker never traded or differing on too few days has no difference)
+    n_diff = int(table["diff_p"].notna().sum()) if "diff_p" in table else 0
+    n_dm = int(table["dm_p_better"].notna().sum()) if "dm_p_better" in table else 0
     p_pooled = pooled["p_value"].to_numpy(dtype=float) if len(pooled) else np.array([])
+    k = int(np.isfinite(p_pooled).sum())
     adjusted = dict(zip(pooled.index, holm(p_pooled), strict=True)) if len(pooled) else {}
     models = []
     for name in pooled.index:
@@ -189,13 +193,13 @@ def _verdict(
             ModelVerdict(
                 name,
                 answer,
-                _headline(name, answer, diff, p, p_adj, len(rows), len(pooled), traded, warned),
+                _headline(name, answer, diff, p, p_adj, len(rows), k, traded, warned),
                 tuple(
                     d
                     for d in (
                         _pooled_line(row),
-                        _ticker_counts(rows, n_tests),
-                        _dm_counts(rows, n_tests),
+                        _ticker_counts(rows, n_diff),
+                        _dm_counts(rows, n_dm),
                         _dsr_counts(rows, trials),
                         _confidence_set_counts(metrics, name),
                         _warned_line(metrics, name) if warned else "",
@@ -205,9 +209,10 @@ def _verdict(
             )
         )
     run = (
-        f"The deflated Sharpe ratios on the universe page count all {trials} (ticker, "
-        "configuration) trials of this run; like every deflated Sharpe ratio they are measured "
-        "against cash, not against buy-and-hold.",
+        f"The universe-wide deflated Sharpe ratios (the second figure of the per-ticker "
+        f"column) count all {trials} (ticker, configuration) trials of this run; each "
+        "ticker's own (the first figure) counts that ticker's trials only; like every "
+        "deflated Sharpe ratio they are measured against cash, not against buy-and-hold.",
     )
     return Verdict(tuple(models), run)
 
@@ -257,10 +262,15 @@ def _ticker_counts(rows: pd.DataFrame, n_tests: int) -> str:
     fwer = int((ahead & (rows["diff_p_holm"] < ALPHA)).sum())
     return (
         f"Beats buy-and-hold at 5% on {raw} of {len(rows)} tickers (about "
-        f"{ALPHA / 2 * len(rows):.1f} would by luck alone: a higher Sharpe ratio with two-sided "
-        f"p < 0.05 has a 2.5% chance per ticker); {bh} after Benjamini-Hochberg and {fwer} after "
-        f"Holm, each over all {n_tests} ticker x strategy tests"
+        f"{_about(ALPHA / 2 * len(rows))} would by luck alone: a higher Sharpe ratio with "
+        f"two-sided p < 0.05 has a 2.5% chance per ticker); {bh} after Benjamini-Hochberg and "
+        f"{fwer} after Holm, each over all {n_tests} ticker x strategy tests with a p-value"
     )
+
+
+def _about(x: float) -> str:
+    """A small expected count to two decimals, without trailing zeros (0.15, 2.5, 25)."""
+    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def _dm_counts(rows: pd.DataFrame, n_tests: int) -> str:
@@ -274,7 +284,8 @@ def _dm_counts(rows: pd.DataFrame, n_tests: int) -> str:
     return (
         f"Forecasts more accurately than the random walk (Diebold-Mariano, squared loss, "
         f"one-sided p < 0.05) on {counts[0]} of {len(rows)} tickers; {counts[1]} after "
-        f"Benjamini-Hochberg and {counts[2]} after Holm over all {n_tests} one-sided tests"
+        f"Benjamini-Hochberg and {counts[2]} after Holm over all {n_tests} one-sided tests "
+        "(every ticker x forecast with a DM p-value)"
     )
 
 
