@@ -167,6 +167,7 @@ def test_what_metrics_json_keeps_redraws_the_same_figures():
     assert back.summary == result.summary and "estimated" in back.summary
 
 
+@pytest.mark.slow
 def test_the_noise_range_the_verdict_quotes_holds_95_percent_of_fresh_noise_families():
     """The verdict reads a PBO as more than luck only outside `noise_pbo(n)`, the central 95%
     measured on noise (benchmarks/pbo_noise.py). Re-measured on noise the benchmark did not

@@ -627,6 +627,7 @@ def test_rank_ic_min_assets_regression_top_1_with_a_forecaster_one_ticker_has(fr
         assert made["twin"].rank_ic.notna().any() == has_ic, tickers
 
 
+@pytest.mark.slow
 def test_the_portfolio_tables_measure_sharpe_over_the_cash_rate(frames):
     """With a cash rate every Sharpe ratio in a portfolio's table (the forecaster's, each naive
     ranking's and equal weight's), their differences and the best naive ranking are over cash,
