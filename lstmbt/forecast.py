@@ -66,6 +66,8 @@ def forecast_from_run(
     Columns: per preset and model, its forecast (`<preset>:<model>`, next-day return; the
     average of the seeds' latest models, as in the run) and the position it implies for the
     next open under the run's threshold and long/short rule (`<preset>:<model>:position`);
+    with --horizon h > 1 and --signal-horizon h, also the summed h-day forecast the position is
+    decided on (`<preset>:<model>:path`, the return over the next h days);
     for a run with --sizing vol-target also the sized weight (`<preset>:<model>:weight`, a
     fraction of equity: the latest fold's scale x signal / the volatility at that close).
     `preset` and `model` (a row label: lstm, gru, mlp, lightgbm, a class name) choose only
@@ -137,6 +139,8 @@ def forecast_from_run(
         f = np.mean([m.predict(W[-days:]) for m in members], axis=0)
         row = forecaster_name(name, label)
         out[row] = f[:, 0]
+        if cfg.signal_horizon == "h" and f.shape[1] > 1:  # what the position is decided on
+            out[f"{row}:path"] = f.sum(axis=1)
         pos = forecast_positions(
             f, dates[-days:], cfg.signal_horizon, cfg.threshold, cfg.long_short
         )

@@ -194,3 +194,19 @@ def test_no_look_ahead_at_any_step(multi, sp500):
     pd.testing.assert_frame_equal(moved.positions.loc[:t], multi.positions.loc[:t])
     later = moved.predictions.loc[t:].iloc[1:]["lookback:lstm@t+3"]
     assert not later.equals(multi.predictions.loc[t:].iloc[1:]["lookback:lstm@t+3"])
+
+
+def test_forecast_of_a_summed_horizon_run_shows_the_sum_its_position_is_decided_on(multi):
+    """With --signal-horizon h the position follows the h-day sum, not the 1-day forecast:
+    `lstmbt forecast` printed only the latter beside it, so a row could read "+0.02% ... flat".
+    The sum is shown as `<name>:path`, and every position agrees with it."""
+    from lstmbt.cli.show import forecast_tables
+    from lstmbt.forecast import forecast_from_run
+
+    frame = forecast_from_run(multi.run_dir, days=40)
+    name = "lookback:lstm"
+    path = frame[f"{name}:path"]
+    assert (path != frame[name]).all()
+    assert ((path > 0).astype(float) == frame[f"{name}:position"]).all()  # long-only, threshold 0
+    title = forecast_tables(frame, 200)[0].title
+    assert ":path, the forecast return over the next h days, decides the position" in str(title)

@@ -220,3 +220,5 @@ def test_the_echo_is_a_note():
         "note: the forecast mostly follows today's change (correlation +0.93 with it), so its "
         "skill is close to the persistence baseline's or its mirror image's",
     )
+    (mirror,) = leak_sentences(row(echo=True, lag_corr=[-1.0, 0.1]))
+    assert mirror.startswith("note: the forecast mostly mirrors today's change (correlation -1.00")

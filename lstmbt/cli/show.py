@@ -137,11 +137,27 @@ def comparison_tables(metrics: Metrics, width: int, wide: bool = False) -> list[
 
 
 def span_words(metrics: Metrics) -> str:
-    """The out-of-sample span as the report's header says it: the return days and the costs."""
+    """The out-of-sample span as the report's header says it: the return days, the costs (and
+    any fee beyond them) and what the Sharpe ratios are measured over."""
     span = metrics.span
+    other = span.costs or {}
+    fees = "".join(
+        (
+            f", at least {other['min_fee']:g} per order" if other.get("min_fee") else "",
+            f", {other['borrow_fee'] * 1e4:.0f} bps a year to borrow for shorts"
+            if other.get("borrow_fee")
+            else "",
+        )
+    )
+    cash = span.cash_rate
+    over = (
+        "Sharpe ratios over a zero return (no cash rate)"
+        if cash in ("", "none")
+        else f"Sharpe ratios over the cash rate ({cash})"
+    )
     return (
         f"{span.ticker} out of sample {span.test_start} to {span.test_end} ({span.test_days} "
-        f"trading days), after costs of {span.cost_bps:.1f} bps per side"
+        f"trading days), after costs of {span.cost_bps:.1f} bps per side{fees}; {over}"
     )
 
 
@@ -268,6 +284,8 @@ def forecast_tables(frame: pd.DataFrame, width: int) -> list[Table]:
         for key, row in frame.iterrows()
     ]
     title = "Forecast of the next day's return (%), decided at each close"
+    if any(str(c).endswith(":path") for c in frame.columns):
+        title += "; :path, the forecast return over the next h days, decides the position"
     return fitted_tables(title, columns, rows, width)
 
 

@@ -200,8 +200,9 @@ def leak_sentences(row: Mapping[str, object]) -> tuple[str, ...]:
         corr = _num(lag[0]) if isinstance(lag, (list, tuple)) and lag else None
         corr = corr if corr is not None else _num(row.get("corr_same"))
         if corr is not None:
+            verb = "follows" if corr >= 0 else "mirrors"
             out.append(
-                f"note: the forecast mostly follows today's change (correlation {corr:+.2f} "
+                f"note: the forecast mostly {verb} today's change (correlation {corr:+.2f} "
                 "with it), so its skill is close to the persistence baseline's or its mirror "
                 "image's"
             )
