@@ -512,7 +512,9 @@ class Metrics:
         with --horizon h > 1: index (name, step), step "t+1" .. "t+h" and "path" (the sum
         of the h daily forecasts against the sum of the h realised daily returns); columns
         rmse, hit_rate, ic, r2_vs_zero, dm_stat, dm_p (Diebold-Mariano against the random
-        walk, squared loss, HLN-corrected for a k-day forecast), n. Empty for one step.
+        walk, squared loss, HLN-corrected for a k-day forecast; two-sided), dm_p_better (its
+        one-sided p-value, H1: the forecast's loss is lower), loss_ratio (the forecast's MSE
+        over the random walk's), n. Empty for one step.
     overfitting
         the probability of backtest overfitting (CSCV) over every distinct configuration
         tried (None: not computed, or a run written before it; `notes` says why)
