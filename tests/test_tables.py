@@ -88,6 +88,11 @@ def test_the_compact_table_holds_the_answer_and_the_first_lines_are_the_answers(
     answers = [line.split(" — ")[0] for line in lines[2:] if " — " in line]
     assert answers[:4] == list(m.verdict.answers.values())
     assert "(753 trading days)" in lines[0] and "10.0 bps per side" in lines[0]
+    # the raw p beside an answer that reads it after Holm: the table says so
+    k = len(m.verdict.models)
+    assert k > 1 and f"Holm's correction over the run's {k} forecast strategies" in " ".join(
+        text.split()
+    )
 
 
 def universe_result():

@@ -726,18 +726,19 @@ def test_the_universe_counts_the_tickers_whose_confidence_set_keeps_the_forecast
     assert "on 2 of 3 tickers" in line
 
 
-def test_the_terminal_header_says_what_sharpe_is_measured_over_and_names_extra_fees():
+def test_the_terminal_says_what_sharpe_is_measured_over_and_names_extra_fees():
     import dataclasses
 
-    from lstmbt.cli.show import span_words
+    from lstmbt.cli.show import span_words, table_notes
 
     m = make_metrics({"a:lstm": {}})
-    assert span_words(m).endswith("bps per side; Sharpe ratios over a zero return (no cash rate)")
+    assert span_words(m).endswith("bps per side")
+    assert table_notes(m) == "(Sharpe ratios over a zero return (no cash rate))"
     span = dataclasses.replace(
         m.span, cash_rate="risk-free (Fama-French RF)", costs={"min_fee": 1.0, "borrow_fee": 0.01}
     )
-    text = span_words(dataclasses.replace(m, span=span))
-    assert text.endswith(
-        "bps per side, at least 1 per order, 100 bps a year to borrow for shorts; Sharpe ratios "
-        "over the cash rate (risk-free (Fama-French RF))"
+    paid = dataclasses.replace(m, span=span)
+    assert span_words(paid).endswith(
+        "bps per side, at least 1 per order, 100 bps a year to borrow for shorts"
     )
+    assert table_notes(paid) == "(Sharpe ratios over the cash rate (risk-free (Fama-French RF)))"

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lstmbt.metrics import Metrics, finite, fmt2, fmt_p, fmt_signed, format_cell
+from lstmbt.metrics import Metrics, finite, fmt2, fmt_p, fmt_signed, format_cell, sized_name
 
 COMPACT = ("Total return", "Sharpe", "ΔSharpe", "p ΔSharpe", "Break-even")
 ANSWER = "Answer"
@@ -137,8 +137,8 @@ def comparison_tables(metrics: Metrics, width: int, wide: bool = False) -> list[
 
 
 def span_words(metrics: Metrics) -> str:
-    """The out-of-sample span as the report's header says it: the return days, the costs (and
-    any fee beyond them) and what the Sharpe ratios are measured over."""
+    """The out-of-sample span as the report's header says it: the return days and the costs
+    (and any fee beyond them)."""
     span = metrics.span
     other = span.costs or {}
     fees = "".join(
@@ -149,16 +149,28 @@ def span_words(metrics: Metrics) -> str:
             else "",
         )
     )
-    cash = span.cash_rate
-    over = (
+    return (
+        f"{span.ticker} out of sample {span.test_start} to {span.test_end} ({span.test_days} "
+        f"trading days), after costs of {span.cost_bps:.1f} bps per side{fees}"
+    )
+
+
+def table_notes(metrics: Metrics) -> str:
+    """What the comparison table's Sharpe ratios are measured over and, where the answer
+    corrects for several forecast strategies, that its p is each one's own."""
+    cash = metrics.span.cash_rate
+    notes = [
         "Sharpe ratios over a zero return (no cash rate)"
         if cash in ("", "none")
         else f"Sharpe ratios over the cash rate ({cash})"
-    )
-    return (
-        f"{span.ticker} out of sample {span.test_start} to {span.test_end} ({span.test_days} "
-        f"trading days), after costs of {span.cost_bps:.1f} bps per side{fees}; {over}"
-    )
+    ]
+    family = holm_family_size(metrics)
+    if metrics.verdict.models and family > 1:
+        notes.append(
+            f"p ΔSharpe is each strategy's own two-sided p; the answer reads it after Holm's "
+            f"correction over the run's {family} forecast strategies"
+        )
+    return "(" + "; ".join(notes) + ")"
 
 
 def print_summary(metrics: Metrics, out: Console, wide: bool = False) -> None:
@@ -172,9 +184,19 @@ def print_summary(metrics: Metrics, out: Console, wide: bool = False) -> None:
             out.print(_answer_line(m.answer, m.headline))
     for table in comparison_tables(metrics, _width(out), wide):
         out.print(table)
+    out.print(f"[dim]{escape(table_notes(metrics))}[/]")
     if not wide:
         out.print("[dim](--wide shows every column: CAGR, drawdown, forecast accuracy, DM, PT)[/]")
     _print_details(v, out)
+
+
+def holm_family_size(metrics: Metrics) -> int:
+    """How many p-values the answer's Holm correction spans: those of each forecaster's sign
+    rule and, with --sizing vol-target, its sized rule that could be tested (study.verdict)."""
+    names = metrics.names(role="forecaster")
+    rows = [*names, *(sized_name(n) for n in names if sized_name(n) in metrics.strategy.index)]
+    rows = list(dict.fromkeys(rows))  # a strategy counts once, as in the verdict
+    return sum(finite(metrics.value("strategy_tests", n, "diff_p_value")) is not None for n in rows)
 
 
 def _answer_line(answer: str, headline: str) -> str:

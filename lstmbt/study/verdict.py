@@ -86,6 +86,7 @@ def _family(m: Metrics, names: list[str]) -> dict[str, float]:
     its forecasts (each forecaster's sign rule and, with --sizing vol-target, its sized rule):
     a run that tries k forecasts gets k chances at a 5% fluke."""
     rows = [*names, *(sized_name(n) for n in names if sized_name(n) in m.strategy.index)]
+    rows = list(dict.fromkeys(rows))  # a strategy counts once
     p = np.array([finite(m.value("strategy_tests", n, "diff_p_value")) for n in rows], dtype=float)
     adjusted = holm(p) if len(p) else p
     return {n: float(a) for n, a in zip(rows, adjusted, strict=True) if a == a}
