@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lstmbt.metrics import Metrics, finite, fmt2, fmt_p, fmt_signed, format_cell, sized_name
+from lstmbt.metrics import Metrics, finite, fmt2, fmt_p, fmt_signed, format_cell
 
 COMPACT = ("Total return", "Sharpe", "ΔSharpe", "p ΔSharpe", "Break-even")
 ANSWER = "Answer"
@@ -164,7 +164,9 @@ def table_notes(metrics: Metrics) -> str:
         if cash in ("", "none")
         else f"Sharpe ratios over the cash rate ({cash})"
     ]
-    family = holm_family_size(metrics)
+    from lstmbt.study.verdict import holm_family  # the answer's own family
+
+    family = len(holm_family(metrics))
     if metrics.verdict.models and family > 1:
         notes.append(
             f"p ΔSharpe is each strategy's own two-sided p; the answer reads it after Holm's "
@@ -188,15 +190,6 @@ def print_summary(metrics: Metrics, out: Console, wide: bool = False) -> None:
     if not wide:
         out.print("[dim](--wide shows every column: CAGR, drawdown, forecast accuracy, DM, PT)[/]")
     _print_details(v, out)
-
-
-def holm_family_size(metrics: Metrics) -> int:
-    """How many p-values the answer's Holm correction spans: those of each forecaster's sign
-    rule and, with --sizing vol-target, its sized rule that could be tested (study.verdict)."""
-    names = metrics.names(role="forecaster")
-    rows = [*names, *(sized_name(n) for n in names if sized_name(n) in metrics.strategy.index)]
-    rows = list(dict.fromkeys(rows))  # a strategy counts once, as in the verdict
-    return sum(finite(metrics.value("strategy_tests", n, "diff_p_value")) is not None for n in rows)
 
 
 def _answer_line(answer: str, headline: str) -> str:

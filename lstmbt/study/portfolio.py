@@ -317,8 +317,9 @@ def ranking_portfolio(
     frame = pd.concat(
         [port.rename(forecaster).loc[days], naive_r, eq.rename(EQUAL_WEIGHT).loc[days]], axis=1
     )
-    excess = frame.apply(lambda col: over_cash(col, cash))
-    rf = None if cash is None else (frame[EQUAL_WEIGHT] - excess[EQUAL_WEIGHT]).to_numpy()
+    rf = None if cash is None else cash.reindex(days).fillna(0.0)  # as over_cash reads it
+    excess = frame if rf is None else frame.sub(rf, axis=0)
+    rf = None if rf is None else rf.to_numpy()
     rows = {name: strategy_metrics(frame[name], cash_rate=rf) for name in frame.columns}
     rows[forecaster]["trades"] = trades
     rows[EQUAL_WEIGHT]["trades"] = eq_trades  # the universe page shows every count

@@ -57,7 +57,7 @@ def verdict(metrics: Metrics) -> Verdict:
     """One ModelVerdict per forecaster (the trained models of a study, the columns of a judged
     file) and the run-wide lines."""
     names = metrics.names(role="forecaster")
-    family = _family(metrics, names)
+    family = holm_family(metrics)
     models = tuple(_one(metrics, name, family) for name in names)
     return Verdict(models, _run_lines(metrics))
 
@@ -81,10 +81,12 @@ def answer_of(
     return "Inconclusive"
 
 
-def _family(m: Metrics, names: list[str]) -> dict[str, float]:
+def holm_family(m: Metrics) -> dict[str, float]:
     """Holm-adjusted p-values of the Sharpe differences over the strategies the run built from
     its forecasts (each forecaster's sign rule and, with --sizing vol-target, its sized rule):
-    a run that tries k forecasts gets k chances at a 5% fluke."""
+    a run that tries k forecasts gets k chances at a 5% fluke. Strategies without a p-value
+    are left out (its length is the family's size)."""
+    names = m.names(role="forecaster")
     rows = [*names, *(sized_name(n) for n in names if sized_name(n) in m.strategy.index)]
     rows = list(dict.fromkeys(rows))  # a strategy counts once
     p = np.array([finite(m.value("strategy_tests", n, "diff_p_value")) for n in rows], dtype=float)
