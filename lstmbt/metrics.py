@@ -212,6 +212,15 @@ def is_step_column(column: object) -> bool:
     return bool(head and sep and k.isdigit() and int(k) >= 2)
 
 
+def forecast_strategies(m: Metrics) -> list[str]:
+    """The strategies a run built from its forecasts, each once: every forecaster's sign rule
+    and, with --sizing vol-target, its sized rule (the family the answer's Holm correction
+    spans, study.verdict.holm_family)."""
+    names = m.names(role="forecaster")
+    sized = [sized_name(n) for n in names if sized_name(n) in m.strategy.index]
+    return list(dict.fromkeys([*names, *sized]))
+
+
 def sized_name(name: str) -> str:
     """The row of `name`'s forecast traded by strength (--sizing vol-target) beside its sign
     rule: `<name>@sized`."""

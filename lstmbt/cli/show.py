@@ -21,7 +21,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lstmbt.metrics import Metrics, finite, fmt2, fmt_p, fmt_signed, format_cell
+from lstmbt.metrics import (
+    Metrics,
+    finite,
+    fmt2,
+    fmt_p,
+    fmt_signed,
+    forecast_strategies,
+    format_cell,
+)
 
 COMPACT = ("Total return", "Sharpe", "ΔSharpe", "p ΔSharpe", "Break-even")
 ANSWER = "Answer"
@@ -164,9 +172,10 @@ def table_notes(metrics: Metrics) -> str:
         if cash in ("", "none")
         else f"Sharpe ratios over the cash rate ({cash})"
     ]
-    from lstmbt.study.verdict import holm_family  # the answer's own family
-
-    family = len(holm_family(metrics))
+    family = sum(  # the answer's Holm family: the forecast strategies with a p-value
+        finite(metrics.value("strategy_tests", n, "diff_p_value")) is not None
+        for n in forecast_strategies(metrics)
+    )
     if metrics.verdict.models and family > 1:
         notes.append(
             f"p ΔSharpe is each strategy's own two-sided p; the answer reads it after Holm's "

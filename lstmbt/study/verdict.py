@@ -41,6 +41,7 @@ from lstmbt.metrics import (
     finite,
     fmt2,
     fmt_p,
+    forecast_strategies,
     p_equals,
     plural,
     sized_name,
@@ -86,9 +87,7 @@ def holm_family(m: Metrics) -> dict[str, float]:
     its forecasts (each forecaster's sign rule and, with --sizing vol-target, its sized rule):
     a run that tries k forecasts gets k chances at a 5% fluke. Strategies without a p-value
     are left out (its length is the family's size)."""
-    names = m.names(role="forecaster")
-    rows = [*names, *(sized_name(n) for n in names if sized_name(n) in m.strategy.index)]
-    rows = list(dict.fromkeys(rows))  # a strategy counts once
+    rows = forecast_strategies(m)
     p = np.array([finite(m.value("strategy_tests", n, "diff_p_value")) for n in rows], dtype=float)
     adjusted = holm(p) if len(p) else p
     return {n: float(a) for n, a in zip(rows, adjusted, strict=True) if a == a}
